@@ -1,0 +1,1 @@
+"""Octavia's v2 REST API on Falcon: routes, schemas, paging, faults, the OpenAPI document."""

@@ -1,0 +1,160 @@
+"""List requests: query parameters -> ListQuery, and the `<plural>_links` of a page."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import falcon
+from oslo_config import cfg
+from sqlalchemy.sql.sqltypes import Boolean, Float, Integer
+
+from ottava.api import fields as f
+from ottava.domain.context import Caller
+from ottava.domain.errors import Forbidden, Invalid
+from ottava.domain.query import ListQuery, Page, SortKey
+
+TAG_PARAMS = {"tags": "tags_all", "tags-any": "tags_any", "not-tags": "not_tags_all",
+              "not-tags-any": "not_tags_any"}
+PAGING = {"limit", "marker", "page_reverse", "sort", "sort_key", "sort_dir", "fields"}
+TRUE = {"true", "1", "yes", "on", "t", "y"}
+FALSE = {"false", "0", "no", "off", "f", "n"}
+
+
+def _values(req: falcon.Request, name: str) -> list[str]:
+    return req.get_param_as_list(name) or []
+
+
+def _convert(model: Any, attr: str, raw: str) -> Any:
+    column = getattr(model, attr, None)
+    kind = getattr(getattr(column, "type", None), "__class__", None)
+    if kind is not None and issubclass(kind, Boolean):
+        low = raw.lower()
+        if low in TRUE:
+            return True
+        if low in FALSE:
+            return False
+        raise Invalid(f"Invalid boolean value for filter {attr}: {raw}")
+    if kind is not None and issubclass(kind, Integer):
+        try:
+            return int(raw)
+        except ValueError:
+            raise Invalid(f"Invalid integer value for filter {attr}: {raw}") from None
+    if kind is not None and issubclass(kind, Float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise Invalid(f"Invalid number for filter {attr}: {raw}") from None
+    return raw
+
+
+def max_limit(conf: cfg.ConfigOpts) -> int | None:
+    raw = str(conf.api_settings.pagination_max_limit)
+    if raw.lower() == "infinite":
+        return None
+    value = int(raw)
+    return None if value < 0 else value
+
+
+def parse(req: falcon.Request, resource: f.Resource, model: Any, conf: cfg.ConfigOpts,
+          caller: Caller, scoped: bool = True) -> tuple[ListQuery, list[str] | None]:
+    """The ListQuery and the selected fields of a list request."""
+    query = ListQuery()
+    filters = resource.filters()
+    for name in req.params:
+        if name in PAGING or name in TAG_PARAMS:
+            continue
+        if name not in filters:
+            raise Invalid("One or more arguments are either duplicate or invalid")
+        values = _values(req, name)
+        attr = filters[name]
+        if attr is None or len(values) != 1:
+            raise Invalid("One or more arguments are either duplicate or invalid")
+        query.filters[attr] = _convert(model, attr, values[0])
+    for param, target in TAG_PARAMS.items():
+        tags = [t for v in _values(req, param) for t in v.split(",") if t]
+        setattr(query, target, tags)
+    if scoped:
+        requested = query.filters.get("project_id")
+        scope = caller.project_scope()
+        if scope is not None:
+            if requested is not None and requested != scope:
+                raise Forbidden("Policy does not allow this request to be performed.")
+            query.project_id = scope
+    query.sort = _sort(req, resource)
+    _page(req, query, conf)
+    fields = _values(req, "fields") or None
+    if fields:
+        readable = {fld.name for fld in resource.readable()}
+        fields = [name for name in fields if name in readable] or None
+    return query, fields
+
+
+def _sort(req: falcon.Request, resource: f.Resource) -> list[SortKey]:
+    pairs: list[tuple[str, str]] = []
+    if req.get_param("sort"):
+        for item in req.get_param("sort").split(","):
+            key, _, direction = item.strip().partition(":")
+            pairs.append((key, direction or "asc"))
+    elif req.get_param("sort_key"):
+        keys = req.get_param("sort_key").split(",")
+        dirs = (req.get_param("sort_dir") or "").split(",") if req.get_param("sort_dir") else []
+        dirs += ["asc"] * (len(keys) - len(dirs))
+        pairs = list(zip(keys, dirs, strict=False))
+    out = []
+    for key, direction in pairs:
+        try:
+            fld = resource.field(key)
+        except KeyError:
+            raise Invalid(f"Invalid sort key {key}.") from None
+        if fld.attr is None or not fld.read or not fld.filterable:
+            raise Invalid(f"Invalid sort key {key}.")
+        if direction not in ("asc", "desc"):
+            raise Invalid(f"Invalid sort direction {direction}.")
+        out.append(SortKey(fld.attr, direction == "desc"))
+    return out
+
+
+def _page(req: falcon.Request, query: ListQuery, conf: cfg.ConfigOpts) -> None:
+    cap = max_limit(conf)
+    raw = req.get_param("limit")
+    limit = cap
+    if raw is not None:
+        if raw.lower() == "infinite":
+            limit = None
+        else:
+            try:
+                limit = int(raw)
+            except ValueError:
+                raise Invalid(f"Invalid limit value: {raw}") from None
+            if limit <= 0:
+                limit = None
+        if cap is not None and (limit is None or limit > cap):
+            limit = cap
+    query.limit = limit
+    query.marker = req.get_param("marker")
+    reverse = req.get_param("page_reverse")
+    query.page_reverse = bool(reverse) and reverse.lower() == "true"
+
+
+def links(req: falcon.Request, conf: cfg.ConfigOpts, query: ListQuery, page: Page,
+          key: str = "id") -> list[dict[str, str]]:
+    """Octavia's next/previous links for a page."""
+    base = (conf.api_settings.api_base_uri or req.prefix).rstrip("/") + req.path
+    keep: dict[str, str] = {}
+    for name in ("sort", "sort_key", "sort_dir"):
+        if req.get_param(name):
+            keep[name] = req.get_param(name)
+    out = []
+    items = page.items
+    if items and page.full:
+        params = dict(keep, marker=getattr(items[-1], key))
+        if query.limit is not None:
+            params["limit"] = str(query.limit)
+        out.append({"href": f"{base}?{urlencode(params)}", "rel": "next"})
+    if query.marker and items:
+        params = dict(keep, marker=getattr(items[0], key), page_reverse="True")
+        if query.limit is not None:
+            params["limit"] = str(query.limit)
+        out.append({"href": f"{base}?{urlencode(params)}", "rel": "previous"})
+    return out

@@ -1,0 +1,1 @@
+"""One module per collection; `common` holds the shapes they share."""

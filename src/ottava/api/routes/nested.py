@@ -1,0 +1,80 @@
+"""/pools/{pool_id}/members (with the batch update) and /l7policies/{policy_id}/rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from ottava.api import fields as f
+from ottava.api import listing, schemas
+from ottava.api.routes.common import PREFIXES, Routes, caller, read_body, selected_fields
+from ottava.db import models as m
+
+
+class NestedRoutes(Routes):
+    """A collection that lives under a parent object: /<parents>/{ident}/<children>."""
+
+    parents: str  # path segment of the parent collection
+    children: str  # path segment of this collection
+    service_name: str
+
+    def service(self) -> Any:
+        return getattr(self.services, self.service_name)
+
+    def on_get_collection(self, req: falcon.Request, resp: falcon.Response,
+                          ident: str) -> None:
+        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req))
+        page = getattr(self.services.reads, self.service_name)(caller(req), ident, query)
+        self.send_page(req, resp, query, page, fields)
+
+    def on_post_collection(self, req: falcon.Request, resp: falcon.Response,
+                           ident: str) -> None:
+        obj = self.service().create(caller(req), ident, self.create_values(req))
+        self.send_one(resp, obj, 201)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str,
+               child: str) -> None:
+        obj = self.service().get(caller(req), ident, child)
+        self.send_one(resp, obj, fields=selected_fields(req))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str,
+               child: str) -> None:
+        obj = self.service().update(caller(req), ident, child, self.update_values(req))
+        self.send_one(resp, obj)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str,
+                  child: str) -> None:
+        self.service().delete(caller(req), ident, child)
+        resp.status = 204
+
+    def add_to(self, app: falcon.App) -> None:
+        for prefix in PREFIXES:
+            # Falcon needs one field name per path level: the parent is {ident} as in
+            # /pools/{ident}, the child {child}.
+            base = f"{prefix}/{self.parents}/{{ident}}/{self.children}"
+            app.add_route(base, self, suffix="collection")
+            app.add_route(base + "/{child}", self)
+
+
+class MemberRoutes(NestedRoutes):
+    resource, model = f.MEMBER, m.Member
+    parents, children, service_name = "pools", "members", "members"
+
+    def on_put_collection(self, req: falcon.Request, resp: falcon.Response,
+                          ident: str) -> None:
+        """The batch update: the request lists the pool's members as they should be."""
+        body = read_body(req)
+        if not isinstance(body, dict) or set(body) != {"members"}:
+            schemas.body_root(body, "members")
+        parsed = schemas.validate(schemas.BatchMembers, body, "members")
+        wanted = [schemas.for_create(f.MEMBER, schemas.provided(mb))
+                  for mb in parsed.members]  # type: ignore[attr-defined]
+        additive = (req.get_param("additive_only") or "").lower() == "true"
+        self.service().batch(caller(req), ident, wanted, additive)
+        resp.status = 202
+
+
+class L7RuleRoutes(NestedRoutes):
+    resource, model = f.L7RULE, m.L7Rule
+    parents, children, service_name = "l7policies", "rules", "l7rules"

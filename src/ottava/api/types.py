@@ -1,0 +1,107 @@
+"""Value types for request fields, as pydantic annotated types with Octavia's rules.
+
+Each validator raises ValueError with the reason Octavia gives, which `ottava.api.faults` turns
+into "Invalid input for field/attribute <name>. Value: '<value>'. <reason>".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+Str255 = Annotated[str, StringConstraints(max_length=255)]
+Str64 = Annotated[str, StringConstraints(max_length=64)]
+Str2048 = Annotated[str, StringConstraints(max_length=2048)]
+Str4096 = Annotated[str, StringConstraints(max_length=4096)]
+
+
+def _uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError("Value should be UUID format") from None
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("Value should be IPv4 or IPv6 format") from None
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError("Value should be IPv4 or IPv6 CIDR format") from None
+
+
+def _strict_int(value: Any) -> Any:
+    # JSON true/false must not pass as 1/0, and "80" must not pass as 80.
+    if isinstance(value, bool) or isinstance(value, str | float):
+        raise ValueError("Invalid integer value")
+    return value
+
+
+def _strict_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ValueError("Invalid boolean value")
+    return value
+
+
+_TAG = re.compile(r"^[^,/]*$")
+
+
+def _tag(value: str) -> str:
+    if not _TAG.match(value):
+        raise ValueError("Tags may not contain ',' or '/'")
+    return value
+
+
+UUID = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) else object()), AfterValidator(_uuid)]
+IPAddress = Annotated[str, AfterValidator(_ip)]
+CIDR = Annotated[str, AfterValidator(_cidr)]
+Bool = Annotated[bool, BeforeValidator(_strict_bool)]
+Int = Annotated[int, BeforeValidator(_strict_int)]
+Port = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=65535)]
+Tag = Annotated[str, StringConstraints(max_length=255), AfterValidator(_tag)]
+Tags = list[Tag]
+
+# Octavia's limit on listener timeouts: 24 days in milliseconds.
+TimeoutMs = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=2_073_600_000)]
+ConnectionLimit = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1)]
+Weight = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=256)]
+Retries = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=10)]
+NonNegative = Annotated[int, BeforeValidator(_strict_int), Field(ge=0)]
+Position = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=2_147_483_647)]
+QuotaValue = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1, le=2_000_000_000)]
+
+ListenerProtocol = Literal[
+    "HTTP", "HTTPS", "TCP", "UDP", "SCTP", "TERMINATED_HTTPS", "PROMETHEUS"
+]
+PoolProtocol = Literal["HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP", "UDP", "SCTP"]
+Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
+PersistenceType = Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
+MonitorType = Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]
+L7Action = Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"]
+L7RuleType = Literal[
+    "HOST_NAME",
+    "PATH",
+    "FILE_TYPE",
+    "HEADER",
+    "COOKIE",
+    "SSL_CONN_HAS_CERT",
+    "SSL_VERIFY_RESULT",
+    "SSL_DN_FIELD",
+]
+CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
+RedirectCode = Literal[301, 302, 303, 307, 308]
+ClientAuth = Literal["NONE", "OPTIONAL", "MANDATORY"]
+TLSVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+ALPN = Literal["h2", "http/1.1", "http/1.0"]
+HttpVersion = Literal[1.0, 1.1]

@@ -1,0 +1,97 @@
+"""`ottava <subcommand>`: parse arguments, load configuration, run the chosen process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from oslo_log import log as logging
+
+from ottava import bootstrap
+from ottava.db import migrate
+
+NOT_YET = {
+    "health-manager": "the health manager",
+    "housekeeping": "housekeeping",
+    "amphora-agent": "the amphora agent",
+}
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ottava", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config-file", action="append", default=[],
+                       help="ottava.conf (may be given more than once)")
+        p.add_argument("--state-dir", help="folder for the SQLite database and state")
+        p.add_argument("--debug", action="store_true")
+        return p
+
+    standalone = command("standalone", "API, network API and worker in one process")
+    standalone.add_argument("--bind", type=_host_port, default=None, metavar="HOST:PORT")
+    standalone.add_argument("--network-api-bind", type=_host_port, default=None,
+                            metavar="HOST:PORT")
+    standalone.add_argument("--noop", action="store_true",
+                            help="noop compute, network and amphora drivers (no data plane)")
+    api = command("api", "the REST API (development server; use gunicorn in production)")
+    api.add_argument("--bind", type=_host_port, default=None, metavar="HOST:PORT")
+    command("worker", "run operations cast by the API")
+    for name, what in NOT_YET.items():
+        command(name, f"{what} (not available yet)")
+    db = command("db", "database schema")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?")
+    return top
+
+
+def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if getattr(args, "bind", None):
+        out["api_settings"] = {"bind_host": args.bind[0], "bind_port": args.bind[1]}
+    if getattr(args, "network_api_bind", None):
+        out["network_api"] = {"bind_host": args.network_api_bind[0],
+                              "bind_port": args.network_api_bind[1]}
+    if getattr(args, "noop", False):
+        out["controller_worker"] = {"compute_driver": "noop", "network_driver": "noop",
+                                    "amphora_driver": "noop"}
+    if args.debug:
+        out["DEFAULT"] = {"debug": True}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    conf = bootstrap.load_conf(args.config_file, args.state_dir, overrides(args))
+    logging.setup(conf, "ottava")
+    from ottava.cmd import servers
+
+    if args.command in NOT_YET:
+        print(f"ottava {args.command}: {NOT_YET[args.command]} is not available in this "
+              "version yet", file=sys.stderr)
+        return 2
+    if args.command == "db":
+        engine = bootstrap.open_database(conf).engine
+        if args.action == "upgrade":
+            migrate.upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            migrate.downgrade(engine, args.revision or "base")
+        print(migrate.current(engine) or "base")
+        return 0
+    run = {"standalone": servers.run_standalone, "api": servers.run_api,
+           "worker": servers.run_worker}[args.command]
+    run(conf)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Processes of the control plane: the API server, the worker, standalone; stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from cheroot import wsgi
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from ottava import bootstrap, rpc
+from ottava.api import neutron
+from ottava.api.app import create_app
+
+LOG = logging.getLogger(__name__)
+
+
+def http_server(app: Any, host: str, port: int, threads: int = 16) -> wsgi.Server:
+    server = wsgi.Server((host, port), app, numthreads=threads, timeout=60,
+                         shutdown_timeout=5)
+    server.prepare()
+    return server
+
+
+def serve_in_thread(server: wsgi.Server, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        LOG.info("Signal %d received, stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    stop.wait()
+
+
+def run_standalone(conf: cfg.ConfigOpts) -> None:
+    """API, Neutron-compatible endpoint and worker in one process, with in-process messaging."""
+    db = bootstrap.open_database(conf, upgrade=True)
+    drivers = bootstrap.Drivers(conf)
+    transport = bootstrap.messaging(conf, in_process=True)
+    runner = bootstrap.build_runner(conf, db, drivers)
+    consumer = rpc.server(conf, transport, runner.run, bootstrap.worker_name())
+    consumer.start(override_pool_size=conf.controller_worker.workers)
+    resumed = runner.resume_unfinished()
+    if resumed:
+        LOG.info("Resumed %d unfinished operations", len(resumed))
+    services = bootstrap.build_services(conf, db, drivers, rpc.Dispatcher(conf, transport))
+    api = http_server(create_app(services, conf), conf.api_settings.bind_host,
+                      conf.api_settings.bind_port)
+    network_api = http_server(neutron.create_app(drivers.network), conf.network_api.bind_host,
+                              conf.network_api.bind_port, threads=4)
+    serve_in_thread(api, "api")
+    serve_in_thread(network_api, "network-api")
+    LOG.info("Ottava standalone: API on http://%s:%d, network API on http://%s:%d, state in %s",
+             conf.api_settings.bind_host, api.bind_addr[1], conf.network_api.bind_host,
+             network_api.bind_addr[1], conf.state_path)
+    print(f"ottava standalone: API http://{conf.api_settings.bind_host}:{api.bind_addr[1]} "
+          f"network API http://{conf.network_api.bind_host}:{network_api.bind_addr[1]}",
+          flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        api.stop()
+        network_api.stop()
+        consumer.stop()
+        consumer.wait()
+        transport.cleanup()
+        runner.deps.close()
+        db.dispose()
+
+
+def run_api(conf: cfg.ConfigOpts) -> None:
+    """The API alone, casting operations to workers over `transport_url`."""
+    db = bootstrap.open_database(conf)
+    drivers = bootstrap.Drivers(conf)
+    transport = bootstrap.messaging(conf, in_process=False)
+    services = bootstrap.build_services(conf, db, drivers, rpc.Dispatcher(conf, transport))
+    api = http_server(create_app(services, conf), conf.api_settings.bind_host,
+                      conf.api_settings.bind_port)
+    serve_in_thread(api, "api")
+    print(f"ottava api: http://{conf.api_settings.bind_host}:{api.bind_addr[1]}", flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        api.stop()
+        transport.cleanup()
+        db.dispose()
+
+
+def run_worker(conf: cfg.ConfigOpts) -> None:
+    """A worker consuming operations from `transport_url`."""
+    db = bootstrap.open_database(conf)
+    drivers = bootstrap.Drivers(conf)
+    transport = bootstrap.messaging(conf, in_process=False)
+    runner = bootstrap.build_runner(conf, db, drivers)
+    consumer = rpc.server(conf, transport, runner.run, bootstrap.worker_name())
+    consumer.start(override_pool_size=conf.controller_worker.workers)
+    print("ottava worker: consuming operations", flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        consumer.stop()
+        consumer.wait()
+        transport.cleanup()
+        runner.deps.close()
+        db.dispose()

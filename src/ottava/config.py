@@ -1,0 +1,137 @@
+"""Configuration options, with Octavia's group and option names where the meaning is the same.
+
+`ottava.conf` therefore reads like `octavia.conf`. `list_opts` feeds oslo-config-generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_config import cfg
+
+MOZILLA_INTERMEDIATE = (
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+
+default_opts = [
+    cfg.StrOpt("state_path", help="Folder for the SQLite database, CA and amphora state."),
+]
+
+api_opts = [
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1"),
+    cfg.PortOpt("bind_port", default=9876),
+    cfg.StrOpt("auth_strategy", default="noauth", choices=["noauth", "keystone", "testing"]),
+    cfg.StrOpt("api_base_uri", help="Base URL for links; the request's URL when unset."),
+    cfg.StrOpt("pagination_max_limit", default="1000"),
+    cfg.BoolOpt("allow_pagination", default=True),
+    cfg.BoolOpt("allow_sorting", default=True),
+    cfg.BoolOpt("allow_filtering", default=True),
+    cfg.BoolOpt("allow_field_selection", default=True),
+    cfg.DictOpt(
+        "enabled_provider_drivers",
+        default={
+            "amphora": "The Octavia Amphora driver.",
+            "octavia": "Deprecated alias of the Octavia Amphora driver.",
+        },
+    ),
+    cfg.StrOpt("default_provider_driver", default="amphora"),
+    cfg.BoolOpt("allow_tls_terminated_listeners", default=True),
+    cfg.BoolOpt("allow_ping_health_monitors", default=True),
+    cfg.BoolOpt("allow_prometheus_listeners", default=True),
+    cfg.IntOpt("udp_connect_min_interval_health_monitor", default=3),
+    cfg.StrOpt("default_listener_ciphers", default=MOZILLA_INTERMEDIATE),
+    cfg.StrOpt("default_pool_ciphers", default=MOZILLA_INTERMEDIATE),
+    cfg.StrOpt("tls_cipher_prohibit_list", default=""),
+    cfg.ListOpt("default_listener_tls_versions", default=["TLSv1.2", "TLSv1.3"]),
+    cfg.ListOpt("default_pool_tls_versions", default=["TLSv1.2", "TLSv1.3"]),
+    cfg.StrOpt("minimum_tls_version", choices=["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]),
+    cfg.ListOpt("default_listener_alpn_protocols", default=["h2", "http/1.1", "http/1.0"]),
+    cfg.ListOpt("default_pool_alpn_protocols", default=["h2", "http/1.1", "http/1.0"]),
+    cfg.BoolOpt("healthcheck_enabled", default=True),
+    cfg.StrOpt("default_project_id", default="ottava",
+               help="Project of noauth requests that carry no X-Project-Id header."),
+]
+
+network_api_opts = [
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1"),
+    cfg.PortOpt("bind_port", default=9696),
+]
+
+database_opts = [
+    cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL; SQLite in state_path if unset."),
+]
+
+worker_opts = [
+    cfg.StrOpt("loadbalancer_topology", default="SINGLE", choices=["SINGLE", "ACTIVE_STANDBY"]),
+    cfg.StrOpt("compute_driver", default="noop"),
+    cfg.StrOpt("network_driver", default="noop"),
+    cfg.StrOpt("amphora_driver", default="noop"),
+    cfg.IntOpt("workers", default=4, min=1, help="Operations run at once by one worker."),
+    cfg.IntOpt("driver_call_timeout", default=60, help="Seconds a driver call may take."),
+    cfg.IntOpt("driver_call_retries", default=3, help="Tries of a driver call that is retryable."),
+]
+
+haproxy_opts = [
+    cfg.IntOpt("timeout_client_data", default=50000),
+    cfg.IntOpt("timeout_member_connect", default=5000),
+    cfg.IntOpt("timeout_member_data", default=50000),
+    cfg.IntOpt("timeout_tcp_inspect", default=0),
+    cfg.IntOpt("default_connection_limit", default=50000),
+]
+
+networking_opts = [
+    cfg.ListOpt("reserved_ips", default=["169.254.169.254"]),
+    cfg.BoolOpt("allow_vip_network_id", default=True),
+    cfg.BoolOpt("allow_vip_subnet_id", default=True),
+    cfg.BoolOpt("allow_vip_port_id", default=True),
+    cfg.ListOpt("valid_vip_networks", default=[]),
+]
+
+quota_opts = [
+    cfg.IntOpt(f"default_{name}_quota", default=-1)
+    for name in (
+        "load_balancer", "listener", "member", "pool", "health_monitor", "l7policy", "l7rule"
+    )
+]
+
+taskflow_opts = [
+    cfg.StrOpt("persistence", default="database", choices=["database", "memory"],
+               help="Where TaskFlow keeps flow progress: the service database, or memory."),
+    cfg.StrOpt("engine", default="serial", choices=["serial", "parallel"]),
+    cfg.IntOpt("max_workers", default=5),
+]
+
+messaging_opts = [
+    cfg.StrOpt("topic", default="ottava_provisioning"),
+]
+
+GROUPS: list[tuple[str | None, list[Any]]] = [
+    (None, default_opts),
+    ("api_settings", api_opts),
+    ("network_api", network_api_opts),
+    ("database", database_opts),
+    ("controller_worker", worker_opts),
+    ("haproxy_amphora", haproxy_opts),
+    ("networking", networking_opts),
+    ("quotas", quota_opts),
+    ("task_flow", taskflow_opts),
+    ("oslo_messaging", messaging_opts),
+]
+
+
+def register(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    for group, opts in GROUPS:
+        conf.register_opts(opts, group=group)
+    return conf
+
+
+def new_conf() -> cfg.ConfigOpts:
+    """A fresh ConfigOpts with every Ottava option registered (tests make many)."""
+    return register(cfg.ConfigOpts())
+
+
+def list_opts() -> list[tuple[str | None, list[Any]]]:
+    return [(group or "DEFAULT", opts) for group, opts in GROUPS]

@@ -1,0 +1,1 @@
+"""Persistence: ORM models, sessions, repositories, the status compare-and-set, migrations."""

@@ -1,0 +1,81 @@
+"""Engine and session factory for the one database: SQLite (default), MariaDB/MySQL, PostgreSQL.
+
+SQLite gets WAL, foreign keys and a busy timeout, so the API and the workers (threads of one
+process in standalone) can write without `database is locked`. Every connection has a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` with Ottava's per-backend settings."""
+    connect_args: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    elif url.startswith(("mysql", "mariadb")):
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, "charset": "utf8mb4"}
+    elif url.startswith("postgresql"):
+        connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if not url.startswith("sqlite"):
+        options.update(pool_size=10, max_overflow=20, pool_timeout=30, pool_recycle=3600)
+    options.update(kwargs)
+    engine = create_engine(url, connect_args=connect_args, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling is switched off so that BEGIN IMMEDIATE below takes
+    # the write lock at the start of a transaction: two writers then queue on the busy timeout
+    # instead of one failing at commit with "database is locked".
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The engine plus a session factory; `transaction()` is the unit of work."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits on success and rolls back on any exception."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A session for reads only."""
+        with self._sessions() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

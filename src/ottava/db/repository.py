@@ -1,0 +1,102 @@
+"""Queries shared by the service layer: get-or-404, filtered/sorted/paged lists, counts."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, exists, func, not_, select
+from sqlalchemy.orm import Session
+
+from ottava.db import loads
+from ottava.db import models as m
+from ottava.domain.errors import Invalid, NotFound
+from ottava.domain.query import ListQuery, Page
+from ottava.domain.states import Provisioning
+
+T = TypeVar("T")
+
+
+def get(
+    session: Session, model: type[T], ident: str, title: str, *, render: bool = False,
+    key: str = "id", project_id: str | None = None,
+) -> T:
+    """The row with `ident`, or NotFound. Deleted load balancers count as not found."""
+    column = getattr(model, key)
+    stmt = select(model).where(column == ident)
+    if render:
+        stmt = stmt.options(*loads.for_render(model))
+    obj = session.scalar(stmt)
+    if obj is None or getattr(obj, "provisioning_status", None) == Provisioning.DELETED:
+        raise NotFound(title, ident)
+    if project_id is not None and getattr(obj, "project_id", project_id) != project_id:
+        raise NotFound(title, ident)
+    return obj
+
+
+def _tag_exists(model: Any, tags: list[str]) -> Any:
+    return exists().where(m.Tag.resource_id == model.id, m.Tag.tag.in_(tags))
+
+
+def _conditions(model: Any, query: ListQuery) -> list[Any]:
+    where: list[Any] = []
+    if hasattr(model, "provisioning_status"):
+        where.append(model.provisioning_status != Provisioning.DELETED)
+    if query.project_id is not None and hasattr(model, "project_id"):
+        where.append(model.project_id == query.project_id)
+    for attr, value in query.filters.items():
+        column = getattr(model, attr)
+        where.append(column.is_(None) if value is None else column == value)
+    if query.tags_all:
+        where.append(and_(*(_tag_exists(model, [tag]) for tag in query.tags_all)))
+    if query.tags_any:
+        where.append(_tag_exists(model, query.tags_any))
+    if query.not_tags_all:
+        where.append(not_(and_(*(_tag_exists(model, [tag]) for tag in query.not_tags_all))))
+    if query.not_tags_any:
+        where.append(not_(_tag_exists(model, query.not_tags_any)))
+    return where
+
+
+def list_page(
+    session: Session, model: Any, query: ListQuery, where: list[Any] | None = None
+) -> Page:
+    """One page of `model` rows matching `query`, in its sort order, eagerly loaded for render.
+
+    The ordered ids are read first, then the page's rows: a marker is found by its position in
+    that order, which stays correct with NULLs in sort keys on every backend, and the rows are
+    loaded with a constant number of queries whatever the page size.
+    """
+    conditions = _conditions(model, query) + list(where or [])
+    key_column = model.id if hasattr(model, "id") else model.name
+    order = []
+    for key in query.sort:
+        column = getattr(model, key.attr)
+        descending = key.descending != query.page_reverse
+        order.append(column.desc() if descending else column.asc())
+    if hasattr(model, "created_at") and "created_at" not in [k.attr for k in query.sort]:
+        order.append(model.created_at.desc() if query.page_reverse else model.created_at.asc())
+    if key_column.key not in [k.attr for k in query.sort]:
+        order.append(key_column.desc() if query.page_reverse else key_column.asc())
+    ids = list(session.scalars(select(key_column).where(*conditions).order_by(*order)))
+    start = 0
+    if query.marker is not None:
+        if query.marker not in ids:
+            if session.scalar(select(func.count()).where(key_column == query.marker)) == 0:
+                raise Invalid(f"Invalid marker: {query.marker}")
+            return Page(items=[], full=False)
+        start = ids.index(query.marker) + 1
+    chosen = ids[start:] if query.limit is None else ids[start : start + query.limit]
+    full = query.limit is not None and len(chosen) == query.limit
+    if query.page_reverse:
+        chosen.reverse()
+    rows = {
+        getattr(obj, key_column.key): obj
+        for obj in session.scalars(
+            select(model).where(key_column.in_(chosen)).options(*loads.for_render(model))
+        )
+    } if chosen else {}
+    return Page(items=[rows[i] for i in chosen if i in rows], full=full)
+
+
+def count(session: Session, model: Any, *where: Any) -> int:
+    return session.scalar(select(func.count()).select_from(model).where(*where)) or 0

@@ -1,0 +1,72 @@
+"""The error classes of the service layer; the API maps each to an HTTP status and fault body.
+
+Messages follow Octavia's wording, because clients (and people) match on them.
+"""
+
+from __future__ import annotations
+
+
+class OttavaError(Exception):
+    """Base of every error Ottava raises on purpose."""
+
+    code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(OttavaError):
+    """The request is malformed or breaks a rule (400)."""
+
+    code = 400
+
+
+class Forbidden(OttavaError):
+    """Policy refused the request (403)."""
+
+    code = 403
+
+
+class QuotaExceeded(Forbidden):
+    def __init__(self, resource: str) -> None:
+        super().__init__(f"Quota has been met for resources: {resource}")
+
+
+class NotFound(OttavaError):
+    code = 404
+
+    def __init__(self, resource: str, ident: object) -> None:
+        super().__init__(f"{resource} {ident} not found.")
+
+
+class Conflict(OttavaError):
+    """The object exists already, is in use, or is locked by another operation (409)."""
+
+    code = 409
+
+
+class Immutable(Conflict):
+    def __init__(self, resource: str, ident: object) -> None:
+        super().__init__(f"{resource} {ident} is immutable and cannot be updated.")
+
+
+class PendingState(Conflict):
+    def __init__(self, state: str, ident: object) -> None:
+        super().__init__(f"Invalid state {state} of loadbalancer resource {ident}")
+
+
+class NotImplementedByProvider(OttavaError):
+    code = 501
+
+
+class Retryable(OttavaError):
+    """A driver call failed in a way that may succeed if tried again."""
+
+    code = 503
+
+
+class Fatal(OttavaError):
+    """A driver call failed and will not succeed if tried again."""
+
+    code = 500

@@ -1,0 +1,108 @@
+"""The one outbound conversion: a load balancer's object graph -> the desired-state document.
+
+The document is what an amphora must run: every enabled listener, pool, member, monitor and
+L7 policy of one load balancer, with objects being deleted left out. It is plain JSON with a
+version and a hash of its content, so applying it twice is harmless and drift is visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+SPEC_VERSION = 1
+DELETING = "PENDING_DELETE"
+
+
+def _live(objects: Any) -> list[Any]:
+    return [o for o in objects if o.provisioning_status != DELETING]
+
+
+def _member(mb: Any) -> dict[str, Any]:
+    return {
+        "id": mb.id, "address": mb.address, "protocol_port": mb.protocol_port,
+        "weight": mb.weight, "backup": mb.backup, "enabled": mb.admin_state_up,
+        "monitor_address": mb.monitor_address, "monitor_port": mb.monitor_port,
+        "subnet_id": mb.subnet_id,
+    }
+
+
+def _monitor(hm: Any) -> dict[str, Any] | None:
+    if hm is None or hm.provisioning_status == DELETING:
+        return None
+    return {
+        "id": hm.id, "type": hm.type, "delay": hm.delay, "timeout": hm.timeout,
+        "max_retries": hm.max_retries, "max_retries_down": hm.max_retries_down,
+        "http_method": hm.http_method, "url_path": hm.url_path,
+        "expected_codes": hm.expected_codes, "http_version": hm.http_version,
+        "domain_name": hm.domain_name, "enabled": hm.admin_state_up,
+    }
+
+
+def _pool(pool: Any) -> dict[str, Any]:
+    return {
+        "id": pool.id, "protocol": pool.protocol, "lb_algorithm": pool.lb_algorithm,
+        "enabled": pool.admin_state_up, "session_persistence": pool.session_persistence,
+        "tls_enabled": pool.tls_enabled, "tls_ciphers": pool.tls_ciphers,
+        "tls_versions": pool.tls_versions, "alpn_protocols": pool.alpn_protocols,
+        "members": [_member(mb) for mb in _live(pool.members)],
+        "health_monitor": _monitor(pool.health_monitor),
+    }
+
+
+def _policy(policy: Any) -> dict[str, Any]:
+    return {
+        "id": policy.id, "action": policy.action, "position": policy.position,
+        "redirect_pool_id": policy.redirect_pool_id, "redirect_url": policy.redirect_url,
+        "redirect_prefix": policy.redirect_prefix,
+        "redirect_http_code": policy.redirect_http_code, "enabled": policy.admin_state_up,
+        "rules": [
+            {"id": r.id, "type": r.type, "compare_type": r.compare_type, "key": r.key,
+             "value": r.value, "invert": r.invert, "enabled": r.admin_state_up}
+            for r in _live(policy.rules)
+        ],
+    }
+
+
+def _listener(listener: Any) -> dict[str, Any]:
+    return {
+        "id": listener.id, "protocol": listener.protocol,
+        "protocol_port": listener.protocol_port, "enabled": listener.admin_state_up,
+        "connection_limit": listener.connection_limit,
+        "default_pool_id": listener.default_pool_id,
+        "insert_headers": listener.insert_headers, "allowed_cidrs": listener.allowed_cidrs,
+        "timeout_client_data": listener.timeout_client_data,
+        "timeout_member_connect": listener.timeout_member_connect,
+        "timeout_member_data": listener.timeout_member_data,
+        "timeout_tcp_inspect": listener.timeout_tcp_inspect,
+        "default_tls_container_ref": listener.default_tls_container_ref,
+        "sni_container_refs": listener.sni_container_refs,
+        "client_authentication": listener.client_authentication,
+        "tls_ciphers": listener.tls_ciphers, "tls_versions": listener.tls_versions,
+        "alpn_protocols": listener.alpn_protocols, "hsts_max_age": listener.hsts_max_age,
+        "hsts_include_subdomains": listener.hsts_include_subdomains,
+        "hsts_preload": listener.hsts_preload,
+        "l7policies": [_policy(p) for p in _live(listener.l7policies)],
+    }
+
+
+def build(lb: Any) -> dict[str, Any]:
+    """The desired state of `lb` (loaded with its whole graph) as a hashed document."""
+    body = {
+        "version": SPEC_VERSION,
+        "load_balancer": {
+            "id": lb.id, "enabled": lb.admin_state_up, "topology": lb.topology,
+            "vip_address": lb.vip_address, "vip_subnet_id": lb.vip_subnet_id,
+            "additional_vips": lb.additional_vips,
+        },
+        "listeners": [_listener(li) for li in _live(lb.listeners)],
+        "pools": [_pool(p) for p in _live(lb.pools)],
+    }
+    body["hash"] = digest(body)
+    return body
+
+
+def digest(body: dict[str, Any]) -> str:
+    content = {k: v for k, v in body.items() if k != "hash"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""amphora drivers: the noop one beside the real ones; entry points in group ottava.amphora."""

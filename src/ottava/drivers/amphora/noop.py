@@ -1,0 +1,21 @@
+"""Amphora driver that accepts every desired state and reports zero traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ottava.domain.ports import AmphoraRef
+
+
+class NoopAmphoraDriver:
+    def __init__(self) -> None:
+        self.applied: dict[str, dict[str, Any]] = {}
+
+    def apply(self, amphora: AmphoraRef, spec: dict[str, Any]) -> None:
+        self.applied[amphora.id] = spec
+
+    def remove(self, amphora: AmphoraRef) -> None:
+        self.applied.pop(amphora.id, None)
+
+    def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
+        return {}

@@ -1,0 +1,1 @@
+"""compute drivers: the noop one beside the real ones; entry points in group ottava.compute."""

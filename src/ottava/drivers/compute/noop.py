@@ -1,0 +1,23 @@
+"""Compute driver that boots nothing: amphorae exist only as database rows."""
+
+from __future__ import annotations
+
+import uuid
+
+from ottava.domain.ports import Booted
+
+
+class NoopComputeDriver:
+    def __init__(self) -> None:
+        self._running: set[str] = set()
+
+    def create_amphora(self, amphora_id: str, load_balancer_id: str | None) -> Booted:
+        compute_id = f"noop-{uuid.uuid4()}"
+        self._running.add(compute_id)
+        return Booted(compute_id=compute_id, lb_network_ip="127.0.0.1", compute_flavor="noop")
+
+    def delete_amphora(self, compute_id: str) -> None:
+        self._running.discard(compute_id)
+
+    def is_running(self, compute_id: str) -> bool:
+        return compute_id in self._running

@@ -1,0 +1,87 @@
+"""Network driver with no network behind it, as Octavia's noop driver.
+
+It accepts any network, subnet and port id (tempest's noop mode sends random UUIDs) and makes
+up VIP addresses in 198.18.0.0/15, the benchmarking range. It shows one default network and
+subnet, which is what the Neutron-compatible endpoint lists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import uuid
+
+from ottava.domain.ports import AmphoraRef, Network, Port, Subnet, Vip, VipRequest
+
+DEFAULT_NETWORK_ID = "c0ffee00-0000-4000-8000-000000000001"
+DEFAULT_SUBNET_ID = "c0ffee00-0000-4000-8000-000000000002"
+VIP_RANGE = ipaddress.ip_network("198.18.0.0/15")
+_NAMESPACE = uuid.UUID("9c7b0c1e-2f53-4f6a-8d0e-7e6a0f1d2b3c")
+
+
+class NoopNetworkDriver:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next_host = 10
+        self._network = Network(DEFAULT_NETWORK_ID, "ottava-default", (DEFAULT_SUBNET_ID,))
+        self._subnet = Subnet(
+            DEFAULT_SUBNET_ID, "ottava-default", DEFAULT_NETWORK_ID, str(VIP_RANGE), 4,
+            str(VIP_RANGE[1]),
+        )
+        self._ports: dict[str, Port] = {}
+
+    def networks(self) -> list[Network]:
+        return [self._network]
+
+    def subnets(self) -> list[Subnet]:
+        return [self._subnet]
+
+    def ports(self) -> list[Port]:
+        with self._lock:
+            return list(self._ports.values())
+
+    def find_subnet(self, subnet_id: str) -> Subnet | None:
+        if subnet_id == DEFAULT_SUBNET_ID:
+            return self._subnet
+        network_id = str(uuid.uuid5(_NAMESPACE, subnet_id))
+        return Subnet(subnet_id, "", network_id, str(VIP_RANGE), 4)
+
+    def find_network(self, network_id: str) -> Network | None:
+        if network_id == DEFAULT_NETWORK_ID:
+            return self._network
+        return Network(network_id, "")
+
+    def find_port(self, port_id: str) -> Port | None:
+        with self._lock:
+            return self._ports.get(port_id) or Port(port_id, "", DEFAULT_NETWORK_ID)
+
+    def allocate_vip(self, request: VipRequest) -> Vip:
+        with self._lock:
+            address = request.address or self._take_address()
+            subnet_id = request.subnet_id or DEFAULT_SUBNET_ID
+            network_id = request.network_id or (
+                DEFAULT_NETWORK_ID
+                if subnet_id == DEFAULT_SUBNET_ID
+                else str(uuid.uuid5(_NAMESPACE, subnet_id))
+            )
+            port_id = request.port_id or str(uuid.uuid4())
+            self._ports[port_id] = Port(
+                port_id, f"octavia-lb-{request.load_balancer_id}", network_id,
+                ((subnet_id, address),), device_id=f"lb-{request.load_balancer_id}",
+            )
+        return Vip(address, port_id, subnet_id, network_id)
+
+    def _take_address(self) -> str:
+        host = self._next_host
+        self._next_host = self._next_host + 1 if self._next_host < VIP_RANGE.num_addresses - 2 else 10
+        return str(VIP_RANGE[host])
+
+    def deallocate_vip(self, load_balancer_id: str, vip: Vip) -> None:
+        with self._lock:
+            self._ports.pop(vip.port_id, None)
+
+    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> str:
+        return vip.address
+
+    def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None:
+        return None

@@ -1,0 +1,72 @@
+"""The admin amphora API: list, show, stats, config push, failover, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ottava.db import models as m
+from ottava.db import repository as repo
+from ottava.domain.errors import Conflict
+from ottava.domain.operations import Plan
+from ottava.domain.query import ListQuery, Page
+from ottava.domain.states import AmphoraStatus, Provisioning
+from ottava.service.base import Service, lock_load_balancer
+from ottava.service.listeners import STAT_NAMES
+
+
+class AmphoraService(Service):
+    def get(self, ident: str) -> m.Amphora:
+        with self.db.reader() as s:
+            amp = repo.get(s, m.Amphora, ident, "Amphora")
+            if amp.status == AmphoraStatus.DELETED:
+                from ottava.domain.errors import NotFound
+                raise NotFound("Amphora", ident)
+            return amp
+
+    def list(self, query: ListQuery) -> Page:
+        project = query.filters.pop("project_id", None)
+        where = [m.Amphora.status != AmphoraStatus.DELETED]
+        if project is not None:
+            where.append(m.Amphora.load_balancer_id.in_(
+                select(m.LoadBalancer.id).where(m.LoadBalancer.project_id == project)))
+        with self.db.reader() as s:
+            return repo.list_page(s, m.Amphora, query, where)
+
+    def stats(self, ident: str) -> list[dict[str, Any]]:
+        amp = self.get(ident)
+        with self.db.reader() as s:
+            rows = s.scalars(select(m.ListenerStatistics).where(
+                m.ListenerStatistics.amphora_id == ident)).all()
+            return [{"id": ident, "loadbalancer_id": amp.load_balancer_id,
+                     "listener_id": row.listener_id,
+                     **{n: getattr(row, n) for n in STAT_NAMES}} for row in rows]
+
+    def _operation(self, ident: str, kind: str, lb_allowed: frozenset[str] | None) -> None:
+        with self.change() as change:
+            s = change.session
+            amp = repo.get(s, m.Amphora, ident, "Amphora")
+            if amp.status == AmphoraStatus.DELETED:
+                from ottava.domain.errors import NotFound
+                raise NotFound("Amphora", ident)
+            lb_id = amp.load_balancer_id
+            if lb_allowed is not None:
+                if lb_id is None:
+                    raise Conflict(f"Amphora {ident} has no load balancer.")
+                lock_load_balancer(s, lb_id, Provisioning.PENDING_UPDATE, lb_allowed)
+            change.submit(Plan(kind=kind, load_balancer_id=lb_id or "",
+                               activate=[("loadbalancer", lb_id)] if lb_allowed and lb_id
+                               else [], extra={"amphora_id": ident}), ident)
+
+    def configure(self, ident: str) -> None:
+        self._operation(ident, "amphora.config", None)
+
+    def failover(self, ident: str) -> None:
+        self._operation(ident, "amphora.failover", frozenset({Provisioning.ACTIVE}))
+
+    def delete(self, ident: str) -> None:
+        amp = self.get(ident)
+        if amp.status != AmphoraStatus.ERROR:
+            raise Conflict(f"Amphora {ident} is not in ERROR status and cannot be deleted.")
+        self._operation(ident, "amphora.delete", None)

@@ -1,0 +1,219 @@
+"""Listeners: create, update, delete, stats; with Octavia's protocol, port and TLS rules."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ottava.db import models as m
+from ottava.db import repository as repo
+from ottava.domain import rules
+from ottava.domain.context import Caller
+from ottava.domain.errors import Conflict, Invalid
+from ottava.domain.states import Operating, Provisioning
+from ottava.service.base import Service, apply, reload
+
+TLS_REFS = ("default_tls_container_ref", "sni_container_refs", "client_ca_tls_container_ref",
+            "client_crl_container_ref")
+
+
+class ListenerService(Service):
+    def create(self, caller: Caller, values: dict[str, Any]) -> m.Listener:
+        with self.change() as change:
+            lb = repo.get(change.session, m.LoadBalancer, values["loadbalancer_id"],
+                          "Load Balancer", project_id=caller.project_scope())
+            listener = self.build(change.session, lb, values)
+            self.check_port_free(change.session, lb.id, listener)
+            change.session.add(listener)
+            change.session.flush()
+            if listener.default_pool_id:
+                self.check_default_pool(change.session, lb.id, listener, listener.default_pool_id)
+            self.child_change(change, "listener.create", lb.id, ("listener", listener.id), [])
+            return reload(change.session, m.Listener, listener.id)
+
+    def build(self, session: Session, lb: m.LoadBalancer, values: dict[str, Any]) -> m.Listener:
+        """A new listener on `lb` from create values, checked and with defaults filled in."""
+        values = dict(values)
+        values.pop("loadbalancer_id", None)
+        values.pop("tenant_id", None)
+        self.check(values, lb, creating=True)
+        protocol = values["protocol"]
+        timeouts = self.conf.haproxy_amphora
+        for name in ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
+                     "timeout_tcp_inspect"):
+            if values.get(name) is None:
+                values[name] = getattr(timeouts, name)
+        api = self.conf.api_settings
+        tls = protocol == "TERMINATED_HTTPS" or (
+            protocol == "PROMETHEUS" and values.get("default_tls_container_ref")
+        )
+        if tls:
+            values.setdefault("tls_ciphers", None)
+            values["tls_ciphers"] = values["tls_ciphers"] or api.default_listener_ciphers
+            values["tls_versions"] = values.get("tls_versions") or list(
+                api.default_listener_tls_versions)
+            values["alpn_protocols"] = values.get("alpn_protocols") or list(
+                api.default_listener_alpn_protocols)
+        values["allowed_cidrs"] = values.get("allowed_cidrs") or []
+        tags = values.pop("tags", [])
+        listener = m.Listener(
+            **values,
+            project_id=lb.project_id,
+            load_balancer_id=lb.id,
+            provisioning_status=Provisioning.PENDING_CREATE,
+            operating_status=Operating.OFFLINE,
+        )
+        listener.tags = tags
+        return listener
+
+    def check(self, values: dict[str, Any], lb: m.LoadBalancer, creating: bool,
+              current: m.Listener | None = None) -> None:
+        """The listener rules that need no other listener: protocol, TLS, headers, CIDRs."""
+        api = self.conf.api_settings
+
+        def merged(name: str) -> Any:
+            if name in values:
+                return values[name]
+            return getattr(current, name) if current is not None else None
+
+        protocol = merged("protocol")
+        if protocol == "TERMINATED_HTTPS" and not api.allow_tls_terminated_listeners:
+            raise Invalid("The selected protocol is not allowed in this deployment: "
+                          "TERMINATED_HTTPS")
+        if protocol == "PROMETHEUS" and not api.allow_prometheus_listeners:
+            raise Invalid("The selected protocol is not allowed in this deployment: PROMETHEUS")
+        has_cert = merged("default_tls_container_ref") or merged("sni_container_refs")
+        if protocol == "TERMINATED_HTTPS" and not has_cert:
+            raise Invalid("An SNI or default certificate container reference must be provided "
+                          "for TERMINATED_HTTPS listeners.")
+        if protocol not in ("TERMINATED_HTTPS", "PROMETHEUS"):
+            given = [name for name in TLS_REFS if values.get(name)]
+            if given:
+                raise Invalid(f"Certificate container references are only allowed on "
+                              f"TERMINATED_HTTPS or PROMETHEUS protocol listeners.")
+            for name in ("tls_ciphers", "tls_versions", "alpn_protocols"):
+                if values.get(name):
+                    raise Invalid(f"Validation failure: {name} is only valid for TLS "
+                                  "terminated listeners.")
+        if protocol != "TERMINATED_HTTPS":
+            for name in ("hsts_max_age", "hsts_include_subdomains", "hsts_preload"):
+                if values.get(name):
+                    raise Invalid("Validation failure: The HSTS feature can only be used for "
+                                  "listeners using the TERMINATED_HTTPS protocol.")
+        if (values.get("hsts_include_subdomains") or values.get("hsts_preload")) and merged(
+                "hsts_max_age") is None:
+            raise Invalid("Validation failure: hsts_max_age is required to enable "
+                          "hsts_include_subdomains or hsts_preload.")
+        client_auth = merged("client_authentication") or "NONE"
+        if client_auth != "NONE" and not merged("client_ca_tls_container_ref"):
+            raise Invalid("Validation failure: Client authentication setting "
+                          f"{client_auth} requires a client CA container reference.")
+        if merged("client_crl_container_ref") and not merged("client_ca_tls_container_ref"):
+            raise Invalid("Validation failure: A client authentication CA reference is "
+                          "required to specify a client authentication revocation list.")
+        if merged("client_ca_tls_container_ref") and not has_cert:
+            raise Invalid("Validation failure: An SNI or default certificate container "
+                          "reference must be provided with a client CA container reference.")
+        rules.check_insert_headers(values.get("insert_headers") or {}, protocol)
+        rules.check_ciphers(values.get("tls_ciphers"), api.tls_cipher_prohibit_list)
+        rules.check_tls_versions(values.get("tls_versions"), api.minimum_tls_version)
+        rules.check_alpn(values.get("alpn_protocols"))
+        if protocol == "PROMETHEUS" and values.get("default_pool_id"):
+            raise Invalid("Validation failure: PROMETHEUS listeners cannot have a default "
+                          "pool.")
+        cidrs = values.get("allowed_cidrs")
+        if cidrs:
+            if lb.vip_sg_ids:
+                raise Invalid("Validation failure: Allowed CIDRs are not allowed when "
+                              "vip_sg_ids are set.")
+            families = {ipaddress.ip_address(a).version for a in vip_addresses(lb)}
+            for cidr in cidrs:
+                if families and ipaddress.ip_network(cidr).version not in families:
+                    raise Invalid(f"Validation failure: CIDR {cidr} IP version incompatible "
+                                  "with all VIPs IP version.")
+
+    def check_port_free(self, session: Session, lb_id: str, listener: m.Listener) -> None:
+        family = rules.l4_protocol(listener.protocol)
+        others = session.execute(
+            select(m.Listener.protocol).where(
+                m.Listener.load_balancer_id == lb_id,
+                m.Listener.protocol_port == listener.protocol_port,
+                m.Listener.id != listener.id,
+            )
+        ).scalars()
+        if any(rules.l4_protocol(p) == family for p in others):
+            raise Conflict(
+                f"Another Listener on this Load Balancer is already using protocol "
+                f"{listener.protocol} and protocol_port {listener.protocol_port}"
+            )
+
+    def check_default_pool(self, session: Session, lb_id: str, listener: m.Listener,
+                           pool_id: str) -> None:
+        pool = session.get(m.Pool, pool_id)
+        if pool is None or pool.load_balancer_id != lb_id:
+            raise Invalid(f"Pool {pool_id} not found or not on this load balancer.")
+        rules.check_pool_protocol(listener.protocol, pool.protocol)
+
+    def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.Listener:
+        with self.change() as change:
+            listener = repo.get(change.session, m.Listener, ident, "Listener",
+                                project_id=caller.project_scope())
+            lb = change.session.get(m.LoadBalancer, listener.load_balancer_id)
+            assert lb is not None
+            self.check(values, lb, creating=False, current=listener)
+            if values.get("default_pool_id"):
+                self.check_default_pool(change.session, lb.id, listener, values["default_pool_id"])
+            timeouts = self.conf.haproxy_amphora
+            for name in ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
+                         "timeout_tcp_inspect"):
+                if name in values and values[name] is None:
+                    values[name] = getattr(timeouts, name)
+            if listener.protocol == "TERMINATED_HTTPS":
+                api = self.conf.api_settings
+                for name, default in (
+                    ("tls_ciphers", api.default_listener_ciphers),
+                    ("tls_versions", list(api.default_listener_tls_versions)),
+                    ("alpn_protocols", list(api.default_listener_alpn_protocols)),
+                ):
+                    if name in values and values[name] is None:
+                        values[name] = default
+            if "allowed_cidrs" in values:
+                values["allowed_cidrs"] = values["allowed_cidrs"] or []
+            self.child_change(change, "listener.update", lb.id, ("listener", ident), [])
+            apply(listener, values)
+            return reload(change.session, m.Listener, ident)
+
+    def delete(self, caller: Caller, ident: str) -> None:
+        with self.change() as change:
+            listener = repo.get(change.session, m.Listener, ident, "Listener",
+                                project_id=caller.project_scope())
+            self.child_change(change, "listener.delete", listener.load_balancer_id,
+                              ("listener", ident), [])
+
+    def stats(self, caller: Caller, ident: str) -> dict[str, int]:
+        with self.db.reader() as session:
+            repo.get(session, m.Listener, ident, "Listener", project_id=caller.project_scope())
+            return listener_stats(session, [ident])
+
+
+def vip_addresses(lb: m.LoadBalancer) -> list[str]:
+    addresses = [lb.vip_address] if lb.vip_address else []
+    return addresses + [v["ip_address"] for v in lb.additional_vips if v.get("ip_address")]
+
+
+STAT_NAMES = ("bytes_in", "bytes_out", "active_connections", "total_connections",
+              "request_errors")
+
+
+def listener_stats(session: Session, listener_ids: list[str]) -> dict[str, int]:
+    """Counters summed over listeners and their amphorae."""
+    if not listener_ids:
+        return dict.fromkeys(STAT_NAMES, 0)
+    columns = [func.coalesce(func.sum(getattr(m.ListenerStatistics, n)), 0) for n in STAT_NAMES]
+    row = session.execute(
+        select(*columns).where(m.ListenerStatistics.listener_id.in_(listener_ids))
+    ).one()
+    return {name: int(v) for name, v in zip(STAT_NAMES, row, strict=True)}

@@ -1,0 +1,315 @@
+"""Load balancers: create (with the fully populated graph), update, delete, failover, reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ottava.db import loads
+from ottava.db import models as m
+from ottava.db import repository as repo
+from ottava.domain import rules
+from ottava.domain.context import Caller
+from ottava.domain.errors import Invalid
+from ottava.domain.operations import Plan, Ref
+from ottava.domain.ports import Vip, VipRequest
+from ottava.domain.states import DELETABLE, Operating, Provisioning
+from ottava.service.base import Change, Service, apply, lock_load_balancer, reload
+from ottava.service.healthmonitors import HealthMonitorService
+from ottava.service.l7 import L7PolicyService, L7RuleService
+from ottava.service.listeners import ListenerService, listener_stats
+from ottava.service.members import MemberService
+from ottava.service.pools import PoolService
+
+
+class LoadBalancerService(Service):
+    def create(self, caller: Caller, values: dict[str, Any]) -> m.LoadBalancer:
+        listeners_in = values.pop("listeners", None) or []
+        pools_in = values.pop("pools", None) or []
+        values.pop("tenant_id", None)
+        values["project_id"] = self.project_for(caller, values.get("project_id"))
+        with self.change() as change:
+            s = change.session
+            self.resolve_provider(s, values)
+            self.check_vip_request(values)
+            lb = m.LoadBalancer(
+                **{k: v for k, v in values.items() if k != "tags"},
+                provisioning_status=Provisioning.PENDING_CREATE,
+                operating_status=Operating.OFFLINE,
+            )
+            lb.tags = values.get("tags", [])
+            lb.topology = self.topology(s, lb.flavor_id)
+            s.add(lb)
+            s.flush()
+            vip = self.deps.network.allocate_vip(VipRequest(
+                load_balancer_id=lb.id, project_id=lb.project_id, subnet_id=lb.vip_subnet_id,
+                network_id=lb.vip_network_id, port_id=lb.vip_port_id, address=lb.vip_address,
+            ))
+            try:
+                lb.vip_address, lb.vip_port_id = vip.address, vip.port_id
+                lb.vip_subnet_id, lb.vip_network_id = vip.subnet_id, vip.network_id
+                children = Graph(self, s, lb).build(listeners_in, pools_in)
+                change.submit(Plan(
+                    kind="loadbalancer.create",
+                    load_balancer_id=lb.id,
+                    activate=[("loadbalancer", lb.id), *children],
+                ), lb.id)
+                s.flush()
+            except BaseException:
+                self.deps.network.deallocate_vip(lb.id, vip)
+                raise
+            return self.full_graph(s, lb.id) if (listeners_in or pools_in) else reload(
+                s, m.LoadBalancer, lb.id)
+
+    def project_for(self, caller: Caller, requested: str | None) -> str:
+        if requested and requested != caller.project_id:
+            if not caller.is_admin:
+                from ottava.domain.errors import Forbidden
+                raise Forbidden("Policy does not allow this request to be performed.")
+            return requested
+        if caller.project_id is None:
+            raise Invalid("Validation failure: Missing project ID")
+        return caller.project_id
+
+    def resolve_provider(self, s: Session, values: dict[str, Any]) -> None:
+        api = self.conf.api_settings
+        flavor_provider = None
+        if values.get("flavor_id"):
+            flavor = s.get(m.Flavor, values["flavor_id"])
+            if flavor is None:
+                raise Invalid("Validation failure: Invalid flavor_id.")
+            if not flavor.enabled:
+                raise Invalid("The selected flavor is not allowed in this deployment: "
+                              f"{flavor.id}")
+            profile = s.get(m.FlavorProfile, flavor.flavor_profile_id)
+            flavor_provider = profile.provider_name if profile else None
+        provider = values.get("provider") or flavor_provider or api.default_provider_driver
+        if provider not in api.enabled_provider_drivers:
+            raise Invalid(f"Provider '{provider}' is not enabled.")
+        if flavor_provider and flavor_provider != provider:
+            raise Invalid(f"Flavor '{values['flavor_id']}' is not compatible with provider "
+                          f"'{provider}'")
+        values["provider"] = provider
+        if values.get("availability_zone"):
+            zone = s.get(m.AvailabilityZone, values["availability_zone"])
+            if zone is None:
+                raise Invalid("Validation failure: Invalid availability zone.")
+            if not zone.enabled:
+                raise Invalid("The selected availability_zone is not allowed in this "
+                              f"deployment: {zone.name}")
+
+    def check_vip_request(self, values: dict[str, Any]) -> None:
+        net = self.conf.networking
+        port, network, subnet = (values.get("vip_port_id"), values.get("vip_network_id"),
+                                 values.get("vip_subnet_id"))
+        if not (port or network or subnet):
+            raise Invalid("Validation failure: VIP must contain one of: vip_port_id, "
+                          "vip_network_id, vip_subnet_id.")
+        for given, allowed, name in ((port, net.allow_vip_port_id, "vip_port_id"),
+                                     (network, net.allow_vip_network_id, "vip_network_id"),
+                                     (subnet, net.allow_vip_subnet_id, "vip_subnet_id")):
+            if given and not allowed:
+                raise Invalid(f"The selected {name} is not allowed in this deployment: {given}")
+        driver = self.deps.network
+        if subnet and driver.find_subnet(subnet) is None:
+            raise Invalid(f"Subnet {subnet} not found.")
+        if network and driver.find_network(network) is None:
+            raise Invalid(f"Network {network} not found.")
+        if port and driver.find_port(port) is None:
+            raise Invalid(f"Port {port} not found.")
+        if net.valid_vip_networks and network and network not in net.valid_vip_networks:
+            raise Invalid(f"Validation failure: Network {network} is not in the list of "
+                          "allowed VIP networks.")
+
+    def topology(self, s: Session, flavor_id: str | None) -> str:
+        default = self.conf.controller_worker.loadbalancer_topology
+        if not flavor_id:
+            return default
+        flavor = s.get(m.Flavor, flavor_id)
+        profile = s.get(m.FlavorProfile, flavor.flavor_profile_id) if flavor else None
+        try:
+            data = json.loads(profile.flavor_data) if profile else {}
+        except ValueError:
+            data = {}
+        return str(data.get("loadbalancer_topology", default))
+
+    def full_graph(self, s: Session, lb_id: str) -> m.LoadBalancer:
+        s.flush()
+        return s.scalars(
+            select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
+            .options(*loads.GRAPH).execution_options(populate_existing=True)
+        ).one()
+
+    def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.LoadBalancer:
+        with self.change() as change:
+            s = change.session
+            lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer",
+                          project_id=caller.project_scope())
+            lock_load_balancer(s, lb.id)
+            apply(lb, values)
+            change.submit(Plan(kind="loadbalancer.update", load_balancer_id=lb.id,
+                               activate=[("loadbalancer", lb.id)]), lb.id)
+            return reload(s, m.LoadBalancer, ident)
+
+    def delete(self, caller: Caller, ident: str, cascade: bool) -> None:
+        with self.change() as change:
+            s = change.session
+            lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer", render=True,
+                          project_id=caller.project_scope())
+            if not cascade and (lb.listeners or lb.pools):
+                raise Invalid(f"Cannot delete Load Balancer {ident} - it has children")
+            lock_load_balancer(s, lb.id, Provisioning.PENDING_DELETE, DELETABLE)
+            change.submit(Plan(kind="loadbalancer.delete", load_balancer_id=lb.id,
+                               remove=[("loadbalancer", lb.id)]), lb.id)
+
+    def failover(self, caller: Caller, ident: str) -> None:
+        with self.change() as change:
+            s = change.session
+            lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer",
+                          project_id=caller.project_scope())
+            lock_load_balancer(s, lb.id, Provisioning.PENDING_UPDATE, DELETABLE)
+            change.submit(Plan(kind="loadbalancer.failover", load_balancer_id=lb.id,
+                               activate=[("loadbalancer", lb.id)]), lb.id)
+
+    def stats(self, caller: Caller, ident: str) -> dict[str, int]:
+        with self.db.reader() as s:
+            lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer", render=True,
+                          project_id=caller.project_scope())
+            return listener_stats(s, [li.id for li in lb.listeners])
+
+    def status_tree(self, caller: Caller, ident: str) -> m.LoadBalancer:
+        with self.db.reader() as s:
+            repo.get(s, m.LoadBalancer, ident, "Load Balancer",
+                     project_id=caller.project_scope())
+            pool_parts = (
+                selectinload(m.Pool.members),
+                selectinload(m.Pool.health_monitor),
+            )
+            return s.scalars(
+                select(m.LoadBalancer).where(m.LoadBalancer.id == ident).options(
+                    selectinload(m.LoadBalancer.listeners).options(
+                        selectinload(m.Listener.default_pool).options(*pool_parts),
+                        selectinload(m.Listener.l7policies)
+                        .selectinload(m.L7Policy.redirect_pool).options(*pool_parts),
+                    )
+                )
+            ).one()
+
+
+class Graph:
+    """The listeners and pools of a fully populated create, built onto a new load balancer.
+
+    The API has already applied each object's defaults (see `ottava.api.graph`).
+    Every pool has a name and is defined once (at top level, as a listener's default pool or
+    as a policy's redirect pool); elsewhere it is referenced as {"name": ...}.
+    """
+
+    def __init__(self, service: LoadBalancerService, session: Session, lb: m.LoadBalancer):
+        deps = service.deps
+        self.session, self.lb = session, lb
+        self.listeners = ListenerService(deps)
+        self.pools = PoolService(deps)
+        self.members = MemberService(deps)
+        self.monitors = HealthMonitorService(deps)
+        self.policies = L7PolicyService(deps)
+        self.rules = L7RuleService(deps)
+        self.by_name: dict[str, m.Pool] = {}
+        self.refs: list[Ref] = []
+
+    def build(self, listeners: list[dict[str, Any]], pools: list[dict[str, Any]]) -> list[Ref]:
+        definitions = list(pools)
+        for listener in listeners:
+            if _defines(listener.get("default_pool")):
+                definitions.append(listener["default_pool"])
+            for policy in listener.get("l7policies") or []:
+                if _defines(policy.get("redirect_pool")):
+                    definitions.append(policy["redirect_pool"])
+        for definition in definitions:
+            self.define_pool(definition)
+        for values in listeners:
+            self.add_listener(values)
+        self.session.flush()
+        return self.refs
+
+    def define_pool(self, values: dict[str, Any]) -> None:
+        name = values.get("name")
+        if not name:
+            raise Invalid("Validation failure: Pools must be named when creating a fully "
+                          "populated loadbalancer.")
+        if name in self.by_name:
+            raise Invalid(f"Validation failure: Pool name {name} is defined more than once.")
+        members = values.pop("members", None) or []
+        monitor = values.pop("healthmonitor", None)
+        pool = self.pools.build(self.lb, values, None)
+        self.session.add(pool)
+        self.session.flush()
+        self.by_name[name] = pool
+        self.refs.append(("pool", pool.id))
+        if monitor is not None:
+            hm = self.monitors.build(pool, monitor)
+            self.session.add(hm)
+            self.session.flush()
+            self.refs.append(("healthmonitor", hm.id))
+        seen: set[tuple[str, int]] = set()
+        for member_values in members:
+            member = self.members.build(pool, member_values)
+            member.operating_status = Operating.OFFLINE if monitor else Operating.NO_MONITOR
+            key = (member.address, member.protocol_port)
+            if key in seen:
+                raise Invalid(f"Validation failure: Duplicate member {key[0]}:{key[1]} in "
+                              f"pool {name}.")
+            seen.add(key)
+            self.session.add(member)
+            self.session.flush()
+            self.refs.append(("member", member.id))
+
+    def pool_named(self, ref: dict[str, Any]) -> m.Pool:
+        name = ref.get("name")
+        if name not in self.by_name:
+            raise Invalid(f"Validation failure: Pool {name} is referenced but not defined.")
+        return self.by_name[name]
+
+    def add_listener(self, values: dict[str, Any]) -> None:
+        default_pool = values.pop("default_pool", None)
+        policies = values.pop("l7policies", None) or []
+        listener = self.listeners.build(self.session, self.lb, values)
+        self.listeners.check_port_free(self.session, self.lb.id, listener)
+        self.session.add(listener)
+        self.session.flush()
+        self.refs.append(("listener", listener.id))
+        if default_pool is not None:
+            pool = self.pool_named(default_pool)
+            if listener.protocol == "PROMETHEUS":
+                raise Invalid("Validation failure: PROMETHEUS listeners cannot have a default "
+                              "pool.")
+            rules.check_pool_protocol(listener.protocol, pool.protocol)
+            listener.default_pool_id = pool.id
+        for position, policy_values in enumerate(policies, start=1):
+            redirect = policy_values.pop("redirect_pool", None)
+            rule_values = policy_values.pop("rules", None) or []
+            if redirect is not None:
+                pool = self.pool_named(redirect)
+                rules.check_pool_protocol(listener.protocol, pool.protocol)
+                policy_values["redirect_pool_id"] = pool.id
+            policy_values["position"] = policy_values.get("position") or position
+            policy = self.policies.build(listener, policy_values)
+            self.session.add(policy)
+            self.session.flush()
+            self.refs.append(("l7policy", policy.id))
+            for values_ in rule_values:
+                rule = self.rules.build(policy, values_)
+                self.session.add(rule)
+                self.session.flush()
+                self.refs.append(("l7rule", rule.id))
+
+
+def _defines(pool: dict[str, Any] | None) -> bool:
+    return bool(pool) and any(key != "name" for key in pool)  # type: ignore[union-attr]
+
+
+def vip_of(lb: m.LoadBalancer) -> Vip:
+    return Vip(lb.vip_address or "", lb.vip_port_id or "", lb.vip_subnet_id or "",
+               lb.vip_network_id or "")

@@ -1,0 +1,1 @@
+"""Workers: claim operations and run one TaskFlow flow per operation through the drivers."""

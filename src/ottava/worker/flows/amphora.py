@@ -1,0 +1,50 @@
+"""Amphora flows from the admin API: failover one amphora, delete one, push its config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskflow.patterns import linear_flow
+
+from ottava.worker import keys
+from ottava.worker.drivers import WorkerDeps
+from ottava.worker.flows import subflows
+from ottava.worker.tasks.amphora import ApplySpec
+from ottava.worker.tasks.base import WorkerTask
+from ottava.worker.tasks.compute import DeleteAmphorae
+from ottava.worker.tasks.database import BuildSpec, FailPlanOnRevert, FinishPlan
+
+
+class TargetAmphora(WorkerTask):
+    """The amphora an admin operation names, as a one-element list."""
+
+    def execute(self, plan: dict[str, Any]) -> list[str]:
+        return [plan["extra"]["amphora_id"]]
+
+
+def failover(deps: WorkerDeps) -> linear_flow.Flow:
+    return linear_flow.Flow("failover-amphora").add(
+        FailPlanOnRevert(deps),
+        TargetAmphora(deps, provides=keys.REPLACEMENT_IDS),
+        subflows.new_amphorae(deps, keys.AMPHORA_IDS),
+        BuildSpec(deps),
+        ApplySpec(deps),
+        DeleteAmphorae(deps, name="delete-replaced-amphora",
+                       rebind={keys.AMPHORA_IDS: keys.REPLACEMENT_IDS}),
+        FinishPlan(deps),
+    )
+
+
+def delete(deps: WorkerDeps) -> linear_flow.Flow:
+    return linear_flow.Flow("delete-amphora").add(
+        TargetAmphora(deps, provides=keys.AMPHORA_IDS),
+        DeleteAmphorae(deps),
+    )
+
+
+def configure(deps: WorkerDeps) -> linear_flow.Flow:
+    return linear_flow.Flow("configure-amphora").add(
+        TargetAmphora(deps, provides=keys.AMPHORA_IDS),
+        BuildSpec(deps),
+        ApplySpec(deps),
+    )

@@ -1,0 +1,116 @@
+"""Runs operations: claim the record, run its flow with TaskFlow, record the outcome.
+
+A claim is a compare-and-set on the operation's state, so two workers given the same id (a
+redelivered message, or the reconciler re-driving it) never run it twice at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from oslo_config import cfg
+from oslo_log import log as logging
+from sqlalchemy import select, update
+from taskflow import exceptions as tf_exceptions
+from taskflow import engines
+from taskflow.persistence import models as tf_models
+from taskflow.persistence.backends import impl_memory, impl_sqlalchemy
+
+from ottava.db import models as m
+from ottava.domain.operations import Plan
+from ottava.worker import flows
+from ottava.worker.drivers import WorkerDeps
+
+LOG = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, FAILED = "QUEUED", "RUNNING", "DONE", "FAILED"
+
+
+def persistence_backend(conf: cfg.ConfigOpts, deps: WorkerDeps) -> Any:
+    """TaskFlow's record of flow progress: in the service database, or in memory."""
+    if conf.task_flow.persistence == "memory":
+        return impl_memory.MemoryBackend()
+    return impl_sqlalchemy.SQLAlchemyBackend({"connection": deps.db.url},
+                                             engine=deps.db.engine)
+
+
+class OperationRunner:
+    def __init__(self, deps: WorkerDeps, conf: cfg.ConfigOpts) -> None:
+        self.deps = deps
+        self.conf = conf
+        self.backend = persistence_backend(conf, deps)
+
+    def claim(self, operation_id: str, states: tuple[str, ...] = (QUEUED,)) -> m.Operation | None:
+        with self.deps.db.transaction() as s:
+            changed = s.execute(
+                update(m.Operation)
+                .where(m.Operation.id == operation_id, m.Operation.state.in_(states))
+                .values(state=RUNNING, attempts=m.Operation.attempts + 1)
+            ).rowcount  # type: ignore[attr-defined]
+            return s.get(m.Operation, operation_id) if changed else None
+
+    def run(self, operation_id: str, states: tuple[str, ...] = (QUEUED,)) -> str | None:
+        """Run the operation if it can be claimed; returns its final state."""
+        op = self.claim(operation_id, states)
+        if op is None:
+            LOG.debug("Operation %s was claimed elsewhere or is finished", operation_id)
+            return None
+        plan = Plan.from_json(op.payload)
+        state, error = DONE, None
+        try:
+            self._run_flow(op.id, plan)
+        except Exception as exc:  # the flow has reverted; record why it failed
+            LOG.warning("Operation %s (%s) failed: %s", op.id, op.kind, exc)
+            state, error = FAILED, f"{type(exc).__name__}: {exc}"
+        with self.deps.db.transaction() as s:
+            s.execute(update(m.Operation).where(m.Operation.id == op.id)
+                      .values(state=state, error=error))
+        return state
+
+    def _run_flow(self, operation_id: str, plan: Plan) -> None:
+        flow = flows.build(plan.kind, self.deps)
+        with contextlib.closing(self.backend.get_connection()) as conn:
+            try:
+                # A logbook left by a worker that died: the engine resumes where it stopped.
+                book = conn.get_logbook(operation_id)
+                detail = book.find(operation_id)
+                LOG.info("Resuming operation %s (%s)", operation_id, plan.kind)
+            except tf_exceptions.NotFound:
+                book = tf_models.LogBook(f"operation-{operation_id}", uuid=operation_id)
+                detail = tf_models.FlowDetail(plan.kind, uuid=operation_id)
+                book.add(detail)
+                conn.save_logbook(book)
+        options: dict[str, Any] = {}
+        if self.conf.task_flow.engine == "parallel":
+            options["max_workers"] = self.conf.task_flow.max_workers
+        engine = engines.load(
+            flow,
+            store={"plan": plan.to_json()},
+            backend=self.backend,
+            book=book,
+            flow_detail=detail,
+            engine=self.conf.task_flow.engine,
+            **options,
+        )
+        try:
+            engine.run()
+        finally:
+            # Progress is kept only while an operation runs; a finished one needs none.
+            with contextlib.closing(self.backend.get_connection()) as conn:
+                conn.destroy_logbook(book.uuid)
+
+    def resume_unfinished(self) -> list[str]:
+        """Run every operation left QUEUED or RUNNING, e.g. by a process that died.
+
+        Only for a worker that knows no other worker runs them (standalone, or the first
+        worker to start): several workers re-driving the same operation is what the
+        housekeeping reconciler with claim expiry is for.
+        """
+        with self.deps.db.reader() as s:
+            ids = list(s.scalars(
+                select(m.Operation.id).where(m.Operation.state.in_([QUEUED, RUNNING]))
+                .order_by(m.Operation.created_at)))
+        for ident in ids:
+            self.run(ident, (QUEUED, RUNNING))
+        return ids

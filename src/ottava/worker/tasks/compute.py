@@ -1,0 +1,54 @@
+"""Tasks that boot and remove amphorae through the compute driver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+
+from ottava.db import models as m
+from ottava.domain.states import AmphoraStatus
+from ottava.worker.tasks.base import WorkerTask
+
+
+class BootAmphorae(WorkerTask):
+    """Boot an instance for each amphora row; on revert, remove what was booted."""
+
+    def execute(self, amphora_ids: list[str], plan: dict[str, Any]) -> None:
+        for amphora_id in amphora_ids:
+            booted = self.deps.call(self.deps.compute.create_amphora, amphora_id,
+                                    plan["load_balancer_id"])
+            with self.deps.db.transaction() as s:
+                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
+                    compute_id=booted.compute_id, lb_network_ip=booted.lb_network_ip,
+                    image_id=booted.image_id, compute_flavor=booted.compute_flavor,
+                    cached_zone=booted.zone, status=AmphoraStatus.BOOTING))
+
+    def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
+        with self.deps.db.reader() as s:
+            compute_ids = [a.compute_id for a in (s.get(m.Amphora, i) for i in amphora_ids)
+                           if a is not None and a.compute_id]
+        for compute_id in compute_ids:
+            self.deps.call(self.deps.compute.delete_amphora, compute_id)
+
+
+class MarkAmphoraeAllocated(WorkerTask):
+    def execute(self, amphora_ids: list[str]) -> None:
+        with self.deps.db.transaction() as s:
+            s.execute(update(m.Amphora).where(m.Amphora.id.in_(amphora_ids))
+                      .values(status=AmphoraStatus.ALLOCATED))
+
+
+class DeleteAmphorae(WorkerTask):
+    """Remove the instances of the given amphorae and mark their rows DELETED."""
+
+    def execute(self, amphora_ids: list[str]) -> None:
+        for amphora_id in amphora_ids:
+            with self.deps.db.reader() as s:
+                amp = s.get(m.Amphora, amphora_id)
+                compute_id = amp.compute_id if amp else None
+            if compute_id:
+                self.deps.call(self.deps.compute.delete_amphora, compute_id)
+            with self.deps.db.transaction() as s:
+                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
+                          .values(status=AmphoraStatus.DELETED))

@@ -1,0 +1,183 @@
+"""Tasks that read and write the database: plans carried out, amphora rows, the LB tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oslo_log import log as logging
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from ottava.db import loads
+from ottava.db import models as m
+from ottava.db.status import compare_and_set
+from ottava.domain import spec
+from ottava.domain.operations import Plan
+from ottava.domain.states import AmphoraStatus, Operating, Provisioning
+from ottava.worker import keys
+from ottava.worker.tasks.base import WorkerTask
+
+LOG = logging.getLogger(__name__)
+
+MODELS: dict[str, Any] = {
+    "loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
+    "member": m.Member, "healthmonitor": m.HealthMonitor, "l7policy": m.L7Policy,
+    "l7rule": m.L7Rule,
+}
+# Objects whose operating status is their admin state once active (no data plane report).
+ADMIN_STATE_OPERATED = ("healthmonitor", "l7policy", "l7rule")
+
+
+def load_graph(session: Session, lb_id: str) -> m.LoadBalancer:
+    return session.scalars(
+        select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.GRAPH)
+    ).one()
+
+
+class FailPlanOnRevert(WorkerTask):
+    """First task of every flow; its revert runs last and marks the failure in the database.
+
+    Objects the operation was creating, changing or deleting go to ERROR; locked parents are
+    unlocked (ACTIVE), so nothing is left PENDING_* after a failed flow.
+    """
+
+    def execute(self, plan: dict[str, Any]) -> None:
+        return None
+
+    def revert(self, plan: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        p = Plan.from_json(plan)
+        LOG.warning("Operation %s on load balancer %s failed; marking ERROR", p.kind,
+                    p.load_balancer_id)
+        with self.deps.db.transaction() as s:
+            for entity, ident in p.activate + p.remove:
+                compare_and_set(s, MODELS[entity], ident, Provisioning.ERROR,
+                                [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE,
+                                 Provisioning.PENDING_DELETE])
+            for entity, ident in p.unlock:
+                compare_and_set(s, MODELS[entity], ident, Provisioning.ACTIVE,
+                                [Provisioning.PENDING_UPDATE])
+
+
+class FinishPlan(WorkerTask):
+    """Last task of every flow: targets ACTIVE or removed, parents unlocked, in one commit."""
+
+    def execute(self, plan: dict[str, Any]) -> None:
+        p = Plan.from_json(plan)
+        pending = [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE]
+        with self.deps.db.transaction() as s:
+            for entity, ident in p.activate:
+                model = MODELS[entity]
+                compare_and_set(s, model, ident, Provisioning.ACTIVE, pending)
+                if entity in ADMIN_STATE_OPERATED:
+                    obj = s.get(model, ident)
+                    if obj is not None:
+                        obj.operating_status = (Operating.ONLINE if obj.admin_state_up
+                                                else Operating.OFFLINE)
+            for entity, ident in p.remove:
+                if entity == "loadbalancer":
+                    compare_and_set(s, m.LoadBalancer, ident, Provisioning.DELETED,
+                                    [Provisioning.PENDING_DELETE])
+                else:
+                    remove_rows(s, MODELS[entity], [ident])
+            for entity, ident in p.unlock:
+                compare_and_set(s, MODELS[entity], ident, Provisioning.ACTIVE,
+                                [Provisioning.PENDING_UPDATE])
+
+
+def remove_rows(session: Session, model: Any, ids: list[str]) -> None:
+    """Delete rows and their tags (children go by ON DELETE CASCADE; their tags here)."""
+    if not ids:
+        return
+    doomed = list(ids)
+    if model is m.Pool:
+        doomed += session.scalars(select(m.Member.id).where(m.Member.pool_id.in_(ids))).all()
+        doomed += session.scalars(select(m.HealthMonitor.id).where(
+            m.HealthMonitor.pool_id.in_(ids))).all()
+    if model is m.Listener:
+        policies = session.scalars(select(m.L7Policy.id).where(
+            m.L7Policy.listener_id.in_(ids))).all()
+        doomed += policies
+        doomed += session.scalars(select(m.L7Rule.id).where(
+            m.L7Rule.l7policy_id.in_(policies))).all()
+    if model is m.L7Policy:
+        doomed += session.scalars(select(m.L7Rule.id).where(
+            m.L7Rule.l7policy_id.in_(ids))).all()
+    session.execute(delete(m.Tag).where(m.Tag.resource_id.in_(doomed)))
+    session.execute(delete(model).where(model.id.in_(ids)))
+
+
+class DeleteLoadBalancerTree(WorkerTask):
+    """Remove every listener and pool (with their children) of a load balancer being deleted."""
+
+    def execute(self, plan: dict[str, Any]) -> None:
+        lb_id = plan["load_balancer_id"]
+        with self.deps.db.transaction() as s:
+            listeners = s.scalars(select(m.Listener.id).where(
+                m.Listener.load_balancer_id == lb_id)).all()
+            pools = s.scalars(select(m.Pool.id).where(m.Pool.load_balancer_id == lb_id)).all()
+            # Listeners point at pools (default_pool_id): drop those links first.
+            s.execute(update(m.Listener).where(m.Listener.load_balancer_id == lb_id)
+                      .values(default_pool_id=None))
+            remove_rows(s, m.Listener, list(listeners))
+            remove_rows(s, m.Pool, list(pools))
+            s.execute(delete(m.ListenerStatistics).where(
+                m.ListenerStatistics.listener_id.in_(listeners)))
+
+
+class BuildSpec(WorkerTask):
+    """The load balancer's desired-state document, from the database as it stands."""
+
+    default_provides = keys.SPEC
+
+    def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
+        with self.deps.db.reader() as s:
+            return spec.build(load_graph(s, plan["load_balancer_id"]))
+
+
+class CreateAmphoraRows(WorkerTask):
+    """Rows for new amphorae: as the topology needs (one, or two for HA), or, in a failover,
+    one for each amphora being replaced, in the same role."""
+
+    default_provides = keys.AMPHORA_IDS
+
+    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None
+                ) -> list[str]:
+        lb_id = plan["load_balancer_id"]
+        with self.deps.db.transaction() as s:
+            lb = s.get(m.LoadBalancer, lb_id)
+            assert lb is not None
+            roles = ["MASTER", "BACKUP"] if lb.topology == "ACTIVE_STANDBY" else ["STANDALONE"]
+            if replacement_ids:
+                replaced = [s.get(m.Amphora, i) for i in replacement_ids]
+                roles = [a.role or "STANDALONE" for a in replaced if a is not None]
+            amps = [m.Amphora(load_balancer_id=lb_id, status=AmphoraStatus.PENDING_CREATE,
+                              role=role, vrrp_priority={"MASTER": 100, "BACKUP": 90}.get(role))
+                    for role in roles]
+            s.add_all(amps)
+            s.flush()
+            return [a.id for a in amps]
+
+    def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(result, list):
+            return
+        with self.deps.db.transaction() as s:
+            s.execute(update(m.Amphora).where(m.Amphora.id.in_(result))
+                      .values(status=AmphoraStatus.DELETED))
+
+
+def existing_amphorae(session: Session, lb_id: str) -> list[m.Amphora]:
+    return list(session.scalars(select(m.Amphora).where(
+        m.Amphora.load_balancer_id == lb_id,
+        m.Amphora.status.in_([AmphoraStatus.ALLOCATED, AmphoraStatus.BOOTING,
+                              AmphoraStatus.PENDING_CREATE, AmphoraStatus.ERROR,
+                              AmphoraStatus.FAILOVER_STOPPED]))))
+
+
+class ListAmphorae(WorkerTask):
+    """The ids of the load balancer's current amphorae."""
+
+    default_provides = keys.AMPHORA_IDS
+
+    def execute(self, plan: dict[str, Any]) -> list[str]:
+        with self.deps.db.reader() as s:
+            return [a.id for a in existing_amphorae(s, plan["load_balancer_id"])]
