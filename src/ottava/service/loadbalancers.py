@@ -138,9 +138,11 @@ class LoadBalancerService(Service):
 
     def full_graph(self, s: Session, lb_id: str) -> m.LoadBalancer:
         s.flush()
+        # Not populate_existing: listeners are reached twice (under the load balancer and as
+        # pools' default_of), and the second, narrower load must not undo the first.
+        s.expire_all()
         return s.scalars(
-            select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
-            .options(*loads.GRAPH).execution_options(populate_existing=True)
+            select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.GRAPH)
         ).one()
 
     def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.LoadBalancer:
@@ -255,8 +257,7 @@ class Graph:
             self.refs.append(("healthmonitor", hm.id))
         seen: set[tuple[str, int]] = set()
         for member_values in members:
-            member = self.members.build(pool, member_values)
-            member.operating_status = Operating.OFFLINE if monitor else Operating.NO_MONITOR
+            member = self.members.build(pool, member_values, monitor is not None)
             key = (member.address, member.protocol_port)
             if key in seen:
                 raise Invalid(f"Validation failure: Duplicate member {key[0]}:{key[1]} in "

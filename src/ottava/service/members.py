@@ -37,8 +37,10 @@ class MemberService(Service):
                 raise NotFound("Member", ident)
             return member
 
-    def build(self, pool: m.Pool, values: dict[str, Any]) -> m.Member:
-        """A new member of `pool`, checked; the caller checks for duplicates."""
+    def build(self, pool: m.Pool, values: dict[str, Any], monitored: bool) -> m.Member:
+        """A new member of `pool`, checked; the caller checks for duplicates.
+
+        A member of a pool with a health monitor starts OFFLINE, else NO_MONITOR."""
         values = dict(values)
         for name in ("pool_id", "tenant_id", "project_id"):
             values.pop(name, None)
@@ -56,8 +58,7 @@ class MemberService(Service):
             project_id=pool.project_id,
             pool_id=pool.id,
             provisioning_status=Provisioning.PENDING_CREATE,
-            operating_status=Operating.NO_MONITOR if pool.health_monitor is None
-            else Operating.OFFLINE,
+            operating_status=Operating.OFFLINE if monitored else Operating.NO_MONITOR,
         )
         member.tags = tags
         return member
@@ -76,7 +77,7 @@ class MemberService(Service):
         with self.change() as change:
             s = change.session
             pool = self._pool_with_monitor(s, caller, pool_id)
-            member = self.build(pool, values)
+            member = self.build(pool, values, pool.health_monitor is not None)
             self._check_unique(s, pool_id, member.address, member.protocol_port)
             parents = self._parents(change, pool)
             s.add(member)
@@ -154,7 +155,8 @@ class MemberService(Service):
             parents = self._parents(change, pool)
             lock_load_balancer(s, pool.load_balancer_id)
             mark_pending(s, parents)
-            new_members = [self.build(pool, w) for w in creates]
+            monitored = pool.health_monitor is not None
+            new_members = [self.build(pool, w, monitored) for w in creates]
             s.add_all(new_members)
             s.flush()
             mark_pending(s, [("member", mb.id) for mb, _ in changed_updates])

@@ -1,0 +1,170 @@
+"""A real Ottava stack for tests: database, noop drivers, worker, API and network API on
+loopback ports, served by the same code `ottava standalone` runs; and an HTTP client."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from ottava import bootstrap, rpc
+from ottava.api import neutron
+from ottava.api.app import create_app
+from ottava.cmd.servers import http_server, serve_in_thread
+from ottava.db import migrate
+from ottava.db.models import Base
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "OTTAVA_TEST_POSTGRESQL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    "mariadb": os.environ.get("OTTAVA_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+
+
+def backends() -> list[str]:
+    """The database back ends to run on: all three unless OTTAVA_TEST_BACKENDS says less."""
+    wanted = os.environ.get("OTTAVA_TEST_BACKENDS", "sqlite,postgresql,mariadb")
+    return [b.strip() for b in wanted.split(",") if b.strip()]
+
+
+def server_database(backend: str) -> str:
+    """A fresh, empty database on a server back end; returns its URL."""
+    url = make_url(SERVER_URLS[backend])
+    name = f"ottava_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_server_database(backend: str, database_url: str) -> None:
+    url = make_url(database_url)
+    admin = create_engine(make_url(SERVER_URLS[backend]), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if backend == "postgresql":
+            conn.execute(text(f"DROP DATABASE IF EXISTS {url.database} WITH (FORCE)"))
+        else:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {url.database}"))
+    admin.dispose()
+
+
+class Stack:
+    """API + network API + worker over one database, in this process, on loopback."""
+
+    def __init__(self, database_url: str, state_dir: str,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
+        settings: dict[str, dict[str, Any]] = {
+            "database": {"connection": database_url},
+            "api_settings": {"bind_host": "127.0.0.1", "bind_port": 0},
+            "network_api": {"bind_host": "127.0.0.1", "bind_port": 0},
+            "controller_worker": {"compute_driver": "noop", "network_driver": "noop",
+                                  "amphora_driver": "noop"},
+        }
+        for group, values in (overrides or {}).items():
+            settings.setdefault(group, {}).update(values)
+        self.conf = bootstrap.load_conf([], state_dir, settings)
+        self.db = bootstrap.open_database(self.conf, upgrade=True)
+        self.drivers = bootstrap.Drivers(self.conf)
+        self.transport = bootstrap.messaging(self.conf, in_process=True)
+        self.runner = bootstrap.build_runner(self.conf, self.db, self.drivers)
+        self.consumer = rpc.server(self.conf, self.transport, self.runner.run,
+                                   f"test-{uuid.uuid4().hex[:6]}")
+        self.consumer.start(override_pool_size=4)
+        self.services = bootstrap.build_services(self.conf, self.db, self.drivers,
+                                                 rpc.Dispatcher(self.conf, self.transport))
+        self.api = http_server(create_app(self.services, self.conf), "127.0.0.1", 0)
+        self.network_api = http_server(neutron.create_app(self.drivers.network),
+                                       "127.0.0.1", 0, threads=4)
+        serve_in_thread(self.api, "test-api")
+        serve_in_thread(self.network_api, "test-network-api")
+        self.url = f"http://127.0.0.1:{self.api.bind_addr[1]}"
+        self.network_url = f"http://127.0.0.1:{self.network_api.bind_addr[1]}"
+
+    def clear(self) -> None:
+        """Empty every Ottava table (between tests on a shared server database)."""
+        with self.db.transaction() as s:
+            if self.db.engine.dialect.name == "sqlite":
+                s.execute(text("PRAGMA defer_foreign_keys = ON"))
+            elif self.db.engine.dialect.name == "mysql":
+                s.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+            for table in reversed(Base.metadata.sorted_tables):
+                s.execute(table.delete())
+            if self.db.engine.dialect.name == "mysql":
+                s.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
+
+    def stop(self) -> None:
+        self.api.stop()
+        self.network_api.stop()
+        self.consumer.stop()
+        self.consumer.wait()
+        self.transport.cleanup()
+        self.runner.deps.close()
+        self.db.dispose()
+
+
+class Client:
+    """requests with the API's base URL, JSON bodies and status polling."""
+
+    def __init__(self, base: str, headers: dict[str, str] | None = None) -> None:
+        self.base = base
+        self.http = requests.Session()
+        self.http.headers.update({"Accept": "application/json", **(headers or {})})
+
+    def request(self, method: str, path: str, body: Any = None, **kw: Any
+                ) -> requests.Response:
+        kw.setdefault("timeout", 30)
+        if body is not None and not isinstance(body, (str, bytes)):
+            kw["json"] = body
+        elif body is not None:
+            kw["data"] = body
+        return self.http.request(method, self.base + path, **kw)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any, **kw: Any) -> requests.Response:
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.request("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("DELETE", path, **kw)
+
+    def wait(self, path: str, key: str, status: str = "ACTIVE", timeout: float = 30.0
+             ) -> dict[str, Any]:
+        """Poll `path` until its provisioning_status is `status` (or it is gone: 404)."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            resp = self.get(path)
+            if status == "DELETED" and resp.status_code == 404:
+                return {}
+            if resp.status_code == 200:
+                last = resp.json()[key]
+                if last["provisioning_status"] == status:
+                    return last  # type: ignore[no-any-return]
+                if last["provisioning_status"] == "ERROR" and status != "ERROR":
+                    raise AssertionError(f"{path} went to ERROR")
+            time.sleep(0.02)
+        raise AssertionError(f"{path} did not reach {status}: {last}")
+
+    def wait_gone(self, path: str, timeout: float = 30.0) -> None:
+        """Poll `path` until it answers 404."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.get(path).status_code == 404:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"{path} still exists")
+
+
+def new_state_dir() -> str:
+    return tempfile.mkdtemp(prefix="ottava-test-")
