@@ -82,5 +82,8 @@ def server(conf: cfg.ConfigOpts, transport_: Any, run: Callable[[str], Any],
     """An RPC server running `run(operation_id)` on a pool of threads."""
     target = oslo_messaging.Target(topic=conf.oslo_messaging.topic, server=server_name)
     return oslo_messaging.get_rpc_server(
-        transport_, target, [OperationEndpoint(run)], access_policy=oslo_messaging.DefaultRPCAccessPolicy,
+        transport_,
+        target,
+        [OperationEndpoint(run)],
+        access_policy=oslo_messaging.DefaultRPCAccessPolicy,
     )

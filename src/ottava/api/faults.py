@@ -52,7 +52,7 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTT
         message = "The resource could not be found."
     if status == 405:
         message = "The method is not allowed for the requested URL."
-        for name, value in (ex.headers or {}).items():
+        for name, value in dict(ex.headers or {}).items():
             resp.set_header(name, value)
     _send(resp, status, message)
 

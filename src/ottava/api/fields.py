@@ -13,7 +13,6 @@ from typing import Any
 
 from ottava.api import types as t
 
-MISSING: Any = dataclasses.field(default=None).default  # a unique "no value" marker
 _UNSET = object()
 
 
@@ -35,7 +34,7 @@ class Field:
     default: Any = _UNSET
     on_null: Any = _UNSET
     read: bool = True
-    column: str | None | bool = True
+    column: str | bool | None = True
     filterable: bool = True
 
     @property
@@ -376,14 +375,15 @@ AMPHORA = Resource(
     key="amphora",
     plural="amphorae",
     title="Amphora",
-    fields=(ro("loadbalancer_id", column="load_balancer_id"),) + tuple(
-        ro(name)
+    fields=(
+        ro("loadbalancer_id", column="load_balancer_id"),
+        *(ro(name)
         for name in (
             "id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip",
             "vrrp_port_id", "ha_port_id", "cert_expiration", "cert_busy", "role", "status",
             "vrrp_interface", "vrrp_id", "vrrp_priority", "cached_zone", "created_at",
             "updated_at", "image_id", "compute_flavor",
-        )
+        )),
     ),
     extra_filters=("project_id",),
 )

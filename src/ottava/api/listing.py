@@ -92,13 +92,14 @@ def parse(req: falcon.Request, resource: f.Resource, model: Any, conf: cfg.Confi
 
 def _sort(req: falcon.Request, resource: f.Resource) -> list[SortKey]:
     pairs: list[tuple[str, str]] = []
-    if req.get_param("sort"):
-        for item in req.get_param("sort").split(","):
+    sort, sort_key, sort_dir = (req.get_param(n) for n in ("sort", "sort_key", "sort_dir"))
+    if sort:
+        for item in sort.split(","):
             key, _, direction = item.strip().partition(":")
             pairs.append((key, direction or "asc"))
-    elif req.get_param("sort_key"):
-        keys = req.get_param("sort_key").split(",")
-        dirs = (req.get_param("sort_dir") or "").split(",") if req.get_param("sort_dir") else []
+    elif sort_key:
+        keys = sort_key.split(",")
+        dirs = sort_dir.split(",") if sort_dir else []
         dirs += ["asc"] * (len(keys) - len(dirs))
         pairs = list(zip(keys, dirs, strict=False))
     out = []
@@ -134,7 +135,7 @@ def _page(req: falcon.Request, query: ListQuery, conf: cfg.ConfigOpts) -> None:
     query.limit = limit
     query.marker = req.get_param("marker")
     reverse = req.get_param("page_reverse")
-    query.page_reverse = bool(reverse) and reverse.lower() == "true"
+    query.page_reverse = (reverse or "").lower() == "true"
 
 
 def links(req: falcon.Request, conf: cfg.ConfigOpts, query: ListQuery, page: Page,
@@ -143,8 +144,9 @@ def links(req: falcon.Request, conf: cfg.ConfigOpts, query: ListQuery, page: Pag
     base = (conf.api_settings.api_base_uri or req.prefix).rstrip("/") + req.path
     keep: dict[str, str] = {}
     for name in ("sort", "sort_key", "sort_dir"):
-        if req.get_param(name):
-            keep[name] = req.get_param(name)
+        value = req.get_param(name)
+        if value:
+            keep[name] = value
     out = []
     items = page.items
     if items and page.full:

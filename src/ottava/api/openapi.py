@@ -88,7 +88,7 @@ def _responders(app: falcon.App) -> list[Any]:
                 found.append(node.resource)
             walk(node.children)
 
-    walk(app._router._roots)  # noqa: SLF001 - Falcon exposes no public way to list resources
+    walk(app._router._roots)
     return found
 
 

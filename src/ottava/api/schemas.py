@@ -44,31 +44,31 @@ def create_model(resource: f.Resource) -> type[BaseModel]:
 
 
 # The fully populated load balancer create: the same fields, nested, without parent ids.
-MemberGraph = post_model(f.MEMBER)
-MonitorGraph = post_model(f.HEALTHMONITOR, exclude=("pool_id",))
-RuleGraph = post_model(f.L7RULE)
-PoolGraph = _model(
+MemberGraph: Any = post_model(f.MEMBER)
+MonitorGraph: Any = post_model(f.HEALTHMONITOR, exclude=("pool_id",))
+RuleGraph: Any = post_model(f.L7RULE)
+PoolGraph: Any = _model(
     "PoolGraph",
     [fld for fld in f.POOL.post_fields() if fld.name not in ("loadbalancer_id", "listener_id")],
     {"members": (list[MemberGraph] | None, None), "healthmonitor": (MonitorGraph | None, None)},
 )
-PolicyGraph = _model(
+PolicyGraph: Any = _model(
     "L7PolicyGraph",
     [fld for fld in f.L7POLICY.post_fields() if fld.name != "listener_id"],
     {"rules": (list[RuleGraph] | None, None), "redirect_pool": (PoolGraph | None, None)},
 )
-ListenerGraph = _model(
+ListenerGraph: Any = _model(
     "ListenerGraph",
     [fld for fld in f.LISTENER.post_fields() if fld.name != "loadbalancer_id"],
     {"default_pool": (PoolGraph | None, None), "l7policies": (list[PolicyGraph] | None, None)},
 )
-LoadBalancerGraph = _model(
+LoadBalancerGraph: Any = _model(
     "LoadbalancerPOST",
     f.LOADBALANCER.post_fields(),
     {"listeners": (list[ListenerGraph] | None, None), "pools": (list[PoolGraph] | None, None)},
 )
-BatchMember = _model("BatchMember", f.MEMBER.post_fields())
-BatchMembers = pydantic.create_model(
+BatchMember: Any = _model("BatchMember", f.MEMBER.post_fields())
+BatchMembers: Any = pydantic.create_model(
     "MembersPUT", __config__=_CONFIG, members=(list[BatchMember], ...)
 )
 

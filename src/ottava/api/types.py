@@ -42,7 +42,7 @@ def _cidr(value: str) -> str:
 
 def _strict_int(value: Any) -> Any:
     # JSON true/false must not pass as 1/0, and "80" must not pass as 80.
-    if isinstance(value, bool) or isinstance(value, str | float):
+    if isinstance(value, bool | str | float):
         raise ValueError("Invalid integer value")
     return value
 
@@ -62,7 +62,7 @@ def _tag(value: str) -> str:
     return value
 
 
-UUID = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) else object()), AfterValidator(_uuid)]
+UUID = Annotated[str, AfterValidator(_uuid)]
 IPAddress = Annotated[str, AfterValidator(_ip)]
 CIDR = Annotated[str, AfterValidator(_cidr)]
 Bool = Annotated[bool, BeforeValidator(_strict_bool)]
@@ -104,4 +104,10 @@ RedirectCode = Literal[301, 302, 303, 307, 308]
 ClientAuth = Literal["NONE", "OPTIONAL", "MANDATORY"]
 TLSVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
 ALPN = Literal["h2", "http/1.1", "http/1.0"]
-HttpVersion = Literal[1.0, 1.1]
+def _http_version(value: float) -> float:
+    if value not in (1.0, 1.1):
+        raise ValueError("Value should be one of [1.0, 1.1]")
+    return value
+
+
+HttpVersion = Annotated[float, AfterValidator(_http_version)]

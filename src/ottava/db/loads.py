@@ -15,7 +15,10 @@ def _ids(rel: Any, target: Any) -> Any:
 
 
 RENDER: dict[type, list[Any]] = {
-    m.LoadBalancer: [_ids(m.LoadBalancer.listeners, m.Listener), _ids(m.LoadBalancer.pools, m.Pool)],
+    m.LoadBalancer: [
+        _ids(m.LoadBalancer.listeners, m.Listener),
+        _ids(m.LoadBalancer.pools, m.Pool),
+    ],
     m.Listener: [_ids(m.Listener.l7policies, m.L7Policy)],
     m.Pool: [
         _ids(m.Pool.members, m.Member),

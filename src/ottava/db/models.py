@@ -87,7 +87,7 @@ class Provisioned(Timestamped):
     def _tags(cls) -> Mapped[list[Tag]]:
         return relationship(
             Tag,
-            primaryjoin=lambda: foreign(Tag.resource_id) == cls.id,  # type: ignore[attr-defined]
+            primaryjoin=lambda: foreign(Tag.resource_id) == cls.id,
             cascade="all, delete-orphan",
             lazy="selectin",
             overlaps="_tags",

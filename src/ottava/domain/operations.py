@@ -33,8 +33,8 @@ class Plan:
         return cls(
             kind=data["kind"],
             load_balancer_id=data["load_balancer_id"],
-            activate=[tuple(r) for r in data.get("activate", [])],  # type: ignore[misc]
-            remove=[tuple(r) for r in data.get("remove", [])],  # type: ignore[misc]
-            unlock=[tuple(r) for r in data.get("unlock", [])],  # type: ignore[misc]
+            activate=[tuple(r) for r in data.get("activate", [])],
+            remove=[tuple(r) for r in data.get("remove", [])],
+            unlock=[tuple(r) for r in data.get("unlock", [])],
             extra=dict(data.get("extra", {})),
         )

@@ -81,7 +81,7 @@ def check_session_persistence(sp: dict[str, Any] | None, pool_protocol: str) -> 
     if not udp_like and (sp.get("persistence_timeout") is not None
                          or sp.get("persistence_granularity") is not None):
         raise Invalid("Validation failure: persistence_timeout and persistence_granularity is "
-                      f"only for UDP and SCTP protocol pools.")
+                      "only for UDP and SCTP protocol pools.")
 
 
 def check_monitor(values: dict[str, Any], pool_protocol: str) -> dict[str, Any]:

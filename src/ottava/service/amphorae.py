@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy import select
@@ -34,7 +35,7 @@ class AmphoraService(Service):
         with self.db.reader() as s:
             return repo.list_page(s, m.Amphora, query, where)
 
-    def stats(self, ident: str) -> list[dict[str, Any]]:
+    def stats(self, ident: str) -> builtins.list[dict[str, Any]]:
         amp = self.get(ident)
         with self.db.reader() as s:
             rows = s.scalars(select(m.ListenerStatistics).where(

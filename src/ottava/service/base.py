@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ottava.db import loads
-
 from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.db.status import compare_and_set

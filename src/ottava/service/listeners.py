@@ -92,8 +92,8 @@ class ListenerService(Service):
         if protocol not in ("TERMINATED_HTTPS", "PROMETHEUS"):
             given = [name for name in TLS_REFS if values.get(name)]
             if given:
-                raise Invalid(f"Certificate container references are only allowed on "
-                              f"TERMINATED_HTTPS or PROMETHEUS protocol listeners.")
+                raise Invalid("Certificate container references are only allowed on "
+                              "TERMINATED_HTTPS or PROMETHEUS protocol listeners.")
             for name in ("tls_ciphers", "tls_versions", "alpn_protocols"):
                 if values.get(name):
                     raise Invalid(f"Validation failure: {name} is only valid for TLS "

@@ -17,7 +17,7 @@ from ottava.domain.errors import Invalid
 from ottava.domain.operations import Plan, Ref
 from ottava.domain.ports import Vip, VipRequest
 from ottava.domain.states import DELETABLE, Operating, Provisioning
-from ottava.service.base import Change, Service, apply, lock_load_balancer, reload
+from ottava.service.base import Service, apply, lock_load_balancer, reload
 from ottava.service.healthmonitors import HealthMonitorService
 from ottava.service.l7 import L7PolicyService, L7RuleService
 from ottava.service.listeners import ListenerService, listener_stats

@@ -12,8 +12,8 @@ from typing import Any
 from oslo_config import cfg
 from oslo_log import log as logging
 from sqlalchemy import select, update
-from taskflow import exceptions as tf_exceptions
 from taskflow import engines
+from taskflow import exceptions as tf_exceptions
 from taskflow.persistence import models as tf_models
 from taskflow.persistence.backends import impl_memory, impl_sqlalchemy
 

@@ -26,7 +26,8 @@ def read_body(req: falcon.Request) -> Any:
 
 
 def caller(req: falcon.Request) -> Caller:
-    return req.context.caller  # type: ignore[no-any-return]
+    caller_: Caller = req.context.caller
+    return caller_
 
 
 def selected_fields(req: falcon.Request) -> list[str] | None:

@@ -73,7 +73,9 @@ class NoopNetworkDriver:
 
     def _take_address(self) -> str:
         host = self._next_host
-        self._next_host = self._next_host + 1 if self._next_host < VIP_RANGE.num_addresses - 2 else 10
+        # Wrap around before the broadcast address; 10 leaves room for gateways.
+        last = VIP_RANGE.num_addresses - 2
+        self._next_host = host + 1 if host < last else 10
         return str(VIP_RANGE[host])
 
     def deallocate_vip(self, load_balancer_id: str, vip: Vip) -> None:

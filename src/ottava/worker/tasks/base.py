@@ -9,7 +9,7 @@ from taskflow import task
 from ottava.worker.drivers import WorkerDeps
 
 
-class WorkerTask(task.Task):  # type: ignore[misc]
+class WorkerTask(task.Task):
     def __init__(self, deps: WorkerDeps, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deps = deps

@@ -1,0 +1,42 @@
+# Ottava's commands. `make run` and `make test` are the two the README promises.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+DEBIAN_PACKAGES := python3-venv python3-pip curl
+
+.PHONY: install run test lint unit functional compat db-tests bench clean
+
+install: $(VENV)/bin/ottava
+
+$(VENV)/bin/ottava: pyproject.toml uv.lock
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	    || { echo "could not install$$missing (run as root?)" >&2; exit 1; }; \
+	fi
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv \
+	  || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --extra dev
+	@touch $@
+
+run: install
+	$(VENV)/bin/ottava standalone --noop
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit
+
+test: lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+
+bench: install
+	$(PY) bench/api.py
+
+clean:
+	rm -rf $(VENV) .venv-compat .pytest_cache .mypy_cache .ruff_cache

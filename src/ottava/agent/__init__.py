@@ -1,0 +1,1 @@
+"""agent (see ../shared/ARCHITECTURE.md); filled in by later issues."""

@@ -1,0 +1,1 @@
+"""health (see ../shared/ARCHITECTURE.md); filled in by later issues."""

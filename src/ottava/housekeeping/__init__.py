@@ -1,0 +1,1 @@
+"""housekeeping (see ../shared/ARCHITECTURE.md); filled in by later issues."""

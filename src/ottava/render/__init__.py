@@ -1,0 +1,1 @@
+"""render (see ../shared/ARCHITECTURE.md); filled in by later issues."""

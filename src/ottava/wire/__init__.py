@@ -1,0 +1,1 @@
+"""wire (see ../shared/ARCHITECTURE.md); filled in by later issues."""
