@@ -4,4 +4,4 @@ import warnings
 
 # oslo.messaging imports oslo.service, whose eventlet back end warns on import although
 # Ottava runs threads, never eventlet.
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

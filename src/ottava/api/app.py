@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 from oslo_config import cfg
+from oslo_middleware import http_proxy_to_wsgi, request_id, sizelimit
 
 from ottava.api import faults, openapi
 from ottava.api.context import RequestContext
@@ -34,7 +37,16 @@ ROUTES = (
 )
 
 
-def create_app(services: Services, conf: cfg.ConfigOpts) -> falcon.App:
+def create_app(services: Services, conf: cfg.ConfigOpts) -> Any:
+    """The WSGI application: the Falcon app inside oslo.middleware's standard wrappers
+    (request id, X-Forwarded-* for links behind a proxy, request body size limit)."""
+    app: Any = falcon_app(services, conf)
+    app = sizelimit.RequestBodySizeLimiter(app, conf)
+    app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)
+    return request_id.RequestId(app)
+
+
+def falcon_app(services: Services, conf: cfg.ConfigOpts) -> falcon.App:
     app = falcon.App(middleware=[RequestContext(conf)])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False

@@ -1,4 +1,4 @@
-"""Request middleware: the request id, the Accept check, and the caller of each request.
+"""Request middleware: the Accept check and the caller of each request.
 
 With `auth_strategy = noauth` the project comes from `X-Project-Id` (else the configured
 default) and every caller is an admin, as in Octavia. Keystone builds its callers from the
@@ -6,8 +6,6 @@ headers keystonemiddleware sets; that is the seam for the auth issue.
 """
 
 from __future__ import annotations
-
-import uuid
 
 import falcon
 from oslo_config import cfg
@@ -21,9 +19,8 @@ class RequestContext:
         self.conf = conf
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        request_id = f"req-{uuid.uuid4()}"
-        req.context.request_id = request_id
-        resp.set_header("x-openstack-request-id", request_id)
+        # oslo.middleware's RequestId has set the id and answers it in a response header.
+        req.context.request_id = req.env.get("openstack.request_id")
         accept = req.get_header("Accept")
         if accept and not (req.client_accepts_json or "*/*" in accept):
             raise falcon.HTTPNotAcceptable(description="Only application/json is supported.")

@@ -11,7 +11,7 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Str255 = Annotated[str, StringConstraints(max_length=255)]
 Str64 = Annotated[str, StringConstraints(max_length=64)]
@@ -79,6 +79,14 @@ Retries = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=10)]
 NonNegative = Annotated[int, BeforeValidator(_strict_int), Field(ge=0)]
 Position = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=2_147_483_647)]
 QuotaValue = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1, le=2_000_000_000)]
+
+class AdditionalVip(BaseModel):
+    """One entry of a load balancer's additional_vips (v2.26)."""
+
+    model_config = ConfigDict(extra="forbid")
+    subnet_id: UUID
+    ip_address: IPAddress | None = None
+
 
 ListenerProtocol = Literal[
     "HTTP", "HTTPS", "TCP", "UDP", "SCTP", "TERMINATED_HTTPS", "PROMETHEUS"

@@ -51,6 +51,7 @@ class LoadBalancerService(Service):
             try:
                 lb.vip_address, lb.vip_port_id = vip.address, vip.port_id
                 lb.vip_subnet_id, lb.vip_network_id = vip.subnet_id, vip.network_id
+                lb.additional_vips = self.additional_vips(lb, vip)
                 children = Graph(self, s, lb).build(listeners_in, pools_in)
                 change.submit(Plan(
                     kind="loadbalancer.create",
@@ -63,6 +64,26 @@ class LoadBalancerService(Service):
                 raise
             return self.full_graph(s, lb.id) if (listeners_in or pools_in) else reload(
                 s, m.LoadBalancer, lb.id)
+
+    def additional_vips(self, lb: m.LoadBalancer, primary: Vip) -> list[dict[str, Any]]:
+        """Addresses on further subnets of the VIP network, on the VIP's port (v2.26)."""
+        wanted = lb.additional_vips or []
+        subnets = [v["subnet_id"] for v in wanted]
+        if len(set(subnets)) != len(subnets) or primary.subnet_id in subnets:
+            raise Invalid("Validation failure: Duplicate VIP subnet(s) specified. Only one IP "
+                          "can be bound per subnet.")
+        out = []
+        for item in wanted:
+            subnet = self.deps.network.find_subnet(item["subnet_id"])
+            if subnet is None:
+                raise Invalid(f"Subnet {item['subnet_id']} not found.")
+            extra = self.deps.network.allocate_vip(VipRequest(
+                load_balancer_id=lb.id, project_id=lb.project_id, subnet_id=subnet.id,
+                network_id=primary.network_id, port_id=primary.port_id,
+                address=item.get("ip_address")))
+            out.append({"subnet_id": subnet.id, "ip_address": extra.address,
+                        "port_id": primary.port_id})
+        return out
 
     def project_for(self, caller: Caller, requested: str | None) -> str:
         if requested and requested != caller.project_id:
