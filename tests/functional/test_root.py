@@ -1,0 +1,71 @@
+"""Version discovery, the /v2 roots, the health check, faults for unknown routes and methods,
+the Accept check, the request id, and the OpenAPI document against the live routes."""
+
+from __future__ import annotations
+
+import falcon.inspect
+
+from tests.harness import Client
+
+
+def test_version_document_lists_every_minor_version_current_last(api: Client) -> None:
+    versions = api.get("/").json()["versions"]
+    assert versions[0]["id"] == "v2.0"
+    assert versions[-1] == {**versions[-1], "id": "v2.30", "status": "CURRENT"}
+    assert all(v["status"] == "SUPPORTED" for v in versions[:-1])
+    assert {v["links"][0]["href"] for v in versions} == {api.base + "/v2"}
+
+
+def test_version_roots_and_healthcheck(api: Client) -> None:
+    for path in ("/v2", "/v2.0", "/v2/lbaas", "/v2.0/lbaas"):
+        resp = api.get(path)
+        assert resp.status_code == 200 and resp.json() == "v2"
+    resp = api.get("/healthcheck")
+    assert resp.status_code == 200 and resp.text == "OK"
+
+
+def test_unknown_route_and_method_answer_in_fault_format(api: Client) -> None:
+    resp = api.get("/v2/lbaas/nonsense")
+    assert resp.status_code == 404
+    assert resp.json()["faultcode"] == "Client" and resp.json()["debuginfo"] is None
+    resp = api.request("PATCH", "/v2/lbaas/loadbalancers")
+    assert resp.status_code == 405
+    assert resp.json()["faultcode"] == "Client"
+
+
+def test_accept_must_allow_json(api: Client) -> None:
+    resp = api.get("/v2/lbaas/loadbalancers", headers={"Accept": "text/html"})
+    assert resp.status_code == 406
+    assert resp.json()["errors"][0]["status"] == 406
+    assert api.get("/v2/lbaas/loadbalancers", headers={"Accept": ""}).status_code == 200
+
+
+def test_every_response_carries_a_request_id(api: Client) -> None:
+    first = api.get("/v2/lbaas/loadbalancers").headers["x-openstack-request-id"]
+    second = api.get("/v2/lbaas/nonsense").headers["x-openstack-request-id"]
+    assert first.startswith("req-") and second.startswith("req-") and first != second
+
+
+def test_openapi_document_matches_the_routes_served(api: Client, stack) -> None:
+    document = api.get("/v2/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    app = stack.api.wsgi_app
+    while not hasattr(app, "_router"):
+        app = app.application  # through oslo.middleware's wrappers to the Falcon app
+    served = {
+        (route.path, m.method.lower())
+        for route in falcon.inspect.inspect_app(app).routes
+        for m in route.methods if not m.internal and m.method != "OPTIONS"
+    }
+    documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert documented == served
+    # Every create and update documents the schema that validates its body.
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            if method == "post" or (method == "put" and path.endswith("}")
+                                    and "/quotas/" not in path):
+                ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.split("/")[-1] in document["components"]["schemas"]
+    lb_post = document["components"]["schemas"]["LoadbalancerPOST"]
+    assert "vip_subnet_id" in lb_post["properties"] and "listeners" in lb_post["properties"]
+    assert lb_post["additionalProperties"] is False
