@@ -32,6 +32,11 @@ lint: install
 unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
+# The real openstack CLI and openstacksdk (installed into .venv-compat by tools/compat-venv.sh)
+# against a real `ottava standalone --noop`.
+compat: install
+	$(VENV)/bin/pytest -q tests/compat
+
 test: lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
