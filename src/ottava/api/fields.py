@@ -118,8 +118,10 @@ class Resource:
 
     def filters(self) -> dict[str, str | None]:
         """Query parameter -> model attribute, for every filterable field."""
+        # Octavia filters on any attribute of the object, including write-only parent ids
+        # such as a listener's loadbalancer_id.
         out: dict[str, str | None] = {
-            f.name: f.attr for f in self.fields if f.read and f.filterable
+            f.name: f.attr for f in self.fields if f.filterable and (f.read or f.attr)
         }
         for name in self.extra_filters:
             out.setdefault(name, name)
@@ -187,6 +189,7 @@ LISTENER = Resource(
         Field("hsts_preload", t.Bool, default=False, on_null=False),
         ro("l7policies", list[dict[str, str]], column=None, filterable=False),
     ),
+    extra_filters=("load_balancer_id",),
 )
 
 POOL = Resource(
@@ -213,6 +216,7 @@ POOL = Resource(
         Field("tls_versions", list[t.TLSVersion], filterable=False),
         Field("alpn_protocols", list[t.ALPN], filterable=False),
     ),
+    extra_filters=("load_balancer_id",),
 )
 
 MEMBER = Resource(
@@ -295,6 +299,8 @@ L7RULE = Resource(
         Field("value", t.Str255, required=True),
         Field("invert", t.Bool, default=False, on_null=False),
     ),
+    # openstacksdk sends ?l7policy_id= when listing a policy's rules.
+    extra_filters=("l7policy_id",),
 )
 
 QUOTA_NAMES = (

@@ -96,10 +96,10 @@ def _sort(req: falcon.Request, resource: f.Resource) -> list[SortKey]:
     if sort:
         for item in sort.split(","):
             key, _, direction = item.strip().partition(":")
-            pairs.append((key, direction or "asc"))
+            pairs.append((key, (direction or "asc").lower()))
     elif sort_key:
         keys = sort_key.split(",")
-        dirs = sort_dir.split(",") if sort_dir else []
+        dirs = [d.strip().lower() for d in sort_dir.split(",")] if sort_dir else []
         dirs += ["asc"] * (len(keys) - len(dirs))
         pairs = list(zip(keys, dirs, strict=False))
     out = []
@@ -129,8 +129,8 @@ def _page(req: falcon.Request, query: ListQuery, conf: cfg.ConfigOpts) -> None:
             except ValueError:
                 raise Invalid(f"Invalid limit value: {raw}") from None
             if limit <= 0:
-                limit = None
-        if cap is not None and (limit is None or limit > cap):
+                limit = None  # Octavia: zero or less asks for everything
+        if cap is not None and limit is not None and limit > cap:
             limit = cap
     query.limit = limit
     query.marker = req.get_param("marker")
@@ -149,7 +149,8 @@ def links(req: falcon.Request, conf: cfg.ConfigOpts, query: ListQuery, page: Pag
             keep[name] = value
     out = []
     items = page.items
-    if items and page.full:
+    # Octavia links to a next page when this one is full, and also whenever no limit applied.
+    if items and (page.full or query.limit is None):
         params = dict(keep, marker=getattr(items[-1], key))
         if query.limit is not None:
             params["limit"] = str(query.limit)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITER_OPTION = "ottava_writer"
 CONNECT_TIMEOUT_S = 10
 
 
@@ -33,14 +34,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, connect_args=connect_args, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # pysqlite's own transaction handling is switched off so that BEGIN IMMEDIATE below takes
-    # the write lock at the start of a transaction: two writers then queue on the busy timeout
-    # instead of one failing at commit with "database is locked".
+    # pysqlite's own transaction handling is switched off: _sqlite_begin issues BEGIN.
     dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
     for pragma in (
@@ -53,8 +52,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Any) -> None:
+    # Writers take the write lock at BEGIN, so two of them queue on the busy timeout instead of
+    # one failing when it first writes; readers begin deferred and, in WAL mode, never wait.
+    writing = conn.get_execution_options().get(WRITER_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
 class Database:
@@ -63,12 +65,15 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
+        # The same pool; on SQLite its transactions begin IMMEDIATE (see _sqlite_begin).
+        self.writer_engine = self.engine.execution_options(**{WRITER_OPTION: True})
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = sessionmaker(self.writer_engine, expire_on_commit=False)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any exception."""
-        with self._sessions() as session, session.begin():
+        with self._writers() as session, session.begin():
             yield session
 
     @contextlib.contextmanager

@@ -135,7 +135,7 @@ class Listener(Provisioned, Base):
     protocol_port: Mapped[int] = mapped_column(Integer)
     connection_limit: Mapped[int] = mapped_column(Integer, default=-1)
     default_pool_id: Mapped[str | None] = mapped_column(
-        String(36), ForeignKey("pool.id", ondelete="SET NULL", use_alter=True)
+        String(36), ForeignKey("pool.id", ondelete="SET NULL")
     )
     insert_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     timeout_client_data: Mapped[int | None] = mapped_column(Integer)

@@ -56,7 +56,7 @@ class HealthMonitorService(Service):
             pool = repo.get(s, m.Pool, values["pool_id"], "Pool", render=True,
                             project_id=caller.project_scope())
             if pool.health_monitor is not None:
-                raise Conflict(f"Pool {pool.id} already has a healthmonitor")
+                raise Conflict("This pool already has a health monitor")
             monitor = self.build(pool, values)
             parents = self._parents(s, pool)
             s.add(monitor)

@@ -15,11 +15,10 @@ from sqlalchemy import select, update
 from taskflow import engines
 from taskflow import exceptions as tf_exceptions
 from taskflow.persistence import models as tf_models
-from taskflow.persistence.backends import impl_memory, impl_sqlalchemy
 
 from ottava.db import models as m
 from ottava.domain.operations import Plan
-from ottava.worker import flows
+from ottava.worker import flows, persistence
 from ottava.worker.drivers import WorkerDeps
 
 LOG = logging.getLogger(__name__)
@@ -27,19 +26,11 @@ LOG = logging.getLogger(__name__)
 QUEUED, RUNNING, DONE, FAILED = "QUEUED", "RUNNING", "DONE", "FAILED"
 
 
-def persistence_backend(conf: cfg.ConfigOpts, deps: WorkerDeps) -> Any:
-    """TaskFlow's record of flow progress: in the service database, or in memory."""
-    if conf.task_flow.persistence == "memory":
-        return impl_memory.MemoryBackend()
-    return impl_sqlalchemy.SQLAlchemyBackend({"connection": deps.db.url},
-                                             engine=deps.db.engine)
-
-
 class OperationRunner:
     def __init__(self, deps: WorkerDeps, conf: cfg.ConfigOpts) -> None:
         self.deps = deps
         self.conf = conf
-        self.backend = persistence_backend(conf, deps)
+        self.backend = persistence.backend(conf, deps.db)
 
     def claim(self, operation_id: str, states: tuple[str, ...] = (QUEUED,)) -> m.Operation | None:
         with self.deps.db.transaction() as s:

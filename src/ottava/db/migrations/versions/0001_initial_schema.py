@@ -247,7 +247,6 @@ def upgrade() -> None:
             ["pool.id"],
             name=op.f("fk_listener_default_pool_id_pool"),
             ondelete="SET NULL",
-            use_alter=True,
         ),
         sa.ForeignKeyConstraint(
             ["load_balancer_id"],
@@ -415,52 +414,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("l7rule", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_l7rule_project_id"))
-        batch_op.drop_index(batch_op.f("ix_l7rule_l7policy_id"))
-
     op.drop_table("l7rule")
-    with op.batch_alter_table("member", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_member_project_id"))
-        batch_op.drop_index(batch_op.f("ix_member_pool_id"))
-
     op.drop_table("member")
     op.drop_table("listener_statistics")
-    with op.batch_alter_table("l7policy", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_l7policy_project_id"))
-        batch_op.drop_index(batch_op.f("ix_l7policy_listener_id"))
-
     op.drop_table("l7policy")
-    with op.batch_alter_table("health_monitor", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_health_monitor_project_id"))
-
     op.drop_table("health_monitor")
-    with op.batch_alter_table("pool", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_pool_project_id"))
-        batch_op.drop_index(batch_op.f("ix_pool_load_balancer_id"))
-
-    op.drop_table("pool")
-    with op.batch_alter_table("listener", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_listener_project_id"))
-        batch_op.drop_index(batch_op.f("ix_listener_load_balancer_id"))
-
     op.drop_table("listener")
-    with op.batch_alter_table("amphora", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_amphora_load_balancer_id"))
-
+    op.drop_table("pool")
     op.drop_table("amphora")
-    with op.batch_alter_table("load_balancer", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_load_balancer_project_id"))
-
     op.drop_table("load_balancer")
     op.drop_table("flavor")
     op.drop_table("availability_zone")
     op.drop_table("tag")
     op.drop_table("quota")
-    with op.batch_alter_table("operation", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_operation_state"))
-        batch_op.drop_index(batch_op.f("ix_operation_load_balancer_id"))
-
     op.drop_table("operation")
     op.drop_table("flavor_profile")
     op.drop_table("availability_zone_profile")

@@ -1,0 +1,217 @@
+"""`ottava worker` and `ottava api` as separate processes, talking over RabbitMQ and sharing
+one SQLite database: a load balancer and a listener reach ACTIVE (so the worker consumed the
+API's casts), a cascade delete removes them, and both processes stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from tests.conftest import VIP_SUBNET
+from tests.harness import Client
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OTTAVA = ROOT / ".venv" / "bin" / "ottava"
+RABBIT = ("127.0.0.1", 5672)
+TRANSPORT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+LB = "/v2/lbaas/loadbalancers"
+
+
+def _reachable(address: tuple[str, int]) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(address, timeout=2):
+        return True
+    return False
+
+
+pytestmark = [
+    pytest.mark.skipif(not OTTAVA.exists(), reason="the ottava console script is not installed"),
+    pytest.mark.skipif(not _reachable(RABBIT), reason="RabbitMQ is not running on 5672"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: pathlib.Path
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+@dataclass
+class Deployment:
+    state: pathlib.Path
+    config: pathlib.Path
+    topic: str
+    env: dict[str, str]
+    procs: list[Proc]
+
+    def start(self, name: str, *args: str) -> Proc:
+        log = self.state / f"{name}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                [str(OTTAVA), *args, "--config-file", str(self.config),
+                 "--state-dir", str(self.state)],
+                stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.state,
+                start_new_session=True,
+            )
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+
+def wait_for_output(proc: Proc, text: str, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in proc.output():
+            return
+        if proc.popen.poll() is not None:
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n"
+                                 f"{proc.output()}")
+        time.sleep(0.1)
+    raise AssertionError(f"{proc.name} did not print {text!r} in {timeout}s:\n{proc.output()}")
+
+
+def wait_for_http(url: str, proc: Proc, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n"
+                                 f"{proc.output()}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer in {timeout}s:\n{proc.output()}")
+
+
+def _kill(proc: Proc) -> None:
+    """Kill a process we started, by its own pid, if it is still running."""
+    if proc.popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(timeout=10)
+
+
+def _delete_queues(queues: list[str]) -> None:
+    """Best effort: remove the RabbitMQ queues this test's unique topic left behind."""
+    try:
+        import kombu
+    except ImportError:
+        return
+    with contextlib.suppress(Exception), kombu.Connection(TRANSPORT_URL,
+                                                          connect_timeout=5) as conn:
+        channel = conn.channel()
+        for queue in queues:
+            with contextlib.suppress(Exception):
+                channel.queue_delete(queue=queue)
+
+
+@pytest.fixture
+def deployment() -> Iterator[Deployment]:
+    state = pathlib.Path(tempfile.mkdtemp(prefix="ottava-procs-"))
+    topic = f"ottava_test_{uuid.uuid4().hex[:12]}"
+    config = state / "ottava.conf"
+    config.write_text(
+        "[DEFAULT]\n"
+        f"transport_url = {TRANSPORT_URL}\n"
+        "\n[database]\n"
+        f"connection = sqlite:///{state / 'ottava.db'}\n"
+        "\n[oslo_messaging]\n"
+        f"topic = {topic}\n"
+        "\n[controller_worker]\n"
+        "compute_driver = noop\n"
+        "network_driver = noop\n"
+        "amphora_driver = noop\n"
+    )
+    env = {**os.environ, "XDG_DATA_HOME": str(state), "PYTHONUNBUFFERED": "1"}
+    dep = Deployment(state, config, topic, env, [])
+    try:
+        yield dep
+    finally:
+        for proc in dep.procs:
+            _kill(proc)
+        # The topic queue, and `<topic>.<server>` where the server is "<hostname>-<pid>".
+        _delete_queues([topic, *(f"{topic}.{socket.gethostname()}-{p.popen.pid}"
+                                 for p in dep.procs)])
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_api_and_worker_processes_over_rabbitmq(deployment: Deployment) -> None:
+    upgrade = subprocess.run(
+        [str(OTTAVA), "db", "upgrade", "--config-file", str(deployment.config),
+         "--state-dir", str(deployment.state)],
+        capture_output=True, text=True, timeout=120, env=deployment.env, cwd=deployment.state,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert (deployment.state / "ottava.db").exists()
+
+    worker = deployment.start("worker", "worker")
+    wait_for_output(worker, "ottava worker: consuming operations")
+    port = free_port()
+    api_proc = deployment.start("api", "api", "--bind", f"127.0.0.1:{port}")
+    base = f"http://127.0.0.1:{port}"
+    wait_for_output(api_proc, f"ottava api: http://127.0.0.1:{port}")
+    wait_for_http(base + "/", api_proc)
+
+    api = Client(base)
+    resp = api.post(LB, {"loadbalancer": {"name": "procs", "vip_subnet_id": VIP_SUBNET}})
+    assert resp.status_code == 201, resp.text
+    lb = resp.json()["loadbalancer"]
+    assert lb["provisioning_status"] == "PENDING_CREATE"
+    # Only the worker process runs operations: ACTIVE means the cast went through RabbitMQ.
+    lb = api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
+    assert lb["provisioning_status"] == "ACTIVE"
+
+    resp = api.post("/v2/lbaas/listeners",
+                    {"listener": {"loadbalancer_id": lb["id"], "protocol": "HTTP",
+                                  "protocol_port": 80}})
+    assert resp.status_code == 201, resp.text
+    listener = resp.json()["listener"]
+    api.wait(f"/v2/lbaas/listeners/{listener['id']}", "listener", timeout=60)
+    assert api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)["listeners"] == [
+        {"id": listener["id"]}]
+
+    resp = api.delete(f"{LB}/{lb['id']}?cascade=true")
+    assert resp.status_code == 204, resp.text
+    api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+    assert api.get(f"/v2/lbaas/listeners/{listener['id']}").status_code == 404
+    listed = api.get(LB).json()["loadbalancers"]
+    assert lb["id"] not in [item["id"] for item in listed]
+
+    for proc in (api_proc, worker):
+        assert proc.popen.poll() is None, f"{proc.name} died:\n{proc.output()}"
+        proc.popen.send_signal(signal.SIGTERM)
+    for proc in (api_proc, worker):
+        try:
+            code = proc.popen.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{proc.name} still running {STOP_TIMEOUT}s after "
+                                 f"SIGTERM:\n{proc.output()}") from None
+        assert code == 0, f"{proc.name} exited with {code}:\n{proc.output()}"
