@@ -17,7 +17,6 @@ from ottava import bootstrap, rpc
 from ottava.api import neutron
 from ottava.api.app import create_app
 from ottava.cmd.servers import http_server, serve_in_thread
-from ottava.db import migrate
 from ottava.db.models import Base
 
 SERVER_URLS = {

@@ -11,7 +11,14 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 Str255 = Annotated[str, StringConstraints(max_length=255)]
 Str64 = Annotated[str, StringConstraints(max_length=64)]

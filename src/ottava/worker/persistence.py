@@ -17,7 +17,7 @@ from taskflow.persistence.backends import impl_memory, impl_sqlalchemy
 from ottava.db.engine import Database
 
 
-class SharedConnectionBackend(impl_sqlalchemy.SQLAlchemyBackend):  # type: ignore[misc]
+class SharedConnectionBackend(impl_sqlalchemy.SQLAlchemyBackend):
     def __init__(self, db: Database) -> None:
         super().__init__({"connection": db.url}, engine=db.writer_engine)
         self._shared: Any = None
