@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from ottava import bootstrap, rpc
 from ottava.api import neutron
 from ottava.api.app import create_app
-from ottava.cmd.servers import http_server, serve_in_thread
+from ottava.cmd.servers import http_server, serve_in_thread, stop_servers
 from ottava.db.models import Base
 
 SERVER_URLS = {
@@ -99,8 +99,7 @@ class Stack:
                 s.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
 
     def stop(self) -> None:
-        self.api.stop()
-        self.network_api.stop()
+        stop_servers(self.api, self.network_api)
         self.consumer.stop()
         self.consumer.wait()
         self.transport.cleanup()

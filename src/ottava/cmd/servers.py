@@ -19,9 +19,18 @@ LOG = logging.getLogger(__name__)
 
 def http_server(app: Any, host: str, port: int, threads: int = 16) -> wsgi.Server:
     server = wsgi.Server((host, port), app, numthreads=threads, timeout=60,
-                         shutdown_timeout=5)
+                         shutdown_timeout=2)
     server.prepare()
     return server
+
+
+def stop_servers(*servers: wsgi.Server) -> None:
+    """Stop HTTP servers at once; each waits at most its shutdown_timeout for open requests."""
+    threads = [threading.Thread(target=s.stop, daemon=True) for s in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def serve_in_thread(server: wsgi.Server, name: str) -> threading.Thread:
@@ -69,8 +78,7 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
     try:
         wait_for_signal()
     finally:
-        api.stop()
-        network_api.stop()
+        stop_servers(api, network_api)
         consumer.stop()
         consumer.wait()
         transport.cleanup()
