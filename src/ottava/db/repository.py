@@ -18,9 +18,11 @@ T = TypeVar("T")
 
 def get(
     session: Session, model: type[T], ident: str, title: str, *, render: bool = False,
-    key: str = "id", project_id: str | None = None,
+    key: str = "id", project_id: str | None = None, parent: tuple[str, str] | None = None,
 ) -> T:
-    """The row with `ident`, or NotFound. Deleted load balancers count as not found."""
+    """The row with `ident`, or NotFound. Deleted load balancers count as not found, and so
+    do rows of another project (`project_id`) or under another parent (`parent`: the
+    attribute naming the parent, and its id)."""
     column = getattr(model, key)
     stmt = select(model).where(column == ident)
     if render:
@@ -29,6 +31,8 @@ def get(
     if obj is None or getattr(obj, "provisioning_status", None) == Provisioning.DELETED:
         raise NotFound(title, ident)
     if project_id is not None and getattr(obj, "project_id", project_id) != project_id:
+        raise NotFound(title, ident)
+    if parent is not None and getattr(obj, parent[0]) != parent[1]:
         raise NotFound(title, ident)
     return obj
 

@@ -129,6 +129,23 @@ def require_mutable(obj: Any, title: str) -> None:
         raise Immutable(title, obj.id)
 
 
+PARENT_KEYS = ("loadbalancer_id", "listener_id", "pool_id", "tenant_id", "project_id")
+
+
+def new_child(model: Any, values: dict[str, Any], parent: Any, operating: str,
+              **fixed: Any) -> Any:
+    """A new PENDING_CREATE row of `model` under `parent`, from checked API create values.
+
+    Parent ids and owner aliases in the values are dropped: the owner is the parent's, the
+    parent is given by the caller in `fixed`. Tags go through their proxy."""
+    values = {k: v for k, v in values.items() if k not in PARENT_KEYS}
+    tags = values.pop("tags", None) or []
+    obj = model(**values, **fixed, project_id=parent.project_id,
+                provisioning_status=Provisioning.PENDING_CREATE, operating_status=operating)
+    obj.tags = tags
+    return obj
+
+
 def reload(session: Session, model: Any, ident: str) -> Any:
     """`model` row `ident` as it now stands in this transaction, loaded for rendering."""
     session.flush()

@@ -1,6 +1,8 @@
 """Operator catalog objects: flavors, flavor profiles, availability zones and their profiles.
 
-They change synchronously (no provisioning status); the provider validates profile data.
+They change synchronously (no provisioning status). Each kind is described by a few class
+attributes: what references it (so it cannot go while in use), what it must reference, which
+name must be unique, and for profiles which provider data the provider must accept.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ottava.db import models as m
 from ottava.db import repository as repo
@@ -26,7 +29,13 @@ class CatalogService(Service):
     model: Any
     title: str
     key = "id"
-    # (column holding a profile's provider, column holding its JSON data, capability kind)
+    # (model, column) of another table referencing this object: no delete while in use.
+    used_by: tuple[Any, str]
+    # (field, model) this object must reference, e.g. a flavor's profile.
+    references: tuple[str, Any] | None = None
+    # The field whose value must be unique, with the noun used in the 409.
+    unique_name: tuple[str, str] | None = None
+    # Profiles: (provider column, JSON data column, capability kind); frozen while in use.
     profile_data: tuple[str, str, str] | None = None
 
     def get(self, ident: str) -> Any:
@@ -40,9 +49,9 @@ class CatalogService(Service):
             return repo.list_page(s, self.model, query)
 
     def create(self, values: dict[str, Any]) -> Any:
-        self.check(values)
+        self.check_profile_data(values)
         with self.db.transaction() as s:
-            self.before_write(s, values, None)
+            self.check_references(s, values, None)
             obj = self.model(**values)
             s.add(obj)
             s.flush()
@@ -53,10 +62,13 @@ class CatalogService(Service):
             raise NotFound(self.title, ident)
         with self.db.transaction() as s:
             obj = repo.get(s, self.model, ident, self.title, key=self.key)
-            merged = {c: getattr(obj, c) for c in values}
-            merged.update(values)
-            self.check({**self.current(obj), **values})
-            self.before_write(s, values, obj)
+            if self.profile_data:
+                frozen = set(self.profile_data[:2]) & set(values)
+                if frozen and self.in_use(s, obj):
+                    raise Conflict(f"{self.title} {ident} is in use and cannot be modified.")
+                merged = {name: getattr(obj, name) for name in self.profile_data[:2]}
+                self.check_profile_data({**merged, **values})
+            self.check_references(s, values, obj)
             apply(obj, values)
             return obj
 
@@ -69,97 +81,61 @@ class CatalogService(Service):
                 raise Conflict(f"{self.title} {ident} is in use and cannot be modified.")
             s.delete(obj)
 
-    def current(self, obj: Any) -> dict[str, Any]:
-        return {}
+    def in_use(self, session: Session, obj: Any) -> bool:
+        used = getattr(*self.used_by)
+        return session.scalar(select(used).where(used == getattr(obj, self.key)).limit(1)) \
+            is not None
 
-    def check(self, values: dict[str, Any]) -> None:
+    def check_references(self, session: Session, values: dict[str, Any], obj: Any) -> None:
+        if self.references is not None:
+            name, target = self.references
+            if name in values and session.get(target, values[name]) is None:
+                raise Invalid(f"Validation failure: Invalid {name.replace('_id', '')} "
+                              f"{values[name]}.")
+        if self.unique_name is not None:
+            name, noun = self.unique_name
+            if name in values and (obj is None or getattr(obj, name) != values[name]):
+                column = getattr(self.model, name)
+                if session.scalar(select(column).where(column == values[name])) is not None:
+                    raise Conflict(f"A {noun} of {values[name]} already exists.")
+
+    def check_profile_data(self, values: dict[str, Any]) -> None:
         if self.profile_data is None:
             return
         provider_col, data_col, kind = self.profile_data
-        if provider_col in values and data_col in values:
-            provider = values[provider_col]
-            if provider not in self.conf.api_settings.enabled_provider_drivers:
-                raise Invalid(f"Provider '{provider}' is not enabled.")
-            try:
-                data = json.loads(values[data_col])
-            except (TypeError, ValueError):
-                raise Invalid(f"Validation failure: {data_col} is not valid JSON.") from None
-            if not isinstance(data, dict):
-                raise Invalid(f"Validation failure: {data_col} must be a JSON object.")
-            validate_profile_data(kind, provider, data)
-
-    def before_write(self, session: Any, values: dict[str, Any], obj: Any) -> None:
-        return None
-
-    def in_use(self, session: Any, obj: Any) -> bool:
-        return False
+        provider = values[provider_col]
+        if provider not in self.conf.api_settings.enabled_provider_drivers:
+            raise Invalid(f"Provider '{provider}' is not enabled.")
+        try:
+            data = json.loads(values[data_col])
+        except (TypeError, ValueError):
+            raise Invalid(f"Validation failure: {data_col} is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise Invalid(f"Validation failure: {data_col} must be a JSON object.")
+        validate_profile_data(kind, provider, data)
 
 
 class FlavorProfileService(CatalogService):
     model, title = m.FlavorProfile, "Flavor profile"
+    used_by = (m.Flavor, "flavor_profile_id")
     profile_data = ("provider_name", "flavor_data", "flavor")
-
-    def current(self, obj: Any) -> dict[str, Any]:
-        return {"provider_name": obj.provider_name, "flavor_data": obj.flavor_data}
-
-    def before_write(self, session: Any, values: dict[str, Any], obj: Any) -> None:
-        if obj is not None and {"provider_name", "flavor_data"} & set(values) and \
-                self.in_use(session, obj):
-            raise Conflict(f"Flavor profile {obj.id} is in use and cannot be modified.")
-
-    def in_use(self, session: Any, obj: Any) -> bool:
-        return session.scalar(select(m.Flavor.id).where(
-            m.Flavor.flavor_profile_id == obj.id).limit(1)) is not None
 
 
 class FlavorService(CatalogService):
     model, title = m.Flavor, "Flavor"
-
-    def before_write(self, session: Any, values: dict[str, Any], obj: Any) -> None:
-        if "flavor_profile_id" in values and session.get(
-                m.FlavorProfile, values["flavor_profile_id"]) is None:
-            raise Invalid(f"Validation failure: Invalid flavor profile "
-                          f"{values['flavor_profile_id']}.")
-        if "name" in values and (obj is None or obj.name != values["name"]):
-            clash = session.scalar(select(m.Flavor.id).where(m.Flavor.name == values["name"]))
-            if clash is not None:
-                raise Conflict(f"A flavor of {values['name']} already exists.")
-
-    def in_use(self, session: Any, obj: Any) -> bool:
-        return session.scalar(select(m.LoadBalancer.id).where(
-            m.LoadBalancer.flavor_id == obj.id).limit(1)) is not None
+    used_by = (m.LoadBalancer, "flavor_id")
+    references = ("flavor_profile_id", m.FlavorProfile)
+    unique_name = ("name", "flavor")
 
 
 class AvailabilityZoneProfileService(CatalogService):
     model, title = m.AvailabilityZoneProfile, "Availability zone profile"
+    used_by = (m.AvailabilityZone, "availability_zone_profile_id")
     profile_data = ("provider_name", "availability_zone_data", "availability_zone")
-
-    def current(self, obj: Any) -> dict[str, Any]:
-        return {"provider_name": obj.provider_name,
-                "availability_zone_data": obj.availability_zone_data}
-
-    def before_write(self, session: Any, values: dict[str, Any], obj: Any) -> None:
-        if obj is not None and {"provider_name", "availability_zone_data"} & set(values) and \
-                self.in_use(session, obj):
-            raise Conflict(f"Availability zone profile {obj.id} is in use and cannot be "
-                           "modified.")
-
-    def in_use(self, session: Any, obj: Any) -> bool:
-        return session.scalar(select(m.AvailabilityZone.name).where(
-            m.AvailabilityZone.availability_zone_profile_id == obj.id).limit(1)) is not None
 
 
 class AvailabilityZoneService(CatalogService):
     model, title, key = m.AvailabilityZone, "Availability Zone", "name"
-
-    def before_write(self, session: Any, values: dict[str, Any], obj: Any) -> None:
-        if "availability_zone_profile_id" in values and session.get(
-                m.AvailabilityZoneProfile, values["availability_zone_profile_id"]) is None:
-            raise Invalid("Validation failure: Invalid availability zone profile "
-                          f"{values['availability_zone_profile_id']}.")
-        if obj is None and session.get(m.AvailabilityZone, values["name"]) is not None:
-            raise Conflict(f"An availability zone of {values['name']} already exists.")
-
-    def in_use(self, session: Any, obj: Any) -> bool:
-        return session.scalar(select(m.LoadBalancer.id).where(
-            m.LoadBalancer.availability_zone == obj.name).limit(1)) is not None
+    used_by = (m.LoadBalancer, "availability_zone")
+    references = ("availability_zone_profile_id", m.AvailabilityZoneProfile)
+    unique_name = ("name", "availability zone")

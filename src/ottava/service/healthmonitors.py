@@ -10,27 +10,15 @@ from ottava.domain import rules
 from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.operations import Ref
-from ottava.domain.states import Operating, Provisioning
-from ottava.service.base import Service, apply, reload, require_mutable
+from ottava.domain.states import Operating
+from ottava.service.base import Service, apply, new_child, reload, require_mutable
 from ottava.service.pools import listeners_of_pool
 
 
 class HealthMonitorService(Service):
     def build(self, pool: m.Pool, values: dict[str, Any]) -> m.HealthMonitor:
-        values = dict(values)
-        for name in ("pool_id", "tenant_id", "project_id"):
-            values.pop(name, None)
         values = self.check(values, pool.protocol)
-        tags = values.pop("tags", [])
-        monitor = m.HealthMonitor(
-            **values,
-            project_id=pool.project_id,
-            pool_id=pool.id,
-            provisioning_status=Provisioning.PENDING_CREATE,
-            operating_status=Operating.OFFLINE,
-        )
-        monitor.tags = tags
-        return monitor
+        return new_child(m.HealthMonitor, values, pool, Operating.OFFLINE, pool_id=pool.id)
 
     def check(self, values: dict[str, Any], pool_protocol: str) -> dict[str, Any]:
         api = self.conf.api_settings

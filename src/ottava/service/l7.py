@@ -11,9 +11,9 @@ from ottava.db import models as m
 from ottava.db import repository as repo
 from ottava.domain import rules
 from ottava.domain.context import Caller
-from ottava.domain.errors import Conflict, Invalid, NotFound, NotImplementedByProvider
-from ottava.domain.states import Operating, Provisioning
-from ottava.service.base import Service, apply, reload, require_mutable
+from ottava.domain.errors import Conflict, Invalid, NotImplementedByProvider
+from ottava.domain.states import Operating
+from ottava.service.base import Service, apply, new_child, reload, require_mutable
 
 MAX_RULES_PER_POLICY = 50
 
@@ -35,21 +35,10 @@ def renumber(session: Session, listener_id: str, moved: m.L7Policy | None = None
 
 class L7PolicyService(Service):
     def build(self, listener: m.Listener, values: dict[str, Any]) -> m.L7Policy:
-        values = dict(values)
-        for name in ("listener_id", "tenant_id", "project_id"):
-            values.pop(name, None)
         self.check_listener(listener)
         values = rules.sanitize_l7policy(values)
-        tags = values.pop("tags", [])
-        policy = m.L7Policy(
-            **values,
-            project_id=listener.project_id,
-            listener_id=listener.id,
-            provisioning_status=Provisioning.PENDING_CREATE,
-            operating_status=Operating.OFFLINE,
-        )
-        policy.tags = tags
-        return policy
+        return new_child(m.L7Policy, values, listener, Operating.OFFLINE,
+                         listener_id=listener.id)
 
     @staticmethod
     def check_listener(listener: m.Listener) -> None:
@@ -124,27 +113,14 @@ class L7RuleService(Service):
                         project_id=caller.project_scope())
 
     def build(self, policy: m.L7Policy, values: dict[str, Any]) -> m.L7Rule:
-        values = dict(values)
-        for name in ("tenant_id", "project_id"):
-            values.pop(name, None)
         values = rules.check_l7rule(values)
-        tags = values.pop("tags", [])
-        rule = m.L7Rule(
-            **values,
-            project_id=policy.project_id,
-            l7policy_id=policy.id,
-            provisioning_status=Provisioning.PENDING_CREATE,
-            operating_status=Operating.OFFLINE,
-        )
-        rule.tags = tags
-        return rule
+        return new_child(m.L7Rule, values, policy, Operating.OFFLINE, l7policy_id=policy.id)
 
     def get(self, caller: Caller, policy_id: str, ident: str) -> m.L7Rule:
         with self.db.reader() as s:
             self.policy(s, caller, policy_id)
-            rule = repo.get(s, m.L7Rule, ident, "L7 Rule")
-            if rule.l7policy_id != policy_id:
-                raise NotFound("L7 Rule", ident)
+            rule = repo.get(s, m.L7Rule, ident, "L7 Rule",
+                              parent=("l7policy_id", policy_id))
             return rule
 
     def _lock(self, change: Any, policy: m.L7Policy, kind: str, rule_id: str) -> None:
@@ -171,9 +147,8 @@ class L7RuleService(Service):
         with self.change() as change:
             s = change.session
             policy = self.policy(s, caller, policy_id)
-            rule = repo.get(s, m.L7Rule, ident, "L7 Rule")
-            if rule.l7policy_id != policy_id:
-                raise NotFound("L7 Rule", ident)
+            rule = repo.get(s, m.L7Rule, ident, "L7 Rule",
+                              parent=("l7policy_id", policy_id))
             current = {n: getattr(rule, n) for n in ("type", "compare_type", "key", "value")}
             checked = rules.check_l7rule({**current, **{k: v for k, v in values.items()
                                                          if k in current}})
@@ -186,7 +161,6 @@ class L7RuleService(Service):
         with self.change() as change:
             s = change.session
             policy = self.policy(s, caller, policy_id)
-            rule = repo.get(s, m.L7Rule, ident, "L7 Rule")
-            if rule.l7policy_id != policy_id:
-                raise NotFound("L7 Rule", ident)
+            repo.get(s, m.L7Rule, ident, "L7 Rule",
+                              parent=("l7policy_id", policy_id))
             self._lock(change, policy, "l7rule.delete", ident)

@@ -13,8 +13,8 @@ from ottava.db import repository as repo
 from ottava.domain import rules
 from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid
-from ottava.domain.states import Operating, Provisioning
-from ottava.service.base import Service, apply, reload
+from ottava.domain.states import Operating
+from ottava.service.base import Service, apply, new_child, reload
 
 TLS_REFS = ("default_tls_container_ref", "sni_container_refs", "client_ca_tls_container_ref",
             "client_crl_container_ref")
@@ -37,8 +37,6 @@ class ListenerService(Service):
     def build(self, session: Session, lb: m.LoadBalancer, values: dict[str, Any]) -> m.Listener:
         """A new listener on `lb` from create values, checked and with defaults filled in."""
         values = dict(values)
-        values.pop("loadbalancer_id", None)
-        values.pop("tenant_id", None)
         self.check(values, lb, creating=True)
         protocol = values["protocol"]
         timeouts = self.conf.haproxy_amphora
@@ -58,16 +56,7 @@ class ListenerService(Service):
             values["alpn_protocols"] = values.get("alpn_protocols") or list(
                 api.default_listener_alpn_protocols)
         values["allowed_cidrs"] = values.get("allowed_cidrs") or []
-        tags = values.pop("tags", [])
-        listener = m.Listener(
-            **values,
-            project_id=lb.project_id,
-            load_balancer_id=lb.id,
-            provisioning_status=Provisioning.PENDING_CREATE,
-            operating_status=Operating.OFFLINE,
-        )
-        listener.tags = tags
-        return listener
+        return new_child(m.Listener, values, lb, Operating.OFFLINE, load_balancer_id=lb.id)
 
     def check(self, values: dict[str, Any], lb: m.LoadBalancer, creating: bool,
               current: m.Listener | None = None) -> None:

@@ -19,6 +19,7 @@ from ottava.service.base import (
     apply,
     lock_load_balancer,
     mark_pending,
+    new_child,
     reload,
     require_mutable,
 )
@@ -32,9 +33,8 @@ class MemberService(Service):
     def get(self, caller: Caller, pool_id: str, ident: str) -> m.Member:
         with self.db.reader() as s:
             self.pool(s, caller, pool_id)
-            member = repo.get(s, m.Member, ident, "Member", render=True)
-            if member.pool_id != pool_id:
-                raise NotFound("Member", ident)
+            member = repo.get(s, m.Member, ident, "Member", render=True,
+                              parent=("pool_id", pool_id))
             return member
 
     def build(self, pool: m.Pool, values: dict[str, Any], monitored: bool) -> m.Member:
@@ -42,8 +42,6 @@ class MemberService(Service):
 
         A member of a pool with a health monitor starts OFFLINE, else NO_MONITOR."""
         values = dict(values)
-        for name in ("pool_id", "tenant_id", "project_id"):
-            values.pop(name, None)
         self.check_address(values["address"])
         if values.get("monitor_address") is not None:
             self.check_address(values["monitor_address"])
@@ -52,16 +50,8 @@ class MemberService(Service):
                           "member ports.")
         if values.get("subnet_id") and self.deps.network.find_subnet(values["subnet_id"]) is None:
             raise Invalid(f"Subnet {values['subnet_id']} not found.")
-        tags = values.pop("tags", [])
-        member = m.Member(
-            **values,
-            project_id=pool.project_id,
-            pool_id=pool.id,
-            provisioning_status=Provisioning.PENDING_CREATE,
-            operating_status=Operating.OFFLINE if monitored else Operating.NO_MONITOR,
-        )
-        member.tags = tags
-        return member
+        return new_child(m.Member, values, pool,
+                         Operating.OFFLINE if monitored else Operating.NO_MONITOR, pool_id=pool.id)
 
     def check_address(self, address: str) -> None:
         if address in self.conf.networking.reserved_ips:
@@ -108,9 +98,8 @@ class MemberService(Service):
         with self.change() as change:
             s = change.session
             pool = self.pool(s, caller, pool_id)
-            member = repo.get(s, m.Member, ident, "Member")
-            if member.pool_id != pool_id:
-                raise NotFound("Member", ident)
+            member = repo.get(s, m.Member, ident, "Member",
+                              parent=("pool_id", pool_id))
             if values.get("monitor_address") is not None:
                 self.check_address(values["monitor_address"])
             parents = self._parents(change, pool)
@@ -123,9 +112,8 @@ class MemberService(Service):
         with self.change() as change:
             s = change.session
             pool = self.pool(s, caller, pool_id)
-            member = repo.get(s, m.Member, ident, "Member")
-            if member.pool_id != pool_id:
-                raise NotFound("Member", ident)
+            repo.get(s, m.Member, ident, "Member",
+                              parent=("pool_id", pool_id))
             parents = self._parents(change, pool)
             self.child_change(change, "member.delete", pool.load_balancer_id,
                               ("member", ident), parents)

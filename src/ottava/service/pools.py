@@ -12,8 +12,8 @@ from ottava.db import repository as repo
 from ottava.domain import rules
 from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid
-from ottava.domain.states import Operating, Provisioning
-from ottava.service.base import Service, apply, reload
+from ottava.domain.states import Operating
+from ottava.service.base import Service, apply, new_child, reload
 
 
 def listeners_of_pool(session: Session, pool_id: str) -> list[str]:
@@ -62,23 +62,12 @@ class PoolService(Service):
     def build(self, lb: m.LoadBalancer, values: dict[str, Any],
               listener_protocol: str | None) -> m.Pool:
         values = dict(values)
-        for name in ("loadbalancer_id", "listener_id", "tenant_id", "project_id"):
-            values.pop(name, None)
         if listener_protocol is not None:
             rules.check_pool_protocol(listener_protocol, values["protocol"])
         self.check(values, values["protocol"])
         if values.get("tls_enabled"):
             self.tls_defaults(values)
-        tags = values.pop("tags", [])
-        pool = m.Pool(
-            **values,
-            project_id=lb.project_id,
-            load_balancer_id=lb.id,
-            provisioning_status=Provisioning.PENDING_CREATE,
-            operating_status=Operating.OFFLINE,
-        )
-        pool.tags = tags
-        return pool
+        return new_child(m.Pool, values, lb, Operating.OFFLINE, load_balancer_id=lb.id)
 
     def tls_defaults(self, values: dict[str, Any]) -> None:
         api = self.conf.api_settings

@@ -6,21 +6,21 @@ from collections.abc import Callable
 from typing import Any
 
 from ottava.worker.drivers import WorkerDeps
-from ottava.worker.flows import amphora, children, loadbalancer
+from ottava.worker.flows import amphora, loadbalancer, update
 
 Builder = Callable[[WorkerDeps], Any]
 
 FLOWS: dict[str, Builder] = {
     "loadbalancer.create": loadbalancer.create,
-    "loadbalancer.update": loadbalancer.update,
+    "loadbalancer.update": update.apply_desired_state,
     "loadbalancer.delete": loadbalancer.delete,
     "loadbalancer.failover": loadbalancer.failover,
     "amphora.failover": amphora.failover,
     "amphora.delete": amphora.delete,
     "amphora.config": amphora.configure,
-    "member.batch": children.change,
+    "member.batch": update.apply_desired_state,
     **{
-        f"{entity}.{action}": children.change
+        f"{entity}.{action}": update.apply_desired_state
         for entity in ("listener", "pool", "member", "healthmonitor", "l7policy", "l7rule")
         for action in ("create", "update", "delete")
     },

@@ -25,12 +25,7 @@ class TargetAmphora(WorkerTask):
 def failover(deps: WorkerDeps) -> linear_flow.Flow:
     return linear_flow.Flow("failover-amphora").add(
         FailPlanOnRevert(deps),
-        TargetAmphora(deps, provides=keys.REPLACEMENT_IDS),
-        subflows.new_amphorae(deps, keys.AMPHORA_IDS),
-        BuildSpec(deps),
-        ApplySpec(deps),
-        DeleteAmphorae(deps, name="delete-replaced-amphora",
-                       rebind={keys.AMPHORA_IDS: keys.REPLACEMENT_IDS}),
+        subflows.replace_amphorae(deps, TargetAmphora(deps, provides=keys.REPLACEMENT_IDS)),
         FinishPlan(deps),
     )
 

@@ -1,4 +1,4 @@
-"""Load balancer flows: create, update, delete, failover."""
+"""Load balancer flows: create, delete, failover (an update is `update.apply_desired_state`)."""
 
 from __future__ import annotations
 
@@ -22,17 +22,7 @@ from ottava.worker.tasks.network import DeallocateVip
 def create(deps: WorkerDeps) -> linear_flow.Flow:
     return linear_flow.Flow("create-load-balancer").add(
         FailPlanOnRevert(deps),
-        subflows.new_amphorae(deps, keys.AMPHORA_IDS),
-        BuildSpec(deps),
-        ApplySpec(deps),
-        FinishPlan(deps),
-    )
-
-
-def update(deps: WorkerDeps) -> linear_flow.Flow:
-    return linear_flow.Flow("update-load-balancer").add(
-        FailPlanOnRevert(deps),
-        ListAmphorae(deps),
+        subflows.new_amphorae(deps),
         BuildSpec(deps),
         ApplySpec(deps),
         FinishPlan(deps),
@@ -52,14 +42,9 @@ def delete(deps: WorkerDeps) -> linear_flow.Flow:
 
 
 def failover(deps: WorkerDeps) -> linear_flow.Flow:
-    """Replace every amphora: new ones boot and serve before the old ones go."""
+    """Replace every amphora of the load balancer."""
     return linear_flow.Flow("failover-load-balancer").add(
         FailPlanOnRevert(deps),
-        ListAmphorae(deps, provides=keys.REPLACEMENT_IDS),
-        subflows.new_amphorae(deps, keys.AMPHORA_IDS),
-        BuildSpec(deps),
-        ApplySpec(deps),
-        DeleteAmphorae(deps, name="delete-replaced-amphorae",
-                       rebind={keys.AMPHORA_IDS: keys.REPLACEMENT_IDS}),
+        subflows.replace_amphorae(deps, ListAmphorae(deps, provides=keys.REPLACEMENT_IDS)),
         FinishPlan(deps),
     )

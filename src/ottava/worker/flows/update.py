@@ -1,0 +1,24 @@
+"""The flow of any change that only alters configuration: push the new desired state, finish.
+
+A load balancer update and every change below it (listeners, pools, members one at a time or
+in a batch, monitors, L7 policies and rules) go this way, because an amphora always receives
+the whole load balancer's desired state.
+"""
+
+from __future__ import annotations
+
+from taskflow.patterns import linear_flow
+
+from ottava.worker.drivers import WorkerDeps
+from ottava.worker.tasks.amphora import ApplySpec
+from ottava.worker.tasks.database import BuildSpec, FailPlanOnRevert, FinishPlan, ListAmphorae
+
+
+def apply_desired_state(deps: WorkerDeps) -> linear_flow.Flow:
+    return linear_flow.Flow("apply-desired-state").add(
+        FailPlanOnRevert(deps),
+        ListAmphorae(deps),
+        BuildSpec(deps),
+        ApplySpec(deps),
+        FinishPlan(deps),
+    )
