@@ -73,9 +73,7 @@ class Stack:
         self.drivers = bootstrap.Drivers(self.conf)
         self.transport = bootstrap.messaging(self.conf, in_process=True)
         self.runner = bootstrap.build_runner(self.conf, self.db, self.drivers)
-        self.consumer = rpc.server(self.conf, self.transport, self.runner.run,
-                                   f"test-{uuid.uuid4().hex[:6]}")
-        self.consumer.start(override_pool_size=4)
+        self.consumer = self.restart_consumer()
         self.services = bootstrap.build_services(self.conf, self.db, self.drivers,
                                                  rpc.Dispatcher(self.conf, self.transport))
         self.api = http_server(create_app(self.services, self.conf), "127.0.0.1", 0)
@@ -85,6 +83,12 @@ class Stack:
         serve_in_thread(self.network_api, "test-network-api")
         self.url = f"http://127.0.0.1:{self.api.bind_addr[1]}"
         self.network_url = f"http://127.0.0.1:{self.network_api.bind_addr[1]}"
+
+    def restart_consumer(self) -> Any:
+        consumer = rpc.server(self.conf, self.transport, self.runner.run,
+                              f"test-{uuid.uuid4().hex[:6]}")
+        consumer.start(override_pool_size=4)
+        return consumer
 
     def clear(self) -> None:
         """Empty every Ottava table (between tests on a shared server database)."""
