@@ -29,7 +29,7 @@ COMPUTED: dict[str, dict[str, Computed]] = {
     },
     "pool": {
         "loadbalancers": lambda p: [{"id": p.load_balancer_id}],
-        "listeners": lambda p: [{"id": i} for i in p.listener_ids()],
+        "listeners": lambda p: [{"id": i} for i in m.pool_listener_ids(p)],
         "members": lambda p: _ids(p.members),
         "healthmonitor_id": lambda p: p.health_monitor.id if p.health_monitor else None,
     },
@@ -47,20 +47,46 @@ def value(v: Any) -> Any:
     return v
 
 
+TIMESTAMPS = frozenset({"created_at", "updated_at", "cert_expiration"})
+
+# How each field of a resource is rendered: (name, attribute or None, computed function or None).
+Step = tuple[str, str | None, Computed | None]
+
+
+_PLANS: dict[str, tuple[Step, ...]] = {}
+
+
+def _plan(resource: f.Resource) -> tuple[Step, ...]:
+    plan = _PLANS.get(resource.key)
+    if plan is None:
+        computed = COMPUTED.get(resource.key, {})
+        plan = _PLANS[resource.key] = tuple(
+            (fld.name, fld.attr, computed.get(fld.name))
+            for fld in resource.readable()
+            if fld.name in computed or fld.attr is not None
+        )
+    return plan
+
+
 def render(resource: f.Resource, obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
-    """`obj` as the API returns it; only `fields` when the client selected some."""
-    computed = COMPUTED.get(resource.key, {})
+    """`obj` (a model object or a list Record) as the API returns it; only `fields` when the
+    client selected some. Called for every object of every list: kept lean."""
     out: dict[str, Any] = {}
-    for fld in resource.readable():
-        if fields and fld.name not in fields:
+    for name, attr, compute in _plan(resource):
+        if fields and name not in fields:
             continue
-        if fld.name in computed:
-            out[fld.name] = computed[fld.name](obj)
-        elif fld.attr is not None:
-            v = getattr(obj, fld.attr)
-            if v is None and fld.name in EMPTY_AS_STRING:
-                v = ""
-            out[fld.name] = list(v) if fld.name == "tags" else value(v)
+        if compute is not None:
+            out[name] = compute(obj)
+            continue
+        v = getattr(obj, attr)  # type: ignore[arg-type]
+        if v is None:
+            out[name] = "" if name in EMPTY_AS_STRING else None
+        elif name in TIMESTAMPS:
+            out[name] = value(v)
+        elif name == "tags":
+            out[name] = list(v)
+        else:
+            out[name] = v
     return out
 
 

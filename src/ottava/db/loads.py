@@ -36,6 +36,25 @@ def for_render(model: type) -> list[Any]:
     return RENDER.get(model, [])
 
 
+# The same children for lists, as (attribute, child model, column naming the parent, extra
+# child columns, one child or many): lists read plain rows, not ORM objects (see
+# repository.list_page), which is several times faster for a page of a thousand.
+LIST_CHILDREN: dict[type, list[tuple[str, Any, str, tuple[str, ...], bool]]] = {
+    m.LoadBalancer: [
+        ("listeners", m.Listener, "load_balancer_id", (), True),
+        ("pools", m.Pool, "load_balancer_id", (), True),
+    ],
+    m.Listener: [("l7policies", m.L7Policy, "listener_id", (), True)],
+    m.Pool: [
+        ("members", m.Member, "pool_id", (), True),
+        ("health_monitor", m.HealthMonitor, "pool_id", (), False),
+        ("default_of", m.Listener, "default_pool_id", (), True),
+        ("redirected_by", m.L7Policy, "redirect_pool_id", ("listener_id",), True),
+    ],
+    m.L7Policy: [("rules", m.L7Rule, "l7policy_id", (), True)],
+}
+
+
 _POOL_GRAPH = (
     selectinload(m.Pool.members),
     selectinload(m.Pool.health_monitor),

@@ -198,11 +198,13 @@ class Pool(Provisioned, Base):
         back_populates="redirect_pool", lazy="raise", foreign_keys="L7Policy.redirect_pool_id"
     )
 
-    def listener_ids(self) -> list[str]:
-        """Listeners that send traffic here: as their default pool or through an L7 policy."""
-        ids = [listener.id for listener in self.default_of]
-        ids += [p.listener_id for p in self.redirected_by if p.listener_id not in ids]
-        return ids
+
+
+def pool_listener_ids(pool: Any) -> list[str]:
+    """Listeners that send traffic to a pool: as their default pool or through an L7 policy."""
+    ids = [listener.id for listener in pool.default_of]
+    ids += [p.listener_id for p in pool.redirected_by if p.listener_id not in ids]
+    return ids
 
 
 class Member(Provisioned, Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, exists, func, not_, select
@@ -93,13 +94,43 @@ def list_page(
     full = query.limit is not None and len(chosen) == query.limit
     if query.page_reverse:
         chosen.reverse()
-    rows = {
-        getattr(obj, key_column.key): obj
-        for obj in session.scalars(
-            select(model).where(key_column.in_(chosen)).options(*loads.for_render(model))
-        )
-    } if chosen else {}
-    return Page(items=[rows[i] for i in chosen if i in rows], full=full)
+    records = load_records(session, model, key_column, chosen)
+    return Page(items=[records[i] for i in chosen if i in records], full=full)
+
+
+class Record(types.SimpleNamespace):
+    """A read-only row with its children's ids: what the API renders in a list."""
+
+
+def load_records(session: Session, model: Any, key_column: Any, ids: list[Any]
+                 ) -> dict[Any, Record]:
+    """Rows of `model` with these keys as Records, in a fixed number of queries."""
+    if not ids:
+        return {}
+    result = session.execute(select(*model.__table__.columns).where(key_column.in_(ids)))
+    names = list(result.keys())
+    key_index = names.index(key_column.key)
+    records = {row[key_index]: Record(**dict(zip(names, row, strict=True))) for row in result}
+    if model in m.TAGGED:
+        for record in records.values():
+            record.tags = []
+        for resource_id, tag in session.execute(
+                select(m.Tag.resource_id, m.Tag.tag).where(m.Tag.resource_id.in_(ids))
+                .order_by(m.Tag.resource_id, m.Tag.tag)):
+            records[resource_id].tags.append(tag)
+    for name, child, parent_column, extra, many in loads.LIST_CHILDREN.get(model, []):
+        for record in records.values():
+            setattr(record, name, [] if many else None)
+        parent = getattr(child, parent_column)
+        stmt = select(child.id, parent, *(getattr(child, c) for c in extra)).where(
+            parent.in_(ids)).order_by(child.id)
+        for row in session.execute(stmt):
+            item = Record(id=row[0], **{c: row[2 + i] for i, c in enumerate(extra)})
+            if many:
+                getattr(records[row[1]], name).append(item)
+            else:
+                setattr(records[row[1]], name, item)
+    return records
 
 
 def count(session: Session, model: Any, *where: Any) -> int:
