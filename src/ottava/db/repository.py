@@ -38,6 +38,21 @@ def get(
     return obj
 
 
+def get_record(
+    session: Session, model: Any, ident: str, title: str, project_id: str | None = None,
+    parent: tuple[str, str] | None = None,
+) -> Record:
+    """As `get`, as a read-only Record for rendering (cheaper than an ORM object)."""
+    record = load_records(session, model, model.id, [ident]).get(ident)
+    if record is None or getattr(record, "provisioning_status", None) == Provisioning.DELETED:
+        raise NotFound(title, ident)
+    if project_id is not None and getattr(record, "project_id", project_id) != project_id:
+        raise NotFound(title, ident)
+    if parent is not None and getattr(record, parent[0]) != parent[1]:
+        raise NotFound(title, ident)
+    return record
+
+
 def _tag_exists(model: Any, tags: list[str]) -> Any:
     return exists().where(m.Tag.resource_id == model.id, m.Tag.tag.in_(tags))
 

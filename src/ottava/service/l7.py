@@ -116,12 +116,11 @@ class L7RuleService(Service):
         values = rules.check_l7rule(values)
         return new_child(m.L7Rule, values, policy, Operating.OFFLINE, l7policy_id=policy.id)
 
-    def get(self, caller: Caller, policy_id: str, ident: str) -> m.L7Rule:
+    def get(self, caller: Caller, policy_id: str, ident: str) -> repo.Record:
         with self.db.reader() as s:
             self.policy(s, caller, policy_id)
-            rule = repo.get(s, m.L7Rule, ident, "L7 Rule",
-                              parent=("l7policy_id", policy_id))
-            return rule
+            return repo.get_record(s, m.L7Rule, ident, "L7 Rule",
+                                   parent=("l7policy_id", policy_id))
 
     def _lock(self, change: Any, policy: m.L7Policy, kind: str, rule_id: str) -> None:
         require_mutable(policy, "L7 Policy")

@@ -30,11 +30,10 @@ class MemberService(Service):
     def pool(self, session: Session, caller: Caller, pool_id: str) -> m.Pool:
         return repo.get(session, m.Pool, pool_id, "Pool", project_id=caller.project_scope())
 
-    def get(self, caller: Caller, pool_id: str, ident: str) -> m.Member:
+    def get(self, caller: Caller, pool_id: str, ident: str) -> repo.Record:
         with self.db.reader() as s:
             self.pool(s, caller, pool_id)
-            member = repo.get(s, m.Member, ident, "Member", render=True,
-                              parent=("pool_id", pool_id))
+            member = repo.get_record(s, m.Member, ident, "Member", parent=("pool_id", pool_id))
             return member
 
     def build(self, pool: m.Pool, values: dict[str, Any], monitored: bool) -> m.Member:

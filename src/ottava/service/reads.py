@@ -14,8 +14,7 @@ from ottava.service.base import Service
 class ReadService(Service):
     def show(self, caller: Caller, model: Any, title: str, ident: str) -> Any:
         with self.db.reader() as s:
-            return repo.get(s, model, ident, title, render=True,
-                            project_id=caller.project_scope())
+            return repo.get_record(s, model, ident, title, project_id=caller.project_scope())
 
     def list(self, model: Any, query: ListQuery, where: list[Any] | None = None) -> Page:
         with self.db.reader() as s:
