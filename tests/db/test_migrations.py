@@ -143,7 +143,6 @@ def _cli(state_dir: str, *args: str) -> str:
     return lines[-1]
 
 
-@pytest.mark.skipif(not OTTAVA_CLI.exists(), reason="the ottava console script is not installed")
 def test_cli_upgrade_current_downgrade() -> None:
     state = tempfile.mkdtemp(prefix="ottava-cli-")
     try:
