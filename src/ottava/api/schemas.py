@@ -72,7 +72,6 @@ BatchMembers: Any = pydantic.create_model(
     "MembersPUT", __config__=_CONFIG, members=(list[BatchMember], ...)
 )
 
-POST_MODELS: dict[str, type[BaseModel]] = {"loadbalancer": LoadBalancerGraph}
 
 
 def body_root(body: Any, root: str) -> dict[str, Any]:

@@ -393,3 +393,14 @@ class Operation(Timestamped, Base):
 
 
 TAGGED = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)
+
+# The provisioned models by the entity names operation plans use.
+BY_ENTITY: dict[str, Any] = {
+    "loadbalancer": LoadBalancer,
+    "listener": Listener,
+    "pool": Pool,
+    "member": Member,
+    "healthmonitor": HealthMonitor,
+    "l7policy": L7Policy,
+    "l7rule": L7Rule,
+}

@@ -22,15 +22,6 @@ from ottava.domain.states import DELETABLE, MUTABLE, Provisioning
 
 Dispatch = Callable[[str], None]
 
-MODELS: dict[str, Any] = {
-    "loadbalancer": m.LoadBalancer,
-    "listener": m.Listener,
-    "pool": m.Pool,
-    "member": m.Member,
-    "healthmonitor": m.HealthMonitor,
-    "l7policy": m.L7Policy,
-    "l7rule": m.L7Rule,
-}
 
 
 @dataclasses.dataclass
@@ -121,7 +112,7 @@ def mark_pending(session: Session, refs: Iterable[Ref],
                  new: str = Provisioning.PENDING_UPDATE) -> None:
     """Set locked children of a taken load balancer to `new`."""
     for entity, ident in refs:
-        compare_and_set(session, MODELS[entity], ident, new)
+        compare_and_set(session, m.BY_ENTITY[entity], ident, new)
 
 
 def require_mutable(obj: Any, title: str) -> None:

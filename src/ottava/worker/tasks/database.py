@@ -19,11 +19,7 @@ from ottava.worker.tasks.base import WorkerTask
 
 LOG = logging.getLogger(__name__)
 
-MODELS: dict[str, Any] = {
-    "loadbalancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
-    "member": m.Member, "healthmonitor": m.HealthMonitor, "l7policy": m.L7Policy,
-    "l7rule": m.L7Rule,
-}
+
 # Objects whose operating status is their admin state once active (no data plane report).
 ADMIN_STATE_OPERATED = ("healthmonitor", "l7policy", "l7rule")
 
@@ -50,11 +46,11 @@ class FailPlanOnRevert(WorkerTask):
                     p.load_balancer_id)
         with self.deps.db.transaction() as s:
             for entity, ident in p.activate + p.remove:
-                compare_and_set(s, MODELS[entity], ident, Provisioning.ERROR,
+                compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ERROR,
                                 [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE,
                                  Provisioning.PENDING_DELETE])
             for entity, ident in p.unlock:
-                compare_and_set(s, MODELS[entity], ident, Provisioning.ACTIVE,
+                compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
                                 [Provisioning.PENDING_UPDATE])
 
 
@@ -66,7 +62,7 @@ class FinishPlan(WorkerTask):
         pending = [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE]
         with self.deps.db.transaction() as s:
             for entity, ident in p.activate:
-                model = MODELS[entity]
+                model = m.BY_ENTITY[entity]
                 compare_and_set(s, model, ident, Provisioning.ACTIVE, pending)
                 if entity in ADMIN_STATE_OPERATED:
                     obj = s.get(model, ident)
@@ -78,9 +74,9 @@ class FinishPlan(WorkerTask):
                     compare_and_set(s, m.LoadBalancer, ident, Provisioning.DELETED,
                                     [Provisioning.PENDING_DELETE])
                 else:
-                    remove_rows(s, MODELS[entity], [ident])
+                    remove_rows(s, m.BY_ENTITY[entity], [ident])
             for entity, ident in p.unlock:
-                compare_and_set(s, MODELS[entity], ident, Provisioning.ACTIVE,
+                compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
                                 [Provisioning.PENDING_UPDATE])
 
 
