@@ -11,7 +11,8 @@ import hashlib
 import json
 from typing import Any
 
-SPEC_VERSION = 1
+from ottava.wire.lbspec import SPEC_VERSION
+
 DELETING = "PENDING_DELETE"
 
 

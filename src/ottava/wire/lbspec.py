@@ -1,0 +1,185 @@
+"""The load balancer spec: the one document an amphora must run, version 1.
+
+`ottava.domain.spec.build` produces it from the object graph; the amphora agent receives it,
+checks it with `parse` and hands it to `ottava.render`. It is plain JSON: every live
+listener, pool, member, health monitor, L7 policy and rule of one load balancer, with
+Octavia's field names (`admin_state_up` is spelled `enabled`), plus `version` and `hash` (a
+SHA-256 of the rest, so applying the same document twice is harmless and drift is visible).
+
+The TypedDicts below are the contract, for type checkers and, through pydantic, at run time.
+Any change of shape or meaning raises SPEC_VERSION; an agent refuses a version it does not
+know rather than guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, TypeAdapter, with_config
+from typing_extensions import TypedDict
+
+SPEC_VERSION = 1
+
+ListenerProtocol = Literal[
+    "HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP", "PROMETHEUS"
+]
+PoolProtocol = Literal["HTTP", "HTTPS", "TCP", "PROXY", "PROXYV2", "UDP", "SCTP"]
+Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
+PersistenceType = Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
+MonitorType = Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT",
+                     "PATCH"]
+L7Action = Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"]
+L7RuleType = Literal["HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE",
+                     "SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD"]
+CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
+
+_CLOSED = ConfigDict(extra="forbid")
+
+
+@with_config(_CLOSED)
+class AdditionalVip(TypedDict, total=False):
+    subnet_id: str
+    ip_address: str | None
+
+
+@with_config(_CLOSED)
+class LoadBalancer(TypedDict):
+    id: str
+    enabled: bool
+    topology: Literal["SINGLE", "ACTIVE_STANDBY"]
+    vip_address: str | None
+    vip_subnet_id: str | None
+    additional_vips: list[AdditionalVip]
+
+
+@with_config(_CLOSED)
+class L7Rule(TypedDict):
+    id: str
+    type: L7RuleType
+    compare_type: CompareType
+    key: str | None
+    value: str
+    invert: bool
+    enabled: bool
+
+
+@with_config(_CLOSED)
+class L7Policy(TypedDict):
+    id: str
+    action: L7Action
+    position: int
+    redirect_pool_id: str | None
+    redirect_url: str | None
+    redirect_prefix: str | None
+    redirect_http_code: int | None
+    enabled: bool
+    rules: list[L7Rule]
+
+
+@with_config(_CLOSED)
+class Listener(TypedDict):
+    id: str
+    protocol: ListenerProtocol
+    protocol_port: int
+    enabled: bool
+    connection_limit: int  # -1: as many as the amphora's file descriptors allow
+    default_pool_id: str | None
+    insert_headers: dict[str, str]  # header name -> "true" / "false"
+    allowed_cidrs: list[str] | None  # None or empty: everyone
+    timeout_client_data: int | None  # milliseconds; None: the amphora's default
+    timeout_member_connect: int | None
+    timeout_member_data: int | None
+    timeout_tcp_inspect: int | None
+    default_tls_container_ref: str | None
+    sni_container_refs: list[str]
+    client_authentication: Literal["NONE", "OPTIONAL", "MANDATORY"]
+    tls_ciphers: str | None
+    tls_versions: list[str] | None
+    alpn_protocols: list[str] | None
+    hsts_max_age: int | None
+    hsts_include_subdomains: bool
+    hsts_preload: bool
+    l7policies: list[L7Policy]
+
+
+@with_config(_CLOSED)
+class SessionPersistence(TypedDict, total=False):
+    type: PersistenceType
+    cookie_name: str | None  # APP_COOKIE only
+    persistence_timeout: int | None  # UDP/SCTP only
+    persistence_granularity: str | None  # UDP/SCTP only
+
+
+@with_config(_CLOSED)
+class HealthMonitor(TypedDict):
+    id: str
+    type: MonitorType
+    delay: int  # seconds
+    timeout: int  # seconds
+    max_retries: int  # rise
+    max_retries_down: int  # fall
+    http_method: HttpMethod | None
+    url_path: str | None
+    expected_codes: str | None  # "200", "200, 202" or "200-204"
+    http_version: float | None  # 1.0 or 1.1
+    domain_name: str | None
+    enabled: bool
+
+
+@with_config(_CLOSED)
+class Member(TypedDict):
+    id: str
+    address: str
+    protocol_port: int
+    weight: int  # 0: drain, no new connections
+    backup: bool
+    enabled: bool
+    monitor_address: str | None
+    monitor_port: int | None
+    subnet_id: str | None
+
+
+@with_config(_CLOSED)
+class Pool(TypedDict):
+    id: str
+    protocol: PoolProtocol
+    lb_algorithm: Algorithm
+    enabled: bool
+    session_persistence: SessionPersistence | None
+    tls_enabled: bool
+    tls_ciphers: str | None
+    tls_versions: list[str] | None
+    alpn_protocols: list[str] | None
+    members: list[Member]
+    health_monitor: HealthMonitor | None
+
+
+@with_config(_CLOSED)
+class LBSpec(TypedDict):
+    """The whole document, as `ottava.domain.spec.build` returns it."""
+
+    version: int
+    hash: str
+    load_balancer: LoadBalancer
+    listeners: list[Listener]
+    pools: list[Pool]
+
+
+_ADAPTER: TypeAdapter[LBSpec] = TypeAdapter(LBSpec)
+
+
+def parse(document: Any) -> LBSpec:
+    """Check that `document` (decoded JSON) is a spec of this version; return it typed.
+
+    Raises ValueError (pydantic's ValidationError is one) naming the first offending field.
+    """
+    if not isinstance(document, dict):
+        raise ValueError("a load balancer spec is a JSON object")
+    version = document.get("version")
+    if version != SPEC_VERSION:
+        raise ValueError(
+            f"load balancer spec version {version!r} is not supported (this side speaks "
+            f"{SPEC_VERSION})"
+        )
+    return _ADAPTER.validate_python(document, strict=True)

@@ -1,0 +1,1 @@
+"""Rendering tests: golden haproxy.cfg files, each checked by the real HAProxy."""
