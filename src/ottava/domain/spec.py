@@ -7,10 +7,9 @@ version and a hash of its content, so applying it twice is harmless and drift is
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
+from ottava.wire import lbspec
 from ottava.wire.lbspec import SPEC_VERSION
 
 DELETING = "PENDING_DELETE"
@@ -104,6 +103,4 @@ def build(lb: Any) -> dict[str, Any]:
     return body
 
 
-def digest(body: dict[str, Any]) -> str:
-    content = {k: v for k, v in body.items() if k != "hash"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+digest = lbspec.digest

@@ -13,6 +13,9 @@ know rather than guessing.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import ConfigDict, TypeAdapter, with_config
@@ -183,3 +186,9 @@ def parse(document: Any) -> LBSpec:
             f"{SPEC_VERSION})"
         )
     return _ADAPTER.validate_python(document, strict=True)
+
+
+def digest(document: Mapping[str, Any]) -> str:
+    """SHA-256 of a document without its `hash` key: what `hash` must be."""
+    content = {k: v for k, v in document.items() if k != "hash"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()

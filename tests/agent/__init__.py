@@ -1,0 +1,1 @@
+"""Tests of the amphora agent, with the real HAProxy."""
