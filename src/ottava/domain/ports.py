@@ -72,6 +72,18 @@ class AmphoraRef:
 
 
 @dataclasses.dataclass(frozen=True)
+class AgentBootConfig:
+    """What an amphora's agent is born with (Octavia's config drive): its identity, its own
+    server certificate, and the CA whose client certificates (the controller's) it accepts."""
+
+    amphora_id: str
+    ca_pem: str
+    cert_pem: str
+    key_pem: str
+    port: int = 9443
+
+
+@dataclasses.dataclass(frozen=True)
 class Booted:
     compute_id: str
     lb_network_ip: str | None = None
@@ -81,7 +93,10 @@ class Booted:
 
 
 class ComputeDriver(Protocol):
-    def create_amphora(self, amphora_id: str, load_balancer_id: str | None) -> Booted: ...
+    def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
+                       boot: AgentBootConfig | None = None) -> Booted:
+        """Start an amphora whose agent runs with `boot` (None: no agent, e.g. noop)."""
+        ...
 
     def delete_amphora(self, compute_id: str) -> None: ...
 

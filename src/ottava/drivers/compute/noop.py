@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from ottava.domain.ports import Booted
+from ottava.domain.ports import AgentBootConfig, Booted
 
 
 class NoopComputeDriver:
     def __init__(self) -> None:
         self._running: set[str] = set()
 
-    def create_amphora(self, amphora_id: str, load_balancer_id: str | None) -> Booted:
+    def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
+                       boot: AgentBootConfig | None = None) -> Booted:
         compute_id = f"noop-{uuid.uuid4()}"
         self._running.add(compute_id)
         return Booted(compute_id=compute_id, lb_network_ip="127.0.0.1", compute_flavor="noop")
