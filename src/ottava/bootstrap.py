@@ -6,6 +6,7 @@ the pieces it runs.
 
 from __future__ import annotations
 
+import datetime
 import os
 import pathlib
 import socket
@@ -18,9 +19,10 @@ from stevedore import driver as stevedore_driver
 from ottava import config, rpc
 from ottava.db import migrate
 from ottava.db.engine import Database
+from ottava.domain.ports import AgentBootConfig
 from ottava.service.base import Deps
 from ottava.service.container import Services
-from ottava.worker.drivers import WorkerDeps
+from ottava.worker.drivers import AgentBootIssuer, WorkerDeps
 from ottava.worker.runner import OperationRunner
 
 LOG = logging.getLogger(__name__)
@@ -55,9 +57,11 @@ def database_url(conf: cfg.ConfigOpts) -> str:
     return f"sqlite:///{state / 'ottava.db'}"
 
 
-def load_driver(namespace: str, name: str) -> Any:
+def load_driver(namespace: str, name: str, state_dir: str) -> Any:
+    """The driver `name` of entry point group `ottava.<namespace>`, built with the state dir."""
     return stevedore_driver.DriverManager(
-        namespace=f"ottava.{namespace}", name=name, invoke_on_load=True
+        namespace=f"ottava.{namespace}", name=name, invoke_on_load=True,
+        invoke_kwds={"state_dir": state_dir},
     ).driver
 
 
@@ -66,9 +70,30 @@ class Drivers:
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         worker = conf.controller_worker
-        self.compute = load_driver("compute", worker.compute_driver)
-        self.network = load_driver("network", worker.network_driver)
-        self.amphora = load_driver("amphora", worker.amphora_driver)
+        state = str(conf.state_path)
+        self.compute = load_driver("compute", worker.compute_driver, state)
+        self.network = load_driver("network", worker.network_driver, state)
+        self.amphora = load_driver("amphora", worker.amphora_driver, state)
+        self.agent_boot = (None if worker.amphora_driver == "noop"
+                           else agent_boot_issuer(conf))
+
+
+def agent_boot_issuer(conf: cfg.ConfigOpts) -> AgentBootIssuer:
+    """Issues each new amphora its agent's configuration, signed by the controller's CA
+    (created in the state dir on first use)."""
+    from ottava.drivers.amphora import pki
+
+    ca = pki.CertificateAuthority.load_or_create(pathlib.Path(conf.state_path) / "ca")
+    validity = datetime.timedelta(seconds=conf.certificates.cert_validity_time)
+    port = conf.haproxy_amphora.bind_port
+
+    def issue(amphora_id: str) -> tuple[AgentBootConfig, datetime.datetime]:
+        cert, key = ca.issue_server(amphora_id, validity)
+        boot = AgentBootConfig(amphora_id=amphora_id, ca_pem=ca.cert_pem.decode(),
+                               cert_pem=cert.decode(), key_pem=key.decode(), port=port)
+        return boot, pki.expires(cert)
+
+    return issue
 
 
 def open_database(conf: cfg.ConfigOpts, upgrade: bool = False) -> Database:
@@ -87,7 +112,7 @@ def build_runner(conf: cfg.ConfigOpts, db: Database, drivers: Drivers) -> Operat
     worker = conf.controller_worker
     deps = WorkerDeps(db=db, compute=drivers.compute, network=drivers.network,
                       amphora=drivers.amphora, call_timeout=worker.driver_call_timeout,
-                      call_retries=worker.driver_call_retries)
+                      call_retries=worker.driver_call_retries, agent_boot=drivers.agent_boot)
     return OperationRunner(deps, conf)
 
 

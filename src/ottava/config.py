@@ -66,15 +66,17 @@ database_opts = [
 
 worker_opts = [
     cfg.StrOpt("loadbalancer_topology", default="SINGLE", choices=["SINGLE", "ACTIVE_STANDBY"]),
-    cfg.StrOpt("compute_driver", default="noop"),
-    cfg.StrOpt("network_driver", default="noop"),
-    cfg.StrOpt("amphora_driver", default="noop"),
+    # The embedded default: amphorae are network namespaces on this host.
+    cfg.StrOpt("compute_driver", default="local"),
+    cfg.StrOpt("network_driver", default="local"),
+    cfg.StrOpt("amphora_driver", default="rest"),
     cfg.IntOpt("workers", default=4, min=1, help="Operations run at once by one worker."),
     cfg.IntOpt("driver_call_timeout", default=60, help="Seconds a driver call may take."),
     cfg.IntOpt("driver_call_retries", default=3, help="Tries of a driver call that is retryable."),
 ]
 
 haproxy_opts = [
+    cfg.PortOpt("bind_port", default=9443, help="Port of the amphora agent's HTTPS API."),
     cfg.IntOpt("timeout_client_data", default=50000),
     cfg.IntOpt("timeout_member_connect", default=5000),
     cfg.IntOpt("timeout_member_data", default=50000),
@@ -97,6 +99,11 @@ quota_opts = [
     )
 ]
 
+certificate_opts = [
+    cfg.IntOpt("cert_validity_time", default=2_592_000,
+               help="Seconds an amphora agent's certificate is valid (30 days)."),
+]
+
 taskflow_opts = [
     cfg.StrOpt("persistence", default="database", choices=["database", "memory"],
                help="Where TaskFlow keeps flow progress: the service database, or memory."),
@@ -117,6 +124,7 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
     ("haproxy_amphora", haproxy_opts),
     ("networking", networking_opts),
     ("quotas", quota_opts),
+    ("certificates", certificate_opts),
     ("task_flow", taskflow_opts),
     ("oslo_messaging", messaging_opts),
 ]

@@ -6,15 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from oslo_log import log as logging
-
-from ottava import bootstrap
-from ottava.db import migrate
+# Heavy imports (oslo, SQLAlchemy, the controller) happen inside main(), after the
+# amphora-agent subcommand has branched off: the agent process imports only ottava.agent.
 
 NOT_YET = {
     "health-manager": "the health manager",
     "housekeeping": "housekeeping",
-    "amphora-agent": "the amphora agent",
 }
 
 
@@ -48,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
     command("worker", "run operations cast by the API")
     for name, what in NOT_YET.items():
         command(name, f"{what} (not available yet)")
+    agent = sub.add_parser("amphora-agent", help="the amphora agent (inside an amphora)")
+    agent.add_argument("--config", required=True, metavar="FILE",
+                       help="the agent's JSON configuration (ottava.wire.agent.AgentConfig)")
+    agent.add_argument("--debug", action="store_true")
     db = command("db", "database schema")
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?")
@@ -71,6 +72,16 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "amphora-agent":
+        from ottava.agent import server as agent_server
+
+        return agent_server.main(args.config, debug=args.debug)
+
+    from oslo_log import log as logging
+
+    from ottava import bootstrap
+    from ottava.db import migrate
+
     conf = bootstrap.load_conf(args.config_file, args.state_dir, overrides(args))
     logging.setup(conf, "ottava")
     from ottava.cmd import servers

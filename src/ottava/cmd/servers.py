@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -51,10 +52,28 @@ def wait_for_signal() -> None:
     stop.wait()
 
 
+class CannotStart(SystemExit):
+    pass
+
+
+def load_drivers(conf: cfg.ConfigOpts) -> bootstrap.Drivers:
+    """The configured drivers, or a clear exit: the local ones need root (CAP_NET_ADMIN)."""
+    try:
+        return bootstrap.Drivers(conf)
+    except Exception as exc:  # any driver that cannot start ends the process with why
+        worker = conf.controller_worker
+        print(f"ottava: cannot start the drivers (compute={worker.compute_driver}, "
+              f"network={worker.network_driver}, amphora={worker.amphora_driver}): {exc}\n"
+              "The local drivers run amphorae as network namespaces and need root "
+              "(CAP_NET_ADMIN); `ottava standalone --noop` runs the API without a data plane.",
+              file=sys.stderr)
+        raise CannotStart(2) from exc
+
+
 def run_standalone(conf: cfg.ConfigOpts) -> None:
     """API, Neutron-compatible endpoint and worker in one process, with in-process messaging."""
     db = bootstrap.open_database(conf, upgrade=True)
-    drivers = bootstrap.Drivers(conf)
+    drivers = load_drivers(conf)
     transport = bootstrap.messaging(conf, in_process=True)
     runner = bootstrap.build_runner(conf, db, drivers)
     consumer = rpc.server(conf, transport, runner.run, bootstrap.worker_name())
@@ -89,7 +108,7 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
 def run_api(conf: cfg.ConfigOpts) -> None:
     """The API alone, casting operations to workers over `transport_url`."""
     db = bootstrap.open_database(conf)
-    drivers = bootstrap.Drivers(conf)
+    drivers = load_drivers(conf)
     transport = bootstrap.messaging(conf, in_process=False)
     services = bootstrap.build_services(conf, db, drivers, rpc.Dispatcher(conf, transport))
     api = http_server(create_app(services, conf), conf.api_settings.bind_host,
@@ -107,7 +126,7 @@ def run_api(conf: cfg.ConfigOpts) -> None:
 def run_worker(conf: cfg.ConfigOpts) -> None:
     """A worker consuming operations from `transport_url`."""
     db = bootstrap.open_database(conf)
-    drivers = bootstrap.Drivers(conf)
+    drivers = load_drivers(conf)
     transport = bootstrap.messaging(conf, in_process=False)
     runner = bootstrap.build_runner(conf, db, drivers)
     consumer = rpc.server(conf, transport, runner.run, bootstrap.worker_name())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -12,10 +13,15 @@ from oslo_log import log as logging
 
 from ottava.db.engine import Database
 from ottava.domain.errors import Retryable
-from ottava.domain.ports import AmphoraDriver, ComputeDriver, NetworkDriver
+from ottava.domain.ports import AgentBootConfig, AmphoraDriver, ComputeDriver, NetworkDriver
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+# Issues an amphora's agent its boot configuration (certificate included) and says when that
+# certificate expires; None where amphorae run no agent (noop).
+AgentBootIssuer = Callable[[str], tuple[AgentBootConfig, datetime.datetime]]
 
 
 @dataclasses.dataclass
@@ -26,6 +32,7 @@ class WorkerDeps:
     amphora: AmphoraDriver
     call_timeout: float = 60.0
     call_retries: int = 3
+    agent_boot: AgentBootIssuer | None = None
     _pool: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
             max_workers=16, thread_name_prefix="driver-call"))

@@ -8,7 +8,8 @@ from ottava.domain.ports import AmphoraRef
 
 
 class NoopAmphoraDriver:
-    def __init__(self) -> None:
+    def __init__(self, state_dir: str | None = None) -> None:
+        # Noop drivers keep no state; the argument is what every driver is built with.
         self.applied: dict[str, dict[str, Any]] = {}
 
     def apply(self, amphora: AmphoraRef, spec: dict[str, Any]) -> None:

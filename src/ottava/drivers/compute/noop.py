@@ -8,7 +8,8 @@ from ottava.domain.ports import AgentBootConfig, Booted
 
 
 class NoopComputeDriver:
-    def __init__(self) -> None:
+    def __init__(self, state_dir: str | None = None) -> None:
+        # Noop drivers keep no state; the argument is what every driver is built with.
         self._running: set[str] = set()
 
     def create_amphora(self, amphora_id: str, load_balancer_id: str | None,

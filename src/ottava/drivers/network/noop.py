@@ -20,7 +20,8 @@ _NAMESPACE = uuid.UUID("9c7b0c1e-2f53-4f6a-8d0e-7e6a0f1d2b3c")
 
 
 class NoopNetworkDriver:
-    def __init__(self) -> None:
+    def __init__(self, state_dir: str | None = None) -> None:
+        # Noop drivers keep no state; the argument is what every driver is built with.
         self._lock = threading.Lock()
         self._next_host = 10
         self._network = Network(DEFAULT_NETWORK_ID, "ottava-default", (DEFAULT_SUBNET_ID,))

@@ -16,13 +16,18 @@ class BootAmphorae(WorkerTask):
 
     def execute(self, amphora_ids: list[str], plan: dict[str, Any]) -> None:
         for amphora_id in amphora_ids:
+            # The certificate is issued here, not in a task of its own, so that no private key
+            # ever lands in TaskFlow's persisted results.
+            boot, expiry = (self.deps.agent_boot(amphora_id) if self.deps.agent_boot
+                            else (None, None))
             booted = self.deps.call(self.deps.compute.create_amphora, amphora_id,
-                                    plan["load_balancer_id"])
+                                    plan["load_balancer_id"], boot)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
                     compute_id=booted.compute_id, lb_network_ip=booted.lb_network_ip,
                     image_id=booted.image_id, compute_flavor=booted.compute_flavor,
-                    cached_zone=booted.zone, status=AmphoraStatus.BOOTING))
+                    cached_zone=booted.zone, status=AmphoraStatus.BOOTING,
+                    cert_expiration=expiry.replace(tzinfo=None) if expiry else None))
 
     def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
         with self.deps.db.reader() as s:

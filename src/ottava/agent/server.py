@@ -1,0 +1,238 @@
+"""The amphora agent's HTTPS server: the API of `ottava.wire.agent` over one HAProxy.
+
+`main(config_path)` reads the agent's JSON config (`ottava.wire.agent.AgentConfig`), serves
+HTTPS with mutual TLS (`ottava.agent.tls.server_context`: only the controller's client
+certificate is accepted) and drives one `HAProxy(<state_dir>/lb)`. It runs until SIGTERM or
+SIGINT, then stops accepting, and exits 0.
+
+Choices:
+- Standard library only (http.server, ssl), plus `ottava.agent.haproxy` (which brings
+  `ottava.wire.lbspec` and `ottava.render`): the agent and its HAProxy should fit in about
+  30 MB. No oslo, SQLAlchemy or Falcon here.
+- One thread per connection (ThreadingHTTPServer); the TLS handshake runs in that thread with
+  a timeout, so a client that stalls in the handshake never blocks the accept loop. Every read
+  has a timeout (REQUEST_TIMEOUT) and a PUT body is bounded (MAX_BODY, 413 beyond). HAProxy's
+  own lock serialises applies.
+- HAProxy is *not* stopped when the agent exits: the data plane must survive an agent restart
+  (upgrade, crash). A new agent adopts the running HAProxy through its PID file and master
+  socket (see `ottava.agent.haproxy`).
+- Errors are JSON `{"error", "http_code"}`: 400 for a document that is not a valid spec or
+  that `haproxy -c` refuses, 500 when HAProxy does not start or reload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import logging
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ottava.agent.haproxy import ConfigRejected, HAProxy, HAProxyError
+from ottava.agent.tls import server_context
+from ottava.wire import agent as api
+
+LOG = logging.getLogger("ottava.agent")
+REQUEST_TIMEOUT = 30.0  # the handshake and each read of a request
+VERSION_TIMEOUT = 5.0  # `haproxy -v`
+
+
+class AgentServer(http.server.ThreadingHTTPServer):
+    """HTTPS server holding the agent's state: its config and its HAProxy."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, config: api.AgentConfig, context: ssl.SSLContext) -> None:
+        self.config = config
+        self.context = context
+        self.haproxy = HAProxy(Path(config["state_dir"]) / "lb")
+        self._version: str | None = None
+        super().__init__((config["bind_host"], config["bind_port"]), Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(REQUEST_TIMEOUT)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            LOG.warning("refused TLS from %s: %s", client_address[0], exc)
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                tls.close()
+
+    def haproxy_version(self) -> str | None:
+        if self._version is None:
+            try:
+                out = subprocess.run([self.haproxy.haproxy, "-v"], capture_output=True,
+                                     text=True, timeout=VERSION_TIMEOUT, check=False).stdout
+                words = out.split()
+                self._version = words[2] if len(words) > 2 else None
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+        return self._version
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server: AgentServer
+    server_version = "ottava-agent"
+    sys_version = ""
+    timeout = REQUEST_TIMEOUT
+
+    # --- routes --------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        if self.path == api.INFO:
+            info: api.Info = {"api_version": api.API_VERSION,
+                              "amphora_id": self.server.config["amphora_id"],
+                              "haproxy_version": self.server.haproxy_version()}
+            self._json(200, info)
+        elif self.path == api.LOADBALANCER:
+            applied: api.AppliedHash = {"hash": self.server.haproxy.applied_hash()}
+            self._json(200, applied)
+        elif self.path == api.STATS:
+            self._stats()
+        else:
+            self._error(404, f"no resource {self.path}")
+
+    def do_PUT(self) -> None:
+        if self.path != api.LOADBALANCER:
+            self._not_allowed()
+            return
+        document = self._body()
+        if document is None:
+            return
+        try:
+            changed = self.server.haproxy.apply(document)
+        except ConfigRejected as exc:
+            self._error(400, str(exc))
+            return
+        except ValueError as exc:
+            self._error(400, f"invalid load balancer spec: {exc}")
+            return
+        except HAProxyError as exc:
+            LOG.error("apply failed: %s", exc)
+            self._error(500, str(exc))
+            return
+        result: api.ApplyResult = {"hash": document["hash"], "changed": changed}
+        LOG.info("applied spec %s (changed: %s)", document["hash"], changed)
+        self._json(200, result)
+
+    def do_DELETE(self) -> None:
+        if self.path != api.LOADBALANCER:
+            self._not_allowed()
+            return
+        try:
+            self.server.haproxy.remove()
+        except HAProxyError as exc:
+            self._error(500, str(exc))
+            return
+        LOG.info("removed the load balancer")
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        self._not_allowed()
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _not_allowed(self) -> None:
+        if self.path in (api.INFO, api.LOADBALANCER, api.STATS):
+            self._error(405, f"{self.command} is not allowed on {self.path}")
+        else:
+            self._error(404, f"no resource {self.path}")
+
+    def _stats(self) -> None:
+        haproxy = self.server.haproxy
+        if haproxy.master_pid() is None:
+            self._json(200, api.empty_stats())
+            return
+        try:
+            self._json(200, haproxy.stats())
+        except (OSError, HAProxyError) as exc:
+            self._error(503, f"HAProxy's stats are not readable: {exc}")
+
+    def _body(self) -> Any:
+        """The decoded JSON body, or None after answering an error."""
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._error(411, "a Content-Length is required")
+            return None
+        if int(length) > api.MAX_BODY:
+            self._error(413, f"the body is larger than {api.MAX_BODY} bytes")
+            return None
+        try:
+            raw = self.rfile.read(int(length))
+            return json.loads(raw)
+        except (TimeoutError, socket.timeout):
+            self._error(408, "the body did not arrive in time")
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._error(400, f"the body is not JSON: {exc}")
+        return None
+
+    def _json(self, code: int, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", api.JSON)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, code: int, message: str) -> None:
+        self.close_connection = True
+        self._json(code, api.error(code, message))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug("%s %s", self.client_address[0], format % args)
+
+
+def build(config: api.AgentConfig) -> AgentServer:
+    context = server_context(config["ca_path"], config["cert_path"], config["key_path"])
+    return AgentServer(config, context)
+
+
+def serve(server: AgentServer, stop: threading.Event) -> None:
+    """Serve until `stop` is set, then close the listening socket (HAProxy keeps running)."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                              name="agent-http", daemon=True)
+    thread.start()
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def main(config_path: str, debug: bool = False) -> int:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = api.load_config(config_path)
+        server = build(config)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        LOG.error("cannot start the amphora agent: %s", exc)
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    host, port = server.server_address[:2]
+    LOG.info("amphora agent %s listening on %s:%s (HAProxy master: %s)", config["amphora_id"],
+             host, port, server.haproxy.master_pid())
+    serve(server, stop)
+    LOG.info("amphora agent stopped; HAProxy keeps running")
+    return 0

@@ -1,0 +1,208 @@
+"""Small netlink helpers for the local drivers (pyroute2; `ip` only where pyroute2 is awkward).
+
+Everything here touches only the bridge `ottava0`, namespaces named `ottava-*` and the veth pairs
+between them. Netlink calls go to the local kernel and return promptly; the subprocess fallbacks
+carry timeouts.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import subprocess
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+BRIDGE = "ottava0"
+PREFIX = "ottava-"
+SUBNET = ipaddress.ip_network("198.18.0.0/15")
+GATEWAY = SUBNET[1]
+NS_IFNAME = "eth0"
+CMD_TIMEOUT = 10.0
+_CAP_NET_ADMIN = 12
+
+
+class LocalDriverUnavailable(RuntimeError):
+    """This process may not manage namespaces and links (needs root / CAP_NET_ADMIN)."""
+
+
+def require_net_admin() -> None:
+    """Raise LocalDriverUnavailable unless this process holds CAP_NET_ADMIN."""
+    try:
+        with open("/proc/self/status") as f:
+            caps = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        caps = 0
+    if not caps & (1 << _CAP_NET_ADMIN):
+        raise LocalDriverUnavailable(
+            "the local compute and network drivers need root (CAP_NET_ADMIN) to create network "
+            "namespaces and links; run as root, or use `ottava standalone --noop` for a "
+            "control plane without a data plane")
+
+
+def run(*argv: str, timeout: float = CMD_TIMEOUT) -> str:
+    """Run a command (no shell) with a timeout; returns stdout, raises CalledProcessError."""
+    return subprocess.run(argv, check=True, capture_output=True, text=True,
+                          timeout=timeout).stdout
+
+
+def ensure_bridge(name: str = BRIDGE, gateway: str = str(GATEWAY),
+                  prefixlen: int = SUBNET.prefixlen) -> bool:
+    """Make the bridge exist, be UP and hold the gateway address; True when it was created."""
+    created = False
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            try:
+                ipr.link("add", ifname=name, kind="bridge")
+                created = True
+            except NetlinkError as e:  # a concurrent creator won
+                if e.code != errno.EEXIST:
+                    raise
+            found = ipr.link_lookup(ifname=name)
+        index = found[0]
+        ipr.link("set", index=index, state="up")
+        _add_address(ipr, index, gateway, prefixlen)
+    return created
+
+
+def delete_bridge_if_unused(name: str = BRIDGE) -> bool:
+    """Delete the bridge when no link is attached to it; True when it was deleted."""
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            return False
+        if any(link.get("IFLA_MASTER") == found[0] for link in ipr.get_links()):
+            return False
+        ipr.link("del", index=found[0])
+        return True
+
+
+def list_namespaces(prefix: str = PREFIX) -> list[str]:
+    """Names of the network namespaces that start with `prefix`."""
+    return sorted(n for n in netns.listnetns() if n.startswith(prefix))
+
+
+def namespace_exists(name: str) -> bool:
+    return name in netns.listnetns()
+
+
+def host_ifname(namespace: str) -> str:
+    """The host end of a namespace's veth: `ov-` + up to 12 characters (IFNAMSIZ is 16)."""
+    return "ov-" + namespace.removeprefix(PREFIX)[:12]
+
+
+def create_namespace(name: str, address: str, prefixlen: int = SUBNET.prefixlen,
+                     gateway: str = str(GATEWAY), bridge: str = BRIDGE,
+                     alias: str | None = None) -> None:
+    """Create namespace `name` with `eth0` (veth peer of a host link on `bridge`) holding
+    `address`, `lo` UP and a default route via `gateway`. Undone on failure."""
+    host = host_ifname(name)
+    peer = "op-" + host[3:]
+    netns.create(name)
+    try:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=host, kind="veth",
+                     peer={"ifname": peer, "net_ns_fd": name})
+            index = ipr.link_lookup(ifname=host)[0]
+            ipr.link("set", index=index, master=ipr.link_lookup(ifname=bridge)[0],
+                     state="up")
+        with IPRoute(netns=name) as ns:
+            ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+            index = ns.link_lookup(ifname=peer)[0]
+            ns.link("set", index=index, ifname=NS_IFNAME)
+            if alias:
+                ns.link("set", index=index, ifalias=alias)
+            ns.link("set", index=index, state="up")
+            _add_address(ns, index, address, prefixlen)
+            ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+    except BaseException:
+        delete_namespace(name)
+        raise
+
+
+def delete_namespace(name: str) -> None:
+    """Delete the namespace (its veth goes with it) and any host end left behind."""
+    if namespace_exists(name):
+        netns.remove(name)
+    with IPRoute() as ipr:
+        for index in ipr.link_lookup(ifname=host_ifname(name)):
+            try:
+                ipr.link("del", index=index)
+            except NetlinkError as e:
+                if e.code != errno.ENODEV:
+                    raise
+
+
+def namespace_pids(name: str) -> list[int]:
+    """PIDs of the processes that run inside the namespace."""
+    if not namespace_exists(name):
+        return []
+    return [int(p) for p in run("ip", "netns", "pids", name).split()]
+
+
+def _add_address(ipr: IPRoute, index: int, address: str, prefixlen: int) -> None:
+    try:
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+    except NetlinkError as e:
+        if e.code != errno.EEXIST:
+            raise
+
+
+def add_address(namespace: str, address: str, prefixlen: int = 32,
+                ifname: str = NS_IFNAME) -> None:
+    """Add `address/prefixlen` to `ifname` inside the namespace (no error if present)."""
+    with IPRoute(netns=namespace) as ns:
+        _add_address(ns, ns.link_lookup(ifname=ifname)[0], address, prefixlen)
+
+
+def remove_address(namespace: str, address: str, prefixlen: int = 32,
+                   ifname: str = NS_IFNAME) -> None:
+    """Remove `address/prefixlen` from `ifname` inside the namespace (no error if absent)."""
+    if not namespace_exists(namespace):
+        return
+    with IPRoute(netns=namespace) as ns:
+        found = ns.link_lookup(ifname=ifname)
+        if not found:
+            return
+        try:
+            ns.addr("del", index=found[0], address=address, prefixlen=prefixlen)
+        except NetlinkError as e:
+            if e.code not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ESRCH):
+                raise
+
+
+def addresses(namespace: str, ifname: str = NS_IFNAME) -> list[tuple[str, int]]:
+    """The IPv4 (address, prefixlen) pairs on `ifname` inside the namespace."""
+    with IPRoute(netns=namespace) as ns:
+        found = ns.link_lookup(ifname=ifname)
+        if not found:
+            return []
+        return [(a.get("IFA_ADDRESS"), a["prefixlen"])
+                for a in ns.get_addr(family=2, index=found[0])]
+
+
+def alias(namespace: str, ifname: str = NS_IFNAME) -> str | None:
+    """The alias (free text) of `ifname` inside the namespace."""
+    with IPRoute(netns=namespace) as ns:
+        found = ns.link_lookup(ifname=ifname)
+        if not found:
+            return None
+        value: str | None = ns.get_links(found[0])[0].get("IFLA_IFALIAS")
+        return value
+
+
+def pid_alive(pid: int, marker: str | None = None) -> bool:
+    """Whether `pid` runs (not a zombie) and, given `marker`, has it in its command line."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+        with open(f"/proc/{pid}/cmdline", "rb") as fb:
+            cmdline = fb.read()
+    except (OSError, IndexError):
+        return False
+    if state in ("Z", "X"):
+        return False
+    return marker is None or marker.encode() in cmdline
+

@@ -1,0 +1,119 @@
+"""The amphora agent's API, version "1": paths, payloads, errors, and the agent's config file.
+
+Both sides import this module: the agent (`ottava.agent.server`) serves it, the controller's
+REST amphora driver (`ottava.drivers.amphora.rest`) calls it. It is HTTPS with mutual TLS on
+`DEFAULT_PORT`; every body is JSON (UTF-8).
+
+    GET    /v1/info          200 Info
+    PUT    /v1/loadbalancer  body: the lb spec document (`ottava.wire.lbspec`)
+                             200 ApplyResult {"hash", "changed"}; 400 bad spec or refused by
+                             `haproxy -c`; 413 body larger than MAX_BODY
+    GET    /v1/loadbalancer  200 AppliedHash {"hash": str | null} (null: nothing runs)
+    DELETE /v1/loadbalancer  204, no body (also when nothing ran: idempotent)
+    GET    /v1/stats         200 Stats {"listeners": {id: {...}}, "pools": {...},
+                             "members": {...}}, the shape of `HAProxy.stats()`; all three
+                             empty when nothing runs
+    any error                Error {"error": str, "http_code": int}; 4xx means the request
+                             will not succeed if repeated, 5xx that it may
+
+Applying the same document twice is harmless (the hash decides), so every call may be retried.
+Any change of a path, a shape or a meaning raises API_VERSION and the path prefix.
+
+The agent's config file is one JSON object, `AgentConfig`, written by whoever starts the agent
+(the compute driver, from `AgentBootConfig`). Only the standard library is imported here: the
+agent must stay small.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, TypedDict
+
+API_VERSION = "1"
+PREFIX = f"/v{API_VERSION}"
+INFO = f"{PREFIX}/info"
+LOADBALANCER = f"{PREFIX}/loadbalancer"
+STATS = f"{PREFIX}/stats"
+
+DEFAULT_PORT = 9443
+MAX_BODY = 4 * 1024 * 1024  # bytes of a PUT body; larger is refused with 413
+JSON = "application/json"
+
+
+class Info(TypedDict):
+    api_version: str
+    amphora_id: str
+    haproxy_version: str | None
+
+
+class ApplyResult(TypedDict):
+    hash: str
+    changed: bool
+
+
+class AppliedHash(TypedDict):
+    hash: str | None
+
+
+class Stats(TypedDict):
+    listeners: dict[str, dict[str, Any]]
+    pools: dict[str, dict[str, Any]]
+    members: dict[str, dict[str, Any]]
+
+
+class Error(TypedDict):
+    error: str
+    http_code: int
+
+
+def error(http_code: int, message: str) -> Error:
+    return {"error": message, "http_code": http_code}
+
+
+def empty_stats() -> Stats:
+    return {"listeners": {}, "pools": {}, "members": {}}
+
+
+# --- the agent's configuration file ------------------------------------------------------
+
+
+class AgentConfig(TypedDict):
+    amphora_id: str
+    bind_host: str
+    bind_port: int
+    state_dir: str  # the agent's own files; HAProxy's live in <state_dir>/lb
+    ca_path: str  # the controller's CA: only client certificates it signed are accepted
+    cert_path: str  # this amphora's server certificate (its name is the amphora id)
+    key_path: str
+
+
+_CONFIG_TYPES: dict[str, type] = {"amphora_id": str, "bind_host": str, "bind_port": int,
+                                  "state_dir": str, "ca_path": str, "cert_path": str,
+                                  "key_path": str}
+
+
+def parse_config(document: Any) -> AgentConfig:
+    """Check a decoded config document; raises ValueError naming the first bad key."""
+    if not isinstance(document, dict):
+        raise ValueError("the agent configuration is a JSON object")
+    unknown = sorted(set(document) - set(_CONFIG_TYPES))
+    if unknown:
+        raise ValueError(f"unknown agent configuration keys: {', '.join(unknown)}")
+    for key, kind in _CONFIG_TYPES.items():
+        value = document.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or value == "":
+            raise ValueError(f"agent configuration: {key!r} must be a non-empty "
+                             f"{kind.__name__}")
+    if not 0 <= document["bind_port"] <= 65535:
+        raise ValueError("agent configuration: 'bind_port' must be 0..65535")
+    return AgentConfig(**document)  # type: ignore[typeddict-item]
+
+
+def load_config(path: str | os.PathLike[str]) -> AgentConfig:
+    with open(path, encoding="utf-8") as f:
+        return parse_config(json.load(f))
+
+
+def dump_config(config: AgentConfig) -> str:
+    return json.dumps(parse_config(dict(config)), indent=2, sort_keys=True) + "\n"
