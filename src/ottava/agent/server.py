@@ -27,7 +27,6 @@ import http.server
 import json
 import logging
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -174,7 +173,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             raw = self.rfile.read(int(length))
             return json.loads(raw)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             self._error(408, "the body did not arrive in time")
         except (ValueError, UnicodeDecodeError) as exc:
             self._error(400, f"the body is not JSON: {exc}")

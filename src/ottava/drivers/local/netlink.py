@@ -16,8 +16,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 BRIDGE = "ottava0"
 PREFIX = "ottava-"
-SUBNET = ipaddress.ip_network("198.18.0.0/15")
-GATEWAY = SUBNET[1]
+SUBNET = ipaddress.IPv4Network("198.18.0.0/15")
+GATEWAY = ipaddress.IPv4Address("198.18.0.1")
 NS_IFNAME = "eth0"
 CMD_TIMEOUT = 10.0
 _CAP_NET_ADMIN = 12

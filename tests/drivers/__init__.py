@@ -1,0 +1,1 @@
+"""Tests of the drivers under ottava.drivers."""

@@ -1,0 +1,249 @@
+"""The local compute and network drivers with real namespaces, veths and the `ottava0` bridge.
+
+Needs root (CAP_NET_ADMIN) and `ip`; skipped otherwise. Traffic stays on the bridge between the
+host (198.18.0.1) and the namespaces this test creates. The "agent" is a tiny stdlib HTTP server
+that reads the agent config, so the test does not depend on the real agent. Every namespace,
+link, process and file is removed in teardown, also on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ottava.domain.errors import Conflict, Invalid
+from ottava.domain.ports import AgentBootConfig, AmphoraRef, VipRequest
+from ottava.drivers.local import ipam, netlink
+from ottava.drivers.local.compute import LocalComputeDriver, compute_id_for
+from ottava.drivers.local.network import DEFAULT_SUBNET_ID, LocalNetworkDriver
+
+SERVER = r'''
+import http.server, json, socketserver, sys
+args = sys.argv[1:]
+if "--config" in args:
+    conf = json.load(open(args[args.index("--config") + 1]))
+    host, port, body = conf["bind_host"], conf["bind_port"], conf["amphora_id"]
+else:
+    host, port, body = args[0], int(args[1]), args[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a):
+        pass
+class S(http.server.HTTPServer):
+    server_bind = socketserver.TCPServer.server_bind  # no getfqdn(): no DNS lookup
+S((host, port), H).serve_forever()
+'''
+
+AGENT_PORT = 9443
+
+
+def _can_run() -> str | None:
+    if shutil.which("ip") is None:
+        return "iproute2 `ip` is missing"
+    try:
+        netlink.require_net_admin()
+    except netlink.LocalDriverUnavailable as e:
+        return str(e)
+    return None
+
+
+pytestmark = pytest.mark.skipif(_can_run() is not None, reason=str(_can_run()))
+
+
+def get(host: str, port: int, deadline: float = 10.0) -> str:
+    """GET / on host:port (no proxy), retrying until the server listens."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=2)
+            conn.request("GET", "/")
+            return conn.getresponse().read().decode()
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.05)
+        finally:
+            conn.close()
+
+
+def ns_get(namespace: str, host: str, port: int) -> str:
+    """GET / on host:port from inside the namespace."""
+    code = ("import http.client,sys; c=http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]),"
+            " timeout=3); c.request('GET','/'); print(c.getresponse().read().decode())")
+    return subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", code,
+                           host, str(port)], check=True, capture_output=True, text=True,
+                          timeout=15).stdout.strip()
+
+
+def _boot(amphora_id: str) -> AgentBootConfig:
+    return AgentBootConfig(amphora_id, "CA PEM\n", "CERT PEM\n", "KEY PEM\n", AGENT_PORT)
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    """Drivers on a temp state dir; undoes everything the test made, even on failure."""
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    bridge_existed = bool(_links(netlink.BRIDGE))
+    made: dict = {"compute_ids": set(), "procs": [], "script": script}
+    state = tmp_path / "state"
+    made["compute"] = LocalComputeDriver(str(state), [sys.executable, str(script)])
+    made["network"] = LocalNetworkDriver()
+    made["state"] = state
+    try:
+        yield made
+    finally:
+        for proc in made["procs"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        for cid in made["compute_ids"]:
+            with contextlib.suppress(Exception):
+                made["compute"].delete_amphora(cid)
+            if netlink.namespace_exists(cid):
+                for pid in netlink.namespace_pids(cid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                netlink.delete_namespace(cid)
+        if not bridge_existed:
+            netlink.delete_bridge_if_unused()
+
+
+def _links(name: str) -> str:
+    return subprocess.run(["ip", "-o", "link", "show", name], capture_output=True, text=True,
+                          timeout=10).stdout
+
+
+def _create(env: dict, driver: LocalComputeDriver | None = None):
+    amphora_id, lb_id = str(uuid.uuid4()), str(uuid.uuid4())
+    env["compute_ids"].add(compute_id_for(amphora_id))
+    booted = (driver or env["compute"]).create_amphora(amphora_id, lb_id, _boot(amphora_id))
+    return amphora_id, lb_id, booted
+
+
+def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
+    compute: LocalComputeDriver = env["compute"]
+    network: LocalNetworkDriver = env["network"]
+    amphorae = [_create(env) for _ in range(2)]
+    mgmt = {b.lb_network_ip for _, _, b in amphorae}
+    assert len(mgmt) == 2 and None not in mgmt
+
+    for amphora_id, _, booted in amphorae:
+        cid = booted.compute_id
+        assert cid == compute_id_for(amphora_id)
+        assert cid in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                     timeout=10).stdout
+        assert f"master {netlink.BRIDGE}" in _links(netlink.host_ifname(cid))
+        assert (booted.lb_network_ip, 15) in netlink.addresses(cid)
+        folder = env["state"] / "amphorae" / amphora_id
+        conf = json.loads((folder / "agent.json").read_text())
+        assert conf["bind_host"] == booted.lb_network_ip and conf["bind_port"] == AGENT_PORT
+        assert (os.stat(conf["key_path"]).st_mode & 0o777) == 0o600
+        assert get(booted.lb_network_ip, AGENT_PORT) == amphora_id  # host -> management
+        assert compute.is_running(cid)
+
+    # A VIP plugged into the first amphora, served from inside its namespace.
+    _, lb_id, booted = amphorae[0]
+    cid = booted.compute_id
+    vip = network.allocate_vip(VipRequest(lb_id, None, subnet_id=DEFAULT_SUBNET_ID))
+    assert vip.address not in mgmt
+    ref = AmphoraRef(str(uuid.uuid4()), lb_id, compute_id=cid)
+    assert network.plug_vip(ref, vip) == booted.lb_network_ip
+    assert (vip.address, 32) in netlink.addresses(cid)
+    proc = subprocess.Popen(["ip", "netns", "exec", cid, sys.executable, str(env["script"]),
+                             vip.address, "8080", "vip"], start_new_session=True)
+    env["procs"].append(proc)
+    assert get(vip.address, 8080) == "vip"
+    assert [p.fixed_ips[0][1] for p in network.ports() if p.id == vip.port_id] == [vip.address]
+
+    # Members may use the gateway address: the namespace reaches the host on 198.18.0.1.
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"host")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class NoDns(http.server.HTTPServer):
+        server_bind = socketserver.TCPServer.server_bind  # no getfqdn(): no DNS lookup
+
+    host_server = NoDns((str(netlink.GATEWAY), 0), Hello)
+    thread = threading.Thread(target=host_server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert ns_get(cid, str(netlink.GATEWAY), host_server.server_address[1]) == "host"
+    finally:
+        host_server.shutdown()
+        host_server.server_close()
+
+    # Requested addresses: in use -> Conflict, outside the subnet -> Invalid.
+    with pytest.raises(Conflict):
+        network.allocate_vip(VipRequest(str(uuid.uuid4()), None, address=vip.address))
+    with pytest.raises(Conflict):
+        network.allocate_vip(VipRequest(str(uuid.uuid4()), None, address=str(netlink.GATEWAY)))
+    with pytest.raises(Invalid):
+        network.allocate_vip(VipRequest(str(uuid.uuid4()), None, address="10.1.2.3"))
+    assert network.find_subnet(str(uuid.uuid4())) is None
+
+    # A restart: new drivers adopt the amphorae and the VIP; nothing is duplicated.
+    compute2 = LocalComputeDriver(str(env["state"]), [sys.executable, str(env["script"])])
+    network2 = LocalNetworkDriver()
+    env["compute"] = compute2
+    for _, _, b in amphorae:
+        assert compute2.is_running(b.compute_id)
+    assert network2.find_port(vip.port_id) is not None
+    assert network2.allocate_vip(VipRequest(lb_id, None)) == vip  # same VIP, no new address
+    fresh = ipam.AddressPool()  # no memory: everything derived from the namespaces
+    assert {ipaddress.IPv4Address(a) for a in [*mgmt, vip.address]} <= fresh.configured()
+    again = compute2.create_amphora(amphorae[1][0], amphorae[1][1], _boot(amphorae[1][0]))
+    assert again.lb_network_ip == amphorae[1][2].lb_network_ip
+    third = _create(env, compute2)[2]
+    other_vip = network2.allocate_vip(VipRequest(str(uuid.uuid4()), None))
+    taken = [*mgmt, vip.address, third.lb_network_ip, other_vip.address]
+    assert len(set(taken)) == len(taken)
+    network2.deallocate_vip("x", other_vip)
+
+    # Delete leaves no namespace, link, process or file.
+    pids = {b.compute_id: int((env["state"] / "amphorae" / a / "agent.pid").read_text())
+            for a, _, b in [*amphorae, (None, None, third)] if a}
+    network2.unplug_vip(ref, vip)
+    assert (vip.address, 32) not in netlink.addresses(cid)
+    network2.deallocate_vip(lb_id, vip)
+    assert network2.find_port(vip.port_id) is None
+    for booted in (*[b for _, _, b in amphorae], third):
+        compute2.delete_amphora(booted.compute_id)
+        assert not compute2.is_running(booted.compute_id)
+    env["procs"][0].wait(timeout=5)  # the VIP server died with its namespace's processes
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                             timeout=10).stdout
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
+                           timeout=10).stdout
+    for cid in env["compute_ids"]:
+        assert cid not in listing
+        assert netlink.host_ifname(cid) not in links
+    for pid in pids.values():
+        assert not netlink.pid_alive(pid)
+    assert list((env["state"] / "amphorae").iterdir()) == []
