@@ -56,6 +56,14 @@ class AgentServer(http.server.ThreadingHTTPServer):
         self._version: str | None = None
         super().__init__((config["bind_host"], config["bind_port"]), Handler)
 
+    def server_bind(self) -> None:
+        # http.server's own server_bind asks DNS for the host's full name (getfqdn); inside an
+        # amphora there is no resolver to ask, so that stalls for seconds and sends queries
+        # nowhere useful. The name is only used in the Server header: bind without it.
+        self.socket.bind(self.server_address)
+        self.server_address = self.socket.getsockname()
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
     def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(REQUEST_TIMEOUT)
         try:

@@ -28,7 +28,8 @@ def port_id_for(load_balancer_id: str) -> str:
 
 
 class LocalNetworkDriver:
-    def __init__(self) -> None:
+    def __init__(self, state_dir: str | None = None) -> None:
+        # Everything this driver knows lives in the namespaces; it keeps no files.
         netlink.require_net_admin()
         netlink.ensure_bridge()
         self._pool = ipam.pool()

@@ -1,0 +1,121 @@
+"""A load balancer served by a real amphora: a network namespace on this host running the
+agent and HAProxy, created through the API, carrying real HTTP traffic to backends on the
+host's bridge address (198.18.0.1), then deleted without leaving anything behind."""
+
+from __future__ import annotations
+
+import http.client
+import pathlib
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tests import harness
+
+GATEWAY = "198.18.0.1"
+SUBNET = "c0ffee00-0000-4000-8000-000000000002"
+LB = "/v2/lbaas/loadbalancers"
+
+
+class Backend(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, name: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = name.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__((GATEWAY, 0), Handler, bind_and_activate=False)
+        self.server_bind = lambda: self.socket.bind(self.server_address)  # type: ignore[method-assign]
+        self.server_bind()
+        self.server_activate()
+        self.port = self.socket.getsockname()[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.startswith("ottava-")}
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[tuple[harness.Stack, harness.Client]]:
+    state = harness.new_state_dir()
+    before = namespaces()
+    stack = harness.Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
+        "controller_worker": {"compute_driver": "local", "network_driver": "local",
+                              "amphora_driver": "rest"}})
+    api = harness.Client(stack.url)
+    try:
+        yield stack, api
+    finally:
+        for lb in api.get(LB).json()["loadbalancers"]:
+            api.delete(f"{LB}/{lb['id']}?cascade=true")
+            api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+        stack.stop()
+        for leftover in namespaces() - before:  # only if a test failed half-way
+            subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def get(address: str, port: int = 80, path: str = "/") -> tuple[int, str]:
+    conn = http.client.HTTPConnection(address, port, timeout=5)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_round_robin_through_a_real_amphora(local: tuple[harness.Stack, harness.Client]
+                                            ) -> None:
+    _stack, api = local
+    a, b = Backend("a"), Backend("b")
+    before = namespaces()
+    started = time.monotonic()
+    resp = api.post(LB, {"loadbalancer": {
+        "name": "e2e", "vip_subnet_id": SUBNET,
+        "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
+                       "default_pool": {"name": "pool"}}],
+        "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                   "members": [{"address": GATEWAY, "protocol_port": a.port},
+                               {"address": GATEWAY, "protocol_port": b.port}]}],
+    }})
+    assert resp.status_code == 201, resp.text
+    lb = api.wait(f"{LB}/{resp.json()['loadbalancer']['id']}", "loadbalancer", timeout=60)
+    print(f"fully populated create -> ACTIVE in {time.monotonic() - started:.2f} s")
+    [amphora] = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb['id']}").json()["amphorae"]
+    assert amphora["compute_id"] in namespaces() - before
+    answers = [get(lb["vip_address"]) for _ in range(6)]
+    assert [status for status, _ in answers] == [200] * 6
+    bodies = [body for _, body in answers]
+    assert sorted(set(bodies)) == ["a", "b"]
+    assert all(bodies[i] != bodies[i + 1] for i in range(5)), bodies
+
+    # A member taken out of the pool stops receiving traffic once the update is ACTIVE.
+    pool_id = resp.json()["loadbalancer"]["pools"][0]["id"]
+    members = api.get(f"/v2/lbaas/pools/{pool_id}/members").json()["members"]
+    gone = next(mb for mb in members if mb["protocol_port"] == b.port)
+    assert api.delete(f"/v2/lbaas/pools/{pool_id}/members/{gone['id']}").status_code == 204
+    api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
+    assert {get(lb["vip_address"])[1] for _ in range(4)} == {"a"}
+
+    assert api.delete(f"{LB}/{lb['id']}?cascade=true").status_code == 204
+    api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+    assert amphora["compute_id"] not in namespaces()
+    a.shutdown()
+    b.shutdown()
