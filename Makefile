@@ -22,7 +22,7 @@ $(VENV)/bin/ottava: pyproject.toml uv.lock
 	@touch $@
 
 run: install
-	$(VENV)/bin/ottava standalone --noop
+	$(VENV)/bin/ottava standalone
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
