@@ -27,6 +27,7 @@ import http.server
 import json
 import logging
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -60,6 +61,8 @@ class AgentServer(http.server.ThreadingHTTPServer):
         # http.server's own server_bind asks DNS for the host's full name (getfqdn); inside an
         # amphora there is no resolver to ask, so that stalls for seconds and sends queries
         # nowhere useful. The name is only used in the Server header: bind without it.
+        if self.allow_reuse_address:  # a restarted agent rebinds despite TIME_WAIT
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind(self.server_address)
         self.server_address = self.socket.getsockname()
         self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
