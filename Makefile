@@ -42,6 +42,7 @@ test: lint
 
 bench: install
 	$(PY) bench/api.py
+	$(PY) bench/dataplane.py
 
 clean:
 	rm -rf $(VENV) .venv-compat .pytest_cache .mypy_cache .ruff_cache

@@ -102,6 +102,15 @@ class Stack:
             if self.db.engine.dialect.name == "mysql":
                 s.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
 
+    def compute_ids(self) -> set[str]:
+        """Every compute id (a namespace, with the local driver) this stack ever booted."""
+        from sqlalchemy import select
+
+        from ottava.db.models import Amphora
+
+        with self.db.reader() as s:
+            return {c for c in s.scalars(select(Amphora.compute_id)) if c}
+
     def stop(self) -> None:
         stop_servers(self.api, self.network_api)
         self.consumer.stop()

@@ -54,7 +54,6 @@ def namespaces() -> set[str]:
 @pytest.fixture(scope="module")
 def local() -> Iterator[tuple[harness.Stack, harness.Client]]:
     state = harness.new_state_dir()
-    before = namespaces()
     stack = harness.Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
         "controller_worker": {"compute_driver": "local", "network_driver": "local",
                               "amphora_driver": "rest"}})
@@ -65,8 +64,10 @@ def local() -> Iterator[tuple[harness.Stack, harness.Client]]:
         for lb in api.get(LB).json()["loadbalancers"]:
             api.delete(f"{LB}/{lb['id']}?cascade=true")
             api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+        ours = stack.compute_ids()
         stack.stop()
-        for leftover in namespaces() - before:  # only if a test failed half-way
+        # Only if a test failed half-way; never another run's namespaces.
+        for leftover in namespaces() & ours:
             subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
         shutil.rmtree(state, ignore_errors=True)
 

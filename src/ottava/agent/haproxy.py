@@ -109,9 +109,7 @@ class HAProxy:
         Raises ValueError for a document of another version, a wrong hash or content the
         renderer refuses; ConfigRejected when `haproxy -c` refuses the result (the running
         configuration keeps serving); HAProxyError when HAProxy does not start or reload."""
-        spec = lbspec.parse(document)
-        if spec["hash"] != lbspec.digest(spec):
-            raise ValueError("the load balancer spec's hash does not match its content")
+        spec = lbspec.check_envelope(document)
         with self._lock:
             if self.applied_hash() == spec["hash"]:
                 return False
@@ -267,14 +265,14 @@ class HAProxy:
         raise HAProxyError(f"HAProxy did not reload in {RELOAD_TIMEOUT} s: {self._log_tail()}")
 
     def _save_server_state(self) -> None:
-        """Members' health and administrative state, read back by the new worker."""
+        """Members' health, read back by the new worker so a reload keeps it."""
         state = Path(self.paths.state_file)
         try:
             text = self._command(Path(self.paths.stats_socket), "show servers state")
         except (OSError, HAProxyError):
             return  # a reload without saved state only loses health history
         if text.startswith("1\n"):
-            _write_atomic(state, text)
+            _write_atomic(state, without_admin_state(text))
 
     def _command(self, path: Path, command: str, timeout: float = SOCKET_TIMEOUT) -> str:
         """One command on a HAProxy CLI socket; the whole answer."""
@@ -316,6 +314,35 @@ class HAProxy:
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+CONFIG_MAINTENANCE = 0x04  # srv_admin_state bit set by `disabled` in the configuration
+
+
+def without_admin_state(text: str) -> str:
+    """A `show servers state` dump without the servers the old configuration disabled.
+
+    Only the configuration decides whether a member is disabled: Ottava never changes admin
+    states through the CLI. Left in, such a row would keep a member that the new
+    configuration enables in maintenance and stopped (HAProxy 2.6 restores both as saved);
+    dropped, the member starts as the new configuration says.
+    """
+    lines = text.splitlines()
+    header = next((ln for ln in lines if ln.startswith("# ")), None)
+    if header is None:
+        return text
+    columns = header[2:].split()
+    if "srv_admin_state" not in columns:
+        return text
+    index = columns.index("srv_admin_state")
+    out = []
+    for line in lines:
+        fields = line.split(" ")
+        if (line and not line.startswith("#") and len(fields) == len(columns)
+                and fields[index].isdigit() and int(fields[index]) & CONFIG_MAINTENANCE):
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def parse_show_stat(text: str) -> list[dict[str, str]]:

@@ -40,6 +40,10 @@ def put_model(resource: f.Resource) -> type[BaseModel]:
 
 @functools.cache
 def create_model(resource: f.Resource) -> type[BaseModel]:
+    if resource.key == "l7policy":
+        # Octavia accepts a policy's rules inline on its own create too.
+        return _model("L7policyPOST", resource.post_fields(),
+                      {"rules": (list[RuleGraph] | None, None)})
     return post_model(resource)
 
 

@@ -49,12 +49,14 @@ class Service:
             self.deps.dispatch(op_id)
 
     def child_change(
-        self, change: Change, kind: str, lb_id: str, target: Ref, parents: list[Ref]
+        self, change: Change, kind: str, lb_id: str, target: Ref, parents: list[Ref],
+        also_created: list[Ref] | None = None,
     ) -> None:
         """Lock the load balancer and `parents` for a change of `target`, and plan its end.
 
         `kind` ends in create, update or delete. A created target was inserted PENDING_CREATE;
         an updated or deleted one moves to PENDING_UPDATE or PENDING_DELETE here.
+        `also_created`: objects created with the target (a policy's inline rules).
         """
         lock_load_balancer(change.session, lb_id)
         mark_pending(change.session, parents)
@@ -66,7 +68,7 @@ class Service:
         plan = Plan(
             kind=kind,
             load_balancer_id=lb_id,
-            activate=[] if deleting else [target],
+            activate=[] if deleting else [target, *(also_created or [])],
             remove=[target] if deleting else [],
             unlock=[("loadbalancer", lb_id), *parents],
         )

@@ -58,6 +58,10 @@ class L7PolicyService(Service):
         rules.check_pool_protocol(listener.protocol, pool.protocol)
 
     def create(self, caller: Caller, values: dict[str, Any]) -> m.L7Policy:
+        """A policy, with the rules given inline (if any) created and activated with it."""
+        rules_in = values.pop("rules", None) or []
+        if len(rules_in) > MAX_RULES_PER_POLICY:
+            raise Conflict("Too many rules on the L7 policy")
         with self.change() as change:
             s = change.session
             listener = repo.get(s, m.Listener, values["listener_id"], "Listener",
@@ -69,9 +73,13 @@ class L7PolicyService(Service):
             policy.position = 0
             s.add(policy)
             s.flush()
+            rules = [L7RuleService(self.deps).build(policy, r) for r in rules_in]
+            s.add_all(rules)
+            s.flush()
             renumber(s, listener.id, policy, position)
             self.child_change(change, "l7policy.create", listener.load_balancer_id,
-                              ("l7policy", policy.id), [("listener", listener.id)])
+                              ("l7policy", policy.id), [("listener", listener.id)],
+                              also_created=[("l7rule", r.id) for r in rules])
             return reload(s, m.L7Policy, policy.id)
 
     def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.L7Policy:

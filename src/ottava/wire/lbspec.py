@@ -13,12 +13,12 @@ know rather than guessing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 SPEC_VERSION = 1
@@ -37,16 +37,13 @@ L7RuleType = Literal["HOST_NAME", "PATH", "FILE_TYPE", "HEADER", "COOKIE",
                      "SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT", "SSL_DN_FIELD"]
 CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
 
-_CLOSED = ConfigDict(extra="forbid")
 
 
-@with_config(_CLOSED)
 class AdditionalVip(TypedDict, total=False):
     subnet_id: str
     ip_address: str | None
 
 
-@with_config(_CLOSED)
 class LoadBalancer(TypedDict):
     id: str
     enabled: bool
@@ -56,7 +53,6 @@ class LoadBalancer(TypedDict):
     additional_vips: list[AdditionalVip]
 
 
-@with_config(_CLOSED)
 class L7Rule(TypedDict):
     id: str
     type: L7RuleType
@@ -67,7 +63,6 @@ class L7Rule(TypedDict):
     enabled: bool
 
 
-@with_config(_CLOSED)
 class L7Policy(TypedDict):
     id: str
     action: L7Action
@@ -80,7 +75,6 @@ class L7Policy(TypedDict):
     rules: list[L7Rule]
 
 
-@with_config(_CLOSED)
 class Listener(TypedDict):
     id: str
     protocol: ListenerProtocol
@@ -106,7 +100,6 @@ class Listener(TypedDict):
     l7policies: list[L7Policy]
 
 
-@with_config(_CLOSED)
 class SessionPersistence(TypedDict, total=False):
     type: PersistenceType
     cookie_name: str | None  # APP_COOKIE only
@@ -114,7 +107,6 @@ class SessionPersistence(TypedDict, total=False):
     persistence_granularity: str | None  # UDP/SCTP only
 
 
-@with_config(_CLOSED)
 class HealthMonitor(TypedDict):
     id: str
     type: MonitorType
@@ -130,7 +122,6 @@ class HealthMonitor(TypedDict):
     enabled: bool
 
 
-@with_config(_CLOSED)
 class Member(TypedDict):
     id: str
     address: str
@@ -143,7 +134,6 @@ class Member(TypedDict):
     subnet_id: str | None
 
 
-@with_config(_CLOSED)
 class Pool(TypedDict):
     id: str
     protocol: PoolProtocol
@@ -158,7 +148,6 @@ class Pool(TypedDict):
     health_monitor: HealthMonitor | None
 
 
-@with_config(_CLOSED)
 class LBSpec(TypedDict):
     """The whole document, as `ottava.domain.spec.build` returns it."""
 
@@ -169,13 +158,20 @@ class LBSpec(TypedDict):
     pools: list[Pool]
 
 
-_ADAPTER: TypeAdapter[LBSpec] = TypeAdapter(LBSpec)
+# Every object of the document is closed: pydantic refuses keys the contract does not name.
+# Set here rather than with pydantic's decorator so that importing the contract does not
+# import pydantic (the amphora agent, which checks only the envelope, stays lean).
+for _typed in (AdditionalVip, LoadBalancer, L7Rule, L7Policy, Listener, SessionPersistence,
+               HealthMonitor, Member, Pool, LBSpec):
+    _typed.__pydantic_config__ = {"extra": "forbid"}  # type: ignore[union-attr]
 
 
-def parse(document: Any) -> LBSpec:
-    """Check that `document` (decoded JSON) is a spec of this version; return it typed.
+def check_envelope(document: Any) -> Mapping[str, Any]:
+    """`document` if it is an object of this version whose hash matches its content.
 
-    Raises ValueError (pydantic's ValidationError is one) naming the first offending field.
+    What the agent checks before rendering: the controller built and validated the document
+    (`parse`), mutual TLS says who sent it, and the renderer refuses any value it cannot
+    render safely. Raises ValueError.
     """
     if not isinstance(document, dict):
         raise ValueError("a load balancer spec is a JSON object")
@@ -185,7 +181,26 @@ def parse(document: Any) -> LBSpec:
             f"load balancer spec version {version!r} is not supported (this side speaks "
             f"{SPEC_VERSION})"
         )
-    return _ADAPTER.validate_python(document, strict=True)
+    if document.get("hash") != digest(document):
+        raise ValueError("the load balancer spec's hash does not match its content")
+    return document
+
+
+@functools.cache
+def _adapter() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(LBSpec)
+
+
+def parse(document: Any) -> LBSpec:
+    """Check that `document` (decoded JSON) is a whole, well-formed spec of this version;
+    return it typed. Raises ValueError (pydantic's ValidationError is one) naming the first
+    offending field."""
+    check_envelope({**document, "hash": digest(document)} if isinstance(document, dict)
+                   else document)
+    result: LBSpec = _adapter().validate_python(document, strict=True)
+    return result
 
 
 def digest(document: Mapping[str, Any]) -> str:

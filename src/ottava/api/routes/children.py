@@ -7,6 +7,7 @@ from typing import Any
 import falcon
 
 from ottava.api import fields as f
+from ottava.api import schemas
 from ottava.api.routes.common import PREFIXES, StandardRoutes, caller
 from ottava.db import models as m
 
@@ -45,3 +46,8 @@ class L7PolicyRoutes(StandardRoutes):
 
     def service(self) -> Any:
         return self.services.l7policies
+
+    def create_values(self, req: falcon.Request) -> dict[str, Any]:
+        values = super().create_values(req)
+        values["rules"] = [schemas.for_create(f.L7RULE, r) for r in values.get("rules") or []]
+        return values
