@@ -32,7 +32,11 @@ from ottava.agent import haproxy as agent_haproxy
 from ottava.agent.haproxy import ConfigRejected, HAProxy
 from tests.render.specs import HAPROXY, document, free_port, listener, member, pool
 
-pytestmark = pytest.mark.skipif(not os.path.exists(HAPROXY), reason="HAProxy is not installed")
+
+@pytest.fixture(autouse=True)
+def _haproxy_installed() -> None:
+    # Fail, never skip: `make install` installs HAProxy from Debian.
+    assert os.path.exists(HAPROXY), f"{HAPROXY} is missing: run `make install`"
 
 LOAD_MAX_REQUESTS = 20000
 LOAD_MAX_SECONDS = 60.0

@@ -38,7 +38,11 @@ from ottava.drivers.amphora.rest import RestAmphoraDriver
 from tests.agent.test_haproxy_lifecycle import backends, get, spec  # noqa: F401
 from tests.render.specs import HAPROXY, free_port
 
-pytestmark = pytest.mark.skipif(not os.path.exists(HAPROXY), reason="HAProxy is not installed")
+
+@pytest.fixture(autouse=True)
+def _haproxy_installed() -> None:
+    # Fail, never skip: `make install` installs HAProxy from Debian.
+    assert os.path.exists(HAPROXY), f"{HAPROXY} is missing: run `make install`"
 
 AMPHORA_ID = "3f0c6a52-2b1e-4c8d-9a7f-0e1d2c3b4a59"
 DAY = datetime.timedelta(days=1)
