@@ -3,10 +3,15 @@ loopback ports, served by the same code `ottava standalone` runs; and an HTTP cl
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pathlib
+import shutil
+import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -175,6 +180,31 @@ class Client:
                 return
             time.sleep(0.02)
         raise AssertionError(f"{path} still exists")
+
+
+@contextlib.contextmanager
+def local_stack() -> Iterator[tuple[Stack, Client]]:
+    """A stack whose amphorae are real: local namespaces, the agent, HAProxy. On the way out
+    every load balancer is deleted through the API, and any namespace of this stack that a
+    failed test left behind (and only those) is removed."""
+    state = new_state_dir()
+    stack = Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
+        "controller_worker": {"compute_driver": "local", "network_driver": "local",
+                              "amphora_driver": "rest"}})
+    api = Client(stack.url)
+    try:
+        yield stack, api
+    finally:
+        for lb in api.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]:
+            api.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
+            api.wait_gone(f"/v2/lbaas/loadbalancers/{lb['id']}", timeout=60)
+        ours = stack.compute_ids()
+        stack.stop()
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                timeout=10, check=False).stdout
+        for leftover in {line.split()[0] for line in listed.splitlines() if line} & ours:
+            subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def new_state_dir() -> str:

@@ -5,8 +5,6 @@ host's bridge address (198.18.0.1), then deleted without leaving anything behind
 from __future__ import annotations
 
 import http.client
-import pathlib
-import shutil
 import subprocess
 import threading
 import time
@@ -53,23 +51,8 @@ def namespaces() -> set[str]:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[tuple[harness.Stack, harness.Client]]:
-    state = harness.new_state_dir()
-    stack = harness.Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
-        "controller_worker": {"compute_driver": "local", "network_driver": "local",
-                              "amphora_driver": "rest"}})
-    api = harness.Client(stack.url)
-    try:
-        yield stack, api
-    finally:
-        for lb in api.get(LB).json()["loadbalancers"]:
-            api.delete(f"{LB}/{lb['id']}?cascade=true")
-            api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
-        ours = stack.compute_ids()
-        stack.stop()
-        # Only if a test failed half-way; never another run's namespaces.
-        for leftover in namespaces() & ours:
-            subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
-        shutil.rmtree(state, ignore_errors=True)
+    with harness.local_stack() as pair:
+        yield pair
 
 
 def get(address: str, port: int = 80, path: str = "/") -> tuple[int, str]:

@@ -18,7 +18,6 @@ import http.client
 import json
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -174,11 +173,11 @@ def body(env: Env, path: str = "/", **headers: str) -> str:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    state = harness.new_state_dir()
-    stack = harness.Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
-        "controller_worker": {"compute_driver": "local", "network_driver": "local",
-                              "amphora_driver": "rest"}})
-    api = harness.Client(stack.url)
+    with harness.local_stack() as (stack, api):
+        yield from _traffic_env(stack, api)
+
+
+def _traffic_env(stack: harness.Stack, api: harness.Client) -> Iterator[Env]:
     a, b, c = Backend("a"), Backend("b"), Backend("c")
     try:
         resp = api.post(LB, {"loadbalancer": {
@@ -201,15 +200,6 @@ def env() -> Iterator[Env]:
     finally:
         for backend in (a, b, c):
             backend.stop()
-        for item in api.get(LB).json()["loadbalancers"]:
-            api.delete(f"{LB}/{item['id']}?cascade=true")
-            api.wait_gone(f"{LB}/{item['id']}", timeout=60)
-        ours = stack.compute_ids()
-        stack.stop()
-        # Only if a test failed half-way; never another run's namespaces.
-        for leftover in namespaces() & ours:
-            subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_least_connections_avoids_the_busy_member(env: Env) -> None:
