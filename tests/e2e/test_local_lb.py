@@ -6,42 +6,16 @@ from __future__ import annotations
 
 import http.client
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from tests import harness
+from tests.e2e.backends import GATEWAY, Backend
 
-GATEWAY = "198.18.0.1"
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 LB = "/v2/lbaas/loadbalancers"
-
-
-class Backend(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = name.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__((GATEWAY, 0), Handler, bind_and_activate=False)
-        self.server_bind = lambda: self.socket.bind(self.server_address)  # type: ignore[method-assign]
-        self.server_bind()
-        self.server_activate()
-        self.port = self.socket.getsockname()[1]
-        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 def namespaces() -> set[str]:
@@ -101,5 +75,5 @@ def test_round_robin_through_a_real_amphora(local: tuple[harness.Stack, harness.
     assert api.delete(f"{LB}/{lb['id']}?cascade=true").status_code == 204
     api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
     assert amphora["compute_id"] not in namespaces()
-    a.shutdown()
-    b.shutdown()
+    a.stop()
+    b.stop()

@@ -26,82 +26,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from tests import harness
+from tests.e2e.backends import GATEWAY, Backend
 
-GATEWAY = "198.18.0.1"
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 LB = "/v2/lbaas/loadbalancers"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPAT_PYTHON = ROOT / ".venv-compat" / "bin" / "python"
-HOLD_LIMIT = 15.0  # no handler sleeps longer than this, whatever happens to the test
-
-
-class Backend(ThreadingHTTPServer):
-    """An HTTP server on the bridge address answering its own name.
-
-    `/slow` sleeps while `hold` is set (at most HOLD_LIMIT s); `/app` sets the cookie
-    JSESSIONID=<name>; `freeze()` stops serving while the socket keeps listening (a stopped
-    process: connections are accepted by the kernel and never answered); `thaw()` resumes."""
-
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.hold = threading.Event()
-        self.inflight = 0
-        self.served = 0
-        self.lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with server.lock:
-                    server.inflight += 1
-                try:
-                    if self.path.startswith("/slow"):
-                        deadline = time.monotonic() + HOLD_LIMIT
-                        while server.hold.is_set() and time.monotonic() < deadline:
-                            time.sleep(0.02)
-                    body = name.encode()
-                    self.send_response(200)
-                    if self.path.startswith("/app"):
-                        self.send_header("Set-Cookie", f"JSESSIONID={name}; Path=/")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                finally:
-                    with server.lock:
-                        server.inflight -= 1
-                        server.served += 1
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__((GATEWAY, 0), Handler, bind_and_activate=False)
-        self.server_bind = lambda: self.socket.bind(self.server_address)  # type: ignore[method-assign]
-        self.server_bind()
-        self.server_activate()
-        self.port = self.socket.getsockname()[1]
-        self.thaw()
-
-    def thaw(self) -> None:
-        self.frozen = False
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def freeze(self) -> None:
-        self.frozen = True
-        self.shutdown()
-
-    def stop(self) -> None:
-        self.hold.clear()
-        self.shutdown()
-        self.server_close()
 
 
 @dataclass
