@@ -116,6 +116,29 @@ class Stack:
         with self.db.reader() as s:
             return {c for c in s.scalars(select(Amphora.compute_id)) if c}
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until no operation is queued or running, so nothing else writes meanwhile."""
+        from sqlalchemy import func, select
+
+        from ottava.db.models import Operation
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.db.reader() as s:
+                busy = s.scalar(select(func.count()).select_from(Operation)
+                                .where(Operation.state.in_(["QUEUED", "RUNNING"])))
+            if not busy:
+                return
+            time.sleep(0.02)
+        raise AssertionError("operations still running")
+
+    def snapshot(self) -> dict[str, list[tuple[str, ...]]]:
+        """Every row of every table (operation included), as sorted tuples of strings."""
+        with self.db.reader() as s:
+            return {table.name: sorted(tuple(repr(v) for v in row)
+                                       for row in s.execute(table.select()))
+                    for table in Base.metadata.sorted_tables}
+
     def stop(self) -> None:
         stop_servers(self.api, self.network_api)
         self.consumer.stop()

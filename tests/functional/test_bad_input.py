@@ -8,11 +8,9 @@ nothing: every table, the operation table included, holds the same rows before a
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from tests.conftest import VIP_SUBNET
 from tests.harness import Client
@@ -409,31 +407,8 @@ def build_world(api: Client) -> dict[str, str]:
     return ids
 
 
-def settle(stack: Any, timeout: float = 30.0) -> None:
-    """Wait until no operation is queued or running, so nothing else writes meanwhile."""
-    from ottava.db import models as m
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with stack.db.reader() as s:
-            busy = s.scalar(select(func.count()).select_from(m.Operation)
-                            .where(m.Operation.state.in_(["QUEUED", "RUNNING"])))
-        if not busy:
-            return
-        time.sleep(0.02)
-    raise AssertionError("operations still running")
 
 
-def snapshot(stack: Any) -> dict[str, list[tuple[str, ...]]]:
-    """Every row of every table (operation included), as sorted tuples of strings."""
-    from ottava.db.models import Base
-
-    out: dict[str, list[tuple[str, ...]]] = {}
-    with stack.db.reader() as s:
-        for table in Base.metadata.sorted_tables:
-            rows = s.execute(select(table)).all()
-            out[table.name] = sorted(tuple(repr(v) for v in row) for row in rows)
-    return out
 
 
 def hold_pending(stack: Any, lb_id: str) -> None:
@@ -455,14 +430,14 @@ _WORLDS: dict[Any, tuple[dict[str, str], dict[str, list[tuple[str, ...]]]]] = {}
 def world(stack: Any) -> tuple[Client, dict[str, str]]:
     client = Client(stack.url)
     cached = _WORLDS.pop(stack, None)
-    settle(stack)
-    if cached is not None and snapshot(stack) == cached[1]:
+    stack.settle()
+    if cached is not None and stack.snapshot() == cached[1]:
         ids = cached[0]
     else:
         stack.clear()
         ids = build_world(client)
-        settle(stack)
-    _WORLDS[stack] = (ids, snapshot(stack))
+        stack.settle()
+    _WORLDS[stack] = (ids, stack.snapshot())
     return client, ids
 
 
@@ -472,8 +447,8 @@ def test_refused_request_writes_nothing(case: Case, world: tuple[Client, dict[st
     api, ids = world
     if case.pending:
         hold_pending(stack, ids["lb"])
-    settle(stack)
-    before = snapshot(stack)
+    stack.settle()
+    before = stack.snapshot()
 
     body = fmt(case.body, ids)
     headers = {"Content-Type": "application/json"} if isinstance(body, str) else {}
@@ -495,8 +470,8 @@ def test_refused_request_writes_nothing(case: Case, world: tuple[Client, dict[st
         assert resp.headers.get("Allow"), resp.headers
 
     # Let anything the request may have queued run, then compare the whole database.
-    settle(stack)
-    after = snapshot(stack)
+    stack.settle()
+    after = stack.snapshot()
     assert {t: len(r) for t, r in after.items()} == {t: len(r) for t, r in before.items()}
     assert after == before
     if case.pending:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from tests.conftest import VIP_SUBNET
 from tests.harness import Client
@@ -93,28 +92,8 @@ class World:
         return f"{P}/pools/{self.pool}/members"
 
 
-def settle(stack: Any, timeout: float = 30.0) -> None:
-    """Wait until no operation is queued or running."""
-    from ottava.db import models as m
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with stack.db.reader() as s:
-            busy = s.scalar(select(func.count()).select_from(m.Operation)
-                            .where(m.Operation.state.in_(["QUEUED", "RUNNING"])))
-        if not busy:
-            return
-        time.sleep(0.02)
-    raise AssertionError("operations still running")
 
 
-def snapshot(stack: Any) -> dict[str, list[tuple[str, ...]]]:
-    from ottava.db.models import Base
-
-    with stack.db.reader() as s:
-        return {table.name: sorted(tuple(repr(v) for v in row)
-                                   for row in s.execute(select(table)).all())
-                for table in Base.metadata.sorted_tables}
 
 
 def build_world(api: Client, stack: Any) -> World:
@@ -139,7 +118,7 @@ def build_world(api: Client, stack: Any) -> World:
                 members[mb["name"]] = mb["id"]
     for ident in lbs.values():
         api.wait(f"{LBS}/{ident}", "loadbalancer")
-    settle(stack)
+    stack.settle()
     base = datetime.datetime(2024, 1, 1, 12, 0, 0)
     with stack.db.transaction() as s:
         for model, age, ids in ((m.LoadBalancer, LB_AGE, lbs), (m.Listener, LISTENER_AGE,
@@ -163,14 +142,14 @@ _WORLDS: dict[Any, tuple[World, dict[str, list[tuple[str, ...]]]]] = {}
 def world(stack: Any) -> World:
     client = Client(stack.url)
     cached = _WORLDS.pop(stack, None)
-    settle(stack)
-    if cached is not None and snapshot(stack) == cached[1]:
+    stack.settle()
+    if cached is not None and stack.snapshot() == cached[1]:
         w = cached[0]
     else:
         stack.clear()
         w = build_world(client, stack)
-        settle(stack)
-    _WORLDS[stack] = (w, snapshot(stack))
+        stack.settle()
+    _WORLDS[stack] = (w, stack.snapshot())
     return w
 
 

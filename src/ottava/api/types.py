@@ -20,6 +20,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from ottava.wire import lbspec
+
 Str255 = Annotated[str, StringConstraints(max_length=255)]
 Str64 = Annotated[str, StringConstraints(max_length=64)]
 Str2048 = Annotated[str, StringConstraints(max_length=2048)]
@@ -95,26 +97,16 @@ class AdditionalVip(BaseModel):
     ip_address: IPAddress | None = None
 
 
-ListenerProtocol = Literal[
-    "HTTP", "HTTPS", "TCP", "UDP", "SCTP", "TERMINATED_HTTPS", "PROMETHEUS"
-]
-PoolProtocol = Literal["HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP", "UDP", "SCTP"]
-Algorithm = Literal["ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"]
-PersistenceType = Literal["SOURCE_IP", "HTTP_COOKIE", "APP_COOKIE"]
-MonitorType = Literal["HTTP", "HTTPS", "PING", "TCP", "TLS-HELLO", "UDP-CONNECT", "SCTP"]
-HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"]
-L7Action = Literal["REJECT", "REDIRECT_TO_URL", "REDIRECT_TO_POOL", "REDIRECT_PREFIX"]
-L7RuleType = Literal[
-    "HOST_NAME",
-    "PATH",
-    "FILE_TYPE",
-    "HEADER",
-    "COOKIE",
-    "SSL_CONN_HAS_CERT",
-    "SSL_VERIFY_RESULT",
-    "SSL_DN_FIELD",
-]
-CompareType = Literal["REGEX", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EQUAL_TO"]
+# Octavia's enumerations are declared once, in the desired-state contract the amphora reads.
+ListenerProtocol = lbspec.ListenerProtocol
+PoolProtocol = lbspec.PoolProtocol
+Algorithm = lbspec.Algorithm
+PersistenceType = lbspec.PersistenceType
+MonitorType = lbspec.MonitorType
+HttpMethod = lbspec.HttpMethod
+L7Action = lbspec.L7Action
+L7RuleType = lbspec.L7RuleType
+CompareType = lbspec.CompareType
 RedirectCode = Literal[301, 302, 303, 307, 308]
 ClientAuth = Literal["NONE", "OPTIONAL", "MANDATORY"]
 TLSVersion = Literal["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
