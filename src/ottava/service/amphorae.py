@@ -12,7 +12,7 @@ from ottava.db import repository as repo
 from ottava.domain.errors import Conflict
 from ottava.domain.operations import Plan
 from ottava.domain.query import ListQuery, Page
-from ottava.domain.states import AmphoraStatus, Provisioning
+from ottava.domain.states import DELETABLE, AmphoraStatus, Provisioning
 from ottava.service.base import Service, lock_load_balancer
 from ottava.service.listeners import STAT_NAMES
 
@@ -64,7 +64,7 @@ class AmphoraService(Service):
         self._operation(ident, "amphora.config", None)
 
     def failover(self, ident: str) -> None:
-        self._operation(ident, "amphora.failover", frozenset({Provisioning.ACTIVE}))
+        self._operation(ident, "amphora.failover", DELETABLE)
 
     def delete(self, ident: str) -> None:
         amp = self.get(ident)
