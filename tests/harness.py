@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ottava import bootstrap, rpc
-from ottava.api import neutron
+from ottava.api import auth, neutron
 from ottava.api.app import create_app
 from ottava.cmd.servers import http_server, serve_in_thread, stop_servers
 from ottava.db.models import Base
@@ -63,7 +63,10 @@ class Stack:
     """API + network API + worker over one database, in this process, on loopback."""
 
     def __init__(self, database_url: str, state_dir: str,
-                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
+                 overrides: dict[str, dict[str, Any]] | None = None,
+                 auth_overrides: dict[str, dict[str, Any]] | None = None) -> None:
+        """`auth_overrides`: [keystone_authtoken] and [oslo_policy] values, which the
+        middleware and policy register only once the API is built."""
         settings: dict[str, dict[str, Any]] = {
             "database": {"connection": database_url},
             "api_settings": {"bind_host": "127.0.0.1", "bind_port": 0},
@@ -74,6 +77,10 @@ class Stack:
         for group, values in (overrides or {}).items():
             settings.setdefault(group, {}).update(values)
         self.conf = bootstrap.load_conf([], state_dir, settings)
+        auth.register_opts(self.conf)
+        for group, values in (auth_overrides or {}).items():
+            for name, value in values.items():
+                self.conf.set_override(name, value, group=group)
         self.db = bootstrap.open_database(self.conf, upgrade=True)
         self.drivers = bootstrap.Drivers(self.conf)
         self.transport = bootstrap.messaging(self.conf, in_process=True)

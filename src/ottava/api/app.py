@@ -8,8 +8,9 @@ import falcon
 from oslo_config import cfg
 from oslo_middleware import http_proxy_to_wsgi, request_id, sizelimit
 
-from ottava.api import faults, openapi
+from ottava.api import auth, faults, openapi
 from ottava.api.context import RequestContext
+from ottava.api.policy import Policy
 from ottava.api.root import Healthcheck, Root, VersionRoot
 from ottava.api.routes.amphorae import AmphoraRoutes
 from ottava.api.routes.catalog import (
@@ -38,16 +39,19 @@ ROUTES = (
 
 
 def create_app(services: Services, conf: cfg.ConfigOpts) -> Any:
-    """The WSGI application: the Falcon app inside oslo.middleware's standard wrappers
-    (request id, X-Forwarded-* for links behind a proxy, request body size limit)."""
+    """The WSGI application: the Falcon app behind the token check of the auth_strategy,
+    inside oslo.middleware's standard wrappers (request id, X-Forwarded-* for links behind
+    a proxy, request body size limit)."""
     app: Any = falcon_app(services, conf)
+    app = auth.wrap(app, conf)
     app = sizelimit.RequestBodySizeLimiter(app, conf)
     app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)
     return request_id.RequestId(app)
 
 
 def falcon_app(services: Services, conf: cfg.ConfigOpts) -> falcon.App:
-    app = falcon.App(middleware=[RequestContext(conf)])
+    policy = Policy(conf)
+    app = falcon.App(middleware=[RequestContext(conf, policy)])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.default_media_type = falcon.MEDIA_JSON
@@ -59,5 +63,5 @@ def falcon_app(services: Services, conf: cfg.ConfigOpts) -> falcon.App:
         app.add_route("/healthcheck", Healthcheck(services.deps.db))
     app.add_route("/v2/openapi.json", openapi.OpenAPIDocument(app))
     for routes in ROUTES:
-        routes(services, conf).add_to(app)
+        routes(services, conf, policy).add_to(app)
     return app

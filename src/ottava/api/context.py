@@ -1,22 +1,28 @@
 """Request middleware: the Accept check and the caller of each request.
 
-With `auth_strategy = noauth` the project comes from `X-Project-Id` (else the configured
-default) and every caller is an admin, as in Octavia. Keystone builds its callers from the
-headers keystonemiddleware sets; that is the seam for the auth issue.
+The caller is built from the request's oslo.context (see `api.auth` for where its identity
+comes from under each auth_strategy). `is_admin` follows Octavia: true for every request
+under noauth, else whether the policy rule `context_is_admin` passes. The policy
+credentials (oslo.context's policy values plus is_admin) stay on the request for the
+routes' checks.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 from oslo_config import cfg
-from oslo_context import context as oslo_context
 
+from ottava.api import auth
+from ottava.api.policy import Policy
 from ottava.domain.context import Caller
 
 
 class RequestContext:
-    def __init__(self, conf: cfg.ConfigOpts) -> None:
+    def __init__(self, conf: cfg.ConfigOpts, policy: Policy) -> None:
         self.conf = conf
+        self.policy = policy
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         # oslo.middleware's RequestId has set the id and answers it in a response header.
@@ -24,15 +30,9 @@ class RequestContext:
         accept = req.get_header("Accept")
         if accept and not (req.client_accepts_json or "*/*" in accept):
             raise falcon.HTTPNotAcceptable(description="Only application/json is supported.")
-        req.context.caller = self.caller(req)
-
-    def caller(self, req: falcon.Request) -> Caller:
-        api = self.conf.api_settings
-        if api.auth_strategy == "noauth":
-            project = req.get_header("X-Project-Id") or api.default_project_id
-            roles = tuple(r.strip() for r in (req.get_header("X-Roles") or "").split(",")
-                          if r.strip())
-            return Caller(project_id=project, roles=roles, is_admin=True)
-        ctx = oslo_context.RequestContext.from_environ(req.env)
-        return Caller(project_id=ctx.project_id, roles=tuple(ctx.roles),
-                      is_admin="admin" in ctx.roles)
+        ctx = auth.request_context(req.env, self.conf)
+        creds: dict[str, Any] = dict(ctx.to_policy_values())
+        creds["is_admin"] = bool(ctx.is_admin) or self.policy.is_admin(creds)
+        req.context.creds = creds
+        req.context.caller = Caller(project_id=ctx.project_id, roles=tuple(ctx.roles),
+                                    is_admin=creds["is_admin"])

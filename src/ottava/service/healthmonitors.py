@@ -41,8 +41,7 @@ class HealthMonitorService(Service):
     def create(self, caller: Caller, values: dict[str, Any]) -> m.HealthMonitor:
         with self.change() as change:
             s = change.session
-            pool = repo.get(s, m.Pool, values["pool_id"], "Pool", render=True,
-                            project_id=caller.project_scope())
+            pool = repo.get(s, m.Pool, values["pool_id"], "Pool", render=True)
             if pool.health_monitor is not None:
                 raise Conflict("This pool already has a health monitor")
             monitor = self.build(pool, values)
@@ -56,8 +55,7 @@ class HealthMonitorService(Service):
     def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.HealthMonitor:
         with self.change() as change:
             s = change.session
-            monitor = repo.get(s, m.HealthMonitor, ident, "Health Monitor",
-                               project_id=caller.project_scope())
+            monitor = repo.get(s, m.HealthMonitor, ident, "Health Monitor")
             for name in ("delay", "timeout", "max_retries"):
                 if name in values and values[name] is None:
                     raise Invalid(f"Invalid input for field/attribute {name}. Value: 'None'. "
@@ -86,8 +84,7 @@ class HealthMonitorService(Service):
     def delete(self, caller: Caller, ident: str) -> None:
         with self.change() as change:
             s = change.session
-            monitor = repo.get(s, m.HealthMonitor, ident, "Health Monitor",
-                               project_id=caller.project_scope())
+            monitor = repo.get(s, m.HealthMonitor, ident, "Health Monitor")
             pool = repo.get(s, m.Pool, monitor.pool_id, "Pool")
             parents = self._parents(s, pool)
             self.child_change(change, "healthmonitor.delete", pool.load_balancer_id,

@@ -64,8 +64,7 @@ class L7PolicyService(Service):
             raise Conflict("Too many rules on the L7 policy")
         with self.change() as change:
             s = change.session
-            listener = repo.get(s, m.Listener, values["listener_id"], "Listener",
-                                project_id=caller.project_scope())
+            listener = repo.get(s, m.Listener, values["listener_id"], "Listener")
             position = values.pop("position", None)
             policy = self.build(listener, values)
             if policy.redirect_pool_id:
@@ -85,8 +84,7 @@ class L7PolicyService(Service):
     def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.L7Policy:
         with self.change() as change:
             s = change.session
-            policy = repo.get(s, m.L7Policy, ident, "L7 Policy",
-                              project_id=caller.project_scope())
+            policy = repo.get(s, m.L7Policy, ident, "L7 Policy")
             listener = repo.get(s, m.Listener, policy.listener_id, "Listener")
             current = {n: getattr(policy, n) for n in (
                 "action", "redirect_pool_id", "redirect_url", "redirect_prefix",
@@ -107,8 +105,7 @@ class L7PolicyService(Service):
     def delete(self, caller: Caller, ident: str) -> None:
         with self.change() as change:
             s = change.session
-            policy = repo.get(s, m.L7Policy, ident, "L7 Policy",
-                              project_id=caller.project_scope())
+            policy = repo.get(s, m.L7Policy, ident, "L7 Policy")
             self.child_change(change, "l7policy.delete",
                               repo.get(s, m.Listener, policy.listener_id, "Listener")
                               .load_balancer_id,
@@ -117,8 +114,7 @@ class L7PolicyService(Service):
 
 class L7RuleService(Service):
     def policy(self, session: Session, caller: Caller, policy_id: str) -> m.L7Policy:
-        return repo.get(session, m.L7Policy, policy_id, "L7 Policy",
-                        project_id=caller.project_scope())
+        return repo.get(session, m.L7Policy, policy_id, "L7 Policy")
 
     def build(self, policy: m.L7Policy, values: dict[str, Any]) -> m.L7Rule:
         values = rules.check_l7rule(values)

@@ -24,7 +24,7 @@ class ListenerService(Service):
     def create(self, caller: Caller, values: dict[str, Any]) -> m.Listener:
         with self.change() as change:
             lb = repo.get(change.session, m.LoadBalancer, values["loadbalancer_id"],
-                          "Load Balancer", project_id=caller.project_scope())
+                          "Load Balancer")
             listener = self.build(change.session, lb, values)
             self.check_port_free(change.session, lb.id, listener)
             change.session.add(listener)
@@ -148,8 +148,7 @@ class ListenerService(Service):
 
     def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.Listener:
         with self.change() as change:
-            listener = repo.get(change.session, m.Listener, ident, "Listener",
-                                project_id=caller.project_scope())
+            listener = repo.get(change.session, m.Listener, ident, "Listener")
             lb = change.session.get(m.LoadBalancer, listener.load_balancer_id)
             assert lb is not None
             self.check(values, lb, creating=False, current=listener)
@@ -177,14 +176,13 @@ class ListenerService(Service):
 
     def delete(self, caller: Caller, ident: str) -> None:
         with self.change() as change:
-            listener = repo.get(change.session, m.Listener, ident, "Listener",
-                                project_id=caller.project_scope())
+            listener = repo.get(change.session, m.Listener, ident, "Listener")
             self.child_change(change, "listener.delete", listener.load_balancer_id,
                               ("listener", ident), [])
 
     def stats(self, caller: Caller, ident: str) -> dict[str, int]:
         with self.db.reader() as session:
-            repo.get(session, m.Listener, ident, "Listener", project_id=caller.project_scope())
+            repo.get(session, m.Listener, ident, "Listener")
             return listener_stats(session, [ident])
 
 

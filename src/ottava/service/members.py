@@ -28,7 +28,7 @@ from ottava.service.pools import listeners_of_pool
 
 class MemberService(Service):
     def pool(self, session: Session, caller: Caller, pool_id: str) -> m.Pool:
-        return repo.get(session, m.Pool, pool_id, "Pool", project_id=caller.project_scope())
+        return repo.get(session, m.Pool, pool_id, "Pool")
 
     def get(self, caller: Caller, pool_id: str, ident: str) -> repo.Record:
         with self.db.reader() as s:
@@ -80,7 +80,7 @@ class MemberService(Service):
             select(m.Pool).where(m.Pool.id == pool_id)
             .options(*repo.loads.for_render(m.Pool))
         ).one_or_none()
-        if pool is None or (caller.project_scope() and pool.project_id != caller.project_id):
+        if pool is None:
             raise NotFound("Pool", pool_id)
         return pool
 

@@ -29,13 +29,11 @@ def listeners_of_pool(session: Session, pool_id: str) -> list[str]:
 
 class PoolService(Service):
     def create(self, caller: Caller, values: dict[str, Any]) -> m.Pool:
-        scope = caller.project_scope()
         with self.change() as change:
             s = change.session
             listener = None
             if values.get("listener_id"):
-                listener = repo.get(s, m.Listener, values["listener_id"], "Listener",
-                                    project_id=scope)
+                listener = repo.get(s, m.Listener, values["listener_id"], "Listener")
                 lb_id = listener.load_balancer_id
                 if values.get("loadbalancer_id") and values["loadbalancer_id"] != lb_id:
                     raise Invalid("Validation failure: The listener is not on the given load "
@@ -45,7 +43,7 @@ class PoolService(Service):
             else:
                 raise Invalid("Validation failure: Either loadbalancer_id or listener_id must "
                               "be specified.")
-            lb = repo.get(s, m.LoadBalancer, lb_id, "Load Balancer", project_id=scope)
+            lb = repo.get(s, m.LoadBalancer, lb_id, "Load Balancer")
             pool = self.build(lb, values, listener.protocol if listener else None)
             s.add(pool)
             s.flush()
@@ -89,7 +87,7 @@ class PoolService(Service):
     def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.Pool:
         with self.change() as change:
             s = change.session
-            pool = repo.get(s, m.Pool, ident, "Pool", project_id=caller.project_scope())
+            pool = repo.get(s, m.Pool, ident, "Pool")
             sp = values.get("session_persistence")
             if sp and "type" not in sp and pool.session_persistence:
                 # A persistence update without a type keeps the stored type.
@@ -119,7 +117,7 @@ class PoolService(Service):
     def delete(self, caller: Caller, ident: str) -> None:
         with self.change() as change:
             s = change.session
-            pool = repo.get(s, m.Pool, ident, "Pool", project_id=caller.project_scope())
+            pool = repo.get(s, m.Pool, ident, "Pool")
             policy = s.scalar(select(m.L7Policy.id).where(m.L7Policy.redirect_pool_id == ident))
             if policy is not None:
                 raise Conflict(f"Pool {ident} is in use by L7 policy {policy}")

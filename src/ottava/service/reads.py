@@ -1,32 +1,58 @@
-"""Reads shared by the provisioned resources: show one, list a page."""
+"""Reads shared by the provisioned resources: show one, list a page, who owns an object."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from ottava.db import models as m
 from ottava.db import repository as repo
 from ottava.domain.context import Caller
+from ottava.domain.errors import NotFound
 from ottava.domain.query import ListQuery, Page
+from ottava.domain.states import Provisioning
 from ottava.service.base import Service
 
 
 class ReadService(Service):
     def show(self, caller: Caller, model: Any, title: str, ident: str) -> Any:
+        # Who may read it was decided by the API's policy check against the owner.
         with self.db.reader() as s:
-            return repo.get_record(s, model, ident, title, project_id=caller.project_scope())
+            return repo.get_record(s, model, ident, title)
 
     def list(self, model: Any, query: ListQuery, where: list[Any] | None = None) -> Page:
         with self.db.reader() as s:
             return repo.list_page(s, model, query, where)
 
+    def find_owner(self, model: Any, ident: str | None) -> tuple[bool, str | None]:
+        """(whether object `ident` exists, its project) — one narrow query."""
+        if not ident:
+            return False, None
+        columns = [model.project_id]
+        has_status = hasattr(model, "provisioning_status")
+        if has_status:
+            columns.append(model.provisioning_status)
+        with self.db.reader() as s:
+            row = s.execute(select(*columns).where(model.id == ident)).first()
+        if row is None or (has_status and row[1] == Provisioning.DELETED):
+            return False, None
+        return True, row[0]
+
+    def owner(self, model: Any, title: str, ident: str) -> str | None:
+        """The project of object `ident`; NotFound (404) if it does not exist."""
+        found, project = self.find_owner(model, ident)
+        if not found:
+            raise NotFound(title, ident)
+        return project
+
     def members(self, caller: Caller, pool_id: str, query: ListQuery) -> Page:
         with self.db.reader() as s:
-            repo.get(s, m.Pool, pool_id, "Pool", project_id=caller.project_scope())
+            repo.get(s, m.Pool, pool_id, "Pool")
             query.filters.pop("pool_id", None)
             return repo.list_page(s, m.Member, query, [m.Member.pool_id == pool_id])
 
     def l7rules(self, caller: Caller, policy_id: str, query: ListQuery) -> Page:
         with self.db.reader() as s:
-            repo.get(s, m.L7Policy, policy_id, "L7 Policy", project_id=caller.project_scope())
+            repo.get(s, m.L7Policy, policy_id, "L7 Policy")
             return repo.list_page(s, m.L7Rule, query, [m.L7Rule.l7policy_id == policy_id])

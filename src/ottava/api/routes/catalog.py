@@ -1,4 +1,7 @@
-"""/flavors, /flavorprofiles, /availabilityzones, /availabilityzoneprofiles."""
+"""/flavors, /flavorprofiles, /availabilityzones, /availabilityzoneprofiles.
+
+These belong to no project; Octavia checks them against the caller's own project (flavors and
+zones are readable by every load-balancer user, profiles and all writes are for admins)."""
 
 from __future__ import annotations
 
@@ -20,20 +23,27 @@ class CatalogRoutes(Routes):
         return getattr(self.services, self.service_name)
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.authorize(req, "get_all", own=True)
         query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req),
                                       scoped=False)
         self.send_page(req, resp, query, self.service().list(query), fields)
 
     def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.send_one(resp, self.service().create(self.create_values(req)), 201)
+        values = self.create_values(req)
+        self.authorize(req, "post", own=True)
+        self.send_one(resp, self.service().create(values), 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.authorize(req, "get_one", own=True)
         self.send_one(resp, self.service().get(ident), fields=selected_fields(req))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
-        self.send_one(resp, self.service().update(ident, self.update_values(req)))
+        values = self.update_values(req)
+        self.authorize(req, "put", own=True)
+        self.send_one(resp, self.service().update(ident, values))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.authorize(req, "delete", own=True)
         self.service().delete(ident)
         resp.status = 204
 
@@ -45,18 +55,20 @@ class CatalogRoutes(Routes):
 
 class FlavorRoutes(CatalogRoutes):
     resource, model, path, service_name = f.FLAVOR, m.Flavor, "flavors", "flavors"
+    rbac = "flavor"
 
 
 class FlavorProfileRoutes(CatalogRoutes):
     resource, model = f.FLAVORPROFILE, m.FlavorProfile
-    path, service_name = "flavorprofiles", "flavorprofiles"
+    path, service_name, rbac = "flavorprofiles", "flavorprofiles", "flavor-profile"
 
 
 class AvailabilityZoneRoutes(CatalogRoutes):
     resource, model = f.AVAILABILITY_ZONE, m.AvailabilityZone
-    path, service_name = "availabilityzones", "availability_zones"
+    path, service_name, rbac = "availabilityzones", "availability_zones", "availability-zone"
 
 
 class AvailabilityZoneProfileRoutes(CatalogRoutes):
     resource, model = f.AZPROFILE, m.AvailabilityZoneProfile
     path, service_name = "availabilityzoneprofiles", "availability_zone_profiles"
+    rbac = "availability-zone-profile"

@@ -13,12 +13,16 @@ from ottava.db import models as m
 
 
 class ListenerRoutes(StandardRoutes):
-    resource, model, title = f.LISTENER, m.Listener, "Listener"
+    resource, model, title, rbac = f.LISTENER, m.Listener, "Listener", "listener"
 
     def service(self) -> Any:
         return self.services.listeners
 
+    def create_owner(self, values: dict[str, Any]) -> str | None:
+        return self.parent_owner(m.LoadBalancer, values.get("loadbalancer_id"))
+
     def on_get_stats(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.check_owner(req, "get_stats", ident)
         resp.media = {"stats": self.service().stats(caller(req), ident)}
 
     def add_to(self, app: falcon.App) -> None:
@@ -28,24 +32,36 @@ class ListenerRoutes(StandardRoutes):
 
 
 class PoolRoutes(StandardRoutes):
-    resource, model, title = f.POOL, m.Pool, "Pool"
+    resource, model, title, rbac = f.POOL, m.Pool, "Pool", "pool"
 
     def service(self) -> Any:
         return self.services.pools
 
+    def create_owner(self, values: dict[str, Any]) -> str | None:
+        if values.get("listener_id"):
+            return self.parent_owner(m.Listener, values["listener_id"])
+        return self.parent_owner(m.LoadBalancer, values.get("loadbalancer_id"))
+
 
 class HealthMonitorRoutes(StandardRoutes):
     resource, model, title = f.HEALTHMONITOR, m.HealthMonitor, "Health Monitor"
+    rbac = "healthmonitor"
 
     def service(self) -> Any:
         return self.services.healthmonitors
 
+    def create_owner(self, values: dict[str, Any]) -> str | None:
+        return self.parent_owner(m.Pool, values.get("pool_id"))
+
 
 class L7PolicyRoutes(StandardRoutes):
-    resource, model, title = f.L7POLICY, m.L7Policy, "L7 Policy"
+    resource, model, title, rbac = f.L7POLICY, m.L7Policy, "L7 Policy", "l7policy"
 
     def service(self) -> Any:
         return self.services.l7policies
+
+    def create_owner(self, values: dict[str, Any]) -> str | None:
+        return self.parent_owner(m.Listener, values.get("listener_id"))
 
     def create_values(self, req: falcon.Request) -> dict[str, Any]:
         values = super().create_values(req)

@@ -1,4 +1,11 @@
-"""What every collection route shares: body parsing, the caller, list and show, writes."""
+"""What every collection route shares: body parsing, the caller and its policy checks, list
+and show, writes.
+
+Every handler asks the policy before it acts, as Octavia's controllers do: the rule
+`os_load-balancer_api:<rbac>:<action>` against the project that owns the object (for a
+create, the project it will belong to). An object that does not exist is a 404 before any
+check; one of another project is refused with Octavia's 403.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +16,12 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import listing, schemas, views
+from ottava.api.policy import PREFIX, Policy
 from ottava.domain.context import Caller
-from ottava.domain.errors import Invalid
+from ottava.domain.errors import Forbidden, Invalid
 
 PREFIXES = ("/v2", "/v2.0", "/v2/lbaas", "/v2.0/lbaas")
+DENIED = "Policy does not allow this request to be performed."
 
 
 def read_body(req: falcon.Request) -> Any:
@@ -39,10 +48,45 @@ class Routes:
 
     resource: f.Resource
     model: Any
+    rbac: str  # the object in the policy rule names: loadbalancer, member, flavor-profile, …
 
-    def __init__(self, services: Any, conf: Any) -> None:
+    def __init__(self, services: Any, conf: Any, policy: Policy) -> None:
         self.services = services
         self.conf = conf
+        self.policy = policy
+
+    def allowed(self, req: falcon.Request, action: str, project_id: str | None) -> bool:
+        return self.policy.allows(f"{PREFIX}:{self.rbac}:{action}", project_id,
+                                  req.context.creds)
+
+    def authorize(self, req: falcon.Request, action: str, project_id: str | None = None,
+                  own: bool = False) -> None:
+        """403 unless the policy allows `action` on an object of `project_id` (`own`: of the
+        caller's project, for objects that belong to no project)."""
+        if own:
+            project_id = caller(req).project_id
+        if not self.allowed(req, action, project_id):
+            raise Forbidden(DENIED)
+
+    def list_scope(self, req: falcon.Request, query: Any, global_action: str = "get_all-global",
+                   action: str = "get_all") -> None:
+        """Limit a list to the caller's project unless the policy lets it read every project.
+
+        A `project_id` filter naming another project is allowed only to global readers."""
+        requested = query.filters.pop("project_id", None)
+        if self.allowed(req, global_action, requested):
+            query.project_id = requested
+            return
+        project = requested or caller(req).project_id
+        if project is None:
+            raise Forbidden(DENIED)
+        self.authorize(req, action, project)
+        query.project_id = project
+
+    def owner(self, model: Any, title: str, ident: str) -> str | None:
+        """The project of object `ident` (404 if there is none)."""
+        project: str | None = self.services.reads.owner(model, title, ident)
+        return project
 
     def render(self, obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
         return views.render(self.resource, obj, fields)
@@ -79,24 +123,48 @@ class StandardRoutes(Routes):
     def service(self) -> Any:
         raise NotImplementedError
 
+    def create_owner(self, values: dict[str, Any]) -> str | None:
+        """The project a new object will belong to: its parent's (given in the body)."""
+        raise NotImplementedError
+
+    def parent_owner(self, model: Any, ident: str | None) -> str | None:
+        """The project of a parent named in a create body; None if there is no such parent
+        (the service then answers as Octavia does, before anything is written)."""
+        project: str | None = self.services.reads.find_owner(model, ident)[1]
+        return project
+
+    def check_owner(self, req: falcon.Request, action: str, ident: str) -> None:
+        self.authorize(req, action, self.owner(self.model, self.title, ident))
+
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
-        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req))
+        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req),
+                                      scoped=False)
+        self.list_scope(req, query)
         page = self.services.reads.list(self.model, query)
         self.send_page(req, resp, query, page, fields)
 
     def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
-        obj = self.service().create(caller(req), self.create_values(req))
+        values = self.create_values(req)
+        project = self.create_owner(values)
+        if project is not None:
+            self.authorize(req, "post", project)
+        # With no parent found the service answers Octavia's 400/404 before writing anything.
+        obj = self.service().create(caller(req), values)
         self.send_one(resp, obj, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.check_owner(req, "get_one", ident)
         obj = self.services.reads.show(caller(req), self.model, self.title, ident)
         self.send_one(resp, obj, fields=selected_fields(req))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
-        obj = self.service().update(caller(req), ident, self.update_values(req))
+        values = self.update_values(req)
+        self.check_owner(req, "put", ident)
+        obj = self.service().update(caller(req), ident, values)
         self.send_one(resp, obj)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.check_owner(req, "delete", ident)
         self.service().delete(caller(req), ident)
         resp.status = 204
 

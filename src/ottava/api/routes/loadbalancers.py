@@ -10,10 +10,15 @@ from ottava.api import fields as f
 from ottava.api import graph, schemas, views
 from ottava.api.routes.common import PREFIXES, StandardRoutes, caller, read_body
 from ottava.db import models as m
+from ottava.domain.errors import Invalid
+
+MISSING_PROJECT = ("Missing project ID in request where one is required. An administrator "
+                   "should check the keystone settings in the Ottava configuration.")
 
 
 class LoadBalancerRoutes(StandardRoutes):
     resource, model, title = f.LOADBALANCER, m.LoadBalancer, "Load Balancer"
+    rbac = "loadbalancer"
 
     def service(self) -> Any:
         return self.services.loadbalancers
@@ -23,23 +28,34 @@ class LoadBalancerRoutes(StandardRoutes):
         parsed = schemas.validate(schemas.LoadBalancerGraph, body, "loadbalancer")
         values = graph.normalize(schemas.provided(parsed))
         is_graph = bool(values["listeners"] or values["pools"])
+        # As Octavia: the body's project_id (or tenant_id), else the caller's; the policy
+        # check against that project is what lets only administrators create for others.
+        project = values.get("project_id") or values.get("tenant_id") or caller(req).project_id
+        if not project:
+            raise Invalid(MISSING_PROJECT)
+        self.authorize(req, "post", project)
+        values["project_id"] = project
         lb = self.service().create(caller(req), values)
         resp.status = 201
         resp.media = {"loadbalancer": render_graph(lb) if is_graph else self.render(lb)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         cascade = (req.get_param("cascade") or "").lower() == "true"
+        self.check_owner(req, "delete", ident)
         self.service().delete(caller(req), ident, cascade)
         resp.status = 204
 
     def on_get_stats(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.check_owner(req, "get_stats", ident)
         resp.media = {"stats": self.service().stats(caller(req), ident)}
 
     def on_get_status(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.check_owner(req, "get_status", ident)
         lb = self.service().status_tree(caller(req), ident)
         resp.media = {"statuses": views.status_tree(lb)}
 
     def on_put_failover(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
+        self.check_owner(req, "put_failover", ident)
         self.service().failover(caller(req), ident)
         resp.status = 202
 

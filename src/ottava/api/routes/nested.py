@@ -18,33 +18,48 @@ class NestedRoutes(Routes):
     parents: str  # path segment of the parent collection
     children: str  # path segment of this collection
     service_name: str
+    parent_model: Any
+    parent_title: str
 
     def service(self) -> Any:
         return getattr(self.services, self.service_name)
 
+    def check_parent(self, req: falcon.Request, action: str, ident: str) -> None:
+        """The policy check of every request here: against the parent's project (404 if the
+        parent does not exist), as Octavia checks members against their pool."""
+        self.authorize(req, action, self.owner(self.parent_model, self.parent_title, ident))
+
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response,
                           ident: str) -> None:
-        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req))
+        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req),
+                                      scoped=False)
+        self.check_parent(req, "get_all", ident)
         page = getattr(self.services.reads, self.service_name)(caller(req), ident, query)
         self.send_page(req, resp, query, page, fields)
 
     def on_post_collection(self, req: falcon.Request, resp: falcon.Response,
                            ident: str) -> None:
-        obj = self.service().create(caller(req), ident, self.create_values(req))
+        values = self.create_values(req)
+        self.check_parent(req, "post", ident)
+        obj = self.service().create(caller(req), ident, values)
         self.send_one(resp, obj, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str,
                child: str) -> None:
+        self.check_parent(req, "get_one", ident)
         obj = self.service().get(caller(req), ident, child)
         self.send_one(resp, obj, fields=selected_fields(req))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str,
                child: str) -> None:
-        obj = self.service().update(caller(req), ident, child, self.update_values(req))
+        values = self.update_values(req)
+        self.check_parent(req, "put", ident)
+        obj = self.service().update(caller(req), ident, child, values)
         self.send_one(resp, obj)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str,
                   child: str) -> None:
+        self.check_parent(req, "delete", ident)
         self.service().delete(caller(req), ident, child)
         resp.status = 204
 
@@ -58,7 +73,8 @@ class NestedRoutes(Routes):
 
 
 class MemberRoutes(NestedRoutes):
-    resource, model = f.MEMBER, m.Member
+    resource, model, rbac = f.MEMBER, m.Member, "member"
+    parent_model, parent_title = m.Pool, "Pool"
     parents, children, service_name = "pools", "members", "members"
 
     def on_put_collection(self, req: falcon.Request, resp: falcon.Response,
@@ -71,10 +87,12 @@ class MemberRoutes(NestedRoutes):
         wanted = [schemas.for_create(f.MEMBER, schemas.provided(mb))
                   for mb in parsed.members]  # type: ignore[attr-defined]
         additive = (req.get_param("additive_only") or "").lower() == "true"
+        self.check_parent(req, "put", ident)
         self.service().batch(caller(req), ident, wanted, additive)
         resp.status = 202
 
 
 class L7RuleRoutes(NestedRoutes):
-    resource, model = f.L7RULE, m.L7Rule
+    resource, model, rbac = f.L7RULE, m.L7Rule, "l7rule"
+    parent_model, parent_title = m.L7Policy, "L7 Policy"
     parents, children, service_name = "l7policies", "rules", "l7rules"

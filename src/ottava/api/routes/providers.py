@@ -1,4 +1,5 @@
-"""/providers and their flavor and availability-zone capabilities."""
+"""/providers and their flavor and availability-zone capabilities (the capabilities are for
+administrators, as in Octavia)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Any
 
 import falcon
 
-from ottava.api.routes.common import PREFIXES, Routes
-from ottava.domain.errors import Invalid
+from ottava.api.policy import PREFIX
+from ottava.api.routes.common import DENIED, PREFIXES, Routes, caller
+from ottava.domain.errors import Forbidden, Invalid
 from ottava.service.providers import capabilities
 
 
@@ -23,15 +25,22 @@ def _filtered(req: falcon.Request, items: list[dict[str, Any]]) -> list[dict[str
 
 
 class ProviderRoutes(Routes):
+    rbac = "provider"
+
     def enabled(self) -> dict[str, str]:
         return dict(self.conf.api_settings.enabled_provider_drivers)
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.authorize(req, "get_all", own=True)
         items = [{"name": n, "description": d} for n, d in self.enabled().items()]
         resp.media = {"providers": _filtered(req, items)}
 
     def _capabilities(self, req: falcon.Request, resp: falcon.Response, provider: str,
                       kind: str) -> None:
+        rule = "provider-flavor" if kind == "flavor" else "provider-availability-zone"
+        if not self.policy.allows(f"{PREFIX}:{rule}:get_all", caller(req).project_id,
+                                  req.context.creds):
+            raise Forbidden(DENIED)
         if provider not in self.enabled():
             raise Invalid(f"Provider '{provider}' is not enabled.")
         items = [{"name": n, "description": d} for n, (d, _) in capabilities(kind).items()]

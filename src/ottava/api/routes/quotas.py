@@ -1,4 +1,7 @@
-"""/quotas: list custom quotas, show effective ones, set, reset, defaults."""
+"""/quotas: list custom quotas, show effective ones, set, reset, defaults.
+
+Checked with Octavia's quota rules against the project named in the path (the list: the
+caller's project unless it may read every project's quotas)."""
 
 from __future__ import annotations
 
@@ -6,25 +9,26 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import schemas, views
-from ottava.api.routes.common import PREFIXES, Routes, caller, read_body
+from ottava.api.routes.common import DENIED, PREFIXES, Routes, caller, read_body
 from ottava.domain.errors import Forbidden
 
 
 class QuotaRoutes(Routes):
-    resource = f.QUOTA
+    resource, rbac = f.QUOTA, "quota"
 
     def _show(self, project_id: str, fill: bool = True) -> dict[str, object]:
         service = self.services.quotas
         return views.render_quota(service.get(project_id), project_id, service.defaults(), fill)
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
-        who = caller(req)
-        project = req.get_param("project_id")
-        scope = who.project_scope()
-        if scope is not None:
-            if project is not None and project != scope:
-                raise Forbidden("Policy does not allow this request to be performed.")
-            project = scope
+        requested = req.get_param("project_id") or req.get_param("tenant_id")
+        if self.allowed(req, "get_all-global", requested):
+            project = requested
+        else:
+            project = requested or caller(req).project_id
+            if project is None:
+                raise Forbidden(DENIED)
+            self.authorize(req, "get_all", project)
         service = self.services.quotas
         quotas = [views.render_quota(q, q.project_id, service.defaults(), False)
                   for q in service.list(project)]
@@ -34,10 +38,15 @@ class QuotaRoutes(Routes):
         if project_id == "defaults":
             self.on_get_defaults(req, resp, project_id)
             return
+        self.authorize(req, "get_one", project_id)
         resp.media = {"quota": self._show(project_id)}
 
     def on_get_defaults(self, req: falcon.Request, resp: falcon.Response,
                         project_id: str = "") -> None:
+        if project_id in ("", "defaults"):
+            self.authorize(req, "get_defaults", own=True)
+        else:
+            self.authorize(req, "get_defaults", project_id)
         defaults = self.services.quotas.defaults()
         resp.media = {"quota": {name: defaults[column] for api_name, column in f.QUOTA_NAMES
                                 for name in (api_name, column)}}
@@ -45,6 +54,7 @@ class QuotaRoutes(Routes):
     def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
         body = schemas.body_root(read_body(req), "quota")
         parsed = schemas.validate(schemas.put_model(f.QUOTA), body, "quota")
+        self.authorize(req, "put", project_id)
         values = {}
         for name, value in schemas.provided(parsed).items():
             values[f.QUOTA.field(name).attr] = value
@@ -53,6 +63,7 @@ class QuotaRoutes(Routes):
         resp.media = {"quota": self._show(project_id)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
+        self.authorize(req, "delete", project_id)
         self.services.quotas.reset(project_id)
         resp.status = 202
 
