@@ -64,6 +64,7 @@ class Stack:
 
     def __init__(self, database_url: str, state_dir: str,
                  overrides: dict[str, dict[str, Any]] | None = None,
+                 health: bool = False,
                  auth_overrides: dict[str, dict[str, Any]] | None = None) -> None:
         """`auth_overrides`: [keystone_authtoken] and [oslo_policy] values, which the
         middleware and policy register only once the API is built."""
@@ -81,6 +82,9 @@ class Stack:
         for group, values in (auth_overrides or {}).items():
             for name, value in values.items():
                 self.conf.set_override(name, value, group=group)
+        if health:  # as standalone runs it, on a free port
+            bootstrap.standalone_defaults(self.conf)
+            self.conf.set_override("bind_port", 0, group="health_manager")
         self.db = bootstrap.open_database(self.conf, upgrade=True)
         self.drivers = bootstrap.Drivers(self.conf)
         self.transport = bootstrap.messaging(self.conf, in_process=True)
@@ -88,6 +92,13 @@ class Stack:
         self.consumer = self.restart_consumer()
         self.services = bootstrap.build_services(self.conf, self.db, self.drivers,
                                                  rpc.Dispatcher(self.conf, self.transport))
+        self.health: Any = None
+        if health:
+            self.health = bootstrap.build_health_manager(self.conf, self.db, self.services)
+            host, port = self.health.address
+            self.conf.set_override("controller_ip_port_list", [f"{host}:{port}"],
+                                   group="health_manager")
+            self.health.start()
         self.api = http_server(create_app(self.services, self.conf), "127.0.0.1", 0)
         self.network_api = http_server(neutron.create_app(self.drivers.network),
                                        "127.0.0.1", 0, threads=4)
@@ -148,6 +159,8 @@ class Stack:
 
     def stop(self) -> None:
         stop_servers(self.api, self.network_api)
+        if self.health is not None:
+            self.health.stop()
         self.consumer.stop()
         self.consumer.wait()
         self.transport.cleanup()
@@ -213,14 +226,20 @@ class Client:
 
 
 @contextlib.contextmanager
-def local_stack() -> Iterator[tuple[Stack, Client]]:
-    """A stack whose amphorae are real: local namespaces, the agent, HAProxy. On the way out
+def local_stack(health: bool = False, overrides: dict[str, dict[str, Any]] | None = None
+                ) -> Iterator[tuple[Stack, Client]]:
+    """A stack whose amphorae are real: local namespaces, the agent, HAProxy (and, with
+    `health`, the health manager as standalone runs it, plus `overrides`). On the way out
     every load balancer is deleted through the API, and any namespace of this stack that a
     failed test left behind (and only those) is removed."""
     state = new_state_dir()
-    stack = Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
+    settings: dict[str, dict[str, Any]] = {
         "controller_worker": {"compute_driver": "local", "network_driver": "local",
-                              "amphora_driver": "rest"}})
+                              "amphora_driver": "rest"}}
+    for group, values in (overrides or {}).items():
+        settings.setdefault(group, {}).update(values)
+    stack = Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, settings,
+                  health=health)
     api = Client(stack.url)
     try:
         yield stack, api

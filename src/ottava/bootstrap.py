@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import pathlib
+import secrets
 import socket
 from typing import Any
 
@@ -78,19 +79,54 @@ class Drivers:
                            else agent_boot_issuer(conf))
 
 
+def standalone_defaults(conf: cfg.ConfigOpts) -> None:
+    """Defaults for one host (a configuration file still overrides them): heartbeats every
+    second and failover after three silent seconds, received on the amphora bridge when
+    amphorae are local namespaces."""
+    conf.set_default("heartbeat_interval", 1.0, group="health_manager")
+    conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
+    conf.set_default("health_check_interval", 1.0, group="health_manager")
+    conf.set_default("drift_repair_interval", 5.0, group="health_manager")
+    if conf.controller_worker.compute_driver == "local":
+        from ottava.drivers.local import netlink
+
+        conf.set_default("bind_ip", str(netlink.GATEWAY), group="health_manager")
+
+
+def heartbeat_key(conf: cfg.ConfigOpts) -> bytes:
+    """The heartbeats' HMAC key: configured, or generated once in the state folder."""
+    if conf.health_manager.heartbeat_key:
+        return str(conf.health_manager.heartbeat_key).encode()
+    path = pathlib.Path(conf.state_path) / "heartbeat.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def heartbeat_targets(conf: cfg.ConfigOpts) -> tuple[str, ...]:
+    hm = conf.health_manager
+    return tuple(hm.controller_ip_port_list) or (f"{hm.bind_ip}:{hm.bind_port}",)
+
+
 def agent_boot_issuer(conf: cfg.ConfigOpts) -> AgentBootIssuer:
     """Issues each new amphora its agent's configuration, signed by the controller's CA
-    (created in the state dir on first use)."""
+    (created in the state dir on first use), with where to send heartbeats."""
     from ottava.drivers.amphora import pki
 
     ca = pki.CertificateAuthority.load_or_create(pathlib.Path(conf.state_path) / "ca")
     validity = datetime.timedelta(seconds=conf.certificates.cert_validity_time)
     port = conf.haproxy_amphora.bind_port
+    key = heartbeat_key(conf).decode()
 
     def issue(amphora_id: str) -> tuple[AgentBootConfig, datetime.datetime]:
-        cert, key = ca.issue_server(amphora_id, validity)
+        cert, private_key = ca.issue_server(amphora_id, validity)
         boot = AgentBootConfig(amphora_id=amphora_id, ca_pem=ca.cert_pem.decode(),
-                               cert_pem=cert.decode(), key_pem=key.decode(), port=port)
+                               cert_pem=cert.decode(), key_pem=private_key.decode(), port=port,
+                               heartbeat_targets=heartbeat_targets(conf), heartbeat_key=key,
+                               heartbeat_interval=conf.health_manager.heartbeat_interval)
         return boot, pki.expires(cert)
 
     return issue
@@ -103,9 +139,14 @@ def open_database(conf: cfg.ConfigOpts, upgrade: bool = False) -> Database:
     return db
 
 
-def build_services(conf: cfg.ConfigOpts, db: Database, drivers: Drivers,
+def build_services(conf: cfg.ConfigOpts, db: Database, drivers: Drivers | None,
                    dispatch: Any) -> Services:
-    return Services(Deps(db=db, conf=conf, network=drivers.network, dispatch=dispatch))
+    """The service layer. A process without drivers (the health manager, which only submits
+    failovers and configuration pushes) gets the noop network driver: it never allocates a
+    VIP."""
+    network = (drivers.network if drivers is not None
+               else load_driver("network", "noop", str(conf.state_path)))
+    return Services(Deps(db=db, conf=conf, network=network, dispatch=dispatch))
 
 
 def build_runner(conf: cfg.ConfigOpts, db: Database, drivers: Drivers) -> OperationRunner:
@@ -114,6 +155,12 @@ def build_runner(conf: cfg.ConfigOpts, db: Database, drivers: Drivers) -> Operat
                       amphora=drivers.amphora, call_timeout=worker.driver_call_timeout,
                       call_retries=worker.driver_call_retries, agent_boot=drivers.agent_boot)
     return OperationRunner(deps, conf)
+
+
+def build_health_manager(conf: cfg.ConfigOpts, db: Database, services: Services) -> Any:
+    from ottava.health.manager import HealthManager
+
+    return HealthManager(conf, db, services, heartbeat_key(conf))
 
 
 def messaging(conf: cfg.ConfigOpts, in_process: bool) -> Any:

@@ -111,6 +111,55 @@ taskflow_opts = [
     cfg.IntOpt("max_workers", default=5),
 ]
 
+health_manager_opts = [
+    cfg.HostAddressOpt("bind_ip", default="127.0.0.1",
+                       help="Address the health manager receives heartbeats on. Standalone "
+                            "with local amphorae uses the amphora bridge's address."),
+    cfg.PortOpt("bind_port", default=5555),
+    cfg.ListOpt("controller_ip_port_list", default=[],
+                help="host:port of every health manager, given to amphorae; bind_ip:bind_port "
+                     "when empty."),
+    cfg.StrOpt("heartbeat_key", secret=True,
+               help="HMAC key of heartbeats; generated in state_path when unset."),
+    cfg.FloatOpt("heartbeat_interval", default=10.0, min=0.1,
+                 help="Seconds between an amphora's heartbeats (standalone: 1)."),
+    cfg.FloatOpt("heartbeat_timeout", default=60.0, min=0.5,
+                 help="Seconds without a heartbeat before an amphora is failed over "
+                      "(standalone: 3)."),
+    cfg.FloatOpt("health_check_interval", default=3.0, min=0.1,
+                 help="Seconds between searches for stale amphorae (standalone: 1)."),
+    cfg.FloatOpt("health_update_interval", default=0.5, min=0.01,
+                 help="Seconds heartbeats are gathered before one batched database write."),
+    cfg.IntOpt("failover_threshold", min=1,
+               help="Stop automatic failover when this many amphorae are stale at once."),
+    cfg.FloatOpt("failover_threshold_ratio", default=0.5, min=0.0, max=1.0,
+                 help="Stop automatic failover when more than this share of amphorae (of at "
+                      "least failover_threshold_minimum) is stale at once: the controller's "
+                      "network is the likelier culprit."),
+    cfg.IntOpt("failover_threshold_minimum", default=4, min=1),
+    cfg.FloatOpt("drift_repair_interval", default=10.0, min=0.0,
+                 help="Seconds between two configuration pushes to one drifted amphora."),
+]
+
+house_keeping_opts = [
+    cfg.FloatOpt("cleanup_interval", default=30.0, help="Seconds between purges."),
+    cfg.IntOpt("load_balancer_expiry_age", default=604800,
+               help="Seconds a DELETED load balancer's row is kept."),
+    cfg.IntOpt("amphora_expiry_age", default=604800,
+               help="Seconds a DELETED amphora's row is kept."),
+    cfg.FloatOpt("cert_interval", default=3600.0,
+                 help="Seconds between searches for amphora certificates to rotate."),
+    cfg.IntOpt("cert_expiry_buffer", default=1209600,
+               help="Rotate an amphora's certificate this many seconds before it expires."),
+    cfg.IntOpt("spare_amphora_pool_size", default=0, min=0,
+               help="Booted amphorae kept ready for new load balancers."),
+    cfg.FloatOpt("spare_check_interval", default=30.0),
+    cfg.FloatOpt("reconcile_interval", default=5.0,
+                 help="Seconds between searches for operations whose worker died."),
+    cfg.FloatOpt("operation_lease", default=30.0, min=1.0,
+                 help="Seconds a worker's claim on a running operation lasts unless renewed."),
+]
+
 messaging_opts = [
     cfg.StrOpt("topic", default="ottava_provisioning"),
 ]
@@ -126,6 +175,8 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
     ("quotas", quota_opts),
     ("certificates", certificate_opts),
     ("task_flow", taskflow_opts),
+    ("health_manager", health_manager_opts),
+    ("house_keeping", house_keeping_opts),
     ("oslo_messaging", messaging_opts),
 ]
 

@@ -3,6 +3,7 @@ answer with their name, can hold requests open, set an application cookie, and b
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +22,7 @@ class Backend(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, port: int = 0) -> None:
         self.name = name
         self.hold = threading.Event()
         self.inflight = 0
@@ -53,12 +54,16 @@ class Backend(ThreadingHTTPServer):
             def log_message(self, *args: Any) -> None:
                 pass
 
-        super().__init__((GATEWAY, 0), Handler, bind_and_activate=False)
+        super().__init__((GATEWAY, port), Handler, bind_and_activate=False)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart, same port
         self.server_bind = lambda: self.socket.bind(self.server_address)  # type: ignore[method-assign]
         self.server_bind()
         self.server_activate()
         self.port = self.socket.getsockname()[1]
         self.thaw()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # health checks hang up without reading the answer: not worth a traceback
 
     def thaw(self) -> None:
         self.frozen = False

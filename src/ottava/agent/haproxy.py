@@ -47,7 +47,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,8 @@ class HAProxy:
         self.master_socket = self.directory / "master.sock"
         self.log = self.directory / "haproxy.log"
         self._lock = threading.Lock()
+        # Called just before each reload (the heartbeat keeps the old worker's counters).
+        self.before_reload: Callable[[], None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -204,7 +206,10 @@ class HAProxy:
                 kind, key = "pools", proxy.split(":", 1)[0]
             else:
                 kind, key = "members", name
-            _merge(result[kind].setdefault(key, {}), row)
+            entry = result[kind].setdefault(key, {})
+            _merge(entry, row)
+            if kind == "members":
+                entry["pool_id"] = proxy.split(":", 1)[0]
         return result
 
     # --- steps ---------------------------------------------------------------------------
@@ -252,6 +257,8 @@ class HAProxy:
     def _reload(self) -> None:
         before = {p.pid for p in self.processes() if p.kind == "worker" and not p.old}
         self._save_server_state()
+        if self.before_reload is not None:
+            self.before_reload()
         # The master re-executes itself and closes the connection without an answer.
         with contextlib.suppress(OSError):
             self._command(self.master_socket, "reload")

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ottava.agent.haproxy import ConfigRejected, HAProxy, HAProxyError
+from ottava.agent.heartbeat import Sender
 from ottava.agent.tls import server_context
 from ottava.wire import agent as api
 
@@ -206,6 +207,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         LOG.debug("%s %s", self.client_address[0], format % args)
 
 
+def heartbeat_sender(config: api.AgentConfig, haproxy: HAProxy) -> Sender | None:
+    """The heartbeat thread the config asks for, or None (no key or no targets)."""
+    key, targets = config.get("heartbeat_key"), config.get("heartbeat_targets")
+    if not key or not targets:
+        LOG.info("no heartbeat targets configured: sending no heartbeats")
+        return None
+    return Sender(config["amphora_id"], haproxy, key.encode(), targets,
+                  float(config.get("heartbeat_interval", 10)))
+
+
 def build(config: api.AgentConfig) -> AgentServer:
     context = server_context(config["ca_path"], config["cert_path"], config["key_path"])
     return AgentServer(config, context)
@@ -240,9 +251,16 @@ def main(config_path: str, debug: bool = False) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    sender = heartbeat_sender(config, server.haproxy)
+    if sender is not None:
+        sender.start()
     host, port = server.server_address[:2]
     LOG.info("amphora agent %s listening on %s:%s (HAProxy master: %s)", config["amphora_id"],
              host, port, server.haproxy.master_pid())
-    serve(server, stop)
+    try:
+        serve(server, stop)
+    finally:
+        if sender is not None:
+            sender.stop()
     LOG.info("amphora agent stopped; HAProxy keeps running")
     return 0

@@ -9,8 +9,7 @@ from typing import Any
 # Heavy imports (oslo, SQLAlchemy, the controller) happen inside main(), after the
 # amphora-agent subcommand has branched off: the agent process imports only ottava.agent.
 
-NOT_YET = {
-    "health-manager": "the health manager",
+NOT_YET: dict[str, str] = {
     "housekeeping": "housekeeping",
 }
 
@@ -43,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     api = command("api", "the REST API (development server; use gunicorn in production)")
     api.add_argument("--bind", type=_host_port, default=None, metavar="HOST:PORT")
     command("worker", "run operations cast by the API")
+    command("health-manager", "receive heartbeats, derive statuses, fail over silent amphorae")
     for name, what in NOT_YET.items():
         command(name, f"{what} (not available yet)")
     agent = sub.add_parser("amphora-agent", help="the amphora agent (inside an amphora)")
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         print(migrate.current(engine) or "base")
         return 0
     run = {"standalone": servers.run_standalone, "api": servers.run_api,
-           "worker": servers.run_worker}[args.command]
+           "worker": servers.run_worker,
+           "health-manager": servers.run_health_manager}[args.command]
     run(conf)
     return 0
 

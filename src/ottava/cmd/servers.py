@@ -71,7 +71,9 @@ def load_drivers(conf: cfg.ConfigOpts) -> bootstrap.Drivers:
 
 
 def run_standalone(conf: cfg.ConfigOpts) -> None:
-    """API, Neutron-compatible endpoint and worker in one process, with in-process messaging."""
+    """API, Neutron-compatible endpoint, worker and health manager in one process, with
+    in-process messaging."""
+    bootstrap.standalone_defaults(conf)
     db = bootstrap.open_database(conf, upgrade=True)
     drivers = load_drivers(conf)
     transport = bootstrap.messaging(conf, in_process=True)
@@ -82,6 +84,8 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
     if resumed:
         LOG.info("Resumed %d unfinished operations", len(resumed))
     services = bootstrap.build_services(conf, db, drivers, rpc.Dispatcher(conf, transport))
+    health = bootstrap.build_health_manager(conf, db, services)
+    health.start()
     api = http_server(create_app(services, conf), conf.api_settings.bind_host,
                       conf.api_settings.bind_port)
     network_api = http_server(neutron.create_app(drivers.network), conf.network_api.bind_host,
@@ -98,6 +102,7 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
         wait_for_signal()
     finally:
         stop_servers(api, network_api)
+        health.stop()
         consumer.stop()
         consumer.wait()
         transport.cleanup()
@@ -119,6 +124,24 @@ def run_api(conf: cfg.ConfigOpts) -> None:
         wait_for_signal()
     finally:
         api.stop()
+        transport.cleanup()
+        db.dispose()
+
+
+def run_health_manager(conf: cfg.ConfigOpts) -> None:
+    """A health manager: heartbeats in, statuses and statistics out, failovers cast to
+    workers over `transport_url`."""
+    db = bootstrap.open_database(conf)
+    transport = bootstrap.messaging(conf, in_process=False)
+    services = bootstrap.build_services(conf, db, None, rpc.Dispatcher(conf, transport))
+    health = bootstrap.build_health_manager(conf, db, services)
+    health.start()
+    print(f"ottava health-manager: heartbeats on {health.address[0]}:{health.address[1]}",
+          flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        health.stop()
         transport.cleanup()
         db.dispose()
 

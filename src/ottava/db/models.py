@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -115,6 +116,9 @@ class LoadBalancer(Provisioned, Base):
     vip_vnic_type: Mapped[str] = mapped_column(String(16), default="normal")
     vip_sg_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     additional_vips: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Hash of the desired-state document last applied to every amphora (not an API field): a
+    # heartbeat reporting another hash is drift, and the health manager pushes again.
+    spec_hash: Mapped[str | None] = mapped_column(String(64))
 
     listeners: Mapped[list[Listener]] = relationship(
         back_populates="load_balancer", lazy="raise", passive_deletes=True
@@ -359,6 +363,20 @@ class Amphora(Timestamped, Base):
     )
 
 
+# Microseconds everywhere: MariaDB's plain DATETIME would drop them, and liveness is judged in
+# fractions of a second.
+PRECISE_TIME = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+class AmphoraHealth(Base):
+    """When each amphora was last heard from; `busy` while a failover of it is under way."""
+
+    __tablename__ = "amphora_health"
+    amphora_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    last_update: Mapped[datetime.datetime] = mapped_column(PRECISE_TIME, index=True)
+    busy: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class ListenerStatistics(Base):
     """Counters of one listener as one amphora reports them."""
 
@@ -372,6 +390,10 @@ class ListenerStatistics(Base):
     active_connections: Mapped[int] = mapped_column(Integer, default=0)
     total_connections: Mapped[int] = mapped_column(BigInteger, default=0)
     request_errors: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+STAT_COLUMNS = ("bytes_in", "bytes_out", "active_connections", "total_connections",
+                "request_errors")
 
 
 class Operation(Timestamped, Base):
@@ -390,6 +412,10 @@ class Operation(Timestamped, Base):
     state: Mapped[str] = mapped_column(String(16), default="QUEUED", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The worker running it renews this lease; a RUNNING operation whose lease has lapsed
+    # belongs to a worker that died, and the reconciler runs it again.
+    worker: Mapped[str | None] = mapped_column(String(255))
+    lease_expires: Mapped[datetime.datetime | None] = mapped_column(DateTime, index=True)
 
 
 TAGGED = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)

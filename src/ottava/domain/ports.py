@@ -81,6 +81,10 @@ class AgentBootConfig:
     cert_pem: str
     key_pem: str
     port: int = 9443
+    # Where the agent sends its signed heartbeats ("host:port" each), with which key, how often.
+    heartbeat_targets: tuple[str, ...] = ()
+    heartbeat_key: str = ""
+    heartbeat_interval: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)

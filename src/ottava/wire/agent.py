@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 API_VERSION = "1"
 PREFIX = f"/v{API_VERSION}"
@@ -86,7 +86,16 @@ class AgentConfig(TypedDict):
     ca_path: str  # the controller's CA: only client certificates it signed are accepted
     cert_path: str  # this amphora's server certificate (its name is the amphora id)
     key_path: str
+    # Optional: where and how to send heartbeats (`ottava.wire.heartbeat`); without them the
+    # agent sends none.
+    heartbeat_key: NotRequired[str]
+    heartbeat_targets: NotRequired[list[str]]  # "host:port" of each health manager
+    heartbeat_interval: NotRequired[float]  # seconds
 
+
+_OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {"heartbeat_key": (str,),
+                                               "heartbeat_targets": (list,),
+                                               "heartbeat_interval": (int, float)}
 
 _CONFIG_TYPES: dict[str, type] = {"amphora_id": str, "bind_host": str, "bind_port": int,
                                   "state_dir": str, "ca_path": str, "cert_path": str,
@@ -97,7 +106,7 @@ def parse_config(document: Any) -> AgentConfig:
     """Check a decoded config document; raises ValueError naming the first bad key."""
     if not isinstance(document, dict):
         raise ValueError("the agent configuration is a JSON object")
-    unknown = sorted(set(document) - set(_CONFIG_TYPES))
+    unknown = sorted(set(document) - set(_CONFIG_TYPES) - set(_OPTIONAL_TYPES))
     if unknown:
         raise ValueError(f"unknown agent configuration keys: {', '.join(unknown)}")
     for key, kind in _CONFIG_TYPES.items():
@@ -105,6 +114,14 @@ def parse_config(document: Any) -> AgentConfig:
         if not isinstance(value, kind) or isinstance(value, bool) or value == "":
             raise ValueError(f"agent configuration: {key!r} must be a non-empty "
                              f"{kind.__name__}")
+    for key, kinds in _OPTIONAL_TYPES.items():
+        value = document.get(key)
+        if key in document and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ValueError(f"agent configuration: {key!r} has the wrong type")
+    if not all(isinstance(t, str) for t in document.get("heartbeat_targets", [])):
+        raise ValueError("agent configuration: 'heartbeat_targets' are \"host:port\" strings")
+    if document.get("heartbeat_interval", 1) <= 0:
+        raise ValueError("agent configuration: 'heartbeat_interval' must be positive")
     if not 0 <= document["bind_port"] <= 65535:
         raise ValueError("agent configuration: 'bind_port' must be 0..65535")
     return AgentConfig(**document)  # type: ignore[typeddict-item]

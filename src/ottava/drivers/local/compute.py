@@ -181,6 +181,10 @@ class LocalComputeDriver:
         _write(config, json.dumps({
             "amphora_id": amphora_id, "bind_host": address, "bind_port": boot.port,
             "state_dir": str(folder), **{k: str(v) for k, v in paths.items()},
+            **({"heartbeat_key": boot.heartbeat_key,
+                "heartbeat_targets": list(boot.heartbeat_targets),
+                "heartbeat_interval": boot.heartbeat_interval}
+               if boot.heartbeat_key and boot.heartbeat_targets else {}),
         }, indent=2) + "\n", 0o600)
         argv = ["ip", "netns", "exec", compute_id, *self.agent_command, "--config", str(config)]
         with open(folder / "agent.log", "ab") as log:

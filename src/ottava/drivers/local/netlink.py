@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import subprocess
+import sys
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
@@ -171,6 +172,27 @@ def remove_address(namespace: str, address: str, prefixlen: int = 32,
         except NetlinkError as e:
             if e.code not in (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ESRCH):
                 raise
+
+
+# Sent from inside the namespace: a raw packet socket must be opened there, and a short-lived
+# interpreter is the one way to do that without switching a thread of this process into it.
+_GARP = """
+import socket, sys
+ip = socket.inet_aton(sys.argv[1])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[2], 0x0806))
+mac = s.getsockname()[4]
+for op in (1, 2):  # a gratuitous request, then a gratuitous reply: peers heed one or the other
+    s.send(b"\\xff" * 6 + mac + b"\\x08\\x06\\x00\\x01\\x08\\x00\\x06\\x04"
+           + bytes([0, op]) + mac + ip + b"\\xff" * 6 + ip)
+"""
+
+
+def announce(namespace: str, address: str, ifname: str = NS_IFNAME) -> None:
+    """Gratuitous ARP for `address` from `ifname` in the namespace, so neighbours (the host
+    included) forget the MAC of the amphora that held the address before."""
+    run("ip", "netns", "exec", namespace, sys.executable, "-I", "-S", "-c", _GARP, address,
+        ifname, timeout=5.0)
 
 
 def addresses(namespace: str, ifname: str = NS_IFNAME) -> list[tuple[str, int]]:

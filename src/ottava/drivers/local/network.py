@@ -112,6 +112,7 @@ class LocalNetworkDriver:
         if not amphora.compute_id:
             raise Invalid(f"amphora {amphora.id} has no compute id")
         netlink.add_address(amphora.compute_id, vip.address, 32)
+        netlink.announce(amphora.compute_id, vip.address)
         for address, prefixlen in netlink.addresses(amphora.compute_id):
             if prefixlen != 32:
                 return address

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
 from ottava.db import models as m
 from ottava.worker.tasks.base import WorkerTask
 from ottava.worker.tasks.network import amphora_ref
 
 
 class ApplySpec(WorkerTask):
-    """Make every given amphora run the desired-state document."""
+    """Make every given amphora run the desired-state document, then record its hash as the
+    one the load balancer's amphorae run (heartbeats reporting another one are drift)."""
 
     def execute(self, amphora_ids: list[str], spec: dict[str, Any]) -> None:
-        for amp in self._amphorae(amphora_ids):
+        amphorae = self._amphorae(amphora_ids)
+        for amp in amphorae:
             self.deps.call(self.deps.amphora.apply, amphora_ref(amp), spec)
+        if amphorae:
+            with self.deps.db.transaction() as s:
+                s.execute(update(m.LoadBalancer)
+                          .where(m.LoadBalancer.id == amphorae[0].load_balancer_id)
+                          .values(spec_hash=spec["hash"]))
 
     def _amphorae(self, amphora_ids: list[str]) -> list[m.Amphora]:
         with self.deps.db.reader() as s:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from ottava.db import health
 from ottava.db import models as m
 from ottava.domain.states import AmphoraStatus
 from ottava.worker.tasks.base import WorkerTask
@@ -38,10 +39,15 @@ class BootAmphorae(WorkerTask):
 
 
 class MarkAmphoraeAllocated(WorkerTask):
+    """The amphorae serve now. Those with an agent (which sends heartbeats) get a health record
+    dated now, so one that never reports is failed over like one that stopped reporting."""
+
     def execute(self, amphora_ids: list[str]) -> None:
         with self.deps.db.transaction() as s:
             s.execute(update(m.Amphora).where(m.Amphora.id.in_(amphora_ids))
                       .values(status=AmphoraStatus.ALLOCATED))
+            if self.deps.agent_boot is not None:
+                health.record_heard(s, amphora_ids, health.now())
 
 
 class DeleteAmphorae(WorkerTask):
@@ -57,3 +63,4 @@ class DeleteAmphorae(WorkerTask):
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
                           .values(status=AmphoraStatus.DELETED))
+                health.forget(s, [amphora_id])

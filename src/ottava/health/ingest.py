@@ -1,0 +1,185 @@
+"""Batched ingestion of heartbeats: liveness, listener statistics, operating status, drift.
+
+`Ingest.offer` is called for every accepted heartbeat and only keeps the latest one per
+amphora (a newer heartbeat supersedes an older one in the same batch). `flush` writes a batch
+in one transaction:
+
+1. liveness: `amphora_health.last_update` for every amphora the database knows (unknown or
+   deleted amphorae are counted and ignored);
+2. statistics: per (listener, amphora) totals, only where they changed since the last write;
+3. operating status: derived (`ottava.domain.health.derive`) only for amphorae that run the
+   desired configuration (heartbeat hash == the load balancer's `spec_hash`) and whose report
+   changed since it was last derived, or was derived longer than `RESYNC` seconds ago;
+4. drift: an amphora of an ACTIVE load balancer that runs another configuration than the
+   desired one gets the desired one pushed again (at most every `drift_repair_interval`).
+
+The caches only save work: losing them (a restart, another health manager) costs one full
+derivation per amphora, never a wrong status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from oslo_log import log as logging
+
+from ottava.db import health as queries
+from ottava.db import models as m
+from ottava.db.engine import Database
+from ottava.domain.health import derive
+from ottava.domain.states import Provisioning
+from ottava.wire.heartbeat import Heartbeat
+
+LOG = logging.getLogger(__name__)
+
+RESYNC = 30.0  # seconds after which an unchanged report is derived again anyway
+
+
+@dataclasses.dataclass
+class IngestCounters:
+    flushes: int = 0
+    heartbeats: int = 0  # accepted into a batch
+    superseded: int = 0  # replaced by a newer one of the same amphora before a flush
+    written: int = 0  # amphorae whose liveness was written
+    unknown: int = 0  # amphorae the database does not know (or deleted)
+    status_changes: int = 0
+    stats_rows: int = 0
+    drift_repairs: int = 0
+    errors: int = 0
+
+
+class Ingest:
+    def __init__(self, db: Database, repair: Callable[[str], None] | None = None,
+                 drift_repair_interval: float = 10.0) -> None:
+        self.db = db
+        self.repair = repair
+        self.drift_repair_interval = drift_repair_interval
+        self.counters = IngestCounters()
+        self._lock = threading.Lock()
+        self._batch: dict[str, Heartbeat] = {}
+        self._derived: dict[str, tuple[str, float]] = {}  # amphora -> (report digest, when)
+        self._stats: dict[tuple[str, str], tuple[int, ...]] = {}  # last written counters
+        self._repaired: dict[str, float] = {}  # amphora -> when its config was last pushed
+        self._mismatches: dict[str, int] = {}  # amphora -> heartbeats in a row with drift
+
+    def offer(self, heartbeat: Heartbeat) -> None:
+        with self._lock:
+            if self._batch.get(heartbeat["id"]) is not None:
+                self.counters.superseded += 1
+            self._batch[heartbeat["id"]] = heartbeat
+            self.counters.heartbeats += 1
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._batch)
+
+    def flush(self) -> int:
+        """Write the current batch; returns how many amphorae it held."""
+        with self._lock:
+            batch, self._batch = self._batch, {}
+        if not batch:
+            return 0
+        try:
+            self._write(batch)
+        except Exception:
+            self.counters.errors += 1
+            LOG.exception("Writing %d heartbeats failed; the next ones will retry", len(batch))
+        self.counters.flushes += 1
+        return len(batch)
+
+    def _write(self, batch: dict[str, Heartbeat]) -> None:
+        now, clock = queries.now(), time.monotonic()
+        drifted: list[str] = []
+        with self.db.transaction() as s:
+            known = queries.places(s, list(batch))
+            self.counters.unknown += len(batch) - len(known)
+            queries.record_heard(s, known, now)
+            self.counters.written += len(known)
+            lb_ids = sorted({p.load_balancer_id for p in known.values() if p.load_balancer_id})
+            live_listeners = queries.listener_ids(s, lb_ids) if lb_ids else set()
+            stats_rows = self._changed_stats(batch, known, live_listeners)
+            queries.record_stats(s, stats_rows)
+            self.counters.stats_rows += len(stats_rows)
+
+            to_derive: dict[str, list[str]] = {}
+            for amp_id, place in known.items():
+                hb = batch[amp_id]
+                if place.load_balancer_id is None:
+                    continue  # a spare: nothing to derive
+                if hb["hash"] != place.spec_hash:
+                    # Twice in a row: one heartbeat sent just before a change was applied
+                    # and read just after it is not drift.
+                    seen_twice = self._mismatches.get(amp_id, 0) + 1
+                    self._mismatches[amp_id] = seen_twice
+                    if place.lb_provisioning_status == Provisioning.ACTIVE and seen_twice >= 2:
+                        drifted.append(amp_id)
+                    continue  # a report about another configuration says nothing of this one
+                self._mismatches.pop(amp_id, None)
+                digest = _digest(hb)
+                seen = self._derived.get(amp_id)
+                if seen is None or seen[0] != digest or clock - seen[1] > RESYNC:
+                    to_derive.setdefault(place.load_balancer_id, []).append(amp_id)
+                    self._derived[amp_id] = (digest, clock)
+            if to_derive:
+                snaps = queries.snapshots(s, sorted(to_derive))
+                changes: dict[tuple[str, str], str] = {}
+                for lb_id, amp_ids in to_derive.items():
+                    snap = snaps.get(lb_id)
+                    if snap is None or snap.provisioning_status.startswith("PENDING"):
+                        for amp_id in amp_ids:  # derive again once it settles
+                            self._derived.pop(amp_id, None)
+                        continue
+                    for amp_id in amp_ids:
+                        changes.update(derive(snap, batch[amp_id]["listeners"],
+                                              batch[amp_id]["pools"]))
+                queries.apply_statuses(s, changes)
+                self.counters.status_changes += len(changes)
+        for amp_id in drifted:
+            self._repair(amp_id, clock)
+
+    def _changed_stats(self, batch: dict[str, Heartbeat], known: dict[str, Any],
+                       live_listeners: set[str]) -> list[dict[str, Any]]:
+        rows = []
+        for amp_id in known:
+            for lid, report in batch[amp_id]["listeners"].items():
+                if lid not in live_listeners:
+                    continue  # deleted since, or not ours: a row would break the foreign key
+                stats: Any = report["stats"]
+                values = tuple(stats[c] for c in m.STAT_COLUMNS)
+                if self._stats.get((lid, amp_id)) == values:
+                    continue
+                self._stats[(lid, amp_id)] = values
+                rows.append({"listener_id": lid, "amphora_id": amp_id,
+                             **dict(zip(m.STAT_COLUMNS, values, strict=True))})
+        return rows
+
+    def _repair(self, amphora_id: str, clock: float) -> None:
+        last = self._repaired.get(amphora_id)
+        if self.repair is None or (last is not None
+                                   and clock - last < self.drift_repair_interval):
+            return
+        self._repaired[amphora_id] = clock
+        try:
+            self.repair(amphora_id)
+            self.counters.drift_repairs += 1
+            LOG.info("Amphora %s runs another configuration than the desired one: pushing "
+                     "it again", amphora_id)
+        except Exception as exc:  # e.g. the load balancer became busy: next time
+            LOG.info("Drift repair of amphora %s deferred: %s", amphora_id, exc)
+
+    def forget(self, amphora_id: str) -> None:
+        self._derived.pop(amphora_id, None)
+        self._mismatches.pop(amphora_id, None)
+        self._repaired.pop(amphora_id, None)
+
+
+def _digest(hb: Heartbeat) -> str:
+    """What status derivation depends on in a heartbeat (not its counters)."""
+    shape = ({k: v["status"] for k, v in hb["listeners"].items()}, hb["pools"], hb["hash"])
+    return hashlib.blake2b(json.dumps(shape, sort_keys=True).encode(), digest_size=16).hexdigest()

@@ -1,0 +1,109 @@
+"""Failover of amphorae that went quiet, with a circuit breaker against mass failover.
+
+Every `health_check_interval` the watchdog looks for amphorae in service (ALLOCATED, of an
+ACTIVE or ERROR load balancer) whose last heartbeat is older than `heartbeat_timeout`. Each one
+is marked busy (a compare-and-set, so two health managers never fail the same amphora over
+twice) and its failover is submitted as an ordinary operation. Nothing is judged before the
+watchdog has itself been running for a whole timeout: after a controller restart, silence
+only means that nobody was listening. A failover that cannot be
+submitted (its load balancer is busy with another change) is unmarked and tried next time.
+
+The breaker: when more amphorae are stale at once than `failover_threshold`, or more than
+`failover_threshold_ratio` of them (once there are at least `failover_threshold_minimum`),
+the likelier cause is on the controller's side (its network, its clock, a paused database),
+and replacing healthy amphorae would make an outage of a blip. The watchdog then fails nothing
+over, logs an error once, and reports `tripped` until the share of stale amphorae drops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import threading
+from collections.abc import Callable
+
+from oslo_log import log as logging
+
+from ottava.db import health as queries
+from ottava.db.engine import Database
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Breaker:
+    threshold: int | None = None
+    ratio: float = 0.5
+    minimum: int = 4
+
+    def trips(self, stale: int, total: int) -> bool:
+        if self.threshold is not None and stale >= self.threshold:
+            return True
+        return total >= self.minimum and stale > self.ratio * total
+
+
+class Watchdog:
+    def __init__(self, db: Database, failover: Callable[[str], None], timeout: float,
+                 interval: float, breaker: Breaker) -> None:
+        self.db = db
+        self.failover = failover
+        self.timeout = timeout
+        self.interval = interval
+        self.breaker = breaker
+        self.tripped = False
+        self.submitted = 0
+        self.started_at = queries.now()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> list[str]:
+        """One pass: the amphorae whose failover was submitted."""
+        before = queries.now() - datetime.timedelta(seconds=self.timeout)
+        if before < self.started_at:
+            return []  # we have not listened for a whole timeout yet: silence means nothing
+        with self.db.reader() as s:
+            stale, total = queries.stale(s, before)
+        if stale and self.breaker.trips(len(stale), total):
+            if not self.tripped:
+                LOG.error("%d of %d amphorae stopped sending heartbeats at once: automatic "
+                          "failover is suspended until they report again or fewer are "
+                          "stale (check the controller's network first)", len(stale), total)
+            self.tripped = True
+            return []
+        if self.tripped:
+            LOG.warning("Failover circuit breaker reset (%d of %d stale)", len(stale), total)
+            self.tripped = False
+        started = []
+        for amphora_id in stale:
+            with self.db.transaction() as s:
+                if not queries.mark_busy(s, amphora_id):
+                    continue  # another health manager took it
+            try:
+                self.failover(amphora_id)
+            except Exception as exc:  # busy load balancer, or gone: try again next pass
+                LOG.info("Failover of amphora %s not started yet: %s", amphora_id, exc)
+                with self.db.transaction() as s:
+                    queries.mark_busy(s, amphora_id, busy=False)
+                continue
+            LOG.warning("Amphora %s sent no heartbeat for %.1f s: failing it over",
+                        amphora_id, self.timeout)
+            started.append(amphora_id)
+        self.submitted += len(started)
+        return started
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception:
+                LOG.exception("Stale amphora check failed")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="failover-watchdog",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
