@@ -154,13 +154,19 @@ def build_runner(conf: cfg.ConfigOpts, db: Database, drivers: Drivers) -> Operat
     deps = WorkerDeps(db=db, compute=drivers.compute, network=drivers.network,
                       amphora=drivers.amphora, call_timeout=worker.driver_call_timeout,
                       call_retries=worker.driver_call_retries, agent_boot=drivers.agent_boot)
-    return OperationRunner(deps, conf)
+    return OperationRunner(deps, conf, worker_name())
 
 
 def build_health_manager(conf: cfg.ConfigOpts, db: Database, services: Services) -> Any:
     from ottava.health.manager import HealthManager
 
     return HealthManager(conf, db, services, heartbeat_key(conf))
+
+
+def build_housekeeping(conf: cfg.ConfigOpts, db: Database, dispatch: Any) -> Any:
+    from ottava.housekeeping.manager import Housekeeping
+
+    return Housekeeping(conf, db, dispatch)
 
 
 def messaging(conf: cfg.ConfigOpts, in_process: bool) -> Any:

@@ -41,10 +41,12 @@ class Counters:
         self._lock = threading.Lock()
         self.base: dict[str, dict[str, int]] = {}
         self.last: dict[str, dict[str, int]] = {}
-        with contextlib.suppress(OSError, ValueError, TypeError):
+        # A missing, torn or foreign file only costs the totals so far, never the agent.
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
             saved = json.loads(path.read_text())
-            self.base = {k: {c: int(v[c]) for c in _SOURCES} for k, v in saved["base"].items()}
-            self.last = {k: {c: int(v[c]) for c in _SOURCES} for k, v in saved["last"].items()}
+            base = {k: {c: int(v[c]) for c in _SOURCES} for k, v in saved["base"].items()}
+            last = {k: {c: int(v[c]) for c in _SOURCES} for k, v in saved["last"].items()}
+            self.base, self.last = base, last
 
     def totals(self, listeners: dict[str, dict[str, Any]]) -> dict[str, wire.Counters]:
         """Totals for each listener in a `HAProxy.stats()["listeners"]` reading."""

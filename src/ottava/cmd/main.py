@@ -9,11 +9,6 @@ from typing import Any
 # Heavy imports (oslo, SQLAlchemy, the controller) happen inside main(), after the
 # amphora-agent subcommand has branched off: the agent process imports only ottava.agent.
 
-NOT_YET: dict[str, str] = {
-    "housekeeping": "housekeeping",
-}
-
-
 def _host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
@@ -43,8 +38,8 @@ def parser() -> argparse.ArgumentParser:
     api.add_argument("--bind", type=_host_port, default=None, metavar="HOST:PORT")
     command("worker", "run operations cast by the API")
     command("health-manager", "receive heartbeats, derive statuses, fail over silent amphorae")
-    for name, what in NOT_YET.items():
-        command(name, f"{what} (not available yet)")
+    command("housekeeping", "re-drive operations whose worker died, purge deleted rows, "
+                            "rotate amphora certificates")
     agent = sub.add_parser("amphora-agent", help="the amphora agent (inside an amphora)")
     agent.add_argument("--config", required=True, metavar="FILE",
                        help="the agent's JSON configuration (ottava.wire.agent.AgentConfig)")
@@ -86,10 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.setup(conf, "ottava")
     from ottava.cmd import servers
 
-    if args.command in NOT_YET:
-        print(f"ottava {args.command}: {NOT_YET[args.command]} is not available in this "
-              "version yet", file=sys.stderr)
-        return 2
     if args.command == "db":
         engine = bootstrap.open_database(conf).engine
         if args.action == "upgrade":
@@ -100,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     run = {"standalone": servers.run_standalone, "api": servers.run_api,
            "worker": servers.run_worker,
-           "health-manager": servers.run_health_manager}[args.command]
+           "health-manager": servers.run_health_manager,
+           "housekeeping": servers.run_housekeeping}[args.command]
     run(conf)
     return 0
 

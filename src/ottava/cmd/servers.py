@@ -83,9 +83,12 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
     resumed = runner.resume_unfinished()
     if resumed:
         LOG.info("Resumed %d unfinished operations", len(resumed))
-    services = bootstrap.build_services(conf, db, drivers, rpc.Dispatcher(conf, transport))
+    dispatcher = rpc.Dispatcher(conf, transport)
+    services = bootstrap.build_services(conf, db, drivers, dispatcher)
     health = bootstrap.build_health_manager(conf, db, services)
     health.start()
+    housekeeping = bootstrap.build_housekeeping(conf, db, dispatcher)
+    housekeeping.start()
     api = http_server(create_app(services, conf), conf.api_settings.bind_host,
                       conf.api_settings.bind_port)
     network_api = http_server(neutron.create_app(drivers.network), conf.network_api.bind_host,
@@ -102,7 +105,9 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
         wait_for_signal()
     finally:
         stop_servers(api, network_api)
+        housekeeping.stop()
         health.stop()
+        runner.stop()
         consumer.stop()
         consumer.wait()
         transport.cleanup()
@@ -146,6 +151,22 @@ def run_health_manager(conf: cfg.ConfigOpts) -> None:
         db.dispose()
 
 
+def run_housekeeping(conf: cfg.ConfigOpts) -> None:
+    """Housekeeping: the reconciler, the purge and certificate rotation, casting what it
+    re-drives to workers over `transport_url`."""
+    db = bootstrap.open_database(conf)
+    transport = bootstrap.messaging(conf, in_process=False)
+    housekeeping = bootstrap.build_housekeeping(conf, db, rpc.Dispatcher(conf, transport))
+    housekeeping.start()
+    print("ottava housekeeping: running", flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        housekeeping.stop()
+        transport.cleanup()
+        db.dispose()
+
+
 def run_worker(conf: cfg.ConfigOpts) -> None:
     """A worker consuming operations from `transport_url`."""
     db = bootstrap.open_database(conf)
@@ -158,6 +179,7 @@ def run_worker(conf: cfg.ConfigOpts) -> None:
     try:
         wait_for_signal()
     finally:
+        runner.stop()
         consumer.stop()
         consumer.wait()
         transport.cleanup()

@@ -1,1 +1,2 @@
-"""health (see ../shared/ARCHITECTURE.md); filled in by later issues."""
+"""The health manager: amphora heartbeats in; liveness, statistics, operating status and
+failovers out (receiver, ingest, watchdog, manager)."""

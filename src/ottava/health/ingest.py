@@ -96,6 +96,10 @@ class Ingest:
     def _write(self, batch: dict[str, Heartbeat]) -> None:
         now, clock = queries.now(), time.monotonic()
         drifted: list[str] = []
+        # Cache updates take effect only once the transaction has committed: after a failed
+        # write the same heartbeats must be written and derived again.
+        derived: dict[str, tuple[str, float]] = {}
+        written: dict[tuple[str, str], tuple[int, ...]] = {}
         with self.db.transaction() as s:
             known = queries.places(s, list(batch))
             self.counters.unknown += len(batch) - len(known)
@@ -103,7 +107,7 @@ class Ingest:
             self.counters.written += len(known)
             lb_ids = sorted({p.load_balancer_id for p in known.values() if p.load_balancer_id})
             live_listeners = queries.listener_ids(s, lb_ids) if lb_ids else set()
-            stats_rows = self._changed_stats(batch, known, live_listeners)
+            stats_rows = self._changed_stats(batch, known, live_listeners, written)
             queries.record_stats(s, stats_rows)
             self.counters.stats_rows += len(stats_rows)
 
@@ -125,7 +129,7 @@ class Ingest:
                 seen = self._derived.get(amp_id)
                 if seen is None or seen[0] != digest or clock - seen[1] > RESYNC:
                     to_derive.setdefault(place.load_balancer_id, []).append(amp_id)
-                    self._derived[amp_id] = (digest, clock)
+                    derived[amp_id] = (digest, clock)
             if to_derive:
                 snaps = queries.snapshots(s, sorted(to_derive))
                 changes: dict[tuple[str, str], str] = {}
@@ -133,18 +137,21 @@ class Ingest:
                     snap = snaps.get(lb_id)
                     if snap is None or snap.provisioning_status.startswith("PENDING"):
                         for amp_id in amp_ids:  # derive again once it settles
-                            self._derived.pop(amp_id, None)
+                            derived.pop(amp_id, None)
                         continue
                     for amp_id in amp_ids:
                         changes.update(derive(snap, batch[amp_id]["listeners"],
                                               batch[amp_id]["pools"]))
                 queries.apply_statuses(s, changes)
                 self.counters.status_changes += len(changes)
+        self._derived.update(derived)
+        self._stats.update(written)
         for amp_id in drifted:
             self._repair(amp_id, clock)
 
     def _changed_stats(self, batch: dict[str, Heartbeat], known: dict[str, Any],
-                       live_listeners: set[str]) -> list[dict[str, Any]]:
+                       live_listeners: set[str], written: dict[tuple[str, str], tuple[int, ...]]
+                       ) -> list[dict[str, Any]]:
         rows = []
         for amp_id in known:
             for lid, report in batch[amp_id]["listeners"].items():
@@ -154,7 +161,7 @@ class Ingest:
                 values = tuple(stats[c] for c in m.STAT_COLUMNS)
                 if self._stats.get((lid, amp_id)) == values:
                     continue
-                self._stats[(lid, amp_id)] = values
+                written[(lid, amp_id)] = values
                 rows.append({"listener_id": lid, "amphora_id": amp_id,
                              **dict(zip(m.STAT_COLUMNS, values, strict=True))})
         return rows

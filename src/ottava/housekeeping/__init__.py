@@ -1,1 +1,2 @@
-"""housekeeping (see ../shared/ARCHITECTURE.md); filled in by later issues."""
+"""Housekeeping: the reconciler of operations whose worker died, the purge of deleted rows,
+rotation of amphora certificates; `manager.Housekeeping` runs them on their intervals."""

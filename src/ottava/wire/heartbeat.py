@@ -105,7 +105,7 @@ def decode(datagram: bytes, key: bytes) -> Heartbeat:
         if inflater.unconsumed_tail:
             raise Rejected("body", f"inflates beyond {MAX_BODY} bytes")
         document = json.loads(raw)
-    except (zlib.error, ValueError) as exc:
+    except (zlib.error, ValueError, RecursionError) as exc:
         if isinstance(exc, Rejected):
             raise
         raise Rejected("body", str(exc)) from None

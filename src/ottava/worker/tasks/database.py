@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from oslo_log import log as logging
@@ -132,12 +133,15 @@ class BuildSpec(WorkerTask):
 
 class CreateAmphoraRows(WorkerTask):
     """Rows for new amphorae: as the topology needs (one, or two for HA), or, in a failover,
-    one for each amphora being replaced, in the same role."""
+    one for each amphora being replaced, in the same role.
+
+    The ids derive from the operation's id, so running this again after a crash (between its
+    commit and TaskFlow recording its result) finds the rows it made instead of adding more."""
 
     default_provides = keys.AMPHORA_IDS
 
-    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None
-                ) -> list[str]:
+    def execute(self, plan: dict[str, Any], operation_id: str | None = None,
+                replacement_ids: list[str] | None = None) -> list[str]:
         lb_id = plan["load_balancer_id"]
         with self.deps.db.transaction() as s:
             lb = s.get(m.LoadBalancer, lb_id)
@@ -146,12 +150,17 @@ class CreateAmphoraRows(WorkerTask):
             if replacement_ids:
                 replaced = [s.get(m.Amphora, i) for i in replacement_ids]
                 roles = [a.role or "STANDALONE" for a in replaced if a is not None]
-            amps = [m.Amphora(load_balancer_id=lb_id, status=AmphoraStatus.PENDING_CREATE,
-                              role=role, vrrp_priority={"MASTER": 100, "BACKUP": 90}.get(role))
-                    for role in roles]
-            s.add_all(amps)
+            ids = []
+            for index, role in enumerate(roles):
+                ident = (str(uuid.uuid5(uuid.UUID(operation_id), f"amphora-{index}"))
+                         if operation_id else str(uuid.uuid4()))
+                if s.get(m.Amphora, ident) is None:
+                    s.add(m.Amphora(id=ident, load_balancer_id=lb_id,
+                                    status=AmphoraStatus.PENDING_CREATE, role=role,
+                                    vrrp_priority={"MASTER": 100, "BACKUP": 90}.get(role)))
+                ids.append(ident)
             s.flush()
-            return [a.id for a in amps]
+            return ids
 
     def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
         if not isinstance(result, list):

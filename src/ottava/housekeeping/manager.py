@@ -1,0 +1,59 @@
+"""Housekeeping's loop: each job on its own interval, in one thread, until stopped.
+
+`ottava housekeeping` runs one; `ottava standalone` runs one in-process. Every job is safe to
+run in several processes at once (each change is a compare-and-set or an idempotent delete).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from ottava.db.engine import Database
+from ottava.housekeeping import purge
+from ottava.housekeeping.reconciler import Reconciler
+
+LOG = logging.getLogger(__name__)
+
+
+class Housekeeping:
+    def __init__(self, conf: cfg.ConfigOpts, db: Database,
+                 dispatch: Callable[[str], None],
+                 rotate_certificates: Callable[[], object] | None = None) -> None:
+        hk = conf.house_keeping
+        self.reconciler = Reconciler(db, dispatch, hk.operation_lease)
+        self.jobs: list[tuple[str, float, Callable[[], object]]] = [
+            ("reconcile", hk.reconcile_interval, self.reconciler.run_once),
+            ("purge", hk.cleanup_interval,
+             lambda: purge.purge(db, hk.load_balancer_expiry_age, hk.amphora_expiry_age)),
+        ]
+        if rotate_certificates is not None:
+            self.jobs.append(("certificates", hk.cert_interval, rotate_certificates))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        due = {name: time.monotonic() + interval for name, interval, _ in self.jobs}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for name, interval, job in self.jobs:
+                if now >= due[name]:
+                    due[name] = now + interval
+                    try:
+                        job()
+                    except Exception:  # one failed pass; the next one tries again
+                        LOG.exception("Housekeeping job %s failed", name)
+            self._stop.wait(max(0.05, min(due.values()) - time.monotonic()))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

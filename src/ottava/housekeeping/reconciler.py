@@ -1,0 +1,65 @@
+"""The reconciler: operations whose worker died are handed to a living one.
+
+A RUNNING operation whose lease lapsed (its worker stopped renewing it: killed, frozen, cut
+off from the database) is put back to QUEUED — a compare-and-set on the lease it had, so two
+reconcilers never both take it — and cast again; the worker that claims it resumes the flow
+from TaskFlow's logbook, or reverts it, so its objects end ACTIVE or ERROR, never PENDING_*.
+A QUEUED operation older than a lease was never delivered (the cast was lost) and is cast
+again; a duplicate cast is harmless, the claim lets only one worker run it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+from oslo_log import log as logging
+from sqlalchemy import func, select, update
+
+from ottava.db import health
+from ottava.db import models as m
+from ottava.db.engine import Database
+
+LOG = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, db: Database, dispatch: Callable[[str], None], lease: float) -> None:
+        self.db = db
+        self.dispatch = dispatch
+        self.lease = lease
+        self.requeued = 0
+        self.recast = 0
+
+    def run_once(self) -> list[str]:
+        """Requeue and cast what is orphaned; returns the operation ids cast."""
+        now = health.now()
+        with self.db.reader() as s:
+            orphans = s.execute(select(m.Operation.id, m.Operation.lease_expires).where(
+                m.Operation.state == "RUNNING", m.Operation.lease_expires < now)).all()
+            undelivered = list(s.scalars(select(m.Operation.id).where(
+                m.Operation.state == "QUEUED",
+                func.coalesce(m.Operation.updated_at, m.Operation.created_at)
+                < now - datetime.timedelta(seconds=self.lease))))
+        cast = []
+        for ident, lease in orphans:
+            with self.db.transaction() as s:
+                taken = s.execute(
+                    update(m.Operation)
+                    .where(m.Operation.id == ident, m.Operation.state == "RUNNING",
+                           m.Operation.lease_expires == lease)
+                    .values(state="QUEUED", worker=None, lease_expires=None)
+                ).rowcount  # type: ignore[attr-defined]
+            if taken:
+                LOG.warning("Operation %s lost its worker (lease expired %s): running it "
+                            "again", ident, lease)
+                self.requeued += 1
+                cast.append(ident)
+        for ident in undelivered:
+            LOG.info("Operation %s was queued over %.0f s ago: casting it again", ident,
+                     self.lease)
+            self.recast += 1
+            cast.append(ident)
+        for ident in cast:
+            self.dispatch(ident)
+        return cast
