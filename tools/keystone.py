@@ -141,6 +141,11 @@ class Keystone:
     def log(self) -> Path:
         return Path(self.folder) / "keystone.log"
 
+    @property
+    def access_log(self) -> Path:
+        """gunicorn's access log: one line per request Keystone answered."""
+        return Path(self.folder) / "access.log"
+
     def log_tail(self, chars: int = 4000) -> str:
         return _tail(self.log, chars)
 
@@ -324,6 +329,8 @@ def start(folder: Path, password: str = ADMIN_PASSWORD) -> Keystone:
         cmd = [str(venv / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}",
                "--workers", "1", "--threads", "1", "--timeout", "120",
                "--chdir", str(folder), "--error-logfile", str(folder / "gunicorn.log"),
+               # One line per request: tests count how often a service asked Keystone.
+               "--access-logfile", str(folder / "access.log"),
                "keystone_wsgi:application"]
         with open(folder / "gunicorn.log", "ab") as out:
             # Its own session: a launcher that exits (the command line) leaves it running.

@@ -62,6 +62,7 @@ if ! { [ -x "$tvenv/bin/tempest" ] && [ -f "$stamp" ] && cmp -s "$reqs" "$stamp"
   cp "$reqs" "$stamp"
 fi
 "$python" "$root/tools/keystone.py" venv >/dev/null || die "could not install Keystone"
+tempest_pkg="$("$tvenv/bin/python" -c 'import os, tempest; print(os.path.dirname(tempest.__file__))')"
 
 # -- a work folder, and the processes we start, stopped by PID whatever happens ----------
 if [ -z "$workdir" ]; then workdir="$(mktemp -d -t ottava-tempest.XXXXXX)"; fi
@@ -161,6 +162,9 @@ write_tempest_conf() {  # mode file
 log_file = tempest.log
 debug = true
 
+[oslo_concurrency]
+lock_path = $mdir/ws/lock
+
 [auth]
 use_dynamic_credentials = true
 admin_username = admin
@@ -236,8 +240,12 @@ for mode in ${modes//,/ }; do
   ottava_pid=$!
   wait_http "$api_url/" 90 || { tail -50 "$mdir/ottava.log" >&2; die "[$mode] ottava did not start"; }
 
-  log "[$mode] tempest init"
-  (cd "$mdir" && "$tvenv/bin/tempest" init ws >/dev/null)
+  # The workspace by hand, not `tempest init`: that one registers every workspace by name
+  # in ~/.tempest/workspace.yaml and refuses a name it has seen. `tempest run` reads
+  # ./etc/tempest.conf and ./.stestr.conf.
+  mkdir -p "$mdir/ws/etc" "$mdir/ws/lock"
+  printf '[DEFAULT]\ntest_path=%s\ntop_dir=%s\ngroup_regex=([^\\.]*\\.)*\n' \
+    "$tempest_pkg/test_discover" "$tempest_pkg" >"$mdir/ws/.stestr.conf"
   write_tempest_conf "$mode" "$mdir/ws/etc/tempest.conf"
   log "[$mode] tempest run --concurrency $concurrency --regex '$regex'"
   started=$(date +%s)
