@@ -87,6 +87,7 @@ def standalone_defaults(conf: cfg.ConfigOpts) -> None:
     conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
     conf.set_default("health_check_interval", 1.0, group="health_manager")
     conf.set_default("drift_repair_interval", 5.0, group="health_manager")
+    conf.set_default("vrrp_advert_int", 0.2, group="keepalived_vrrp")
     if conf.controller_worker.compute_driver == "local":
         from ottava.drivers.local import netlink
 
@@ -153,7 +154,8 @@ def build_runner(conf: cfg.ConfigOpts, db: Database, drivers: Drivers) -> Operat
     worker = conf.controller_worker
     deps = WorkerDeps(db=db, compute=drivers.compute, network=drivers.network,
                       amphora=drivers.amphora, call_timeout=worker.driver_call_timeout,
-                      call_retries=worker.driver_call_retries, agent_boot=drivers.agent_boot)
+                      call_retries=worker.driver_call_retries, agent_boot=drivers.agent_boot,
+                      vrrp_advert_int=conf.keepalived_vrrp.vrrp_advert_int)
     return OperationRunner(deps, conf, worker_name())
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from ottava.agent.haproxy import ConfigRejected, HAProxy, HAProxyError
 from ottava.agent.heartbeat import Sender
+from ottava.agent.keepalived import Keepalived, KeepalivedError
 from ottava.agent.tls import server_context
 from ottava.wire import agent as api
 
@@ -55,6 +56,7 @@ class AgentServer(http.server.ThreadingHTTPServer):
         self.config = config
         self.context = context
         self.haproxy = HAProxy(Path(config["state_dir"]) / "lb")
+        self.keepalived = Keepalived(Path(config["state_dir"]) / "vrrp", self.haproxy.pidfile)
         self._version: str | None = None
         super().__init__((config["bind_host"], config["bind_port"]), Handler)
 
@@ -116,6 +118,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._error(404, f"no resource {self.path}")
 
     def do_PUT(self) -> None:
+        if self.path == api.VRRP:
+            self._put_vrrp()
+            return
         if self.path != api.LOADBALANCER:
             self._not_allowed()
             return
@@ -139,6 +144,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._json(200, result)
 
     def do_DELETE(self) -> None:
+        if self.path == api.VRRP:
+            self.server.keepalived.stop()
+            self._no_content()
+            return
         if self.path != api.LOADBALANCER:
             self._not_allowed()
             return
@@ -155,10 +164,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._not_allowed()
 
+    def _put_vrrp(self) -> None:
+        document = self._body()
+        if document is None:
+            return
+        try:
+            changed = self.server.keepalived.apply(document)
+        except ValueError as exc:
+            self._error(400, str(exc))
+            return
+        except (OSError, KeepalivedError, subprocess.SubprocessError) as exc:
+            LOG.error("keepalived failed: %s", exc)
+            self._error(500, str(exc))
+            return
+        LOG.info("VRRP configured (changed: %s)", changed)
+        self._json(200, {"changed": changed})
+
+    def _no_content(self) -> None:
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     # --- helpers -------------------------------------------------------------------------
 
     def _not_allowed(self) -> None:
-        if self.path in (api.INFO, api.LOADBALANCER, api.STATS):
+        if self.path in (api.INFO, api.LOADBALANCER, api.STATS, api.VRRP):
             self._error(405, f"{self.command} is not allowed on {self.path}")
         else:
             self._error(404, f"no resource {self.path}")

@@ -140,6 +140,11 @@ class AmphoraDriver(Protocol):
 
     def remove(self, amphora: AmphoraRef) -> None: ...
 
+    def configure_vrrp(self, amphora: AmphoraRef, config: dict[str, Any]) -> None:
+        """ACTIVE_STANDBY: make the amphora hold the VIP with its peer (`wire.agent.VrrpConfig`
+        fields)."""
+        ...
+
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         """Counters per listener id."""
         ...

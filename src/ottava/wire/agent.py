@@ -10,6 +10,9 @@ REST amphora driver (`ottava.drivers.amphora.rest`) calls it. It is HTTPS with m
                              `haproxy -c`; 413 body larger than MAX_BODY
     GET    /v1/loadbalancer  200 AppliedHash {"hash": str | null} (null: nothing runs)
     DELETE /v1/loadbalancer  204, no body (also when nothing ran: idempotent)
+    PUT    /v1/vrrp          body: VrrpConfig (ACTIVE_STANDBY): keepalived holds the VIP with
+                             the peer; 200 {"changed": bool}; 400 refused settings
+    DELETE /v1/vrrp          204: keepalived stopped (idempotent)
     GET    /v1/stats         200 Stats {"listeners": {id: {...}}, "pools": {...},
                              "members": {...}}, the shape of `HAProxy.stats()`; all three
                              empty when nothing runs
@@ -35,6 +38,7 @@ PREFIX = f"/v{API_VERSION}"
 INFO = f"{PREFIX}/info"
 LOADBALANCER = f"{PREFIX}/loadbalancer"
 STATS = f"{PREFIX}/stats"
+VRRP = f"{PREFIX}/vrrp"
 
 DEFAULT_PORT = 9443
 MAX_BODY = 4 * 1024 * 1024  # bytes of a PUT body; larger is refused with 413
@@ -60,6 +64,46 @@ class Stats(TypedDict):
     listeners: dict[str, dict[str, Any]]
     pools: dict[str, dict[str, Any]]
     members: dict[str, dict[str, Any]]
+
+
+class VrrpConfig(TypedDict):
+    """One amphora's half of an ACTIVE_STANDBY pair."""
+
+    router_id: str  # a name for logs (the amphora id)
+    vip: str
+    interface: str
+    vrid: int  # 1..255, the same on both
+    priority: int  # 1..254; the higher one takes the VIP first
+    advert_int: float  # seconds between adverts (VRRPv3 allows fractions)
+    own_ip: str
+    peer_ips: list[str]
+
+
+_VRRP_TYPES: dict[str, tuple[type, ...]] = {
+    "router_id": (str,), "vip": (str,), "interface": (str,), "vrid": (int,),
+    "priority": (int,), "advert_int": (int, float), "own_ip": (str,), "peer_ips": (list,)}
+_SAFE = set("0123456789abcdefABCDEF.:-_")
+
+
+def parse_vrrp(document: Any) -> VrrpConfig:
+    """Check a VRRP document; ValueError names the first bad key. Every string is made of
+    address/identifier characters only: it is written into keepalived's configuration."""
+    if not isinstance(document, dict) or set(document) != set(_VRRP_TYPES):
+        raise ValueError(f"a VRRP configuration has exactly the keys {sorted(_VRRP_TYPES)}")
+    for key, kinds in _VRRP_TYPES.items():
+        value = document[key]
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ValueError(f"VRRP configuration: {key!r} has the wrong type")
+    strings = [document[k] for k in ("router_id", "vip", "own_ip")] + document["peer_ips"]
+    if not all(isinstance(v, str) and v and set(v) <= _SAFE for v in strings):
+        raise ValueError("VRRP configuration: addresses and ids only")
+    if not document["interface"].isalnum():
+        raise ValueError("VRRP configuration: 'interface' must be a plain interface name")
+    if not 1 <= document["vrid"] <= 255 or not 1 <= document["priority"] <= 254:
+        raise ValueError("VRRP configuration: vrid is 1..255 and priority 1..254")
+    if not 0.01 <= document["advert_int"] <= 255:
+        raise ValueError("VRRP configuration: advert_int is 0.01..255 seconds")
+    return document  # type: ignore[return-value]
 
 
 class Error(TypedDict):

@@ -33,6 +33,7 @@ class WorkerDeps:
     call_timeout: float = 60.0
     call_retries: int = 3
     agent_boot: AgentBootIssuer | None = None
+    vrrp_advert_int: float = 1.0  # seconds between VRRP adverts of ACTIVE_STANDBY pairs
     _pool: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
             max_workers=16, thread_name_prefix="driver-call"))

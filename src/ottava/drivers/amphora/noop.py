@@ -11,12 +11,16 @@ class NoopAmphoraDriver:
     def __init__(self, state_dir: str | None = None) -> None:
         # Noop drivers keep no state; the argument is what every driver is built with.
         self.applied: dict[str, dict[str, Any]] = {}
+        self.vrrp: dict[str, dict[str, Any]] = {}
 
     def apply(self, amphora: AmphoraRef, spec: dict[str, Any]) -> None:
         self.applied[amphora.id] = spec
 
     def remove(self, amphora: AmphoraRef) -> None:
         self.applied.pop(amphora.id, None)
+
+    def configure_vrrp(self, amphora: AmphoraRef, config: dict[str, Any]) -> None:
+        self.vrrp[amphora.id] = config
 
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         return {}

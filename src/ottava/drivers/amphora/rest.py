@@ -104,6 +104,9 @@ class RestAmphoraDriver:
     def remove(self, amphora: AmphoraRef) -> None:
         self._call(amphora, "DELETE", api.LOADBALANCER)
 
+    def configure_vrrp(self, amphora: AmphoraRef, config: dict[str, Any]) -> None:
+        self._call(amphora, "PUT", api.VRRP, config)
+
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         """Counters per listener id (statuses and pools/members: `full_stats`)."""
         listeners = self.full_stats(amphora)["listeners"]

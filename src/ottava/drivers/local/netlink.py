@@ -118,6 +118,9 @@ def create_namespace(name: str, address: str, prefixlen: int = SUBNET.prefixlen,
             ns.link("set", index=index, state="up")
             _add_address(ns, index, address, prefixlen)
             ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+        # HAProxy on the backup of a pair binds the VIP before keepalived gives it the address.
+        run("ip", "netns", "exec", name, "sh", "-c",
+            "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind")
     except BaseException:
         delete_namespace(name)
         raise

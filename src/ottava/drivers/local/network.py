@@ -111,8 +111,9 @@ class LocalNetworkDriver:
     def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> str:
         if not amphora.compute_id:
             raise Invalid(f"amphora {amphora.id} has no compute id")
-        netlink.add_address(amphora.compute_id, vip.address, 32)
-        netlink.announce(amphora.compute_id, vip.address)
+        if amphora.role not in ("MASTER", "BACKUP"):  # a pair's VIP is keepalived's to hold
+            netlink.add_address(amphora.compute_id, vip.address, 32)
+            netlink.announce(amphora.compute_id, vip.address)
         for address, prefixlen in netlink.addresses(amphora.compute_id):
             if prefixlen != 32:
                 return address

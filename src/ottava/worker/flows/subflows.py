@@ -7,7 +7,7 @@ from taskflow.patterns import linear_flow
 
 from ottava.worker import keys
 from ottava.worker.drivers import WorkerDeps
-from ottava.worker.tasks.amphora import ApplySpec
+from ottava.worker.tasks.amphora import ApplySpec, ConfigureVrrp
 from ottava.worker.tasks.compute import BootAmphorae, DeleteAmphorae, MarkAmphoraeAllocated
 from ottava.worker.tasks.database import BuildSpec, CreateAmphoraRows
 from ottava.worker.tasks.network import PlugVip
@@ -31,6 +31,7 @@ def replace_amphorae(deps: WorkerDeps, replaced: task.Task) -> linear_flow.Flow:
         new_amphorae(deps),
         BuildSpec(deps),
         ApplySpec(deps),
+        ConfigureVrrp(deps),
         DeleteAmphorae(deps, name="delete-replaced-amphorae",
                        rebind={keys.AMPHORA_IDS: keys.REPLACEMENT_IDS}),
     )

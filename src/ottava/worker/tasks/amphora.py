@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ottava.db import models as m
+from ottava.domain.states import AmphoraStatus
 from ottava.worker.tasks.base import WorkerTask
 from ottava.worker.tasks.network import amphora_ref
 
@@ -36,3 +37,27 @@ class RemoveSpec(ApplySpec):
     def execute(self, amphora_ids: list[str]) -> None:  # type: ignore[override]
         for amp in self._amphorae(amphora_ids):
             self.deps.call(self.deps.amphora.remove, amphora_ref(amp))
+
+
+class ConfigureVrrp(WorkerTask):
+    """ACTIVE_STANDBY: give each amphora of the pair its keepalived settings, its peer being
+    the other one in service (amphorae being replaced are left out). SINGLE: nothing."""
+
+    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None) -> None:
+        with self.deps.db.reader() as s:
+            lb = s.get(m.LoadBalancer, plan["load_balancer_id"])
+            if lb is None or lb.topology != "ACTIVE_STANDBY":
+                return
+            leaving = set(replacement_ids or [])
+            pair = [a for a in s.scalars(select(m.Amphora).where(
+                m.Amphora.load_balancer_id == lb.id,
+                m.Amphora.status == AmphoraStatus.ALLOCATED)) if a.id not in leaving]
+            vip = lb.vip_address or ""
+            vrid = int(lb.id.replace("-", "")[:8], 16) % 255 + 1
+        for amp in pair:
+            config = {
+                "router_id": amp.id, "vip": vip, "interface": "eth0", "vrid": vrid,
+                "priority": amp.vrrp_priority or 90, "advert_int": self.deps.vrrp_advert_int,
+                "own_ip": amp.vrrp_ip or amp.lb_network_ip or "",
+                "peer_ips": [o.vrrp_ip or o.lb_network_ip or "" for o in pair if o.id != amp.id]}
+            self.deps.call(self.deps.amphora.configure_vrrp, amphora_ref(amp), config)

@@ -1,0 +1,130 @@
+"""ACTIVE_STANDBY end to end: a flavor whose profile asks for the topology gives a load
+balancer two real amphorae with keepalived holding the VIP between them; killing the one that
+holds it moves the VIP to the other under a bounded load (the takeover time and the failed
+requests are printed), then the health manager replaces the dead one and the pair is whole
+again.
+
+Traffic goes only to 198.18.0.1 (backends) and to VIPs in our namespaces; the load loop is
+bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests import harness
+from tests.e2e.backends import GATEWAY, Backend
+from tests.e2e.test_health import amphorae, destroy_namespace, eventually, get
+
+SUBNET = "c0ffee00-0000-4000-8000-000000000002"
+LB = "/v2/lbaas/loadbalancers"
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[tuple[harness.Stack, harness.Client]]:
+    with harness.local_stack(health=True) as pair:
+        yield pair
+
+
+def holder(namespaces: list[str], vip: str) -> str | None:
+    """The namespace whose eth0 holds the VIP."""
+    for name in namespaces:
+        out = subprocess.run(["ip", "-n", name, "-4", "-o", "addr", "show", "dev", "eth0"],
+                             capture_output=True, text=True, timeout=10, check=False).stdout
+        if f" {vip}/32 " in out:
+            return name
+    return None
+
+
+class Load:
+    """GETs to the VIP, one at a time, until stopped (at most `limit` requests / seconds)."""
+
+    def __init__(self, vip: str, limit: int = 3000, seconds: float = 60.0) -> None:
+        self.vip, self.limit, self.seconds = vip, limit, seconds
+        self.results: list[tuple[float, bool]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        while not self.stop.is_set() and len(self.results) < self.limit \
+                and time.monotonic() < deadline:
+            ok = get(self.vip, timeout=0.3) is not None
+            self.results.append((time.monotonic(), ok))
+            if not ok:
+                time.sleep(0.01)
+
+    def finish(self) -> list[tuple[float, bool]]:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        return self.results
+
+
+def test_master_killed_vip_moves_then_pair_is_rebuilt(
+        env: tuple[harness.Stack, harness.Client]) -> None:
+    _, api = env
+    backend = Backend("a")
+    try:
+        profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
+            "name": "ha", "provider_name": "amphora",
+            "flavor_data": json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"})}})
+        assert profile.status_code == 201, profile.text
+        flavor = api.post("/v2/lbaas/flavors", {"flavor": {
+            "name": "ha", "flavor_profile_id": profile.json()["flavorprofile"]["id"]}})
+        assert flavor.status_code == 201, flavor.text
+        resp = api.post(LB, {"loadbalancer": {
+            "vip_subnet_id": SUBNET, "flavor_id": flavor.json()["flavor"]["id"],
+            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                "name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": GATEWAY, "protocol_port": backend.port}]}}]}})
+        assert resp.status_code == 201, resp.text
+        lb: dict[str, Any] = resp.json()["loadbalancer"]
+        api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
+        pair = amphorae(api, lb["id"])
+        assert sorted(a["role"] for a in pair) == ["BACKUP", "MASTER"]
+        assert all(a["status"] == "ALLOCATED" for a in pair)
+        vip = lb["vip_address"]
+        names = [a["compute_id"] for a in pair]
+        master = eventually(lambda: holder(names, vip), 10, "keepalived holding the VIP")
+        assert eventually(lambda: get(vip) == "a", 10, "the VIP serving")
+
+        load = Load(vip)
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        destroy_namespace(master)
+        survivor = next(n for n in names if n != master)
+        eventually(lambda: holder([survivor], vip), 10, "the VIP on the survivor")
+        eventually(lambda: any(t > killed_at and ok for t, ok in load.results), 10,
+                   "a request served after the kill")
+        time.sleep(1.0)
+        results = load.finish()
+        served = [t for t, ok in results if ok]
+        # The outage: the longest wait between two served requests around the kill.
+        outage = max(b - a for a, b in zip(served, served[1:], strict=False)
+                     if b > killed_at)
+        failed = sum(1 for _, ok in results if not ok)
+        print(f"ACTIVE_STANDBY takeover: longest gap between served requests {outage:.2f} s; "
+              f"{failed} of {len(results)} requests failed")
+
+        # The health manager replaces the dead amphora; the pair is whole again.
+        def rebuilt() -> bool:
+            now = amphorae(api, lb["id"])
+            return (len(now) == 2 and all(a["status"] == "ALLOCATED" for a in now)
+                    and master not in {a["compute_id"] for a in now})
+
+        eventually(rebuilt, 60, "the dead amphora replaced")
+        api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
+        assert holder([survivor], vip) == survivor  # nopreempt: no needless move back
+        assert get(vip) == "a"
+        api.delete(f"{LB}/{lb['id']}?cascade=true")
+        api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+    finally:
+        backend.stop()
