@@ -165,10 +165,13 @@ def build_health_manager(conf: cfg.ConfigOpts, db: Database, services: Services)
     return HealthManager(conf, db, services, heartbeat_key(conf))
 
 
-def build_housekeeping(conf: cfg.ConfigOpts, db: Database, dispatch: Any) -> Any:
+def build_housekeeping(conf: cfg.ConfigOpts, db: Database, dispatch: Any,
+                       services: Services | None = None) -> Any:
     from ottava.housekeeping.manager import Housekeeping
 
-    return Housekeeping(conf, db, dispatch)
+    if services is None:
+        services = build_services(conf, db, None, dispatch)
+    return Housekeeping(conf, db, dispatch, rotate=services.amphorae.rotate_certificate)
 
 
 def messaging(conf: cfg.ConfigOpts, in_process: bool) -> Any:

@@ -10,6 +10,7 @@ bounded in count and in time.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import threading
@@ -108,7 +109,7 @@ def test_master_killed_vip_moves_then_pair_is_rebuilt(
         results = load.finish()
         served = [t for t, ok in results if ok]
         # The outage: the longest wait between two served requests around the kill.
-        outage = max(b - a for a, b in zip(served, served[1:], strict=False)
+        outage = max(b - a for a, b in itertools.pairwise(served)
                      if b > killed_at)
         failed = sum(1 for _, ok in results if not ok)
         print(f"ACTIVE_STANDBY takeover: longest gap between served requests {outage:.2f} s; "

@@ -266,3 +266,53 @@ def test_single_amphora_failover(env: tuple[harness.Stack, harness.Client]) -> N
         delete_lb(api, lb["id"])
     finally:
         a.stop()
+
+
+def served_certificate(stack: harness.Stack, amp: dict[str, Any]) -> bytes:
+    """The DER certificate the amphora's agent presents to the controller."""
+    context = stack.drivers.amphora.context
+    with socket.create_connection((amp["lb_network_ip"], 9443), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname=amp["id"]) as tls:
+        return tls.getpeercert(binary_form=True)  # type: ignore[no-any-return]
+
+
+def test_certificate_rotation_without_downtime(env: tuple[harness.Stack, harness.Client]
+                                               ) -> None:
+    from sqlalchemy import update
+
+    from ottava.db import models
+    from ottava.housekeeping import certificates
+
+    stack, api = env
+    a = Backend("a")
+    try:
+        lb = create_lb(api, a, monitor=False)
+        amp = amphorae(api, lb["id"])[0]
+        before = served_certificate(stack, amp)
+        with stack.db.transaction() as s:  # as if it were about to expire
+            s.execute(update(models.Amphora).where(models.Amphora.id == amp["id"])
+                      .values(cert_expiration=models.utcnow()))
+        load = [get(lb["vip_address"]) for _ in range(5)]
+        assert certificates.rotate_expiring(stack.db, stack.services.amphorae.rotate_certificate,
+                                            buffer=3600) == [amp["id"]]
+        load += [get(lb["vip_address"]) for _ in range(5)]
+
+        def rotated() -> bool:
+            with stack.db.reader() as s:
+                row = s.get(models.Amphora, amp["id"])
+                assert row is not None
+                return (not row.cert_busy and row.cert_expiration is not None
+                        and row.cert_expiration > models.utcnow())
+
+        eventually(rotated, 20, "the new expiry recorded")
+        load += [get(lb["vip_address"]) for _ in range(5)]
+        assert load == ["a"] * 15
+        after = served_certificate(stack, amp)
+        assert after != before
+        # The controller still reaches the agent over mutual TLS with the new certificate.
+        ref = AmphoraRef(id=amp["id"], load_balancer_id=lb["id"], compute_id=amp["compute_id"],
+                         lb_network_ip=amp["lb_network_ip"])
+        assert stack.drivers.amphora.info(ref)["amphora_id"] == amp["id"]
+        delete_lb(api, lb["id"])
+    finally:
+        a.stop()

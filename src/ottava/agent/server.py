@@ -26,6 +26,7 @@ import contextlib
 import http.server
 import json
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -83,6 +84,28 @@ class AgentServer(http.server.ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 tls.close()
 
+    def rotate_certificate(self, cert_pem: str, key_pem: str) -> None:
+        """Serve new connections with a new certificate (connections already open keep the
+        old one). The pair is loaded into a fresh context first: a bad pair changes nothing."""
+        cert_path, key_path = Path(self.config["cert_path"]), Path(self.config["key_path"])
+        staged = [(cert_path.with_suffix(".new"), cert_pem, 0o644),
+                  (key_path.with_suffix(".new"), key_pem, 0o600)]
+        for path, text, mode in staged:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+        try:
+            # Loading checks that the key matches the certificate. Who signed it is the
+            # controller's business: only the controller (mutual TLS) can call this.
+            context = server_context(self.config["ca_path"], staged[0][0], staged[1][0])
+        except BaseException:
+            for path, _, _ in staged:
+                path.unlink(missing_ok=True)
+            raise
+        os.replace(staged[0][0], cert_path)
+        os.replace(staged[1][0], key_path)
+        self.context = context  # finish_request reads it for every new connection
+
     def haproxy_version(self) -> str | None:
         if self._version is None:
             try:
@@ -120,6 +143,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         if self.path == api.VRRP:
             self._put_vrrp()
+            return
+        if self.path == api.CERTIFICATE:
+            self._put_certificate()
             return
         if self.path != api.LOADBALANCER:
             self._not_allowed()
@@ -179,6 +205,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         LOG.info("VRRP configured (changed: %s)", changed)
         self._json(200, {"changed": changed})
+
+    def _put_certificate(self) -> None:
+        document = self._body()
+        if document is None:
+            return
+        if not isinstance(document, dict) or not all(
+                isinstance(document.get(k), str) for k in ("cert_pem", "key_pem")):
+            self._error(400, "a certificate is {\"cert_pem\": str, \"key_pem\": str}")
+            return
+        try:
+            self.server.rotate_certificate(document["cert_pem"], document["key_pem"])
+        except (ValueError, ssl.SSLError, OSError) as exc:
+            self._error(400, f"certificate refused: {exc}")
+            return
+        LOG.info("serving with a new certificate")
+        self._no_content()
 
     def _no_content(self) -> None:
         self.send_response(204)

@@ -87,7 +87,7 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
     services = bootstrap.build_services(conf, db, drivers, dispatcher)
     health = bootstrap.build_health_manager(conf, db, services)
     health.start()
-    housekeeping = bootstrap.build_housekeeping(conf, db, dispatcher)
+    housekeeping = bootstrap.build_housekeeping(conf, db, dispatcher, services)
     housekeeping.start()
     api = http_server(create_app(services, conf), conf.api_settings.bind_host,
                       conf.api_settings.bind_port)

@@ -145,6 +145,10 @@ class AmphoraDriver(Protocol):
         fields)."""
         ...
 
+    def rotate_certificate(self, amphora: AmphoraRef, cert_pem: str, key_pem: str) -> None:
+        """Make the amphora's agent serve new connections with this certificate."""
+        ...
+
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         """Counters per listener id."""
         ...

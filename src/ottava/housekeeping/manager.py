@@ -14,7 +14,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from ottava.db.engine import Database
-from ottava.housekeeping import purge
+from ottava.housekeeping import certificates, purge
 from ottava.housekeeping.reconciler import Reconciler
 
 LOG = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ LOG = logging.getLogger(__name__)
 class Housekeeping:
     def __init__(self, conf: cfg.ConfigOpts, db: Database,
                  dispatch: Callable[[str], None],
-                 rotate_certificates: Callable[[], object] | None = None) -> None:
+                 rotate: Callable[[str], None] | None = None) -> None:
+        """`rotate(amphora_id)` submits a certificate rotation (None: no rotation here)."""
         hk = conf.house_keeping
         self.reconciler = Reconciler(db, dispatch, hk.operation_lease)
         self.jobs: list[tuple[str, float, Callable[[], object]]] = [
@@ -31,8 +32,9 @@ class Housekeeping:
             ("purge", hk.cleanup_interval,
              lambda: purge.purge(db, hk.load_balancer_expiry_age, hk.amphora_expiry_age)),
         ]
-        if rotate_certificates is not None:
-            self.jobs.append(("certificates", hk.cert_interval, rotate_certificates))
+        if rotate is not None:
+            self.jobs.append(("certificates", hk.cert_interval, lambda: certificates.
+                              rotate_expiring(db, rotate, hk.cert_expiry_buffer)))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -66,6 +66,10 @@ class AmphoraService(Service):
     def failover(self, ident: str) -> None:
         self._operation(ident, "amphora.failover", DELETABLE)
 
+    def rotate_certificate(self, ident: str) -> None:
+        """Housekeeping's request: a new certificate for the amphora's agent."""
+        self._operation(ident, "amphora.cert_rotate", None)
+
     def delete(self, ident: str) -> None:
         amp = self.get(ident)
         if amp.status != AmphoraStatus.ERROR:

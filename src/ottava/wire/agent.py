@@ -13,6 +13,9 @@ REST amphora driver (`ottava.drivers.amphora.rest`) calls it. It is HTTPS with m
     PUT    /v1/vrrp          body: VrrpConfig (ACTIVE_STANDBY): keepalived holds the VIP with
                              the peer; 200 {"changed": bool}; 400 refused settings
     DELETE /v1/vrrp          204: keepalived stopped (idempotent)
+    PUT    /v1/certificate   body: Certificate; 204 once new connections are served with it
+                             (open ones keep theirs: no downtime); 400 a pair that does not
+                             load (a key that does not match, not PEM)
     GET    /v1/stats         200 Stats {"listeners": {id: {...}}, "pools": {...},
                              "members": {...}}, the shape of `HAProxy.stats()`; all three
                              empty when nothing runs
@@ -39,6 +42,7 @@ INFO = f"{PREFIX}/info"
 LOADBALANCER = f"{PREFIX}/loadbalancer"
 STATS = f"{PREFIX}/stats"
 VRRP = f"{PREFIX}/vrrp"
+CERTIFICATE = f"{PREFIX}/certificate"
 
 DEFAULT_PORT = 9443
 MAX_BODY = 4 * 1024 * 1024  # bytes of a PUT body; larger is refused with 413
@@ -104,6 +108,11 @@ def parse_vrrp(document: Any) -> VrrpConfig:
     if not 0.01 <= document["advert_int"] <= 255:
         raise ValueError("VRRP configuration: advert_int is 0.01..255 seconds")
     return document  # type: ignore[return-value]
+
+
+class Certificate(TypedDict):
+    cert_pem: str
+    key_pem: str
 
 
 class Error(TypedDict):

@@ -12,6 +12,7 @@ class NoopAmphoraDriver:
         # Noop drivers keep no state; the argument is what every driver is built with.
         self.applied: dict[str, dict[str, Any]] = {}
         self.vrrp: dict[str, dict[str, Any]] = {}
+        self.certificates: dict[str, str] = {}
 
     def apply(self, amphora: AmphoraRef, spec: dict[str, Any]) -> None:
         self.applied[amphora.id] = spec
@@ -21,6 +22,9 @@ class NoopAmphoraDriver:
 
     def configure_vrrp(self, amphora: AmphoraRef, config: dict[str, Any]) -> None:
         self.vrrp[amphora.id] = config
+
+    def rotate_certificate(self, amphora: AmphoraRef, cert_pem: str, key_pem: str) -> None:
+        self.certificates[amphora.id] = cert_pem
 
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         return {}

@@ -107,6 +107,10 @@ class RestAmphoraDriver:
     def configure_vrrp(self, amphora: AmphoraRef, config: dict[str, Any]) -> None:
         self._call(amphora, "PUT", api.VRRP, config)
 
+    def rotate_certificate(self, amphora: AmphoraRef, cert_pem: str, key_pem: str) -> None:
+        body: api.Certificate = {"cert_pem": cert_pem, "key_pem": key_pem}
+        self._call(amphora, "PUT", api.CERTIFICATE, body)
+
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         """Counters per listener id (statuses and pools/members: `full_stats`)."""
         listeners = self.full_stats(amphora)["listeners"]

@@ -18,6 +18,7 @@ FLOWS: dict[str, Builder] = {
     "amphora.failover": amphora.failover,
     "amphora.delete": amphora.delete,
     "amphora.config": amphora.configure,
+    "amphora.cert_rotate": amphora.rotate_certificate,
     "member.batch": update.apply_desired_state,
     **{
         f"{entity}.{action}": update.apply_desired_state

@@ -11,7 +11,7 @@ from ottava.worker.drivers import WorkerDeps
 from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.base import WorkerTask
-from ottava.worker.tasks.compute import DeleteAmphorae
+from ottava.worker.tasks.compute import DeleteAmphorae, RotateCertificate
 from ottava.worker.tasks.database import BuildSpec, FailPlanOnRevert, FinishPlan
 
 
@@ -43,3 +43,7 @@ def configure(deps: WorkerDeps) -> linear_flow.Flow:
         BuildSpec(deps),
         ApplySpec(deps),
     )
+
+
+def rotate_certificate(deps: WorkerDeps) -> linear_flow.Flow:
+    return linear_flow.Flow("rotate-amphora-certificate").add(RotateCertificate(deps))

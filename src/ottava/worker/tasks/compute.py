@@ -10,6 +10,7 @@ from ottava.db import health
 from ottava.db import models as m
 from ottava.domain.states import AmphoraStatus
 from ottava.worker.tasks.base import WorkerTask
+from ottava.worker.tasks.network import amphora_ref
 
 
 class BootAmphorae(WorkerTask):
@@ -64,3 +65,29 @@ class DeleteAmphorae(WorkerTask):
                 s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
                           .values(status=AmphoraStatus.DELETED))
                 health.forget(s, [amphora_id])
+
+
+class RotateCertificate(WorkerTask):
+    """Issue the amphora a new certificate and have its agent serve with it; the amphora's
+    `cert_busy` flag (set by housekeeping when it asked) is cleared whatever happens."""
+
+    def execute(self, plan: dict[str, Any]) -> None:
+        amphora_id = plan["extra"]["amphora_id"]
+        try:
+            if self.deps.agent_boot is None:
+                return  # no agent, no certificate (noop amphorae)
+            with self.deps.db.reader() as s:
+                amp = s.get(m.Amphora, amphora_id)
+                if amp is None or amp.status != AmphoraStatus.ALLOCATED:
+                    return
+                ref = amphora_ref(amp)
+            boot, expiry = self.deps.agent_boot(amphora_id)
+            self.deps.call(self.deps.amphora.rotate_certificate, ref, boot.cert_pem,
+                           boot.key_pem)
+            with self.deps.db.transaction() as s:
+                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
+                    cert_expiration=expiry.replace(tzinfo=None)))
+        finally:
+            with self.deps.db.transaction() as s:
+                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
+                          .values(cert_busy=False))
