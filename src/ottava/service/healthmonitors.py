@@ -11,6 +11,7 @@ from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.operations import Ref
 from ottava.domain.states import Operating
+from ottava.service import quotas
 from ottava.service.base import Service, apply, new_child, reload, require_mutable
 from ottava.service.pools import listeners_of_pool
 
@@ -44,6 +45,7 @@ class HealthMonitorService(Service):
             pool = repo.get(s, m.Pool, values["pool_id"], "Pool", render=True)
             if pool.health_monitor is not None:
                 raise Conflict("This pool already has a health monitor")
+            quotas.enforce(s, self.db, self.conf, pool.project_id, {"health_monitor": 1})
             monitor = self.build(pool, values)
             parents = self._parents(s, pool)
             s.add(monitor)

@@ -13,6 +13,7 @@ from ottava.domain import rules
 from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid, NotImplementedByProvider
 from ottava.domain.states import Operating
+from ottava.service import quotas
 from ottava.service.base import Service, apply, new_child, reload, require_mutable
 
 MAX_RULES_PER_POLICY = 50
@@ -65,6 +66,8 @@ class L7PolicyService(Service):
         with self.change() as change:
             s = change.session
             listener = repo.get(s, m.Listener, values["listener_id"], "Listener")
+            quotas.enforce(s, self.db, self.conf, listener.project_id,
+                           {"l7policy": 1, "l7rule": len(rules_in)})
             position = values.pop("position", None)
             policy = self.build(listener, values)
             if policy.redirect_pool_id:
@@ -139,6 +142,7 @@ class L7RuleService(Service):
             count = s.scalar(select(func.count()).where(m.L7Rule.l7policy_id == policy_id))
             if (count or 0) >= MAX_RULES_PER_POLICY:
                 raise Conflict(f"Too many rules on L7 policy {policy_id}")
+            quotas.enforce(s, self.db, self.conf, policy.project_id, {"l7rule": 1})
             rule = self.build(policy, values)
             s.add(rule)
             s.flush()

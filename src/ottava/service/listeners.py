@@ -14,6 +14,7 @@ from ottava.domain import rules
 from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.states import Operating
+from ottava.service import quotas
 from ottava.service.base import Service, apply, new_child, reload
 
 TLS_REFS = ("default_tls_container_ref", "sni_container_refs", "client_ca_tls_container_ref",
@@ -25,6 +26,7 @@ class ListenerService(Service):
         with self.change() as change:
             lb = repo.get(change.session, m.LoadBalancer, values["loadbalancer_id"],
                           "Load Balancer")
+            quotas.enforce(change.session, self.db, self.conf, lb.project_id, {"listener": 1})
             listener = self.build(change.session, lb, values)
             self.check_port_free(change.session, lb.id, listener)
             change.session.add(listener)

@@ -17,6 +17,7 @@ from ottava.domain.errors import Invalid
 from ottava.domain.operations import Plan, Ref
 from ottava.domain.ports import Vip, VipRequest
 from ottava.domain.states import DELETABLE, Operating, Provisioning
+from ottava.service import quotas
 from ottava.service.base import Service, apply, lock_load_balancer, reload
 from ottava.service.healthmonitors import HealthMonitorService
 from ottava.service.l7 import L7PolicyService, L7RuleService
@@ -33,6 +34,8 @@ class LoadBalancerService(Service):
         values["project_id"] = self.project_for(caller, values.get("project_id") or tenant)
         with self.change() as change:
             s = change.session
+            quotas.enforce(s, self.db, self.conf, values["project_id"],
+                           graph_counts(listeners_in, pools_in))
             self.resolve_provider(s, values)
             self.check_vip_request(values)
             lb = m.LoadBalancer(
@@ -321,6 +324,28 @@ class Graph:
                 self.session.add(rule)
                 self.session.flush()
                 self.refs.append(("l7rule", rule.id))
+
+
+def graph_counts(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
+                 ) -> dict[str, int]:
+    """How many objects of each quota kind a (fully populated) create writes."""
+    counts = dict.fromkeys(quotas.COLUMNS, 0)
+    counts["load_balancer"] = 1
+    definitions = list(pools)
+    for listener in listeners:
+        counts["listener"] += 1
+        if _defines(listener.get("default_pool")):
+            definitions.append(listener["default_pool"])
+        for policy in listener.get("l7policies") or []:
+            counts["l7policy"] += 1
+            counts["l7rule"] += len(policy.get("rules") or [])
+            if _defines(policy.get("redirect_pool")):
+                definitions.append(policy["redirect_pool"])
+    for pool in definitions:
+        counts["pool"] += 1
+        counts["health_monitor"] += 1 if pool.get("healthmonitor") is not None else 0
+        counts["member"] += len(pool.get("members") or [])
+    return counts
 
 
 def _defines(pool: dict[str, Any] | None) -> bool:

@@ -13,6 +13,7 @@ from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid, NotFound
 from ottava.domain.operations import Plan, Ref
 from ottava.domain.states import Operating, Provisioning
+from ottava.service import quotas
 from ottava.service.base import (
     Change,
     Service,
@@ -66,6 +67,7 @@ class MemberService(Service):
         with self.change() as change:
             s = change.session
             pool = self._pool_with_monitor(s, caller, pool_id)
+            quotas.enforce(s, self.db, self.conf, pool.project_id, {"member": 1})
             member = self.build(pool, values, pool.health_monitor is not None)
             self._check_unique(s, pool_id, member.address, member.protocol_port)
             parents = self._parents(change, pool)
@@ -139,6 +141,9 @@ class MemberService(Service):
             changed_updates = [(mb, w) for mb, w in updates if _differs(mb, w)]
             if not creates and not deletes and not changed_updates:
                 return
+            # As Octavia: the new members must fit; the ones this batch deletes still count
+            # until they are gone.
+            quotas.enforce(s, self.db, self.conf, pool.project_id, {"member": len(creates)})
             parents = self._parents(change, pool)
             lock_load_balancer(s, pool.load_balancer_id)
             mark_pending(s, parents)

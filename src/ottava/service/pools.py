@@ -13,6 +13,7 @@ from ottava.domain import rules
 from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.states import Operating
+from ottava.service import quotas
 from ottava.service.base import Service, apply, new_child, reload
 
 
@@ -44,6 +45,7 @@ class PoolService(Service):
                 raise Invalid("Validation failure: Either loadbalancer_id or listener_id must "
                               "be specified.")
             lb = repo.get(s, m.LoadBalancer, lb_id, "Load Balancer")
+            quotas.enforce(s, self.db, self.conf, lb.project_id, {"pool": 1})
             pool = self.build(lb, values, listener.protocol if listener else None)
             s.add(pool)
             s.flush()

@@ -1,14 +1,32 @@
-"""Per-project quotas: show (with defaults), list, set, reset; and the check used at create."""
+"""Per-project quotas: show (with defaults), list, set, reset; and their enforcement.
+
+`enforce` runs first in the transaction that will write the new objects, before it writes
+or locks anything else: it takes the project's quota row FOR UPDATE (creating it first, as
+Octavia does, so there is always a row to lock), counts the project's objects of each kind
+and raises QuotaExceeded if adding the new ones passes a limit. The whole request is counted
+at once, so a fully populated create or a batch update either fits entirely or writes
+nothing; the lock makes a second create of the same project wait for the first to commit,
+so both cannot pass on the same count; taking it before any other row keeps the lock order
+the same in every path (no deadlocks with the load balancer's compare-and-set).
+
+As in Octavia, objects count until they are removed (PENDING_DELETE included), `-1` is
+unlimited, and nothing is enforced under auth_strategy = noauth, where every caller is an
+administrator.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from oslo_config import cfg
+from sqlalchemy import exc, func, insert, select
 from sqlalchemy.orm import Session
 
 from ottava.db import models as m
-from ottava.domain.errors import NotFound, QuotaExceeded
+from ottava.db.engine import Database
+from ottava.domain.errors import Invalid, NotFound, QuotaExceeded
+from ottava.domain.states import Provisioning
 from ottava.service.base import Service
 
 COLUMNS = ("load_balancer", "listener", "pool", "health_monitor", "member", "l7policy",
@@ -17,12 +35,64 @@ COLUMNS = ("load_balancer", "listener", "pool", "health_monitor", "member", "l7p
 TITLES = {"load_balancer": "Load Balancer", "listener": "Listener", "pool": "Pool",
           "health_monitor": "Health Monitor", "member": "Member", "l7policy": "L7 Policy",
           "l7rule": "L7 Rule"}
+MODELS: dict[str, Any] = {
+    "load_balancer": m.LoadBalancer, "listener": m.Listener, "pool": m.Pool,
+    "health_monitor": m.HealthMonitor, "member": m.Member, "l7policy": m.L7Policy,
+    "l7rule": m.L7Rule}
+
+
+def defaults(conf: cfg.ConfigOpts) -> dict[str, int]:
+    q = conf.quotas
+    return {c: getattr(q, f"default_{c}_quota") for c in COLUMNS}
+
+
+def enforce(session: Session, db: Database, conf: cfg.ConfigOpts, project_id: str | None,
+            adding: Mapping[str, int]) -> None:
+    """Raise QuotaExceeded if adding `adding` (count by quota column) objects to what the
+    project has passes one of its limits. The first column over its limit, in COLUMNS
+    order, is named."""
+    if conf.api_settings.auth_strategy == "noauth":
+        return
+    wanted = [c for c in COLUMNS if adding.get(c)]
+    if not wanted:
+        return
+    if not project_id:
+        raise Invalid("Missing project ID in request where one is required.")
+    quota = _locked_row(session, project_id)
+    limits = defaults(conf)
+    # Counted on a fresh connection, begun after the lock was granted: it sees every create
+    # committed by the lock's previous holders, which this transaction's own snapshot may
+    # not (MariaDB's REPEATABLE READ fixes it at the transaction's first read).
+    with db.reader() as fresh:
+        for column in wanted:
+            limit = getattr(quota, column)
+            limit = limits[column] if limit is None else limit
+            if limit == -1:
+                continue
+            model = MODELS[column]
+            used = fresh.scalar(select(func.count()).select_from(model).where(
+                model.project_id == project_id,
+                model.provisioning_status != Provisioning.DELETED))
+            if (used or 0) + adding[column] > limit:
+                raise QuotaExceeded(TITLES[column])
+
+
+def _locked_row(session: Session, project_id: str) -> m.Quota:
+    """The project's quota row, locked to the end of the transaction; created if missing."""
+    if session.get(m.Quota, project_id) is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(m.Quota).values(project_id=project_id))
+        except exc.IntegrityError:
+            pass  # a concurrent create made it first; lock theirs
+    quota = session.scalars(select(m.Quota).where(m.Quota.project_id == project_id)
+                            .with_for_update().execution_options(populate_existing=True)).one()
+    return quota
 
 
 class QuotaService(Service):
     def defaults(self) -> dict[str, int]:
-        q = self.conf.quotas
-        return {c: getattr(q, f"default_{c}_quota") for c in COLUMNS}
+        return defaults(self.conf)
 
     def get(self, project_id: str) -> m.Quota | None:
         with self.db.reader() as s:
@@ -51,16 +121,3 @@ class QuotaService(Service):
             if quota is None:
                 raise NotFound("Quota", project_id)
             s.delete(quota)
-
-    def check(self, session: Session, project_id: str, wanted: dict[str, int],
-              in_use: dict[str, int]) -> None:
-        """Raise QuotaExceeded if adding `wanted` objects passes a limit."""
-        quota = session.get(m.Quota, project_id)
-        defaults = self.defaults()
-        for column, count in wanted.items():
-            if not count:
-                continue
-            limit = getattr(quota, column) if quota is not None else None
-            limit = defaults[column] if limit is None else limit
-            if limit != -1 and in_use.get(column, 0) + count > limit:
-                raise QuotaExceeded(TITLES[column])
