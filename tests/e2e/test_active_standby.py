@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import pathlib
+import socket
 import subprocess
 import threading
 import time
@@ -44,6 +46,21 @@ def holder(namespaces: list[str], vip: str) -> str | None:
     return None
 
 
+def stick_entries(stack: harness.Stack, amphora_id: str) -> int:
+    """Entries in the stick tables of the amphora's HAProxy (its admin socket, read from
+    the host: a Unix socket is a file, whatever the namespace)."""
+    path = pathlib.Path(stack.conf.state_path) / "amphorae" / amphora_id / "lb" / "haproxy.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        s.sendall(b"show table\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    return sum(int(part.split(":")[1]) for line in answer.decode().splitlines()
+               for part in line.split(",") if part.strip().startswith("used:"))
+
+
 class Load:
     """GETs to the VIP, one at a time, until stopped (at most `limit` requests / seconds)."""
 
@@ -71,7 +88,7 @@ class Load:
 
 def test_master_killed_vip_moves_then_pair_is_rebuilt(
         env: tuple[harness.Stack, harness.Client]) -> None:
-    _, api = env
+    stack, api = env
     backend = Backend("a")
     try:
         profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
@@ -85,6 +102,7 @@ def test_master_killed_vip_moves_then_pair_is_rebuilt(
             "vip_subnet_id": SUBNET, "flavor_id": flavor.json()["flavor"]["id"],
             "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": {
                 "name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "session_persistence": {"type": "SOURCE_IP"},
                 "members": [{"address": GATEWAY, "protocol_port": backend.port}]}}]}})
         assert resp.status_code == 201, resp.text
         lb: dict[str, Any] = resp.json()["loadbalancer"]
@@ -96,6 +114,10 @@ def test_master_killed_vip_moves_then_pair_is_rebuilt(
         names = [a["compute_id"] for a in pair]
         master = eventually(lambda: holder(names, vip), 10, "keepalived holding the VIP")
         assert eventually(lambda: get(vip) == "a", 10, "the VIP serving")
+        # The backup's HAProxy learns the master's stickiness through the peers section.
+        backup = next(a for a in pair if a["compute_id"] != master)
+        eventually(lambda: stick_entries(stack, backup["id"]) >= 1, 10,
+                   "the stick table synchronised to the backup")
 
         load = Load(vip)
         time.sleep(1.0)

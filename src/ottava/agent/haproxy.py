@@ -87,8 +87,10 @@ class HAProxy:
     """One load balancer's HAProxy, kept in `directory` (created if missing)."""
 
     def __init__(self, directory: str | Path, haproxy: str = HAPROXY,
-                 fd_limit: int | None = None) -> None:
+                 fd_limit: int | None = None, local_peer: str | None = None) -> None:
         self.directory = Path(directory).absolute()
+        # This HAProxy's name among an ACTIVE_STANDBY pair's peers (the amphora id).
+        self.local_peer = local_peer
         self.haproxy = haproxy
         self.fd_limit = fd_limit or resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.paths = RenderPaths.under(self.directory)
@@ -235,6 +237,8 @@ class HAProxy:
         self.pidfile.unlink(missing_ok=True)
         command = [self.haproxy, "-W", "-D", "-S", f"{self.master_socket},mode,600",
                    "-p", str(self.pidfile), "-f", str(self.config)]
+        if self.local_peer:
+            command += ["-L", self.local_peer]
         with self.log.open("a") as log:
             try:
                 # -D: the launcher forks the master and exits once it runs.

@@ -56,7 +56,8 @@ class AgentServer(http.server.ThreadingHTTPServer):
     def __init__(self, config: api.AgentConfig, context: ssl.SSLContext) -> None:
         self.config = config
         self.context = context
-        self.haproxy = HAProxy(Path(config["state_dir"]) / "lb")
+        self.haproxy = HAProxy(Path(config["state_dir"]) / "lb",
+                               local_peer=config["amphora_id"])
         self.keepalived = Keepalived(Path(config["state_dir"]) / "vrrp", self.haproxy.pidfile)
         self._version: str | None = None
         super().__init__((config["bind_host"], config["bind_port"]), Handler)

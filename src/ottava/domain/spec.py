@@ -87,15 +87,22 @@ def _listener(listener: Any) -> dict[str, Any]:
     }
 
 
-def build(lb: Any) -> dict[str, Any]:
-    """The desired state of `lb` (loaded with its whole graph) as a hashed document."""
+def build(lb: Any, leaving: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The desired state of `lb` (loaded with its whole graph) as a hashed document; the
+    amphorae in `leaving` (being replaced) are not among an ACTIVE_STANDBY pair's peers."""
+    load_balancer: dict[str, Any] = {
+        "id": lb.id, "enabled": lb.admin_state_up, "topology": lb.topology,
+        "vip_address": lb.vip_address, "vip_subnet_id": lb.vip_subnet_id,
+        "additional_vips": lb.additional_vips,
+    }
+    if lb.topology == "ACTIVE_STANDBY":
+        load_balancer["peers"] = sorted(
+            ({"name": a.id, "address": a.vrrp_ip or a.lb_network_ip}
+             for a in lb.amphorae if a.status == "ALLOCATED" and a.id not in leaving
+             and (a.vrrp_ip or a.lb_network_ip)), key=lambda p: p["name"])
     body = {
         "version": SPEC_VERSION,
-        "load_balancer": {
-            "id": lb.id, "enabled": lb.admin_state_up, "topology": lb.topology,
-            "vip_address": lb.vip_address, "vip_subnet_id": lb.vip_subnet_id,
-            "additional_vips": lb.additional_vips,
-        },
+        "load_balancer": load_balancer,
         "listeners": [_listener(li) for li in _live(lb.listeners)],
         "pools": [_pool(p) for p in _live(lb.pools)],
     }

@@ -43,10 +43,13 @@ from typing import Any
 
 import jinja2
 
+from ottava.wire import lbspec
+
 # A few descriptors are not connections: listening sockets, the stats and master sockets,
 # health checks, the state file, logs. Keep 10% (at most 1,000) for them.
 FD_RESERVE_MAX = 1000
 MAXCONN_CAP = 1_000_000  # Octavia's ceiling
+PEERS_SECTION = "ottava_peers"  # an ACTIVE_STANDBY pair's stick-table synchronisation
 STICK_TABLE_SIZE = "10k"  # [haproxy_amphora] haproxy_stick_size
 TIMEOUT_DEFAULTS = {  # [haproxy_amphora] timeout_*, milliseconds
     "timeout_client_data": 50000,
@@ -114,8 +117,9 @@ def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int) -> str:
     pools = {pool["id"]: pool for pool in spec["pools"]}
     listeners = [li for li in spec["listeners"] if _rendered(li, paths)]
     frontends = [_frontend(li, lb, pools, paths, maxconn) for li in listeners]
+    peers = _peers(lb.get("peers") or [])
     backends = [
-        _backend(pools[pool_id], li, paths)
+        _backend(pools[pool_id], li, paths, shared=bool(peers))
         for li in listeners
         for pool_id in _pools_of(li, pools)
     ]
@@ -123,6 +127,8 @@ def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int) -> str:
         lb_id=ident(lb["id"], "load balancer id"),
         spec_hash=_hex(spec.get("hash", "")),
         global_lines=_global(maxconn, paths, backends),
+        peers_section=PEERS_SECTION,
+        peers=peers,
         frontends=frontends,
         backends=backends,
     )
@@ -367,8 +373,16 @@ def _acl(rule: Mapping[str, Any]) -> str:
 # --- backend -----------------------------------------------------------------------------
 
 
+def _peers(peers: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`peer <amphora id> <address>:<port>` lines of an ACTIVE_STANDBY pair (none alone)."""
+    if len(peers) < 2:
+        return []
+    return [f"peer {ident(p['name'], 'peer name')} "
+            f"{_endpoint(p['address'], lbspec.PEER_PORT, 'peer address')}" for p in peers]
+
+
 def _backend(pool: Mapping[str, Any], listener: Mapping[str, Any],
-             paths: RenderPaths) -> Backend:
+             paths: RenderPaths, shared: bool = False) -> Backend:
     mode = _mode(listener)
     settings = [f"mode {mode}"]
     if not pool["enabled"]:
@@ -379,7 +393,7 @@ def _backend(pool: Mapping[str, Any], listener: Mapping[str, Any],
     if algorithm == "SOURCE_IP_PORT":
         settings.append("tcp-request content set-var(txn.src_port) src_port")
     settings.append(f"balance {BALANCE[algorithm]}")
-    persistence = _persistence(pool.get("session_persistence"), mode)
+    persistence = _persistence(pool.get("session_persistence"), mode, shared)
     settings += persistence
     settings.append(f"timeout connect {_timeout(listener, 'timeout_member_connect')}")
     settings.append(f"timeout server {_timeout(listener, 'timeout_member_data')}")
@@ -398,12 +412,14 @@ def _backend(pool: Mapping[str, Any], listener: Mapping[str, Any],
                    servers=servers, external_check=bool(check and check.external))
 
 
-def _persistence(sp: Mapping[str, Any] | None, mode: str) -> list[str]:
+def _persistence(sp: Mapping[str, Any] | None, mode: str, shared: bool = False) -> list[str]:
+    """Persistence lines; `shared`: the stick tables are synchronised with the peers."""
     if not sp:
         return []
+    peers = f" peers {PEERS_SECTION}" if shared else ""
     kind = sp.get("type")
     if kind == "SOURCE_IP":
-        return [f"stick-table type ipv6 size {STICK_TABLE_SIZE}", "stick on src"]
+        return [f"stick-table type ipv6 size {STICK_TABLE_SIZE}{peers}", "stick on src"]
     if mode != "http":  # cookies are an HTTP thing
         return []
     if kind == "HTTP_COOKIE":
@@ -411,7 +427,7 @@ def _persistence(sp: Mapping[str, Any] | None, mode: str) -> list[str]:
     if kind == "APP_COOKIE":
         name = _token(sp.get("cookie_name"), "session persistence cookie_name")
         return [
-            f"stick-table type string len 64 size {STICK_TABLE_SIZE}",
+            f"stick-table type string len 64 size {STICK_TABLE_SIZE}{peers}",
             f"stick store-response {quote(f'res.cook({name})', 'cookie name')}",
             f"stick match {quote(f'req.cook({name})', 'cookie name')}",
         ]

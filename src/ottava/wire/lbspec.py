@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
 from typing_extensions import TypedDict
 
@@ -44,6 +44,14 @@ class AdditionalVip(TypedDict, total=False):
     ip_address: str | None
 
 
+class Peer(TypedDict):
+    name: str  # the amphora id: each HAProxy runs with `-L <its amphora id>`
+    address: str  # where its peers listener is reached (port PEER_PORT)
+
+
+PEER_PORT = 1025
+
+
 class LoadBalancer(TypedDict):
     id: str
     enabled: bool
@@ -51,6 +59,8 @@ class LoadBalancer(TypedDict):
     vip_address: str | None
     vip_subnet_id: str | None
     additional_vips: list[AdditionalVip]
+    # ACTIVE_STANDBY: the pair, whose HAProxys share stick tables (absent or empty: none).
+    peers: NotRequired[list[Peer]]
 
 
 class L7Rule(TypedDict):

@@ -126,9 +126,11 @@ class BuildSpec(WorkerTask):
 
     default_provides = keys.SPEC
 
-    def execute(self, plan: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None
+                ) -> dict[str, Any]:
         with self.deps.db.reader() as s:
-            return spec.build(load_graph(s, plan["load_balancer_id"]))
+            return spec.build(load_graph(s, plan["load_balancer_id"]),
+                              frozenset(replacement_ids or ()))
 
 
 class CreateAmphoraRows(WorkerTask):
