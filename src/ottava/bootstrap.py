@@ -171,7 +171,8 @@ def build_housekeeping(conf: cfg.ConfigOpts, db: Database, dispatch: Any,
 
     if services is None:
         services = build_services(conf, db, None, dispatch)
-    return Housekeeping(conf, db, dispatch, rotate=services.amphorae.rotate_certificate)
+    return Housekeeping(conf, db, dispatch, rotate=services.amphorae.rotate_certificate,
+                        create_spare=services.amphorae.create_spare)
 
 
 def messaging(conf: cfg.ConfigOpts, in_process: bool) -> Any:

@@ -357,6 +357,9 @@ class Amphora(Timestamped, Base):
     cached_zone: Mapped[str | None] = mapped_column(String(255))
     image_id: Mapped[str | None] = mapped_column(String(36))
     compute_flavor: Mapped[str | None] = mapped_column(String(255))
+    # The operation that made this amphora or took it from the spares (not an API field): a
+    # flow run again after a crash finds what it already has instead of taking more.
+    claimed_by: Mapped[str | None] = mapped_column(String(36), index=True)
 
     load_balancer: Mapped[LoadBalancer | None] = relationship(
         back_populates="amphorae", lazy="raise"

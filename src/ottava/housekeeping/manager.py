@@ -1,4 +1,5 @@
-"""Housekeeping's loop: each job on its own interval, in one thread, until stopped.
+"""Housekeeping's loop: each job (reconcile, purge, spares, certificates) on its own interval,
+in one thread, until stopped.
 
 `ottava housekeeping` runs one; `ottava standalone` runs one in-process. Every job is safe to
 run in several processes at once (each change is a compare-and-set or an idempotent delete).
@@ -14,7 +15,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from ottava.db.engine import Database
-from ottava.housekeeping import certificates, purge
+from ottava.housekeeping import certificates, purge, spares
 from ottava.housekeeping.reconciler import Reconciler
 
 LOG = logging.getLogger(__name__)
@@ -23,8 +24,10 @@ LOG = logging.getLogger(__name__)
 class Housekeeping:
     def __init__(self, conf: cfg.ConfigOpts, db: Database,
                  dispatch: Callable[[str], None],
-                 rotate: Callable[[str], None] | None = None) -> None:
-        """`rotate(amphora_id)` submits a certificate rotation (None: no rotation here)."""
+                 rotate: Callable[[str], None] | None = None,
+                 create_spare: Callable[[], None] | None = None) -> None:
+        """`rotate(amphora_id)` submits a certificate rotation, `create_spare()` the boot of a
+        spare amphora (None: not done here)."""
         hk = conf.house_keeping
         self.reconciler = Reconciler(db, dispatch, hk.operation_lease)
         self.jobs: list[tuple[str, float, Callable[[], object]]] = [
@@ -32,6 +35,9 @@ class Housekeeping:
             ("purge", hk.cleanup_interval,
              lambda: purge.purge(db, hk.load_balancer_expiry_age, hk.amphora_expiry_age)),
         ]
+        if create_spare is not None and hk.spare_amphora_pool_size > 0:
+            self.jobs.append(("spares", hk.spare_check_interval, lambda: spares.top_up(
+                db, hk.spare_amphora_pool_size, create_spare)))
         if rotate is not None:
             self.jobs.append(("certificates", hk.cert_interval, lambda: certificates.
                               rotate_expiring(db, rotate, hk.cert_expiry_buffer)))

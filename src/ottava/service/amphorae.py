@@ -66,6 +66,11 @@ class AmphoraService(Service):
     def failover(self, ident: str) -> None:
         self._operation(ident, "amphora.failover", DELETABLE)
 
+    def create_spare(self) -> None:
+        """Housekeeping's request: one more amphora booted for the spares pool."""
+        with self.change() as change:
+            change.submit(Plan(kind="amphora.spare", load_balancer_id=""), "spare")
+
     def rotate_certificate(self, ident: str) -> None:
         """Housekeeping's request: a new certificate for the amphora's agent."""
         self._operation(ident, "amphora.cert_rotate", None)

@@ -19,6 +19,7 @@ FLOWS: dict[str, Builder] = {
     "amphora.delete": amphora.delete,
     "amphora.config": amphora.configure,
     "amphora.cert_rotate": amphora.rotate_certificate,
+    "amphora.spare": amphora.spare,
     "member.batch": update.apply_desired_state,
     **{
         f"{entity}.{action}": update.apply_desired_state

@@ -11,8 +11,13 @@ from ottava.worker.drivers import WorkerDeps
 from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.base import WorkerTask
-from ottava.worker.tasks.compute import DeleteAmphorae, RotateCertificate
-from ottava.worker.tasks.database import BuildSpec, FailPlanOnRevert, FinishPlan
+from ottava.worker.tasks.compute import (
+    BootAmphorae,
+    DeleteAmphorae,
+    MarkAmphoraeReady,
+    RotateCertificate,
+)
+from ottava.worker.tasks.database import BuildSpec, CreateSpareRow, FailPlanOnRevert, FinishPlan
 
 
 class TargetAmphora(WorkerTask):
@@ -47,3 +52,12 @@ def configure(deps: WorkerDeps) -> linear_flow.Flow:
 
 def rotate_certificate(deps: WorkerDeps) -> linear_flow.Flow:
     return linear_flow.Flow("rotate-amphora-certificate").add(RotateCertificate(deps))
+
+
+def spare(deps: WorkerDeps) -> linear_flow.Flow:
+    """Boot one amphora for the spares pool."""
+    return linear_flow.Flow("spare-amphora").add(
+        CreateSpareRow(deps),
+        BootAmphorae(deps),
+        MarkAmphoraeReady(deps),
+    )

@@ -18,12 +18,19 @@ class BootAmphorae(WorkerTask):
 
     def execute(self, amphora_ids: list[str], plan: dict[str, Any]) -> None:
         for amphora_id in amphora_ids:
+            with self.deps.db.reader() as s:
+                amp = s.get(m.Amphora, amphora_id)
+                running = amp is not None and amp.compute_id is not None \
+                    and amp.status != AmphoraStatus.BOOTING
+            if running and amp is not None and amp.compute_id and \
+                    self.deps.call(self.deps.compute.is_running, amp.compute_id):
+                continue  # a spare, booted already
             # The certificate is issued here, not in a task of its own, so that no private key
             # ever lands in TaskFlow's persisted results.
             boot, expiry = (self.deps.agent_boot(amphora_id) if self.deps.agent_boot
                             else (None, None))
             booted = self.deps.call(self.deps.compute.create_amphora, amphora_id,
-                                    plan["load_balancer_id"], boot)
+                                    plan["load_balancer_id"] or None, boot)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
                     compute_id=booted.compute_id, lb_network_ip=booted.lb_network_ip,
@@ -49,6 +56,15 @@ class MarkAmphoraeAllocated(WorkerTask):
                       .values(status=AmphoraStatus.ALLOCATED))
             if self.deps.agent_boot is not None:
                 health.record_heard(s, amphora_ids, health.now())
+
+
+class MarkAmphoraeReady(WorkerTask):
+    """Spares are booted and wait, READY, for a load balancer to take them."""
+
+    def execute(self, amphora_ids: list[str]) -> None:
+        with self.deps.db.transaction() as s:
+            s.execute(update(m.Amphora).where(m.Amphora.id.in_(amphora_ids))
+                      .values(status=AmphoraStatus.READY))
 
 
 class DeleteAmphorae(WorkerTask):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from oslo_log import log as logging
@@ -134,11 +133,13 @@ class BuildSpec(WorkerTask):
 
 
 class CreateAmphoraRows(WorkerTask):
-    """Rows for new amphorae: as the topology needs (one, or two for HA), or, in a failover,
-    one for each amphora being replaced, in the same role.
+    """Amphorae for the load balancer: as the topology needs (one, or two for HA), or, in a
+    failover, one for each amphora being replaced, in the same role. A ready spare is taken
+    when there is one (it is booted already); otherwise a new row is made.
 
-    The ids derive from the operation's id, so running this again after a crash (between its
-    commit and TaskFlow recording its result) finds the rows it made instead of adding more."""
+    Every amphora it takes or makes is marked with the operation's id, so running this again
+    after a crash (between its commit and TaskFlow recording its result) finds them instead
+    of taking more."""
 
     default_provides = keys.AMPHORA_IDS
 
@@ -146,6 +147,11 @@ class CreateAmphoraRows(WorkerTask):
                 replacement_ids: list[str] | None = None) -> list[str]:
         lb_id = plan["load_balancer_id"]
         with self.deps.db.transaction() as s:
+            if operation_id:
+                mine = list(s.scalars(select(m.Amphora.id).where(
+                    m.Amphora.claimed_by == operation_id).order_by(m.Amphora.role)))
+                if mine:
+                    return mine
             lb = s.get(m.LoadBalancer, lb_id)
             assert lb is not None
             roles = ["MASTER", "BACKUP"] if lb.topology == "ACTIVE_STANDBY" else ["STANDALONE"]
@@ -153,15 +159,17 @@ class CreateAmphoraRows(WorkerTask):
                 replaced = [s.get(m.Amphora, i) for i in replacement_ids]
                 roles = [a.role or "STANDALONE" for a in replaced if a is not None]
             ids = []
-            for index, role in enumerate(roles):
-                ident = (str(uuid.uuid5(uuid.UUID(operation_id), f"amphora-{index}"))
-                         if operation_id else str(uuid.uuid4()))
-                if s.get(m.Amphora, ident) is None:
-                    s.add(m.Amphora(id=ident, load_balancer_id=lb_id,
-                                    status=AmphoraStatus.PENDING_CREATE, role=role,
-                                    vrrp_priority={"MASTER": 100, "BACKUP": 90}.get(role)))
-                ids.append(ident)
-            s.flush()
+            for role in roles:
+                values = {"load_balancer_id": lb_id, "role": role, "claimed_by": operation_id,
+                          "vrrp_priority": {"MASTER": 100, "BACKUP": 90}.get(role),
+                          "status": AmphoraStatus.PENDING_CREATE}
+                spare = take_spare(s, values)
+                if spare is None:
+                    amp = m.Amphora(**values)
+                    s.add(amp)
+                    s.flush()
+                    spare = amp.id
+                ids.append(spare)
             return ids
 
     def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
@@ -170,6 +178,22 @@ class CreateAmphoraRows(WorkerTask):
         with self.deps.db.transaction() as s:
             s.execute(update(m.Amphora).where(m.Amphora.id.in_(result))
                       .values(status=AmphoraStatus.DELETED))
+
+
+def take_spare(session: Session, values: dict[str, Any]) -> str | None:
+    """Give a READY spare amphora `values` (a compare-and-set: two creates never take the
+    same one); its id, or None when there is none to take."""
+    for ident in session.scalars(select(m.Amphora.id).where(
+            m.Amphora.status == AmphoraStatus.READY, m.Amphora.load_balancer_id.is_(None))
+            .order_by(m.Amphora.created_at).limit(5)):
+        taken = session.execute(update(m.Amphora).where(
+            m.Amphora.id == ident, m.Amphora.status == AmphoraStatus.READY,
+            m.Amphora.load_balancer_id.is_(None)).values(**values)
+        ).rowcount  # type: ignore[attr-defined]
+        if taken:
+            LOG.info("Amphora %s taken from the spares", ident)
+            return str(ident)
+    return None
 
 
 def existing_amphorae(session: Session, lb_id: str) -> list[m.Amphora]:
@@ -188,3 +212,28 @@ class ListAmphorae(WorkerTask):
     def execute(self, plan: dict[str, Any]) -> list[str]:
         with self.deps.db.reader() as s:
             return [a.id for a in existing_amphorae(s, plan["load_balancer_id"])]
+
+
+class CreateSpareRow(WorkerTask):
+    """The row of one spare amphora (no load balancer), marked with the operation's id."""
+
+    default_provides = keys.AMPHORA_IDS
+
+    def execute(self, operation_id: str | None = None) -> list[str]:
+        with self.deps.db.transaction() as s:
+            if operation_id:
+                mine = list(s.scalars(select(m.Amphora.id).where(
+                    m.Amphora.claimed_by == operation_id)))
+                if mine:
+                    return mine
+            amp = m.Amphora(load_balancer_id=None, status=AmphoraStatus.PENDING_CREATE,
+                            claimed_by=operation_id)
+            s.add(amp)
+            s.flush()
+            return [amp.id]
+
+    def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(result, list):
+            with self.deps.db.transaction() as s:
+                s.execute(update(m.Amphora).where(m.Amphora.id.in_(result))
+                          .values(status=AmphoraStatus.DELETED))

@@ -1,4 +1,4 @@
-"""health: amphora_health, the applied spec hash, operation leases
+"""health: amphora_health, the applied spec hash, operation leases, amphora claims
 
 Revision ID: 0002
 Revises: 0001
@@ -31,6 +31,9 @@ def upgrade() -> None:
                               unique=False)
     with op.batch_alter_table("load_balancer", schema=None) as batch_op:
         batch_op.add_column(sa.Column("spec_hash", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("amphora", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("claimed_by", sa.String(length=36), nullable=True))
+        batch_op.create_index(batch_op.f("ix_amphora_claimed_by"), ["claimed_by"], unique=False)
     with op.batch_alter_table("operation", schema=None) as batch_op:
         batch_op.add_column(sa.Column("worker", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("lease_expires", sa.DateTime(), nullable=True))
@@ -45,6 +48,9 @@ def downgrade() -> None:
         batch_op.drop_column("worker")
     with op.batch_alter_table("load_balancer", schema=None) as batch_op:
         batch_op.drop_column("spec_hash")
+    with op.batch_alter_table("amphora", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_amphora_claimed_by"))
+        batch_op.drop_column("claimed_by")
     with op.batch_alter_table("amphora_health", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_amphora_health_last_update"))
     op.drop_table("amphora_health")
