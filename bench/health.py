@@ -429,7 +429,9 @@ def one_run(ctx: Context, run: Run, rounds: int) -> Run:
             last = max(r[4] for r in results)
             run.offered = run.sent / (last - first) if last > first else float("nan")
             run.advanced = value - before_sum  # rounds that reached the DB, summed
-            run.ingested = run.advanced - (run.drops or 0)
+            run.ingested = max(0, run.advanced - (run.drops or 0))
+            if run.advanced == 0:
+                run.note = "the database did not advance (no flush landed in time)"
             run.lag = changed_at - last
             took = changed_at - first
             run.ingested_rate = run.ingested / took if took > 0 else float("nan")
@@ -588,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flush-interval", type=float, default=None,
                    help="[health_manager] health_update_interval (default: the option's)")
     p.add_argument("--poll", type=float, default=0.1, help="database poll interval, s")
-    p.add_argument("--settle", type=float, default=2.0,
+    p.add_argument("--settle", type=float, default=5.0,
                    help="s without progress after the last send that end a run")
     p.add_argument("--drain-timeout", type=float, default=60.0)
     p.add_argument("--encode-timeout", type=float, default=300.0)
