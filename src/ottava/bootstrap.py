@@ -81,11 +81,12 @@ class Drivers:
 
 def standalone_defaults(conf: cfg.ConfigOpts) -> None:
     """Defaults for one host (a configuration file still overrides them): heartbeats every
-    second and failover after three silent seconds, received on the amphora bridge when
+    second, failover after three silent seconds (looked for four times a second: one cheap
+    indexed query), VRRP adverts every 0.2 s, heartbeats received on the amphora bridge when
     amphorae are local namespaces."""
     conf.set_default("heartbeat_interval", 1.0, group="health_manager")
     conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
-    conf.set_default("health_check_interval", 1.0, group="health_manager")
+    conf.set_default("health_check_interval", 0.25, group="health_manager")
     conf.set_default("drift_repair_interval", 5.0, group="health_manager")
     conf.set_default("vrrp_advert_int", 0.2, group="keepalived_vrrp")
     if conf.controller_worker.compute_driver == "local":
