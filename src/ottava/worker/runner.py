@@ -33,6 +33,7 @@ from ottava.db import models as m
 from ottava.domain.operations import Plan
 from ottava.worker import flows, persistence
 from ottava.worker.drivers import WorkerDeps
+from ottava.worker.tasks.database import fail_plan
 
 LOG = logging.getLogger(__name__)
 
@@ -109,6 +110,17 @@ class OperationRunner:
         except Exception as exc:  # the flow has reverted; record why it failed
             LOG.warning("Operation %s (%s) failed: %s", op.id, op.kind, exc)
             state, error = FAILED, f"{type(exc).__name__}: {exc}"
+            try:
+                # The flow's own revert may itself have failed part way: make sure.
+                fail_plan(self.deps.db, op.payload)
+            except Exception:
+                # Not even that could be written: leave the operation RUNNING; its lease
+                # lapses and the reconciler runs it again later.
+                LOG.exception("Operation %s could not be marked failed; leaving it to the "
+                              "reconciler", op.id)
+                with self._lock:
+                    self._running.discard(op.id)
+                return None
         finally:
             with self._lock:
                 self._running.discard(op.id)

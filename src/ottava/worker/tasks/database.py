@@ -41,17 +41,23 @@ class FailPlanOnRevert(WorkerTask):
         return None
 
     def revert(self, plan: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        p = Plan.from_json(plan)
-        LOG.warning("Operation %s on load balancer %s failed; marking ERROR", p.kind,
-                    p.load_balancer_id)
-        with self.deps.db.transaction() as s:
-            for entity, ident in p.activate + p.remove:
-                compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ERROR,
-                                [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE,
-                                 Provisioning.PENDING_DELETE])
-            for entity, ident in p.unlock:
-                compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
-                                [Provisioning.PENDING_UPDATE])
+        fail_plan(self.deps.db, plan)
+
+
+def fail_plan(db: Any, plan: dict[str, Any]) -> None:
+    """Targets of a failed operation to ERROR, its locked parents back to ACTIVE (only those
+    still PENDING_*: idempotent)."""
+    p = Plan.from_json(plan)
+    LOG.warning("Operation %s on load balancer %s failed; marking ERROR", p.kind,
+                p.load_balancer_id)
+    with db.transaction() as s:
+        for entity, ident in p.activate + p.remove:
+            compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ERROR,
+                            [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE,
+                             Provisioning.PENDING_DELETE])
+        for entity, ident in p.unlock:
+            compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
+                            [Provisioning.PENDING_UPDATE])
 
 
 class FinishPlan(WorkerTask):
