@@ -28,7 +28,7 @@ PROJECT = ["project"]
 DEPRECATED_REASON = (
     "Octavia's load-balancer_* roles gave way to Keystone's default roles (reader, member, "
     "admin). Set [oslo_policy] enforce_new_defaults = False to keep honouring them, or load "
-    "a policy file that names them.")
+    "a policy file that names them")
 DEPRECATED_SINCE = "W"
 
 
