@@ -1,4 +1,9 @@
-"""Who is calling: the project and roles a request acts for."""
+"""Who is calling: the project and roles a request acts for.
+
+The API builds it from the request's identity (see `ottava.api.auth`) and decides with the
+policy what the caller may do before a service runs; services use the project to own what
+they create. `is_admin` is the policy's `context_is_admin` (always true under noauth).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ class Caller:
 
     @property
     def reads_everything(self) -> bool:
-        """Whether lists span every project (admins and global observers)."""
+        """Whether lists span every project (admins and global observers) when no policy
+        decides it (the API's list routes ask the policy's get_all-global rule instead)."""
         return self.is_admin or "load-balancer_global_observer" in self.roles
 
     def project_scope(self) -> str | None:
