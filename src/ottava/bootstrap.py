@@ -87,6 +87,7 @@ def standalone_defaults(conf: cfg.ConfigOpts) -> None:
     conf.set_default("heartbeat_interval", 1.0, group="health_manager")
     conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
     conf.set_default("health_check_interval", 0.25, group="health_manager")
+    conf.set_default("receiver_processes", 0, group="health_manager")
     conf.set_default("drift_repair_interval", 5.0, group="health_manager")
     conf.set_default("vrrp_advert_int", 0.2, group="keepalived_vrrp")
     if conf.controller_worker.compute_driver == "local":

@@ -128,6 +128,9 @@ health_manager_opts = [
                       "(standalone: 3)."),
     cfg.FloatOpt("health_check_interval", default=3.0, min=0.1,
                  help="Seconds between searches for stale amphorae (standalone: 1)."),
+    cfg.IntOpt("receiver_processes", default=2, min=0,
+               help="Processes receiving and verifying heartbeats (sharing the port); 0: a "
+                    "thread of the health manager (standalone's default)."),
     cfg.FloatOpt("health_update_interval", default=0.5, min=0.01,
                  help="Seconds heartbeats are gathered before one batched database write."),
     cfg.IntOpt("failover_threshold", min=1,

@@ -20,8 +20,6 @@ derivation per amphora, never a wrong status.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +37,7 @@ from ottava.wire.heartbeat import Heartbeat
 LOG = logging.getLogger(__name__)
 
 RESYNC = 30.0  # seconds after which an unchanged report is derived again anyway
+PLACE_TTL = 10.0  # seconds an amphora's load balancer, spec hash and status are cached
 
 
 @dataclasses.dataclass
@@ -63,10 +62,11 @@ class Ingest:
         self.counters = IngestCounters()
         self._lock = threading.Lock()
         self._batch: dict[str, Heartbeat] = {}
-        self._derived: dict[str, tuple[str, float]] = {}  # amphora -> (report digest, when)
+        self._derived: dict[str, tuple[int, float]] = {}  # amphora -> (report digest, when)
         self._stats: dict[tuple[str, str], tuple[int, ...]] = {}  # last written counters
         self._repaired: dict[str, float] = {}  # amphora -> when its config was last pushed
         self._mismatches: dict[str, int] = {}  # amphora -> heartbeats in a row with drift
+        self._places: dict[str, tuple[queries.AmphoraPlace, float]] = {}
 
     def offer(self, heartbeat: Heartbeat) -> None:
         with self._lock:
@@ -74,6 +74,15 @@ class Ingest:
                 self.counters.superseded += 1
             self._batch[heartbeat["id"]] = heartbeat
             self.counters.heartbeats += 1
+
+    def offer_batch(self, batch: dict[str, Heartbeat], received: int) -> None:
+        """The newest heartbeat of each amphora from a receiver process that already kept
+        only the newest (`received` were accepted to make it)."""
+        with self._lock:
+            self.counters.superseded += received - len(batch) + len(
+                batch.keys() & self._batch.keys())
+            self._batch.update(batch)
+            self.counters.heartbeats += received
 
     def pending(self) -> int:
         with self._lock:
@@ -98,19 +107,17 @@ class Ingest:
         drifted: list[str] = []
         # Cache updates take effect only once the transaction has committed: after a failed
         # write the same heartbeats must be written and derived again.
-        derived: dict[str, tuple[str, float]] = {}
+        derived: dict[str, tuple[int, float]] = {}
         written: dict[tuple[str, str], tuple[int, ...]] = {}
-        with self.db.transaction() as s:
-            known = queries.places(s, list(batch))
+        changes: dict[tuple[str, str], str] = {}
+        # Everything is read first, outside the write transaction (on SQLite it holds the
+        # database's one write lock): the writes are then three statements.
+        with self.db.reader() as r:
+            known = self._places_of(r, batch, clock)
             self.counters.unknown += len(batch) - len(known)
-            queries.record_heard(s, known, now)
-            self.counters.written += len(known)
             lb_ids = sorted({p.load_balancer_id for p in known.values() if p.load_balancer_id})
-            live_listeners = queries.listener_ids(s, lb_ids) if lb_ids else set()
+            live_listeners = queries.listener_ids(r, lb_ids) if lb_ids else set()
             stats_rows = self._changed_stats(batch, known, live_listeners, written)
-            queries.record_stats(s, stats_rows)
-            self.counters.stats_rows += len(stats_rows)
-
             to_derive: dict[str, list[str]] = {}
             for amp_id, place in known.items():
                 hb = batch[amp_id]
@@ -130,24 +137,53 @@ class Ingest:
                 if seen is None or seen[0] != digest or clock - seen[1] > RESYNC:
                     to_derive.setdefault(place.load_balancer_id, []).append(amp_id)
                     derived[amp_id] = (digest, clock)
-            if to_derive:
-                snaps = queries.snapshots(s, sorted(to_derive))
-                changes: dict[tuple[str, str], str] = {}
-                for lb_id, amp_ids in to_derive.items():
-                    snap = snaps.get(lb_id)
-                    if snap is None or snap.provisioning_status.startswith("PENDING"):
-                        for amp_id in amp_ids:  # derive again once it settles
-                            derived.pop(amp_id, None)
-                        continue
-                    for amp_id in amp_ids:
-                        changes.update(derive(snap, batch[amp_id]["listeners"],
-                                              batch[amp_id]["pools"]))
-                queries.apply_statuses(s, changes)
-                self.counters.status_changes += len(changes)
+            snaps = queries.snapshots(r, sorted(to_derive)) if to_derive else {}
+        for lb_id, amp_ids in to_derive.items():
+            snap = snaps.get(lb_id)
+            if snap is None or snap.provisioning_status.startswith("PENDING"):
+                for amp_id in amp_ids:  # derive again once it settles
+                    derived.pop(amp_id, None)
+                continue
+            for amp_id in amp_ids:
+                changes.update(derive(snap, batch[amp_id]["listeners"], batch[amp_id]["pools"]))
+        with self.db.transaction() as s:
+            queries.record_heard(s, known, now)
+            queries.record_stats(s, stats_rows)
+            queries.apply_statuses(s, changes)
+        self.counters.written += len(known)
+        self.counters.stats_rows += len(stats_rows)
+        self.counters.status_changes += len(changes)
         self._derived.update(derived)
         self._stats.update(written)
         for amp_id in drifted:
             self._repair(amp_id, clock)
+
+    def _places_of(self, session: Any, batch: dict[str, Heartbeat], clock: float
+                   ) -> dict[str, queries.AmphoraPlace]:
+        """Where each amphora belongs, cached for PLACE_TTL seconds. An amphora whose report
+        names another configuration than the cached one is looked up again at once: the
+        cache must never make a change look like drift."""
+        cache = self._places
+        amphora_ids = list(batch)
+        missing = [i for i in amphora_ids
+                   if (entry := cache.get(i)) is None or clock - entry[1] > PLACE_TTL]
+        fresh = queries.places(session, missing) if missing else {}
+        for ident in missing:
+            place = fresh.get(ident)
+            if place is None:
+                cache.pop(ident, None)
+            else:
+                cache[ident] = (place, clock)
+        recheck = [i for i in amphora_ids if i in cache and i not in fresh
+                   and cache[i][0].spec_hash != batch[i]["hash"]]
+        if recheck:
+            again = queries.places(session, recheck)
+            for ident in recheck:
+                if ident in again:
+                    cache[ident] = (again[ident], clock)
+                else:
+                    cache.pop(ident, None)
+        return {i: cache[i][0] for i in amphora_ids if i in cache}
 
     def _changed_stats(self, batch: dict[str, Heartbeat], known: dict[str, Any],
                        live_listeners: set[str], written: dict[tuple[str, str], tuple[int, ...]]
@@ -182,11 +218,14 @@ class Ingest:
 
     def forget(self, amphora_id: str) -> None:
         self._derived.pop(amphora_id, None)
+        self._places.pop(amphora_id, None)
         self._mismatches.pop(amphora_id, None)
         self._repaired.pop(amphora_id, None)
 
 
-def _digest(hb: Heartbeat) -> str:
-    """What status derivation depends on in a heartbeat (not its counters)."""
-    shape = ({k: v["status"] for k, v in hb["listeners"].items()}, hb["pools"], hb["hash"])
-    return hashlib.blake2b(json.dumps(shape, sort_keys=True).encode(), digest_size=16).hexdigest()
+def _digest(hb: Heartbeat) -> int:
+    """What status derivation depends on in a heartbeat (not its counters), as one hash."""
+    return hash((hb["hash"],
+                 tuple(sorted((k, v["status"]) for k, v in hb["listeners"].items())),
+                 tuple(sorted((k, v["status"], tuple(sorted(v["members"].items())))
+                              for k, v in hb["pools"].items()))))

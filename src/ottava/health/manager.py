@@ -14,7 +14,7 @@ from oslo_log import log as logging
 
 from ottava.db.engine import Database
 from ottava.health.ingest import Ingest
-from ottava.health.receiver import Receiver
+from ottava.health.receiver import Receiver, ReceiverProcesses
 from ottava.health.watchdog import Breaker, Watchdog
 from ottava.service.container import Services
 
@@ -27,7 +27,16 @@ class HealthManager:
         hm = conf.health_manager
         self.ingest = Ingest(db, repair=services.amphorae.configure,
                              drift_repair_interval=hm.drift_repair_interval)
-        self.receiver = Receiver(hm.bind_ip, hm.bind_port, key, self.ingest.offer)
+        self.receiver: Receiver | ReceiverProcesses
+        if hm.receiver_processes:
+            # Batches come up often (a fraction of a flush interval), so a flush finds the
+            # heartbeats of the whole interval and none waits for the next one.
+            self.receiver = ReceiverProcesses(hm.bind_ip, hm.bind_port, key,
+                                              hm.receiver_processes,
+                                              min(0.1, hm.health_update_interval / 2),
+                                              self.ingest.offer_batch)
+        else:
+            self.receiver = Receiver(hm.bind_ip, hm.bind_port, key, self.ingest.offer)
         self.watchdog = Watchdog(
             db, services.amphorae.failover, timeout=hm.heartbeat_timeout,
             interval=hm.health_check_interval,

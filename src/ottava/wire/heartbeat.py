@@ -128,18 +128,24 @@ def check(document: Any) -> Heartbeat:
     listeners, pools = document.get("listeners"), document.get("pools")
     if not isinstance(listeners, dict) or not isinstance(pools, dict):
         raise bad("listeners/pools")
+    # Plain loops, no generators: this runs for every datagram.
     for report in listeners.values():
-        if not isinstance(report, dict) or not isinstance(report.get("status"), str):
+        if type(report) is not dict or type(report.get("status")) is not str:
             raise bad("listener")
         stats = report.get("stats")
-        if not isinstance(stats, dict) or not all(
-                isinstance(stats.get(name), int) and stats[name] >= 0 for name in COUNTERS):
+        if type(stats) is not dict:
             raise bad("listener stats")
+        for name in COUNTERS:
+            value = stats.get(name)
+            if type(value) is not int or value < 0:
+                raise bad("listener stats")
     for report in pools.values():
-        if not isinstance(report, dict) or not isinstance(report.get("status"), str):
+        if type(report) is not dict or type(report.get("status")) is not str:
             raise bad("pool")
         members = report.get("members")
-        if not isinstance(members, dict) or not all(isinstance(v, str)
-                                                    for v in members.values()):
+        if type(members) is not dict:
             raise bad("pool members")
+        for value in members.values():
+            if type(value) is not str:
+                raise bad("pool members")
     return document  # type: ignore[return-value]

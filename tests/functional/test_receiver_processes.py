@@ -1,0 +1,57 @@
+"""The health manager's receiver processes: two processes sharing one UDP port verify
+heartbeats, keep the newest per amphora, count what they drop by reason, hand batches to the
+parent, and are gone after stop()."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from ottava.health.receiver import ReceiverProcesses
+from ottava.wire import heartbeat as wire
+
+KEY = b"receiver-processes-test-key"
+
+
+def beat(ident: str, seq: int) -> bytes:
+    return wire.encode({"id": ident, "seq": seq, "hash": None, "listeners": {}, "pools": {}},
+                       KEY)
+
+
+def test_processes_share_the_port_and_hand_over_the_newest() -> None:
+    seen: dict[str, int] = {}
+    accepted = 0
+    lock = threading.Lock()
+
+    def accept(batch: dict[str, wire.Heartbeat], count: int) -> None:
+        nonlocal accepted
+        with lock:
+            accepted += count
+            for ident, hb in batch.items():
+                seen[ident] = max(seen.get(ident, 0), hb["seq"])
+
+    receivers = ReceiverProcesses("127.0.0.1", 0, KEY, count=2, interval=0.1, accept=accept)
+    processes = [p for p, _ in receivers._children]
+    try:
+        receivers.start()
+        ids = [f"amphora-{i:03d}" for i in range(50)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for seq in (1, 2, 3, 4):
+                for ident in ids:
+                    # distinct source ports spread the datagrams over both processes
+                    s.sendto(beat(ident, seq), receivers.address)
+            forged = wire.encode({"id": "x", "seq": 1, "hash": None, "listeners": {},
+                                  "pools": {}}, b"wrong key")
+            for _ in range(7):
+                s.sendto(forged, receivers.address)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (receivers.received < 207 or len(seen) < 50):
+            time.sleep(0.05)
+        assert receivers.received == 207
+        assert receivers.dropped["signature"] == 7
+        assert accepted == 200
+        assert seen == dict.fromkeys(ids, 4)  # the newest of each amphora reached the parent
+    finally:
+        receivers.stop()
+    assert not any(p.is_alive() for p in processes)
