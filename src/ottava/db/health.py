@@ -135,19 +135,34 @@ def record_stats(session: Session, rows: list[dict[str, Any]]) -> None:
            rows, ["listener_id", "amphora_id"], m.STAT_COLUMNS)
 
 
-def stale(session: Session, before: datetime.datetime) -> tuple[list[str], int]:
-    """Amphorae in service not heard from since `before` and not being failed over, and how
-    many amphorae are in service with a health record at all."""
+IN_SERVICE = (AmphoraStatus.ALLOCATED, AmphoraStatus.FAILOVER_STOPPED)
+
+
+def stale(session: Session, before: datetime.datetime) -> tuple[list[str], int, list[str]]:
+    """Amphorae in service (ALLOCATED, or FAILOVER_STOPPED by the breaker) not heard from
+    since `before` and not being failed over; how many amphorae are in service with a health
+    record at all; and the FAILOVER_STOPPED ones that have been heard from since."""
     in_service = (select(m.AmphoraHealth.amphora_id, m.AmphoraHealth.last_update,
-                         m.AmphoraHealth.busy)
+                         m.AmphoraHealth.busy, m.Amphora.status)
                   .join(m.Amphora, m.Amphora.id == m.AmphoraHealth.amphora_id)
                   .join(m.LoadBalancer, m.LoadBalancer.id == m.Amphora.load_balancer_id)
-                  .where(m.Amphora.status == AmphoraStatus.ALLOCATED,
+                  .where(m.Amphora.status.in_(IN_SERVICE),
                          m.LoadBalancer.provisioning_status.in_(
                              [Provisioning.ACTIVE, Provisioning.ERROR])))
     rows = session.execute(in_service).all()
-    late = [ident for ident, last, busy in rows if last < before and not busy]
-    return sorted(late), len(rows)
+    late = [ident for ident, last, busy, _ in rows if last < before and not busy]
+    back = [ident for ident, last, _, status in rows
+            if last >= before and status == AmphoraStatus.FAILOVER_STOPPED]
+    return sorted(late), len(rows), sorted(back)
+
+
+def set_status(session: Session, amphora_ids: Sequence[str], status: str,
+               only_from: str) -> None:
+    """Amphorae to `status`, those (still) in `only_from` only."""
+    for part in chunks(sorted(amphora_ids)):
+        session.execute(update(m.Amphora).where(m.Amphora.id.in_(part),
+                                                m.Amphora.status == only_from)
+                        .values(status=status))
 
 
 def mark_busy(session: Session, amphora_id: str, busy: bool = True) -> bool:

@@ -12,7 +12,9 @@ The breaker: when more amphorae are stale at once than `failover_threshold`, or 
 `failover_threshold_ratio` of them (once there are at least `failover_threshold_minimum`),
 the likelier cause is on the controller's side (its network, its clock, a paused database),
 and replacing healthy amphorae would make an outage of a blip. The watchdog then fails nothing
-over, logs an error once, and reports `tripped` until the share of stale amphorae drops.
+over, logs an error once, marks the silent amphorae FAILOVER_STOPPED (as Octavia does; the
+admin amphora API shows it) and reports `tripped` until the share of stale amphorae drops.
+Those that report again return to ALLOCATED; those still silent then are failed over.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from oslo_log import log as logging
 
 from ottava.db import health as queries
 from ottava.db.engine import Database
+from ottava.domain.states import AmphoraStatus
 
 LOG = logging.getLogger(__name__)
 
@@ -62,12 +65,20 @@ class Watchdog:
         if before < self.started_at:
             return []  # we have not listened for a whole timeout yet: silence means nothing
         with self.db.reader() as s:
-            stale, total = queries.stale(s, before)
+            stale, total, back = queries.stale(s, before)
+        if back:
+            with self.db.transaction() as s:
+                queries.set_status(s, back, AmphoraStatus.ALLOCATED,
+                                   only_from=AmphoraStatus.FAILOVER_STOPPED)
         if stale and self.breaker.trips(len(stale), total):
             if not self.tripped:
                 LOG.error("%d of %d amphorae stopped sending heartbeats at once: automatic "
                           "failover is suspended until they report again or fewer are "
-                          "stale (check the controller's network first)", len(stale), total)
+                          "stale (check the controller's network first); they are "
+                          "FAILOVER_STOPPED meanwhile", len(stale), total)
+            with self.db.transaction() as s:  # the admin amphora API shows why
+                queries.set_status(s, stale, AmphoraStatus.FAILOVER_STOPPED,
+                                   only_from=AmphoraStatus.ALLOCATED)
             self.tripped = True
             return []
         if self.tripped:
