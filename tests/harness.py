@@ -74,6 +74,9 @@ class Stack:
             "network_api": {"bind_host": "127.0.0.1", "bind_port": 0},
             "controller_worker": {"compute_driver": "noop", "network_driver": "noop",
                                   "amphora_driver": "noop"},
+            # In-process messaging is one bus per process: a topic of its own keeps each
+            # stack's operations away from another stack's worker.
+            "oslo_messaging": {"topic": f"ottava-test-{uuid.uuid4().hex[:12]}"},
         }
         for group, values in (overrides or {}).items():
             settings.setdefault(group, {}).update(values)

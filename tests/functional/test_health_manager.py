@@ -488,8 +488,8 @@ def test_circuit_breaker_trips_logs_once_and_resets(db: Database,
     assert called == []
     assert not any(busy(db, a) for a in OTHER_AMPS)
     assert errors() == 1
-    assert statuses(db, OTHER_AMPS) == {"FAILOVER_STOPPED"}  # shown by the amphora API
-    assert statuses(db, [AMP]) == {"ALLOCATED"}
+    assert amphora_statuses(db, OTHER_AMPS) == {"FAILOVER_STOPPED"}  # the amphora API shows it
+    assert amphora_statuses(db, [AMP]) == {"ALLOCATED"}
     assert dog.check() == []
     assert errors() == 1  # logged once, not every pass
     assert dog.tripped
@@ -498,12 +498,12 @@ def test_circuit_breaker_trips_logs_once_and_resets(db: Database,
     assert dog.check() == []
     assert not dog.tripped
     assert called == []
-    assert statuses(db, OTHER_AMPS) == {"ALLOCATED"}
+    assert amphora_statuses(db, OTHER_AMPS) == {"ALLOCATED"}
     assert any("reset" in r.getMessage() for r in caplog.records
                if r.name == "ottava.health.watchdog")
 
 
-def statuses(db: Database, ids: list[str]) -> set[str]:
+def amphora_statuses(db: Database, ids: list[str]) -> set[str]:
     with db.reader() as s:
         return {a.status for a in (s.get(m.Amphora, i) for i in ids) if a is not None}
 
