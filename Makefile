@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived
 
-.PHONY: install run test lint unit functional compat db-tests bench clean
+.PHONY: install run test lint unit functional compat db-tests bench clean tempest
 
 install: $(VENV)/bin/ottava
 
@@ -40,9 +40,17 @@ compat: install
 test: lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
+# Octavia's conformance suite (tempest + octavia-tempest-plugin, in .venv-tempest) against
+# `ottava standalone --noop` with a real Keystone, in each RBAC mode; per-class counts.
+# Narrow it with e.g. TEMPEST_ARGS="--mode none --regex test_load_balancer".
+tempest: install
+	bash tools/tempest.sh $(TEMPEST_ARGS)
+
 bench: install
 	$(PY) bench/api.py
 	$(PY) bench/dataplane.py
+	$(PY) bench/health.py
+	$(PY) bench/failover.py
 
 clean:
 	rm -rf $(VENV) .venv-compat .pytest_cache .mypy_cache .ruff_cache
