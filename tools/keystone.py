@@ -228,10 +228,16 @@ class Keystone:
         return str(self.api("POST", "/v3/projects", body)["project"]["id"])
 
     def user(self, name: str, password: str, project_id: str, roles: list[str]) -> str:
-        """Create user NAME (default domain) holding ROLES on PROJECT_ID; returns its id."""
+        """User NAME (default domain) with PASSWORD, holding ROLES on PROJECT_ID: created, or
+        brought to that state when it exists (a Keystone folder used again); returns its id."""
         body = {"user": {"name": name, "password": password, "domain_id": "default",
                          "default_project_id": project_id}}
-        user_id = str(self.api("POST", "/v3/users", body)["user"]["id"])
+        found = self._find("users", name=name, domain_id="default")
+        if found:
+            user_id = str(found["id"])
+            self.api("PATCH", f"/v3/users/{user_id}", body)
+        else:
+            user_id = str(self.api("POST", "/v3/users", body)["user"]["id"])
         for role in roles:
             self.grant(user_id, project_id, role)
         return user_id

@@ -61,7 +61,9 @@ done
 unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
 for v in $(env | sed -n 's/^\(OS_[A-Za-z_]*\)=.*/\1/p'); do unset "$v"; done
 
-tvenv="$root/.venv-tempest"
+# TEMPEST_VENV: another venv holding tempest and the plugin (e.g. a locally patched plugin,
+# to see past a failure while diagnosing); it must hold the same pins.
+tvenv="${TEMPEST_VENV:-$root/.venv-tempest}"
 reqs="$root/tools/tempest-requirements.txt"
 stamp="$tvenv/.tempest-requirements"
 ottava="$root/.venv/bin/ottava"
