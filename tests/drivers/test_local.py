@@ -172,7 +172,7 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
     vip = network.allocate_vip(VipRequest(lb_id, None, subnet_id=DEFAULT_SUBNET_ID))
     assert vip.address not in mgmt
     ref = AmphoraRef(str(uuid.uuid4()), lb_id, compute_id=cid)
-    assert network.plug_vip(ref, vip) == booted.lb_network_ip
+    assert network.plug_vip(ref, vip).vrrp_ip == booted.lb_network_ip
     assert (vip.address, 32) in netlink.addresses(cid)
     proc = subprocess.Popen(["ip", "netns", "exec", cid, sys.executable, str(env["script"]),
                              vip.address, "8080", "vip"], start_new_session=True)

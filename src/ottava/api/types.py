@@ -36,10 +36,13 @@ def _uuid(value: str) -> str:
 
 
 def _ip(value: str) -> str:
+    # Checked, then kept as the client wrote it (Octavia answers "2001:db8:0:0:0:0:0:1" back
+    # as sent, and clients compare what they sent with what they get).
     try:
-        return str(ipaddress.ip_address(value))
+        ipaddress.ip_address(value)
     except ValueError:
         raise ValueError("Value should be IPv4 or IPv6 format") from None
+    return value
 
 
 def _cidr(value: str) -> str:
@@ -50,7 +53,11 @@ def _cidr(value: str) -> str:
 
 
 def _strict_int(value: Any) -> Any:
-    # JSON true/false must not pass as 1/0, and "80" must not pass as 80.
+    # A numeric string is taken as its number, as Octavia's WSME types do ("80" -> 80; the
+    # tempest plugin itself sends ports as strings). JSON true/false and fractions are
+    # refused: WSME would quietly make them 1/0 and truncate.
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        return int(value)
     if isinstance(value, bool | str | float):
         raise ValueError("Invalid integer value")
     return value

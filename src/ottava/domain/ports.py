@@ -8,6 +8,7 @@ real ones under `ottava.drivers`, and drivers are built only by `ottava.bootstra
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from typing import Any, Protocol
 
 
@@ -88,6 +89,19 @@ class AgentBootConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PluggedVip:
+    """An amphora's own port on the VIP's network (its VRRP address, for a pair)."""
+
+    vrrp_ip: str
+    vrrp_port_id: str
+
+
+def amphora_port_id(amphora_id: str) -> str:
+    """A stable UUID for an amphora's port where no port service names one (noop, local)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"ottava-amphora-port-{amphora_id}"))
+
+
+@dataclasses.dataclass(frozen=True)
 class Booted:
     compute_id: str
     lb_network_ip: str | None = None
@@ -126,8 +140,8 @@ class NetworkDriver(Protocol):
 
     def deallocate_vip(self, load_balancer_id: str, vip: Vip) -> None: ...
 
-    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> str:
-        """Attach the VIP to the amphora; returns the amphora's VRRP address."""
+    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> PluggedVip:
+        """Attach the VIP to the amphora; returns the amphora's own port on the VIP network."""
         ...
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None: ...

@@ -14,7 +14,7 @@ class NoopComputeDriver:
 
     def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
                        boot: AgentBootConfig | None = None) -> Booted:
-        compute_id = f"noop-{uuid.uuid4()}"
+        compute_id = str(uuid.uuid4())  # a UUID, like a Nova server's (clients parse it)
         self._running.add(compute_id)
         return Booted(compute_id=compute_id, lb_network_ip="127.0.0.1", compute_flavor="noop")
 

@@ -14,7 +14,16 @@ import threading
 import uuid
 
 from ottava.domain.errors import Conflict, Invalid
-from ottava.domain.ports import AmphoraRef, Network, Port, Subnet, Vip, VipRequest
+from ottava.domain.ports import (
+    AmphoraRef,
+    Network,
+    PluggedVip,
+    Port,
+    Subnet,
+    Vip,
+    VipRequest,
+    amphora_port_id,
+)
 from ottava.drivers.local import ipam, netlink
 from ottava.drivers.local.compute import parse_alias
 
@@ -108,15 +117,15 @@ class LocalNetworkDriver:
                 del self._vips[load_balancer_id]
             self._pool.release(vip.address)
 
-    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> str:
+    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> PluggedVip:
         if not amphora.compute_id:
             raise Invalid(f"amphora {amphora.id} has no compute id")
         if amphora.role not in ("MASTER", "BACKUP"):  # a pair's VIP is keepalived's to hold
             netlink.add_address(amphora.compute_id, vip.address, 32)
             netlink.announce(amphora.compute_id, vip.address)
         for address, prefixlen in netlink.addresses(amphora.compute_id):
-            if prefixlen != 32:
-                return address
+            if prefixlen != 32:  # the amphora's eth0 is its one port, VIP network included
+                return PluggedVip(vrrp_ip=address, vrrp_port_id=amphora_port_id(amphora.id))
         raise Invalid(f"amphora {amphora.id} has no management address")
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None:

@@ -11,7 +11,16 @@ import ipaddress
 import threading
 import uuid
 
-from ottava.domain.ports import AmphoraRef, Network, Port, Subnet, Vip, VipRequest
+from ottava.domain.ports import (
+    AmphoraRef,
+    Network,
+    PluggedVip,
+    Port,
+    Subnet,
+    Vip,
+    VipRequest,
+    amphora_port_id,
+)
 
 DEFAULT_NETWORK_ID = "c0ffee00-0000-4000-8000-000000000001"
 DEFAULT_SUBNET_ID = "c0ffee00-0000-4000-8000-000000000002"
@@ -83,8 +92,8 @@ class NoopNetworkDriver:
         with self._lock:
             self._ports.pop(vip.port_id, None)
 
-    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> str:
-        return vip.address
+    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> PluggedVip:
+        return PluggedVip(vrrp_ip=vip.address, vrrp_port_id=amphora_port_id(amphora.id))
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None:
         return None

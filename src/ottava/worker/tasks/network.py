@@ -27,10 +27,11 @@ class PlugVip(WorkerTask):
 
     def execute(self, amphora_ids: list[str], plan: dict[str, Any]) -> None:
         for amp, vip in self._targets(amphora_ids, plan):
-            vrrp_ip = self.deps.call(self.deps.network.plug_vip, amphora_ref(amp), vip)
+            plugged = self.deps.call(self.deps.network.plug_vip, amphora_ref(amp), vip)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
-                    vrrp_ip=vrrp_ip, ha_ip=vip.address, ha_port_id=vip.port_id))
+                    vrrp_ip=plugged.vrrp_ip, vrrp_port_id=plugged.vrrp_port_id,
+                    ha_ip=vip.address, ha_port_id=vip.port_id))
 
     def revert(self, amphora_ids: list[str], plan: dict[str, Any], *args: Any,
                **kwargs: Any) -> None:
