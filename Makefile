@@ -53,4 +53,4 @@ bench: install
 	$(PY) bench/failover.py
 
 clean:
-	rm -rf $(VENV) .venv-compat .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-compat .venv-keystone .venv-tempest .pytest_cache .mypy_cache .ruff_cache
