@@ -97,15 +97,28 @@ def standalone_defaults(conf: cfg.ConfigOpts) -> None:
 
 
 def heartbeat_key(conf: cfg.ConfigOpts) -> bytes:
-    """The heartbeats' HMAC key: configured, or generated once in the state folder."""
+    """The heartbeats' HMAC key: configured, or generated once in the state folder. The
+    generated key is shared only by processes that share the folder: a deployment over
+    several hosts must configure `[health_manager] heartbeat_key` everywhere."""
     if conf.health_manager.heartbeat_key:
         return str(conf.health_manager.heartbeat_key).encode()
     path = pathlib.Path(conf.state_path) / "heartbeat.key"
     if not path.exists():
+        LOG.warning("[health_manager] heartbeat_key is not set: using a key generated in %s "
+                    "(set it when workers and health managers run on different hosts)", path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole, then linked into place: a process starting at the same moment sees
+        # either no file or the complete key, and exactly one key wins.
+        tmp = path.with_name(f".heartbeat.key.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     return path.read_text().strip().encode()
 
 

@@ -127,7 +127,7 @@ health_manager_opts = [
                  help="Seconds without a heartbeat before an amphora is failed over "
                       "(standalone: 3)."),
     cfg.FloatOpt("health_check_interval", default=3.0, min=0.1,
-                 help="Seconds between searches for stale amphorae (standalone: 1)."),
+                 help="Seconds between searches for stale amphorae (standalone: 0.25)."),
     cfg.IntOpt("receiver_processes", default=2, min=0,
                help="Processes receiving and verifying heartbeats (sharing the port); 0: a "
                     "thread of the health manager (standalone's default)."),

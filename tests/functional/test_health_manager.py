@@ -420,17 +420,68 @@ def watchdog(db: Database, failover: Any, breaker: Breaker | None = None,
     return dog
 
 
+def submitting(db: Database, called: list[str]) -> Any:
+    """A failover callback that does what submitting one does: lock the load balancer."""
+    def submit(amphora_id: str) -> None:
+        called.append(amphora_id)
+        with db.transaction() as s:
+            s.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == LB)
+                      .values(provisioning_status="PENDING_UPDATE"))
+    return submit
+
+
+def unlock(db: Database, status: str = "ACTIVE") -> None:
+    with db.transaction() as s:
+        s.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == LB)
+                  .values(provisioning_status=status))
+
+
 def test_a_stale_amphora_is_marked_busy_and_failed_over_once(db: Database) -> None:
-    heard(db, 30, AMP)
+    heard(db, 1.5, AMP)
     called: list[str] = []
-    dog = watchdog(db, called.append)
+    dog = watchdog(db, submitting(db, called))
     assert dog.check() == [AMP]
     assert called == [AMP]
     assert busy(db)
     assert dog.submitted == 1
 
-    assert dog.check() == []
+    assert dog.check() == []  # its load balancer is locked by the failover
+    unlock(db)
+    assert dog.check() == []  # busy, and not silent for a second timeout yet
     assert called == [AMP]
+
+
+def test_a_failover_whose_submission_was_lost_is_tried_again(db: Database) -> None:
+    heard(db, 30, AMP)  # silent for far longer than two timeouts
+    with db.transaction() as s:
+        queries.mark_busy(s, AMP)  # a health manager marked it, then died
+    called: list[str] = []
+    assert watchdog(db, submitting(db, called)).check() == [AMP]
+    assert called == [AMP]
+
+
+def test_a_failed_failover_lets_the_health_manager_try_again_later(db: Database) -> None:
+    from ottava.domain.operations import Plan
+    from ottava.worker.tasks.database import fail_plan
+
+    heard(db, 30, AMP)
+    called: list[str] = []
+    dog = watchdog(db, submitting(db, called), timeout=10)
+    assert dog.check() == [AMP]
+    fail_plan(db, Plan(kind="amphora.failover", load_balancer_id=LB,
+                       activate=[("loadbalancer", LB)], extra={"amphora_id": AMP}).to_json())
+    assert not busy(db)
+    assert lb_status(db) == "ERROR"
+    assert dog.check() == []  # heard "now": one more timeout first
+    heard(db, 30, AMP)
+    assert dog.check() == [AMP]  # an ERROR load balancer's amphora is failed over too
+    assert called == [AMP, AMP]
+
+
+def lb_status(db: Database) -> str:
+    with db.reader() as s:
+        return str(s.scalar(select(m.LoadBalancer.provisioning_status)
+                            .where(m.LoadBalancer.id == LB)))
 
 
 def test_a_fresh_amphora_is_left_alone(db: Database) -> None:

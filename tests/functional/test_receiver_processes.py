@@ -55,3 +55,24 @@ def test_processes_share_the_port_and_hand_over_the_newest() -> None:
     finally:
         receivers.stop()
     assert not any(p.is_alive() for p in processes)
+
+
+def test_a_receiver_process_that_dies_is_replaced() -> None:
+    seen: set[str] = set()
+    receivers = ReceiverProcesses("127.0.0.1", 0, KEY, count=1, interval=0.1,
+                                  accept=lambda batch, count: seen.update(batch))
+    try:
+        receivers.start()
+        first = receivers._children[0][0]
+        first.kill()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and receivers.restarts < 1:
+            time.sleep(0.05)
+        assert receivers.restarts == 1
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            while time.monotonic() < deadline and "after" not in seen:
+                s.sendto(beat("after", 1), receivers.address)
+                time.sleep(0.1)
+        assert "after" in seen  # the same port, served by the new process
+    finally:
+        receivers.stop()

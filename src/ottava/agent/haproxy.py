@@ -191,6 +191,16 @@ class HAProxy:
 
     # --- stats ---------------------------------------------------------------------------
 
+    def stats_unless_busy(self) -> dict[str, dict[str, dict[str, Any]]] | None:
+        """`stats()`, or None while an apply or removal holds this HAProxy (a reload may be
+        folding counters in)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.stats()
+        finally:
+            self._lock.release()
+
     def stats(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Counters and statuses from `show stat`, by object id:
         {"listeners": {id: {...}}, "pools": {id: {...}}, "members": {id: {...}}}.

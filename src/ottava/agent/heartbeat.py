@@ -115,7 +115,8 @@ class Sender:
         self.failed = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._sockets: dict[int, socket.socket] = {}
+        self._oversize_logged = False
         haproxy.before_reload = self._before_reload
 
     def _before_reload(self) -> None:
@@ -123,14 +124,23 @@ class Sender:
             self.counters.before_reload(self.haproxy.stats()["listeners"])
 
     def report(self) -> wire.Heartbeat:
-        """This interval's heartbeat, from HAProxy as it runs now."""
+        """This interval's heartbeat, from HAProxy as it runs now. When HAProxy's view cannot
+        be read whole — a reload under way, the stats socket not answering — the heartbeat
+        says so (`partial`): the controller then takes it for liveness only, never for
+        "every listener is gone"."""
         listeners: dict[str, wire.ListenerReport] = {}
         pools: dict[str, wire.PoolReport] = {}
+        partial = False
         if self.haproxy.master_pid() is not None:
             try:
-                stats = self.haproxy.stats()
+                # Not while a reload folds the old worker's counters in: a sample taken
+                # between the fold and the new worker would count that generation twice.
+                stats = self.haproxy.stats_unless_busy()
             except (OSError, HAProxyError) as exc:
                 LOG.debug("no stats this interval: %s", exc)
+                stats = None
+            if stats is None:
+                partial = True
             else:
                 totals = self.counters.totals(stats["listeners"])
                 listeners = {lid: {"status": row.get("status", ""), "stats": totals[lid]}
@@ -142,22 +152,42 @@ class Sender:
                     if pool_id in pools:
                         pools[pool_id]["members"][mid] = row.get("status", "")
         self.seq += 1
-        return {"id": self.amphora_id, "seq": self.seq, "hash": self.haproxy.applied_hash(),
-                "listeners": listeners, "pools": pools}
+        heartbeat: wire.Heartbeat = {"id": self.amphora_id, "seq": self.seq,
+                                     "hash": self.haproxy.applied_hash(),
+                                     "listeners": listeners, "pools": pools}
+        if partial:
+            heartbeat["partial"] = True
+        return heartbeat
 
     def send_once(self) -> None:
-        datagram = wire.encode(self.report(), self.key)
-        if self._socket is None:
-            self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        heartbeat = self.report()
+        try:
+            datagram = wire.encode(heartbeat, self.key)
+        except ValueError as exc:  # too many objects for one datagram: liveness at least
+            if not self._oversize_logged:
+                LOG.warning("%s; sending liveness-only heartbeats", exc)
+                self._oversize_logged = True
+            datagram = wire.encode({**heartbeat, "listeners": {}, "pools": {},
+                                    "partial": True}, self.key)
         for target in self.targets:
+            sock = self._socket_for(target)
             try:
-                self._socket.sendto(datagram, target)
+                sock.sendto(datagram, target)
                 self.sent += 1
             except OSError as exc:
                 self.failed += 1
                 if self.failed == 1 or self.failed % 100 == 0:
                     LOG.warning("heartbeat to %s:%s failed (%d so far): %s", *target,
                                 self.failed, exc)
+
+    def _socket_for(self, target: tuple[str, int]) -> socket.socket:
+        """One socket per address family, kept: a heartbeat always leaves from the same port
+        (the health manager's receiver processes are chosen by source address and port)."""
+        family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+        sock = self._sockets.get(family)
+        if sock is None:
+            sock = self._sockets[family] = socket.socket(family, socket.SOCK_DGRAM)
+        return sock
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -175,5 +205,5 @@ class Sender:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._socket is not None:
-            self._socket.close()
+        for sock in self._sockets.values():
+            sock.close()

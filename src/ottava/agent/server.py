@@ -231,7 +231,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- helpers -------------------------------------------------------------------------
 
     def _not_allowed(self) -> None:
-        if self.path in (api.INFO, api.LOADBALANCER, api.STATS, api.VRRP):
+        if self.path in (api.INFO, api.LOADBALANCER, api.STATS, api.VRRP, api.CERTIFICATE):
             self._error(405, f"{self.command} is not allowed on {self.path}")
         else:
             self._error(404, f"no resource {self.path}")

@@ -1,4 +1,5 @@
-"""Processes of the control plane: the API server, the worker, standalone; stopped by SIGTERM."""
+"""Processes of the control plane: the API server, the worker, the health manager,
+housekeeping, and standalone (all of them in one); each stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -152,8 +153,8 @@ def run_health_manager(conf: cfg.ConfigOpts) -> None:
 
 
 def run_housekeeping(conf: cfg.ConfigOpts) -> None:
-    """Housekeeping: the reconciler, the purge and certificate rotation, casting what it
-    re-drives to workers over `transport_url`."""
+    """Housekeeping: the reconciler, the purge, certificate rotation and the spares pool,
+    casting what it starts to workers over `transport_url`."""
     db = bootstrap.open_database(conf)
     transport = bootstrap.messaging(conf, in_process=False)
     housekeeping = bootstrap.build_housekeeping(conf, db, rpc.Dispatcher(conf, transport))

@@ -13,7 +13,7 @@ import datetime
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ottava.db import models as m
@@ -93,15 +93,12 @@ def snapshots(session: Session, lb_ids: Sequence[str]) -> dict[str, LoadBalancer
 
 
 def apply_statuses(session: Session, changes: Changes) -> None:
-    """Write operating statuses; one UPDATE per (entity, status) pair."""
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for (entity, ident), status in changes.items():
-        grouped.setdefault((entity, status), []).append(ident)
-    for (entity, status), ids in sorted(grouped.items()):
+    """Write operating statuses, one row at a time in (entity, id) order: two health
+    managers writing overlapping changes lock rows in the same order (no deadlock).
+    Statuses change rarely, so there are few rows."""
+    for (entity, ident), status in sorted(changes.items()):
         model = m.BY_ENTITY[entity]
-        for part in chunks(sorted(ids)):
-            session.execute(update(model).where(model.id.in_(part))
-                            .values(operating_status=status))
+        session.execute(update(model).where(model.id == ident).values(operating_status=status))
 
 
 def upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: Sequence[str],
@@ -138,10 +135,14 @@ def record_stats(session: Session, rows: list[dict[str, Any]]) -> None:
 IN_SERVICE = (AmphoraStatus.ALLOCATED, AmphoraStatus.FAILOVER_STOPPED)
 
 
-def stale(session: Session, before: datetime.datetime) -> tuple[list[str], int, list[str]]:
+def stale(session: Session, before: datetime.datetime,
+          retry_before: datetime.datetime | None = None
+          ) -> tuple[list[str], int, list[str]]:
     """Amphorae in service (ALLOCATED, or FAILOVER_STOPPED by the breaker) not heard from
-    since `before` and not being failed over; how many amphorae are in service with a health
-    record at all; and the FAILOVER_STOPPED ones that have been heard from since."""
+    since `before` and not being failed over — or marked as being failed over but silent
+    since `retry_before` too, while their load balancer is not locked (the health manager
+    that marked them died before submitting); how many amphorae are in service with a
+    health record at all; and the FAILOVER_STOPPED ones that have been heard from since."""
     in_service = (select(m.AmphoraHealth.amphora_id, m.AmphoraHealth.last_update,
                          m.AmphoraHealth.busy, m.Amphora.status)
                   .join(m.Amphora, m.Amphora.id == m.AmphoraHealth.amphora_id)
@@ -150,7 +151,8 @@ def stale(session: Session, before: datetime.datetime) -> tuple[list[str], int, 
                          m.LoadBalancer.provisioning_status.in_(
                              [Provisioning.ACTIVE, Provisioning.ERROR])))
     rows = session.execute(in_service).all()
-    late = [ident for ident, last, busy, _ in rows if last < before and not busy]
+    late = [ident for ident, last, busy, _ in rows
+            if last < before and (not busy or (retry_before is not None and last < retry_before))]
     back = [ident for ident, last, _, status in rows
             if last >= before and status == AmphoraStatus.FAILOVER_STOPPED]
     return sorted(late), len(rows), sorted(back)
@@ -165,12 +167,23 @@ def set_status(session: Session, amphora_ids: Sequence[str], status: str,
                         .values(status=status))
 
 
-def mark_busy(session: Session, amphora_id: str, busy: bool = True) -> bool:
-    """Compare-and-set of the busy flag; True when this caller changed it."""
+def mark_busy(session: Session, amphora_id: str, busy: bool = True,
+              silent_since: datetime.datetime | None = None,
+              retry_before: datetime.datetime | None = None) -> bool:
+    """Compare-and-set of the busy flag; True when this caller changed it. With
+    `silent_since`, only if the amphora has still not been heard from since then (a heartbeat
+    written after the staleness check wins); a flag already set is taken over only when the
+    amphora has been silent since `retry_before` as well."""
+    where: list[Any] = [m.AmphoraHealth.amphora_id == amphora_id]
+    if silent_since is not None:
+        where.append(m.AmphoraHealth.last_update < silent_since)
+    taken_over = (m.AmphoraHealth.last_update < retry_before) if retry_before is not None \
+        else None
+    free = m.AmphoraHealth.busy != busy
+    where.append(free if taken_over is None else or_(free, taken_over))
     changed = session.execute(
-        update(m.AmphoraHealth)
-        .where(m.AmphoraHealth.amphora_id == amphora_id, m.AmphoraHealth.busy != busy)
-        .values(busy=busy)).rowcount  # type: ignore[attr-defined]
+        update(m.AmphoraHealth).where(*where).values(busy=busy)
+    ).rowcount  # type: ignore[attr-defined]
     return bool(changed)
 
 

@@ -67,6 +67,8 @@ class Ingest:
         self._repaired: dict[str, float] = {}  # amphora -> when its config was last pushed
         self._mismatches: dict[str, int] = {}  # amphora -> heartbeats in a row with drift
         self._places: dict[str, tuple[queries.AmphoraPlace, float]] = {}
+        self._seen: dict[str, float] = {}  # amphora -> when its last heartbeat was written
+        self._pruned = time.monotonic()
 
     def offer(self, heartbeat: Heartbeat) -> None:
         with self._lock:
@@ -121,8 +123,8 @@ class Ingest:
             to_derive: dict[str, list[str]] = {}
             for amp_id, place in known.items():
                 hb = batch[amp_id]
-                if place.load_balancer_id is None:
-                    continue  # a spare: nothing to derive
+                if place.load_balancer_id is None or hb.get("partial"):
+                    continue  # a spare, or a report of liveness only: nothing to derive
                 if hb["hash"] != place.spec_hash:
                     # Twice in a row: one heartbeat sent just before a change was applied
                     # and read just after it is not drift.
@@ -155,8 +157,23 @@ class Ingest:
         self.counters.status_changes += len(changes)
         self._derived.update(derived)
         self._stats.update(written)
+        self._seen.update(dict.fromkeys(batch, clock))
         for amp_id in drifted:
             self._repair(amp_id, clock)
+        if clock - self._pruned > RESYNC:
+            self._prune(clock)
+
+    def _prune(self, clock: float) -> None:
+        """Forget amphorae not heard from for two RESYNC periods (deleted, replaced): the
+        caches hold only what is alive."""
+        self._pruned = clock
+        gone = {a for a, when in self._seen.items() if clock - when > 2 * RESYNC}
+        if not gone:
+            return
+        for amp_id in gone:
+            self.forget(amp_id)
+            self._seen.pop(amp_id, None)
+        self._stats = {k: v for k, v in self._stats.items() if k[1] not in gone}
 
     def _places_of(self, session: Any, batch: dict[str, Heartbeat], clock: float
                    ) -> dict[str, queries.AmphoraPlace]:
@@ -190,6 +207,8 @@ class Ingest:
                        ) -> list[dict[str, Any]]:
         rows = []
         for amp_id in known:
+            if batch[amp_id].get("partial"):
+                continue
             for lid, report in batch[amp_id]["listeners"].items():
                 if lid not in live_listeners:
                     continue  # deleted since, or not ours: a row would break the foreign key
@@ -219,8 +238,8 @@ class Ingest:
     def forget(self, amphora_id: str) -> None:
         self._derived.pop(amphora_id, None)
         self._places.pop(amphora_id, None)
-        self._mismatches.pop(amphora_id, None)
         self._repaired.pop(amphora_id, None)
+        self._mismatches.pop(amphora_id, None)
 
 
 def _digest(hb: Heartbeat) -> int:

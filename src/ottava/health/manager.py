@@ -25,7 +25,7 @@ class HealthManager:
     def __init__(self, conf: cfg.ConfigOpts, db: Database, services: Services,
                  key: bytes) -> None:
         hm = conf.health_manager
-        self.ingest = Ingest(db, repair=services.amphorae.configure,
+        self.ingest = Ingest(db, repair=services.amphorae.repair,
                              drift_repair_interval=hm.drift_repair_interval)
         self.receiver: Receiver | ReceiverProcesses
         if hm.receiver_processes:

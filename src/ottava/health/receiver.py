@@ -157,62 +157,85 @@ class ReceiverProcesses:
 
     The kernel spreads datagrams over the processes by their source address and port, and an
     agent sends from one socket: all of one amphora's heartbeats reach the same process, so
-    merging the processes' batches never puts an older heartbeat over a newer one."""
+    merging the processes' batches never puts an older heartbeat over a newer one. A
+    process that dies is logged and started again on the same port."""
 
     def __init__(self, host: str, port: int, key: bytes, count: int, interval: float,
                  accept: Callable[[dict[str, Heartbeat], int], None]) -> None:
         self.key = key
         self.accept = accept
+        self.interval = interval
         self.received = 0
+        self.restarts = 0
         self.dropped: collections.Counter[str] = collections.Counter()
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self._children: list[tuple[Any, multiprocessing.connection.Connection]] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.address = (host, port)
         for _ in range(count):
-            parent, child = self._context.Pipe()
-            process = self._context.Process(target=_child, daemon=True,
-                                            args=(host, port, key, interval, child),
-                                            name="ottava-heartbeat-receiver")
-            process.start()
-            child.close()
-            if not parent.poll(30):
-                process.kill()
-                raise RuntimeError("a heartbeat receiver process did not start")
-            _, address = parent.recv()
-            port = address[1]  # the others share the first one's port (it may have been 0)
-            self.address = (address[0], address[1])
-            self._children.append((process, parent))
+            # The others share the first one's port (which may have been asked as 0).
+            self._children.append(self._spawn())
 
-    def _pump(self, conn: multiprocessing.connection.Connection) -> None:
+    def _spawn(self) -> tuple[Any, multiprocessing.connection.Connection]:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_child, daemon=True, name="ottava-heartbeat-receiver",
+            args=(self.address[0], self.address[1], self.key, self.interval, child))
+        process.start()
+        child.close()
+        if not parent.poll(30):
+            process.kill()
+            raise RuntimeError("a heartbeat receiver process did not start")
+        _, address = parent.recv()
+        self.address = (str(address[0]), int(address[1]))
+        return process, parent
+
+    def _pump(self, slot: int) -> None:
         while not self._stop.is_set():
+            process, conn = self._children[slot]
             try:
                 if not conn.poll(0.2):
                     continue
                 _, batch, accepted, received, dropped = conn.recv()
             except (EOFError, OSError):
-                return
+                if self._stop.is_set():
+                    return
+                LOG.error("Heartbeat receiver process %s died (exit %s): starting another",
+                          process.pid, process.exitcode)
+                with contextlib.suppress(OSError):
+                    conn.close()
+                try:
+                    with self._lock:
+                        self._children[slot] = self._spawn()
+                        self.restarts += 1
+                except (OSError, RuntimeError) as exc:
+                    LOG.error("Could not start a heartbeat receiver: %s", exc)
+                    self._stop.wait(1.0)
+                continue
             self.received += received
             self.dropped.update(dropped)
             if batch:
                 self.accept(batch, accepted)
 
     def start(self) -> None:
-        for _, conn in self._children:
-            thread = threading.Thread(target=self._pump, args=(conn,), daemon=True,
+        for slot in range(len(self._children)):
+            thread = threading.Thread(target=self._pump, args=(slot,), daemon=True,
                                       name="heartbeat-pump")
             thread.start()
             self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        for process, conn in self._children:
-            with contextlib.suppress(OSError):
-                conn.send("stop")
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=5)
-            conn.close()
         for thread in self._threads:
             thread.join(timeout=5)
+        with self._lock:
+            for process, conn in self._children:
+                with contextlib.suppress(OSError):
+                    conn.send("stop")
+                process.join(timeout=5)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=5)
+                conn.close()

@@ -56,6 +56,7 @@ class Watchdog:
         self.tripped = False
         self.submitted = 0
         self.started_at = queries.now()
+        self._deferred: set[str] = set()  # logged once at INFO while they wait
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -64,8 +65,9 @@ class Watchdog:
         before = queries.now() - datetime.timedelta(seconds=self.timeout)
         if before < self.started_at:
             return []  # we have not listened for a whole timeout yet: silence means nothing
+        retry_before = before - datetime.timedelta(seconds=self.timeout)
         with self.db.reader() as s:
-            stale, total, back = queries.stale(s, before)
+            stale, total, back = queries.stale(s, before, retry_before)
         if back:
             with self.db.transaction() as s:
                 queries.set_status(s, back, AmphoraStatus.ALLOCATED,
@@ -87,15 +89,19 @@ class Watchdog:
         started = []
         for amphora_id in stale:
             with self.db.transaction() as s:
-                if not queries.mark_busy(s, amphora_id):
-                    continue  # another health manager took it
+                if not queries.mark_busy(s, amphora_id, silent_since=before,
+                                         retry_before=retry_before):
+                    continue  # it reported meanwhile, or another health manager took it
             try:
                 self.failover(amphora_id)
             except Exception as exc:  # busy load balancer, or gone: try again next pass
-                LOG.info("Failover of amphora %s not started yet: %s", amphora_id, exc)
+                (LOG.info if amphora_id not in self._deferred else LOG.debug)(
+                    "Failover of amphora %s not started yet: %s", amphora_id, exc)
+                self._deferred.add(amphora_id)
                 with self.db.transaction() as s:
                     queries.mark_busy(s, amphora_id, busy=False)
                 continue
+            self._deferred.discard(amphora_id)
             LOG.warning("Amphora %s sent no heartbeat for %.1f s: failing it over",
                         amphora_id, self.timeout)
             started.append(amphora_id)

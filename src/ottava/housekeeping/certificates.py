@@ -20,13 +20,24 @@ from ottava.domain.states import AmphoraStatus
 
 LOG = logging.getLogger(__name__)
 
+# Spares too: a spare kept past its certificate's life would be unreachable when taken.
+ROTATED = (AmphoraStatus.ALLOCATED, AmphoraStatus.READY, AmphoraStatus.FAILOVER_STOPPED)
+
 
 def rotate_expiring(db: Database, submit: Callable[[str], None], buffer: float) -> list[str]:
     """Submit a rotation for every amphora whose certificate expires within `buffer` s."""
     cutoff = health.now() + datetime.timedelta(seconds=buffer)
+    with db.transaction() as s:
+        # A flag whose rotation is not queued or running was left by a housekeeper that
+        # died between setting it and submitting: clear it, or it would stay set for good.
+        s.execute(update(m.Amphora).where(
+            m.Amphora.cert_busy.is_(True),
+            m.Amphora.id.not_in(select(m.Operation.target_id).where(
+                m.Operation.kind == "amphora.cert_rotate",
+                m.Operation.state.in_(["QUEUED", "RUNNING"])))).values(cert_busy=False))
     with db.reader() as s:
         due = list(s.scalars(select(m.Amphora.id).where(
-            m.Amphora.status == AmphoraStatus.ALLOCATED, m.Amphora.cert_busy.is_(False),
+            m.Amphora.status.in_(ROTATED), m.Amphora.cert_busy.is_(False),
             m.Amphora.cert_expiration.is_not(None), m.Amphora.cert_expiration < cutoff)))
     submitted = []
     for ident in due:

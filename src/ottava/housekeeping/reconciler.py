@@ -56,6 +56,13 @@ class Reconciler:
                 self.requeued += 1
                 cast.append(ident)
         for ident in undelivered:
+            with self.db.transaction() as s:
+                # Touched (a compare-and-set), so it is cast again once per lease at most.
+                touched = s.execute(update(m.Operation).where(
+                    m.Operation.id == ident, m.Operation.state == "QUEUED")
+                    .values(updated_at=now)).rowcount  # type: ignore[attr-defined]
+            if not touched:
+                continue
             LOG.info("Operation %s was queued over %.0f s ago: casting it again", ident,
                      self.lease)
             self.recast += 1

@@ -61,7 +61,14 @@ class AmphoraService(Service):
                                else [], extra={"amphora_id": ident}), ident)
 
     def configure(self, ident: str) -> None:
+        """The admin API's push (Octavia's: the load balancer's status is not touched)."""
         self._operation(ident, "amphora.config", None)
+
+    def repair(self, ident: str) -> None:
+        """The health manager's push to a drifted amphora. The load balancer is locked like
+        for any change: a push racing an update could otherwise land last with the older
+        document, and the amphora would then match a stale recorded hash."""
+        self._operation(ident, "amphora.config", frozenset({Provisioning.ACTIVE}))
 
     def failover(self, ident: str) -> None:
         self._operation(ident, "amphora.failover", DELETABLE)

@@ -17,7 +17,8 @@ The body carries HAProxy's view, by Octavia object id:
     {"id": amphora id, "seq": n (per agent start), "hash": applied spec hash or null,
      "listeners": {id: {"status": "OPEN"|"FULL"|..., "stats": Counters}},
      "pools": {id: {"status": "UP"|"DOWN"|..., "members": {id: "UP"|"DOWN"|"DRAIN"|
-                                                             "MAINT"|"no check"|...}}}}
+                                                             "MAINT"|"no check"|...}}},
+     "partial": true (only when HAProxy's view could not be read: liveness only)}
 
 Counters are totals since the amphora's agent first served the load balancer: the agent adds
 what each HAProxy generation counted, so a reload does not reset them (see
@@ -30,7 +31,7 @@ import hashlib
 import hmac
 import json
 import zlib
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 MAGIC = b"OTHB"
 HEARTBEAT_VERSION = 1
@@ -68,6 +69,9 @@ class Heartbeat(TypedDict):
     hash: str | None
     listeners: dict[str, ListenerReport]
     pools: dict[str, PoolReport]
+    # True when HAProxy's view could not be read whole this time (a reload under way, too
+    # many objects for one datagram): the heartbeat then says only "alive".
+    partial: NotRequired[bool]
 
 
 class Rejected(ValueError):
@@ -125,6 +129,8 @@ def check(document: Any) -> Heartbeat:
         raise bad("seq")
     if document.get("hash") is not None and not isinstance(document["hash"], str):
         raise bad("hash")
+    if "partial" in document and type(document["partial"]) is not bool:
+        raise bad("partial")
     listeners, pools = document.get("listeners"), document.get("pools")
     if not isinstance(listeners, dict) or not isinstance(pools, dict):
         raise bad("listeners/pools")

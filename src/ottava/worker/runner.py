@@ -115,7 +115,8 @@ class OperationRunner:
                 fail_plan(self.deps.db, op.payload)
             except Exception:
                 # Not even that could be written: leave the operation RUNNING; its lease
-                # lapses and the reconciler runs it again later.
+                # lapses and the reconciler runs it again later (from its first step: the
+                # flow's logbook is gone, and every step is safe to run again).
                 LOG.exception("Operation %s could not be marked failed; leaving it to the "
                               "reconciler", op.id)
                 with self._lock:

@@ -1,4 +1,5 @@
-"""Amphora flows from the admin API: failover one amphora, delete one, push its config."""
+"""Amphora flows: failover, delete and configuration push of one amphora (admin API, health
+manager), certificate rotation and spare boots (housekeeping)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,11 @@ def delete(deps: WorkerDeps) -> linear_flow.Flow:
 
 def configure(deps: WorkerDeps) -> linear_flow.Flow:
     return linear_flow.Flow("configure-amphora").add(
+        FailPlanOnRevert(deps),
         TargetAmphora(deps, provides=keys.AMPHORA_IDS),
         BuildSpec(deps),
         ApplySpec(deps),
+        FinishPlan(deps),
     )
 
 

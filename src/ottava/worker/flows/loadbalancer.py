@@ -7,7 +7,7 @@ from taskflow.patterns import linear_flow
 from ottava.worker import keys
 from ottava.worker.drivers import WorkerDeps
 from ottava.worker.flows import subflows
-from ottava.worker.tasks.amphora import ApplySpec, ConfigureVrrp, RemoveSpec
+from ottava.worker.tasks.amphora import ApplySpec, RemoveSpec
 from ottava.worker.tasks.compute import DeleteAmphorae
 from ottava.worker.tasks.database import (
     BuildSpec,
@@ -25,7 +25,7 @@ def create(deps: WorkerDeps) -> linear_flow.Flow:
         subflows.new_amphorae(deps),
         BuildSpec(deps),
         ApplySpec(deps),
-        ConfigureVrrp(deps),
+        subflows.serve(deps),
         FinishPlan(deps),
     )
 

@@ -43,7 +43,8 @@ class ConfigureVrrp(WorkerTask):
     """ACTIVE_STANDBY: give each amphora of the pair its keepalived settings, its peer being
     the other one in service (amphorae being replaced are left out). SINGLE: nothing."""
 
-    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None) -> None:
+    def execute(self, plan: dict[str, Any], amphora_ids: list[str],
+                replacement_ids: list[str] | None = None) -> None:
         with self.deps.db.reader() as s:
             lb = s.get(m.LoadBalancer, plan["load_balancer_id"])
             if lb is None or lb.topology != "ACTIVE_STANDBY":
@@ -54,6 +55,10 @@ class ConfigureVrrp(WorkerTask):
                 m.Amphora.status == AmphoraStatus.ALLOCATED)) if a.id not in leaving]
             vip = lb.vip_address or ""
             vrid = int(lb.id.replace("-", "")[:8], 16) % 255 + 1
+        # The amphora that stays learns its new peer before the new one starts keepalived:
+        # a new one that heard nobody for three adverts would take the VIP as well.
+        new = set(amphora_ids)
+        pair.sort(key=lambda a: a.id in new)
         for amp in pair:
             config = {
                 "router_id": amp.id, "vip": vip, "interface": "eth0", "vrid": vrid,

@@ -81,6 +81,10 @@ class DeleteAmphorae(WorkerTask):
                 s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
                           .values(status=AmphoraStatus.DELETED))
                 health.forget(s, [amphora_id])
+                # What it served stays counted; what it was serving is over.
+                s.execute(update(m.ListenerStatistics)
+                          .where(m.ListenerStatistics.amphora_id == amphora_id)
+                          .values(active_connections=0))
 
 
 class RotateCertificate(WorkerTask):
@@ -94,7 +98,9 @@ class RotateCertificate(WorkerTask):
                 return  # no agent, no certificate (noop amphorae)
             with self.deps.db.reader() as s:
                 amp = s.get(m.Amphora, amphora_id)
-                if amp is None or amp.status != AmphoraStatus.ALLOCATED:
+                if amp is None or amp.status not in (AmphoraStatus.ALLOCATED,
+                                                     AmphoraStatus.READY,
+                                                     AmphoraStatus.FAILOVER_STOPPED):
                     return
                 ref = amphora_ref(amp)
             boot, expiry = self.deps.agent_boot(amphora_id)

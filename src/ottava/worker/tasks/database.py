@@ -8,7 +8,7 @@ from oslo_log import log as logging
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ottava.db import loads
+from ottava.db import health, loads
 from ottava.db import models as m
 from ottava.db.status import compare_and_set
 from ottava.domain import spec
@@ -58,6 +58,16 @@ def fail_plan(db: Any, plan: dict[str, Any]) -> None:
         for entity, ident in p.unlock:
             compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
                             [Provisioning.PENDING_UPDATE])
+        if p.kind in FAILOVERS:
+            # The amphorae it was replacing are still there: the health manager may try
+            # again, one heartbeat timeout from now (not at once, not never).
+            ids = ([p.extra["amphora_id"]] if p.kind == "amphora.failover"
+                   else [a.id for a in existing_amphorae(s, p.load_balancer_id)])
+            s.execute(update(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id.in_(ids))
+                      .values(busy=False, last_update=health.now()))
+
+
+FAILOVERS = ("amphora.failover", "loadbalancer.failover")
 
 
 class FinishPlan(WorkerTask):
@@ -208,6 +218,19 @@ def existing_amphorae(session: Session, lb_id: str) -> list[m.Amphora]:
         m.Amphora.status.in_([AmphoraStatus.ALLOCATED, AmphoraStatus.BOOTING,
                               AmphoraStatus.PENDING_CREATE, AmphoraStatus.ERROR,
                               AmphoraStatus.FAILOVER_STOPPED]))))
+
+
+class ListServingAmphorae(WorkerTask):
+    """The load balancer's amphorae in service that are not being replaced."""
+
+    default_provides = keys.SERVING_IDS
+
+    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None
+                ) -> list[str]:
+        leaving = set(replacement_ids or ())
+        with self.deps.db.reader() as s:
+            return [a.id for a in existing_amphorae(s, plan["load_balancer_id"])
+                    if a.status == AmphoraStatus.ALLOCATED and a.id not in leaving]
 
 
 class ListAmphorae(WorkerTask):
