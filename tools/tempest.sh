@@ -36,7 +36,9 @@ ci_regex+='|test_listener\.ListenerAPITest\.test_http_listener_(create|show|list
 ci_regex+='|test_pool\.PoolAPITest\.test_HTTP_RR_pool_'
 ci_regex+='|test_member\.MemberAPITest1\.test_(ipv4_HTTP_RR_member_create|HTTP_RR_member_list)\b'
 ci_regex+='|test_member\.MemberAPITest2\.test_HTTP_RR_member_'
-ci_regex+='|test_healthmonitor\.HealthMonitorAPITest\.test_RR_HTTP_healthmonitor_)'
+ci_regex+='|test_healthmonitor\.HealthMonitorAPITest\.test_RR_HTTP_healthmonitor_'
+ci_regex+='|test_l7policy\.|test_l7rule\.|test_amphora\.'
+ci_regex+='|test_member\.MemberAPITest1\.test_ipv6_HTTP_RR_member_create\b)'
 
 die() { echo "tempest: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
