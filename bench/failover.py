@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import itertools
 import json
 import os
@@ -99,7 +100,8 @@ def until(check: Callable[[], Any], timeout: float, what: str) -> float:
 
 
 def serves(vip: str) -> bool:
-    with contextlib.suppress(OSError):
+    """One GET of the VIP answered 200 (a reset half-way through an answer is a failure)."""
+    with contextlib.suppress(OSError, http.client.HTTPException):
         status, _ = get(vip)
         return status == 200
     return False
