@@ -48,6 +48,21 @@ def server_database(backend: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+@contextlib.contextmanager
+def fresh_database(backend: str, prefix: str = "ottava-db-") -> Iterator[str]:
+    """The URL of a fresh, empty database of `backend` (SQLite: a file in a temporary
+    folder), removed on the way out. Whoever opens engines on it disposes of them first."""
+    state = tempfile.mkdtemp(prefix=prefix)
+    url = (f"sqlite:///{pathlib.Path(state) / 'ottava.db'}" if backend == "sqlite"
+           else server_database(backend))
+    try:
+        yield url
+    finally:
+        if backend != "sqlite":
+            drop_server_database(backend, url)
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def drop_server_database(backend: str, database_url: str) -> None:
     url = make_url(database_url)
     admin = create_engine(make_url(SERVER_URLS[backend]), isolation_level="AUTOCOMMIT")

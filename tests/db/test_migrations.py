@@ -41,20 +41,12 @@ def head_revision() -> str:
 @pytest.fixture(params=harness.backends())
 def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """An engine on a fresh, empty, uniquely named database of each back end."""
-    backend = request.param
-    state = tempfile.mkdtemp(prefix="ottava-migrate-")
-    if backend == "sqlite":
-        url = f"sqlite:///{pathlib.Path(state) / 'ottava.db'}"
-    else:
-        url = harness.server_database(backend)
-    eng = make_engine(url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        if backend != "sqlite":
-            harness.drop_server_database(backend, url)
-        shutil.rmtree(state, ignore_errors=True)
+    with harness.fresh_database(request.param, "ottava-migrate-") as url:
+        eng = make_engine(url)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
 
 
 def tables(engine: Engine) -> set[str]:

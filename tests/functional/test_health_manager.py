@@ -22,9 +22,6 @@ import datetime
 import hashlib
 import hmac
 import logging
-import pathlib
-import shutil
-import tempfile
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -60,21 +57,13 @@ KEY = b"test-only heartbeat key, 32 byte"
 @pytest.fixture(scope="module", params=harness.backends())
 def database(request: pytest.FixtureRequest) -> Iterator[Database]:
     """A migrated database of each back end, shared by this module's tests."""
-    backend = request.param
-    state = tempfile.mkdtemp(prefix="ottava-health-")
-    if backend == "sqlite":
-        url = f"sqlite:///{pathlib.Path(state) / 'ottava.db'}"
-    else:
-        url = harness.server_database(backend)
-    db = Database(url)
-    try:
-        migrate.upgrade(db.engine, taskflow=False)
-        yield db
-    finally:
-        db.dispose()
-        if backend != "sqlite":
-            harness.drop_server_database(backend, url)
-        shutil.rmtree(state, ignore_errors=True)
+    with harness.fresh_database(request.param, "ottava-health-") as url:
+        db = Database(url)
+        try:
+            migrate.upgrade(db.engine, taskflow=False)
+            yield db
+        finally:
+            db.dispose()
 
 
 @pytest.fixture
