@@ -99,7 +99,11 @@ def amphorae(api: harness.Client, lb_id: str) -> list[dict[str, Any]]:
 
 
 def delete_lb(api: harness.Client, lb_id: str) -> None:
-    api.delete(f"{LB}/{lb_id}?cascade=true")
+    """Delete once the load balancer is ACTIVE again: a change the health manager started
+    (a drift repair, a failover) holds it PENDING_UPDATE until it is done."""
+    api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=60)
+    resp = api.delete(f"{LB}/{lb_id}?cascade=true")
+    assert resp.status_code == 204, resp.text
     api.wait_gone(f"{LB}/{lb_id}", timeout=60)
 
 
@@ -232,6 +236,7 @@ def test_drift_is_repaired(env: tuple[harness.Stack, harness.Client]) -> None:
         assert get(lb["vip_address"], timeout=1) is None
         eventually(lambda: get(lb["vip_address"]) == "a", 20, "the configuration pushed back")
         assert stack.health.ingest.counters.drift_repairs >= 1
+        api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=30)  # the repair unlocks it
         delete_lb(api, lb["id"])
     finally:
         a.stop()
