@@ -298,9 +298,12 @@ def test_no_drift_repair_unless_active(db: Database, provisioning: str) -> None:
     for seq in range(3):
         ingest_one(ingest, heartbeat(spec_hash="h0", seq=seq))
     assert repaired == []
-    # Once ACTIVE again, the mismatch seen meanwhile counts.
+    # Once ACTIVE again, what was seen meanwhile does not count (a heartbeat sent before the
+    # change landed and read after it is no drift): two mismatches while ACTIVE do.
     set_lb(db, provisioning_status="ACTIVE")
     ingest_one(ingest, heartbeat(spec_hash="h0", seq=4))
+    assert repaired == []
+    ingest_one(ingest, heartbeat(spec_hash="h0", seq=5))
     assert repaired == [AMP]
 
 

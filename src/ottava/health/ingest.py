@@ -126,11 +126,15 @@ class Ingest:
                 if place.load_balancer_id is None or hb.get("partial"):
                     continue  # a spare, or a report of liveness only: nothing to derive
                 if hb["hash"] != place.spec_hash:
-                    # Twice in a row: one heartbeat sent just before a change was applied
-                    # and read just after it is not drift.
+                    # Twice in a row while the load balancer is ACTIVE: a heartbeat sent just
+                    # before a change was applied and read just after it is not drift, nor
+                    # is anything seen while a change is under way.
+                    if place.lb_provisioning_status != Provisioning.ACTIVE:
+                        self._mismatches.pop(amp_id, None)
+                        continue
                     seen_twice = self._mismatches.get(amp_id, 0) + 1
                     self._mismatches[amp_id] = seen_twice
-                    if place.lb_provisioning_status == Provisioning.ACTIVE and seen_twice >= 2:
+                    if seen_twice >= 2:
                         drifted.append(amp_id)
                     continue  # a report about another configuration says nothing of this one
                 self._mismatches.pop(amp_id, None)
