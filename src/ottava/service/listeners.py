@@ -193,8 +193,7 @@ def vip_addresses(lb: m.LoadBalancer) -> list[str]:
     return addresses + [v["ip_address"] for v in lb.additional_vips if v.get("ip_address")]
 
 
-STAT_NAMES = ("bytes_in", "bytes_out", "active_connections", "total_connections",
-              "request_errors")
+STAT_NAMES = m.STAT_COLUMNS  # the counters the stats API answers, in its order
 
 
 def listener_stats(session: Session, listener_ids: list[str]) -> dict[str, int]:
