@@ -5,7 +5,7 @@ keep-alive HTTP client (http.client), prints figures beside the issue's targets,
 it started. It never asserts timings; problems (errors, 5xx, timeouts) are printed at the end.
 
   standalone  `ottava standalone --noop` (SQLite, in-process messaging)
-  split       gunicorn serving `ottava.api.wsgi:application` + `ottava worker`
+  split       gunicorn serving `ottava.wsgi:application` + `ottava worker`
               (PostgreSQL, RabbitMQ)
 
     .venv/bin/python bench/api.py            # full: 1,000 LBs, 1,000 members
@@ -366,7 +366,7 @@ def split(args: argparse.Namespace, tmp: pathlib.Path) -> Iterator[Deployment]:
         dep.procs.append(spawn("gunicorn", [
             str(VENV_BIN / "gunicorn"), "-w", str(args.gunicorn_workers),
             "--threads", str(args.gunicorn_threads), "-b", f"127.0.0.1:{dep.port}",
-            "ottava.api.wsgi:application"], tmp / "gunicorn.log", env))
+            "ottava.wsgi:application"], tmp / "gunicorn.log", env))
         deadline = deadline_after(args.start_timeout)
         wait_log(worker, "consuming operations", deadline)
         wait_http(dep.port, dep.procs, deadline)

@@ -4,6 +4,7 @@ loopback ports, served by the same code `ottava standalone` runs; and an HTTP cl
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -19,8 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ottava import bootstrap, rpc
-from ottava.api import auth, neutron
-from ottava.api.app import create_app
+from ottava.api import neutron
 from ottava.cmd.servers import http_server, serve_in_thread, stop_servers
 from ottava.db.models import Base
 
@@ -93,31 +93,37 @@ class Stack:
             # stack's operations away from another stack's worker.
             "oslo_messaging": {"topic": f"ottava-test-{uuid.uuid4().hex[:12]}"},
         }
+        if health:  # as standalone runs it, on a free port
+            settings["health_manager"] = {"bind_port": 0}
         for group, values in (overrides or {}).items():
             settings.setdefault(group, {}).update(values)
-        self.conf = bootstrap.load_conf([], state_dir, settings)
-        auth.register_opts(self.conf)
+        loaded = bootstrap.load([], state_dir, settings, standalone=health)
+        self.conf, self.settings = loaded.conf, loaded.settings
         for group, values in (auth_overrides or {}).items():
             for name, value in values.items():
                 self.conf.set_override(name, value, group=group)
-        if health:  # as standalone runs it, on a free port
-            bootstrap.standalone_defaults(self.conf)
-            self.conf.set_override("bind_port", 0, group="health_manager")
-        self.db = bootstrap.open_database(self.conf, upgrade=True)
-        self.drivers = bootstrap.Drivers(self.conf)
+        self.db = bootstrap.open_database(self.settings.common, upgrade=True)
+        self.drivers = bootstrap.load_drivers(self.settings.drivers)
         self.transport = bootstrap.messaging(self.conf, in_process=True)
-        self.runner = bootstrap.build_runner(self.conf, self.db, self.drivers)
-        self.consumer = self.restart_consumer()
-        self.services = bootstrap.build_services(self.conf, self.db, self.drivers,
-                                                 rpc.Dispatcher(self.conf, self.transport))
+        self.services = bootstrap.build_services(
+            self.settings.service, self.db, self.drivers,
+            bootstrap.dispatcher(self.transport, self.settings.common))
         self.health: Any = None
+        worker = self.settings.worker_process()
         if health:
-            self.health = bootstrap.build_health_manager(self.conf, self.db, self.services)
+            self.health = bootstrap.build_health_manager(
+                self.settings.health_manager_process(), self.db, self.services.amphorae)
             host, port = self.health.address
-            self.conf.set_override("controller_ip_port_list", [f"{host}:{port}"],
-                                   group="health_manager")
+            # The amphorae send their heartbeats to the port the health manager got.
+            worker = dataclasses.replace(worker, agent=dataclasses.replace(
+                worker.agent, heartbeat_targets=(f"{host}:{port}",)))
             self.health.start()
-        self.api = http_server(create_app(self.services, self.conf), "127.0.0.1", 0)
+        self.runner = bootstrap.build_runner(worker, self.db, self.drivers)
+        self.runner.start()
+        self.consumer = self.restart_consumer()
+        self.api = http_server(
+            bootstrap.api_application(self.conf, self.settings.api, self.services),
+            "127.0.0.1", 0)
         self.network_api = http_server(neutron.create_app(self.drivers.network),
                                        "127.0.0.1", 0, threads=4)
         serve_in_thread(self.api, "test-api")
@@ -126,7 +132,7 @@ class Stack:
         self.network_url = f"http://127.0.0.1:{self.network_api.bind_addr[1]}"
 
     def restart_consumer(self) -> Any:
-        consumer = rpc.server(self.conf, self.transport, self.runner.run,
+        consumer = rpc.server(self.transport, self.settings.common.topic, self.runner.run,
                               f"test-{uuid.uuid4().hex[:6]}")
         consumer.start(override_pool_size=4)
         return consumer
@@ -179,10 +185,11 @@ class Stack:
         stop_servers(self.api, self.network_api)
         if self.health is not None:
             self.health.stop()
+        self.runner.stop()
         self.consumer.stop()
         self.consumer.wait()
         self.transport.cleanup()
-        self.runner.deps.close()
+        self.drivers.close()
         self.db.dispose()
 
 

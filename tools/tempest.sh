@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Octavia's conformance suite (tempest + octavia-tempest-plugin) against `ottava standalone
-# --noop` with `auth_strategy = keystone` and a real Keystone (tools/keystone.py), as
-# ../shared/reference/peers.md section C describes. For each RBAC mode it starts a fresh
+# --noop` with `auth_strategy = keystone` and a real Keystone (tools/keystone.py), the way
+# the upstream octavia-tempest-plugin gate runs it. For each RBAC mode it starts a fresh
 # Ottava with the policy settings that mode needs, writes tempest.conf, runs the tests and
 # prints passed/failed/skipped per test class (tests/tempest/summarise.py).
 #

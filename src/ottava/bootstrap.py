@@ -1,108 +1,141 @@
-"""The composition root: configuration -> drivers (entry points) -> database -> services.
+"""The composition root: configuration -> typed settings -> drivers -> database -> parts.
 
-Nothing else constructs drivers or wires layers together; each command asks this module for
-the pieces it runs.
+Only this module and `ottava.config` know oslo.config. `load` reads the files once into a
+ConfigOpts (which the oslo libraries keep reading: keystonemiddleware, oslo.policy,
+oslo.messaging, oslo.middleware) and a frozen `ottava.settings.Standalone`; each `build_*`
+hands a part only its slice of the settings. Drivers are loaded by name through stevedore
+entry points and wrapped in `Bounded`, so no caller ever waits on a network without a time
+limit. Commands (`ottava.cmd`) and the WSGI entry point (`ottava.wsgi`) ask this module for
+the pieces they run.
 """
 
 from __future__ import annotations
 
-import datetime
+import dataclasses
 import os
 import pathlib
 import secrets
 import socket
+from concurrent import futures
 from typing import Any
 
+import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_middleware import http_proxy_to_wsgi, request_id, sizelimit
+from oslo_policy import policy as oslo_policy
 from stevedore import driver as stevedore_driver
 
 from ottava import config, rpc
+from ottava import settings as s
+from ottava.api import auth
+from ottava.api.app import create_app
+from ottava.api.policy import Policy, new_enforcer
 from ottava.db import migrate
 from ottava.db.engine import Database
-from ottava.domain.ports import AgentBootConfig
+from ottava.domain.ports.requests import Dispatch, FailoverRequests, MaintenanceRequests
+from ottava.drivers.bounded import Bounded, call_pool
+from ottava.health.manager import HealthManager
+from ottava.housekeeping.manager import Housekeeping
 from ottava.service.base import Deps
 from ottava.service.container import Services
-from ottava.worker.drivers import AgentBootIssuer, WorkerDeps
+from ottava.worker.drivers import WorkerDeps
 from ottava.worker.runner import OperationRunner
 
 LOG = logging.getLogger(__name__)
 
 
-def default_state_dir() -> pathlib.Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(pathlib.Path.home() / ".local" / "share")
-    return pathlib.Path(base) / "ottava"
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """One process's configuration: the ConfigOpts for the oslo libraries, and the typed
+    settings for Ottava's own parts."""
+
+    conf: cfg.ConfigOpts
+    settings: s.Standalone
 
 
-def load_conf(config_files: list[str] | None = None, state_dir: str | None = None,
-              overrides: dict[str, dict[str, Any]] | None = None) -> cfg.ConfigOpts:
-    """Ottava's configuration from files, a state folder and explicit overrides."""
-    conf = config.new_conf()
-    logging.register_options(conf)
-    conf([], project="ottava", default_config_files=config_files or [])
-    if state_dir:
-        conf.set_override("state_path", state_dir)
-    elif not conf.state_path:
-        conf.set_override("state_path", str(default_state_dir()))
-    for group, values in (overrides or {}).items():
-        for name, value in values.items():
-            conf.set_override(name, value, group=None if group == "DEFAULT" else group)
-    return conf
+def load(config_files: list[str] | None = None, state_dir: str | None = None,
+         overrides: dict[str, dict[str, Any]] | None = None,
+         standalone: bool = False) -> Loaded:
+    """The configuration from files, a state folder and explicit overrides; with
+    `standalone`, the defaults of one host underneath (a file still overrides them)."""
+    conf = config.load(config_files, state_dir, overrides)
+    if standalone:
+        bind_ip = None
+        if conf.controller_worker.compute_driver == "local":
+            from ottava.drivers.linux import netlink
+
+            bind_ip = str(netlink.GATEWAY)  # heartbeats arrive on the amphora bridge
+        config.standalone_defaults(conf, heartbeat_bind_ip=bind_ip)
+    return Loaded(conf, config.read(conf))
 
 
-def database_url(conf: cfg.ConfigOpts) -> str:
-    if conf.database.connection:
-        return str(conf.database.connection)
-    state = pathlib.Path(conf.state_path)
-    state.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{state / 'ottava.db'}"
+def open_database(common: s.Common, upgrade: bool = False) -> Database:
+    common.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(common.database_url)
+    if upgrade:
+        migrate.upgrade(db.engine)
+    return db
 
 
-def load_driver(namespace: str, name: str, state_dir: str) -> Any:
-    """The driver `name` of entry point group `ottava.<namespace>`, built with the state dir."""
+def messaging(conf: cfg.ConfigOpts, in_process: bool) -> Any:
+    """The oslo.messaging transport: in-process for standalone, else `transport_url`."""
+    return oslo_messaging.get_rpc_transport(conf, url="fake://" if in_process else None)
+
+
+def dispatcher(transport: Any, common: s.Common) -> rpc.Dispatcher:
+    return rpc.Dispatcher(transport, common.topic)
+
+
+# --- drivers ------------------------------------------------------------------------------
+
+
+def load_driver(capability: str, name: str, settings: s.DriverSettings) -> Any:
+    """The driver `name` of entry point group `ottava.<capability>`, built with `settings`."""
     return stevedore_driver.DriverManager(
-        namespace=f"ottava.{namespace}", name=name, invoke_on_load=True,
-        invoke_kwds={"state_dir": state_dir},
+        namespace=f"ottava.{capability}", name=name, invoke_on_load=True,
+        invoke_kwds={"settings": settings},
     ).driver
 
 
+@dataclasses.dataclass(frozen=True)
 class Drivers:
-    """The three drivers of one process, loaded once by name from the configuration."""
+    """One process's drivers, each behind a time limit and bounded retries. The network
+    driver serves as both the catalog and the plumbing."""
 
-    def __init__(self, conf: cfg.ConfigOpts) -> None:
-        worker = conf.controller_worker
-        state = str(conf.state_path)
-        self.compute = load_driver("compute", worker.compute_driver, state)
-        self.network = load_driver("network", worker.network_driver, state)
-        self.amphora = load_driver("amphora", worker.amphora_driver, state)
-        self.agent_boot = (None if worker.amphora_driver == "noop"
-                           else agent_boot_issuer(conf))
+    compute: Any
+    network: Any
+    amphora: Any
+    certificates: Any
+    pool: futures.ThreadPoolExecutor
 
-
-def standalone_defaults(conf: cfg.ConfigOpts) -> None:
-    """Defaults for one host (a configuration file still overrides them): heartbeats every
-    second, failover after three silent seconds (looked for four times a second: one cheap
-    indexed query), VRRP adverts every 0.2 s, heartbeats received on the amphora bridge when
-    amphorae are local namespaces."""
-    conf.set_default("heartbeat_interval", 1.0, group="health_manager")
-    conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
-    conf.set_default("health_check_interval", 0.25, group="health_manager")
-    conf.set_default("receiver_processes", 0, group="health_manager")
-    conf.set_default("drift_repair_interval", 5.0, group="health_manager")
-    conf.set_default("vrrp_advert_int", 0.2, group="keepalived_vrrp")
-    if conf.controller_worker.compute_driver == "local":
-        from ottava.drivers.local import netlink
-
-        conf.set_default("bind_ip", str(netlink.GATEWAY), group="health_manager")
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def heartbeat_key(conf: cfg.ConfigOpts) -> bytes:
+def load_drivers(settings: s.DriverSettings) -> Drivers:
+    pool = call_pool()
+
+    def bounded(capability: str, name: str) -> Bounded:
+        return Bounded(load_driver(capability, name, settings), settings.call_timeout,
+                       settings.call_retries, pool)
+
+    return Drivers(compute=bounded("compute", settings.compute),
+                   network=bounded("network", settings.network),
+                   amphora=bounded("amphora", settings.amphora),
+                   certificates=bounded("certificates", settings.certificates), pool=pool)
+
+
+# --- the parts ----------------------------------------------------------------------------
+
+
+def heartbeat_key(state_dir: pathlib.Path, configured: str | None) -> bytes:
     """The heartbeats' HMAC key: configured, or generated once in the state folder. The
     generated key is shared only by processes that share the folder: a deployment over
     several hosts must configure `[health_manager] heartbeat_key` everywhere."""
-    if conf.health_manager.heartbeat_key:
-        return str(conf.health_manager.heartbeat_key).encode()
-    path = pathlib.Path(conf.state_path) / "heartbeat.key"
+    if configured:
+        return configured.encode()
+    path = state_dir / "heartbeat.key"
     if not path.exists():
         LOG.warning("[health_manager] heartbeat_key is not set: using a key generated in %s "
                     "(set it when workers and health managers run on different hosts)", path)
@@ -122,77 +155,60 @@ def heartbeat_key(conf: cfg.ConfigOpts) -> bytes:
     return path.read_text().strip().encode()
 
 
-def heartbeat_targets(conf: cfg.ConfigOpts) -> tuple[str, ...]:
-    hm = conf.health_manager
-    return tuple(hm.controller_ip_port_list) or (f"{hm.bind_ip}:{hm.bind_port}",)
+def build_services(settings: s.ServiceSettings, db: Database, drivers: Drivers | None,
+                   dispatch: Dispatch) -> Services:
+    """The service layer. A process without drivers (the health manager and housekeeping,
+    which only request failovers, pushes, rotations and spares) gets the noop network
+    driver: it never allocates a VIP."""
+    if drivers is None:
+        network = load_driver("network", "noop", s.DriverSettings(state_dir=pathlib.Path()))
+    else:
+        network = drivers.network
+    return Services(Deps(db=db, dispatch=dispatch, settings=settings, catalog=network,
+                         plumbing=network))
 
 
-def agent_boot_issuer(conf: cfg.ConfigOpts) -> AgentBootIssuer:
-    """Issues each new amphora its agent's configuration, signed by the controller's CA
-    (created in the state dir on first use), with where to send heartbeats."""
-    from ottava.drivers.amphora import pki
+def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers) -> OperationRunner:
+    agent_boot = None
+    if settings.drivers.amphora != "noop":
+        from ottava.drivers.amphora.boot import AgentBootIssuer
 
-    ca = pki.CertificateAuthority.load_or_create(pathlib.Path(conf.state_path) / "ca")
-    validity = datetime.timedelta(seconds=conf.certificates.cert_validity_time)
-    port = conf.haproxy_amphora.bind_port
-    key = heartbeat_key(conf).decode()
-
-    def issue(amphora_id: str) -> tuple[AgentBootConfig, datetime.datetime]:
-        cert, private_key = ca.issue_server(amphora_id, validity)
-        boot = AgentBootConfig(amphora_id=amphora_id, ca_pem=ca.cert_pem.decode(),
-                               cert_pem=cert.decode(), key_pem=private_key.decode(), port=port,
-                               heartbeat_targets=heartbeat_targets(conf), heartbeat_key=key,
-                               heartbeat_interval=conf.health_manager.heartbeat_interval)
-        return boot, pki.expires(cert)
-
-    return issue
-
-
-def open_database(conf: cfg.ConfigOpts, upgrade: bool = False) -> Database:
-    db = Database(database_url(conf))
-    if upgrade:
-        migrate.upgrade(db.engine)
-    return db
-
-
-def build_services(conf: cfg.ConfigOpts, db: Database, drivers: Drivers | None,
-                   dispatch: Any) -> Services:
-    """The service layer. A process without drivers (the health manager, which only submits
-    failovers and configuration pushes) gets the noop network driver: it never allocates a
-    VIP."""
-    network = (drivers.network if drivers is not None
-               else load_driver("network", "noop", str(conf.state_path)))
-    return Services(Deps(db=db, conf=conf, network=network, dispatch=dispatch))
-
-
-def build_runner(conf: cfg.ConfigOpts, db: Database, drivers: Drivers) -> OperationRunner:
-    worker = conf.controller_worker
+        key = heartbeat_key(settings.common.state_dir, settings.agent.heartbeat_key)
+        agent_boot = AgentBootIssuer(settings.common.state_dir / "ca", settings.agent,
+                                     key.decode())
     deps = WorkerDeps(db=db, compute=drivers.compute, network=drivers.network,
-                      amphora=drivers.amphora, call_timeout=worker.driver_call_timeout,
-                      call_retries=worker.driver_call_retries, agent_boot=drivers.agent_boot,
-                      vrrp_advert_int=conf.keepalived_vrrp.vrrp_advert_int)
-    return OperationRunner(deps, conf, worker_name())
+                      amphora=drivers.amphora, settings=settings.worker,
+                      agent_boot=agent_boot)
+    return OperationRunner(deps, worker_name())
 
 
-def build_health_manager(conf: cfg.ConfigOpts, db: Database, services: Services) -> Any:
-    from ottava.health.manager import HealthManager
-
-    return HealthManager(conf, db, services, heartbeat_key(conf))
-
-
-def build_housekeeping(conf: cfg.ConfigOpts, db: Database, dispatch: Any,
-                       services: Services | None = None) -> Any:
-    from ottava.housekeeping.manager import Housekeeping
-
-    if services is None:
-        services = build_services(conf, db, None, dispatch)
-    return Housekeeping(conf, db, dispatch, rotate=services.amphorae.rotate_certificate,
-                        create_spare=services.amphorae.create_spare)
+def build_health_manager(settings: s.HealthManagerProcess, db: Database,
+                         requests: FailoverRequests) -> HealthManager:
+    key = heartbeat_key(settings.common.state_dir, settings.health.heartbeat_key)
+    return HealthManager(settings.health, db, key, requests)
 
 
-def messaging(conf: cfg.ConfigOpts, in_process: bool) -> Any:
-    """The oslo.messaging transport: in-process for standalone, else `transport_url`."""
-    return rpc.transport(conf, url="fake://" if in_process else None)
+def build_housekeeping(settings: s.HousekeepingProcess, db: Database, dispatch: Dispatch,
+                       requests: MaintenanceRequests | None) -> Housekeeping:
+    return Housekeeping(settings.housekeeping, db, dispatch, requests)
+
+
+def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Services) -> Any:
+    """The API's WSGI application: the Falcon app behind the token check of the
+    auth_strategy, inside oslo.middleware's standard wrappers (request id, X-Forwarded-* for
+    links behind a proxy, request body size limit), which read their options from `conf`."""
+    app: Any = create_app(services, settings, Policy(conf))
+    app = auth.wrap(app, settings, conf)
+    app = sizelimit.RequestBodySizeLimiter(app, conf)
+    app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)
+    return request_id.RequestId(app)
+
+
+def get_enforcer() -> oslo_policy.Enforcer:
+    """The oslo.policy.enforcer entry point (oslopolicy-policy-generator and friends)."""
+    conf = config.new_conf()
+    conf([], project="ottava")
+    return new_enforcer(conf)
 
 
 def worker_name() -> str:

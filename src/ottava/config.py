@@ -1,13 +1,25 @@
-"""Configuration options, with Octavia's group and option names where the meaning is the same.
+"""The configuration file: Octavia's group and option names, read once into typed settings.
 
-`ottava.conf` therefore reads like `octavia.conf`. `list_opts` feeds oslo-config-generator.
+The only module that knows oslo.config. `load` registers every option (Ottava's and those of
+the oslo libraries and keystonemiddleware, whose objects the composition root builds from the
+same `ConfigOpts`), reads the files and applies overrides; `read` turns the result into the
+frozen `ottava.settings.Standalone`, from which `ottava.bootstrap` hands each part its slice.
+So `ottava.conf` reads like `octavia.conf`. `list_opts` feeds oslo-config-generator.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
+import pathlib
 from typing import Any
 
+from keystonemiddleware import auth_token
 from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_policy import opts as policy_opts
+
+from ottava import settings as s
 
 MOZILLA_INTERMEDIATE = (
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
@@ -70,6 +82,8 @@ worker_opts = [
     cfg.StrOpt("compute_driver", default="local"),
     cfg.StrOpt("network_driver", default="local"),
     cfg.StrOpt("amphora_driver", default="rest"),
+    cfg.StrOpt("certificates_driver", default="noop",
+               help="Where listeners' and pools' TLS certificates are fetched from."),
     cfg.IntOpt("workers", default=4, min=1, help="Operations run at once by one worker."),
     cfg.IntOpt("driver_call_timeout", default=60, help="Seconds a driver call may take."),
     cfg.IntOpt("driver_call_retries", default=3, help="Tries of a driver call that is retryable."),
@@ -92,12 +106,9 @@ networking_opts = [
     cfg.ListOpt("valid_vip_networks", default=[]),
 ]
 
-quota_opts = [
-    cfg.IntOpt(f"default_{name}_quota", default=-1)
-    for name in (
-        "load_balancer", "listener", "member", "pool", "health_monitor", "l7policy", "l7rule"
-    )
-]
+QUOTA_NAMES = ("load_balancer", "listener", "member", "pool", "health_monitor", "l7policy",
+               "l7rule")
+quota_opts = [cfg.IntOpt(f"default_{name}_quota", default=-1) for name in QUOTA_NAMES]
 
 certificate_opts = [
     cfg.IntOpt("cert_validity_time", default=2_592_000,
@@ -192,15 +203,195 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
 
 
 def register(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    """Ottava's options, and those of the libraries built from the same ConfigOpts."""
     for group, opts in GROUPS:
         conf.register_opts(opts, group=group)
+    register_library_opts(conf)
     return conf
 
 
+def register_library_opts(conf: cfg.ConfigOpts) -> None:
+    """[keystone_authtoken], [oslo_policy], oslo.messaging's and oslo.log's options.
+
+    Registered ahead of the objects that read them, so that they can be overridden before
+    those are built. oslo.messaging registers some groups (metrics, tracing) on the global
+    CONF only, yet reads them from the ConfigOpts it is given; Ottava never uses the global
+    one."""
+    from oslo_messaging import opts as oslo_messaging_opts
+    from oslo_messaging._metrics import client as metrics
+    from oslo_messaging._tracing import client as tracing
+
+    groups = [
+        *auth_token.list_opts(), *policy_opts.list_opts(), *oslo_messaging_opts.list_opts(),
+        ("oslo_messaging_tracing", tracing.oslo_messaging_tracing),
+        ("oslo_messaging_metrics", metrics.oslo_messaging_metrics),
+    ]
+    for group, options in groups:
+        conf.register_opts(options, group=group)
+    if "debug" not in conf:
+        logging.register_options(conf)
+
+
 def new_conf() -> cfg.ConfigOpts:
-    """A fresh ConfigOpts with every Ottava option registered (tests make many)."""
+    """A fresh ConfigOpts with every option registered (tests make many)."""
     return register(cfg.ConfigOpts())
+
+
+def default_state_dir() -> pathlib.Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(pathlib.Path.home() / ".local" / "share")
+    return pathlib.Path(base) / "ottava"
+
+
+def load(config_files: list[str] | None = None, state_dir: str | None = None,
+         overrides: dict[str, dict[str, Any]] | None = None) -> cfg.ConfigOpts:
+    """The configuration from files, a state folder and explicit overrides (group -> option
+    -> value; "DEFAULT" for the default group)."""
+    conf = new_conf()
+    conf([], project="ottava", default_config_files=config_files or [])
+    if state_dir:
+        conf.set_override("state_path", state_dir)
+    elif not conf.state_path:
+        conf.set_override("state_path", str(default_state_dir()))
+    for group, values in (overrides or {}).items():
+        for name, value in values.items():
+            conf.set_override(name, value, group=None if group == "DEFAULT" else group)
+    return conf
+
+
+def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = None) -> None:
+    """Defaults for one host (a configuration file still overrides them): heartbeats every
+    second, failover after three silent seconds (looked for four times a second: one cheap
+    indexed query), VRRP adverts every 0.2 s, heartbeats received in-process; with local
+    amphorae, on the amphora bridge's address (`heartbeat_bind_ip`)."""
+    conf.set_default("heartbeat_interval", 1.0, group="health_manager")
+    conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
+    conf.set_default("health_check_interval", 0.25, group="health_manager")
+    conf.set_default("receiver_processes", 0, group="health_manager")
+    conf.set_default("drift_repair_interval", 5.0, group="health_manager")
+    conf.set_default("vrrp_advert_int", 0.2, group="keepalived_vrrp")
+    if heartbeat_bind_ip is not None:
+        conf.set_default("bind_ip", heartbeat_bind_ip, group="health_manager")
 
 
 def list_opts() -> list[tuple[str | None, list[Any]]]:
     return [(group or "DEFAULT", opts) for group, opts in GROUPS]
+
+
+# --- reading: option names -> typed settings --------------------------------------------------
+
+
+def read(conf: cfg.ConfigOpts) -> s.Standalone:
+    """Every setting, typed and frozen; each process takes its own slice of it."""
+    state_dir = pathlib.Path(conf.state_path) if conf.state_path else default_state_dir()
+    api = conf.api_settings
+    providers = s.Providers(s.frozen_map(dict(api.enabled_provider_drivers)),
+                            api.default_provider_driver)
+    health = _health(conf)
+    return s.Standalone(
+        common=s.Common(state_dir=state_dir, database_url=_database_url(conf, state_dir),
+                        topic=conf.oslo_messaging.topic),
+        api=s.ApiSettings(
+            bind=s.Endpoint(api.bind_host, api.bind_port), auth_strategy=api.auth_strategy,
+            default_project_id=api.default_project_id, base_uri=api.api_base_uri,
+            pagination_max_limit=_max_limit(api.pagination_max_limit),
+            healthcheck_enabled=api.healthcheck_enabled, providers=providers),
+        network_api=s.Endpoint(conf.network_api.bind_host, conf.network_api.bind_port),
+        service=_service(conf, providers),
+        drivers=_drivers(conf, state_dir),
+        worker=s.WorkerSettings(
+            threads=conf.controller_worker.workers,
+            operation_lease=conf.house_keeping.operation_lease,
+            taskflow_persistence=conf.task_flow.persistence,
+            taskflow_engine=conf.task_flow.engine,
+            taskflow_max_workers=conf.task_flow.max_workers,
+            vrrp_advert_int=conf.keepalived_vrrp.vrrp_advert_int),
+        agent=s.AgentSettings(
+            port=conf.haproxy_amphora.bind_port,
+            cert_validity=datetime.timedelta(seconds=conf.certificates.cert_validity_time),
+            heartbeat_targets=tuple(conf.health_manager.controller_ip_port_list)
+            or (f"{health.bind.host}:{health.bind.port}",),
+            heartbeat_interval=conf.health_manager.heartbeat_interval,
+            heartbeat_key=health.heartbeat_key),
+        health=health,
+        housekeeping=_housekeeping(conf),
+    )
+
+
+def _database_url(conf: cfg.ConfigOpts, state_dir: pathlib.Path) -> str:
+    if conf.database.connection:
+        return str(conf.database.connection)
+    return f"sqlite:///{state_dir / 'ottava.db'}"
+
+
+def _max_limit(raw: str) -> int | None:
+    """[api_settings] pagination_max_limit: a number, or "infinite" (or negative) for none."""
+    if str(raw).lower() == "infinite":
+        return None
+    value = int(raw)
+    return None if value < 0 else value
+
+
+def _service(conf: cfg.ConfigOpts, providers: s.Providers) -> s.ServiceSettings:
+    api, net, timeouts = conf.api_settings, conf.networking, conf.haproxy_amphora
+    return s.ServiceSettings(
+        tls=s.TlsDefaults(
+            listener_ciphers=api.default_listener_ciphers,
+            listener_versions=tuple(api.default_listener_tls_versions),
+            listener_alpn=tuple(api.default_listener_alpn_protocols),
+            pool_ciphers=api.default_pool_ciphers,
+            pool_versions=tuple(api.default_pool_tls_versions),
+            pool_alpn=tuple(api.default_pool_alpn_protocols),
+            prohibited_ciphers=api.tls_cipher_prohibit_list,
+            minimum_version=api.minimum_tls_version),
+        listener_timeouts=s.ListenerTimeouts(
+            timeout_client_data=timeouts.timeout_client_data,
+            timeout_member_connect=timeouts.timeout_member_connect,
+            timeout_member_data=timeouts.timeout_member_data,
+            timeout_tcp_inspect=timeouts.timeout_tcp_inspect),
+        vip=s.VipRules(
+            reserved_ips=tuple(net.reserved_ips), allow_network_id=net.allow_vip_network_id,
+            allow_subnet_id=net.allow_vip_subnet_id, allow_port_id=net.allow_vip_port_id,
+            valid_networks=tuple(net.valid_vip_networks)),
+        providers=providers,
+        quotas=s.QuotaSettings(
+            defaults=s.frozen_map({name: getattr(conf.quotas, f"default_{name}_quota")
+                                   for name in QUOTA_NAMES}),
+            enforced=api.auth_strategy != "noauth"),
+        default_topology=conf.controller_worker.loadbalancer_topology,
+        allow_tls_terminated_listeners=api.allow_tls_terminated_listeners,
+        allow_ping_health_monitors=api.allow_ping_health_monitors,
+        allow_prometheus_listeners=api.allow_prometheus_listeners,
+        udp_connect_min_interval=api.udp_connect_min_interval_health_monitor,
+    )
+
+
+def _drivers(conf: cfg.ConfigOpts, state_dir: pathlib.Path) -> s.DriverSettings:
+    worker = conf.controller_worker
+    return s.DriverSettings(
+        state_dir=state_dir, compute=worker.compute_driver, network=worker.network_driver,
+        amphora=worker.amphora_driver, certificates=worker.certificates_driver,
+        agent_port=conf.haproxy_amphora.bind_port, call_timeout=worker.driver_call_timeout,
+        call_retries=worker.driver_call_retries)
+
+
+def _health(conf: cfg.ConfigOpts) -> s.HealthSettings:
+    hm = conf.health_manager
+    return s.HealthSettings(
+        bind=s.Endpoint(hm.bind_ip, hm.bind_port),
+        heartbeat_key=str(hm.heartbeat_key) if hm.heartbeat_key else None,
+        heartbeat_timeout=hm.heartbeat_timeout, check_interval=hm.health_check_interval,
+        flush_interval=hm.health_update_interval, receiver_processes=hm.receiver_processes,
+        drift_repair_interval=hm.drift_repair_interval,
+        breaker=s.FailoverBreaker(hm.failover_threshold, hm.failover_threshold_ratio,
+                                  hm.failover_threshold_minimum))
+
+
+def _housekeeping(conf: cfg.ConfigOpts) -> s.HousekeepingSettings:
+    hk = conf.house_keeping
+    return s.HousekeepingSettings(
+        cleanup_interval=hk.cleanup_interval,
+        load_balancer_expiry_age=hk.load_balancer_expiry_age,
+        amphora_expiry_age=hk.amphora_expiry_age, cert_interval=hk.cert_interval,
+        cert_expiry_buffer=hk.cert_expiry_buffer, spare_pool_size=hk.spare_amphora_pool_size,
+        spare_check_interval=hk.spare_check_interval,
+        reconcile_interval=hk.reconcile_interval, operation_lease=hk.operation_lease)

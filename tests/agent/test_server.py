@@ -32,7 +32,7 @@ import pytest
 from ottava.agent import haproxy as agent_haproxy
 from ottava.agent.haproxy import HAProxy
 from ottava.domain.errors import Fatal
-from ottava.domain.ports import AmphoraRef
+from ottava.domain.ports.amphora import AmphoraRef
 from ottava.drivers.amphora import pki
 from ottava.drivers.amphora.rest import RestAmphoraDriver
 from tests.agent.test_haproxy_lifecycle import backends, get, spec  # noqa: F401
@@ -120,8 +120,8 @@ def agent(ca: pki.CertificateAuthority) -> Iterator[Agent]:
 @pytest.fixture
 def driver(ca: pki.CertificateAuthority, agent: Agent) -> RestAmphoraDriver:
     cert, key = ca.issue_client("ottava-controller", DAY)
-    return RestAmphoraDriver.from_pems(ca.cert_pem, cert, key, port=agent.port,
-                                       connect_timeout=2.0, read_timeout=30.0, retry_for=20.0)
+    return RestAmphoraDriver(pki.client_context(ca.cert_pem, cert, key), agent.port,
+                             connect_timeout=2.0, read_timeout=30.0, retry_for=20.0)
 
 
 AMPHORA = AmphoraRef(id=AMPHORA_ID, load_balancer_id="lb-1", lb_network_ip="127.0.0.1")
@@ -200,7 +200,6 @@ def test_a_forged_client_certificate_is_refused(
         tls.sendall(b"GET /v1/info HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
         assert not tls.recv(1024)  # the agent must not answer: an alert raises instead
     raw.close()
-    forged = RestAmphoraDriver.from_pems(ca.cert_pem, cert, key, port=agent.port,
-                                         retry_for=1.0)
+    forged = RestAmphoraDriver(context, agent.port, retry_for=1.0)
     with pytest.raises(Fatal):
         forged.info(AMPHORA)

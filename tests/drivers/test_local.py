@@ -27,10 +27,13 @@ from pathlib import Path
 import pytest
 
 from ottava.domain.errors import Conflict, Invalid
-from ottava.domain.ports import AgentBootConfig, AmphoraRef, VipRequest
-from ottava.drivers.local import ipam, netlink
-from ottava.drivers.local.compute import LocalComputeDriver, compute_id_for
-from ottava.drivers.local.network import DEFAULT_SUBNET_ID, LocalNetworkDriver
+from ottava.domain.ports.amphora import AmphoraRef
+from ottava.domain.ports.compute import AgentBootConfig
+from ottava.domain.ports.network import VipRequest
+from ottava.drivers.compute.local import LocalComputeDriver, compute_id_for
+from ottava.drivers.linux import ipam, netlink
+from ottava.drivers.network.local import DEFAULT_SUBNET_ID, LocalNetworkDriver
+from ottava.settings import DriverSettings
 
 SERVER = r'''
 import http.server, json, socketserver, sys
@@ -111,7 +114,8 @@ def env(tmp_path: Path):
     bridge_existed = bool(_links(netlink.BRIDGE))
     made: dict = {"compute_ids": set(), "procs": [], "script": script}
     state = tmp_path / "state"
-    made["compute"] = LocalComputeDriver(str(state), [sys.executable, str(script)])
+    made["compute"] = LocalComputeDriver(DriverSettings(state_dir=state),
+                                         [sys.executable, str(script)])
     made["network"] = LocalNetworkDriver()
     made["state"] = state
     try:
@@ -129,8 +133,14 @@ def env(tmp_path: Path):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
                 netlink.delete_namespace(cid)
-        if not bridge_existed:
-            netlink.delete_bridge_if_unused()
+        if not bridge_existed and not _links_on_bridge():
+            subprocess.run(["ip", "link", "del", netlink.BRIDGE], timeout=10, check=False)
+
+
+def _links_on_bridge() -> str:
+    """The links still attached to the bridge (another test's, or a stack's)."""
+    return subprocess.run(["ip", "-o", "link", "show", "master", netlink.BRIDGE],
+                          capture_output=True, text=True, timeout=10).stdout.strip()
 
 
 def _links(name: str) -> str:
@@ -213,7 +223,8 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
     assert network.find_subnet(str(uuid.uuid4())) is None
 
     # A restart: new drivers adopt the amphorae and the VIP; nothing is duplicated.
-    compute2 = LocalComputeDriver(str(env["state"]), [sys.executable, str(env["script"])])
+    compute2 = LocalComputeDriver(DriverSettings(state_dir=env["state"]),
+                                  [sys.executable, str(env["script"])])
     network2 = LocalNetworkDriver()
     env["compute"] = compute2
     for _, _, b in amphorae:

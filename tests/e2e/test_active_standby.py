@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import pathlib
 import socket
 import subprocess
 import threading
@@ -49,7 +48,7 @@ def holder(namespaces: list[str], vip: str) -> str | None:
 def stick_entries(stack: harness.Stack, amphora_id: str) -> int:
     """Entries in the stick tables of the amphora's HAProxy (its admin socket, read from
     the host: a Unix socket is a file, whatever the namespace)."""
-    path = pathlib.Path(stack.conf.state_path) / "amphorae" / amphora_id / "lb" / "haproxy.sock"
+    path = stack.settings.common.state_dir / "amphorae" / amphora_id / "lb" / "haproxy.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         s.connect(str(path))

@@ -29,7 +29,9 @@ import requests
 from sqlalchemy import create_engine, select, text
 
 from ottava.db.models import Amphora
+from ottava.domain.operations import OperationKind, Plan
 from ottava.worker import flows
+from ottava.worker.drivers import Job
 from tests.e2e.backends import GATEWAY, Backend
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
@@ -48,7 +50,8 @@ def steps(kind: str) -> list[str]:
         for child in children:
             yield from walk(child)
 
-    return list(walk(flows.build(kind, None)))  # type: ignore[arg-type]
+    job = Job(None, Plan(OperationKind(kind), None), "steps")  # type: ignore[arg-type]
+    return list(walk(flows.build(job)))
 
 
 CASES = [(kind, step) for kind in ("loadbalancer.create", "listener.update",

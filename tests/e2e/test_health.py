@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from ottava.domain.ports import AmphoraRef
+from ottava.domain.ports.amphora import AmphoraRef
 from ottava.wire import heartbeat as wire
 from tests import harness
 from tests.e2e.backends import GATEWAY, Backend

@@ -77,3 +77,40 @@ def test_round_robin_through_a_real_amphora(local: tuple[harness.Stack, harness.
     assert amphora["compute_id"] not in namespaces()
     a.stop()
     b.stop()
+
+
+def test_the_agent_port_setting_reaches_both_ends() -> None:
+    """`[haproxy_amphora] bind_port` is the port the agent listens on and the one the REST
+    driver dials: with a non-default port the load balancer still comes up and serves."""
+    import json
+    import socket
+
+    port = 9444
+    with harness.local_stack(overrides={"haproxy_amphora": {"bind_port": port}}) as (stack,
+                                                                                       api):
+        a = Backend("a")
+        try:
+            resp = api.post(LB, {"loadbalancer": {
+                "name": "e2e-port", "vip_subnet_id": SUBNET,
+                "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
+                               "default_pool": {"name": "pool"}}],
+                "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                           "members": [{"address": GATEWAY, "protocol_port": a.port}]}],
+            }})
+            assert resp.status_code == 201, resp.text
+            lb = api.wait(f"{LB}/{resp.json()['loadbalancer']['id']}", "loadbalancer",
+                          timeout=60)
+            [amphora] = api.get(
+                f"/v2/octavia/amphorae?loadbalancer_id={lb['id']}").json()["amphorae"]
+            config = json.loads((stack.settings.common.state_dir / "amphorae" / amphora["id"]
+                                 / "agent.json").read_text())
+            assert config["bind_port"] == port
+            assert get(lb["vip_address"]) == (200, "a")
+            with socket.create_connection((amphora["lb_network_ip"], port), timeout=5):
+                pass  # the agent listens on the configured port, and only there
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((amphora["lb_network_ip"], 9443), timeout=5)
+            assert api.delete(f"{LB}/{lb['id']}?cascade=true").status_code == 204
+            api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+        finally:
+            a.stop()

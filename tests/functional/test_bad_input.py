@@ -414,10 +414,12 @@ def build_world(api: Client) -> dict[str, str]:
 def hold_pending(stack: Any, lb_id: str) -> None:
     """Hold the load balancer in PENDING_UPDATE as a running operation would."""
     from ottava.db import models as m
-    from ottava.db.status import compare_and_set
+    from ottava.db.transitions import compare_and_set
+    from ottava.domain.lifecycles import PROVISIONING
 
     with stack.db.transaction() as s:
-        assert compare_and_set(s, m.LoadBalancer, lb_id, "PENDING_UPDATE", ["ACTIVE"])
+        assert compare_and_set(s, PROVISIONING, m.LoadBalancer, lb_id, "PENDING_UPDATE",
+                               ["ACTIVE"])
 
 
 # Per stack: the world's ids and the database as it stood once the world was built. A refused

@@ -453,15 +453,15 @@ def test_a_failover_whose_submission_was_lost_is_tried_again(db: Database) -> No
 
 
 def test_a_failed_failover_lets_the_health_manager_try_again_later(db: Database) -> None:
-    from ottava.domain.operations import Plan
+    from ottava.domain.operations import Entity, OperationKind, Plan
     from ottava.worker.tasks.database import fail_plan
 
     heard(db, 30, AMP)
     called: list[str] = []
     dog = watchdog(db, submitting(db, called), timeout=10)
     assert dog.check() == [AMP]
-    fail_plan(db, Plan(kind="amphora.failover", load_balancer_id=LB,
-                       activate=[("loadbalancer", LB)], extra={"amphora_id": AMP}).to_json())
+    fail_plan(db, Plan(kind=OperationKind.AMPHORA_FAILOVER, load_balancer_id=LB,
+                       activate=((Entity.LOADBALANCER, LB),), amphora_id=AMP))
     assert not busy(db)
     assert lb_status(db) == "ERROR"
     assert dog.check() == []  # heard "now": one more timeout first

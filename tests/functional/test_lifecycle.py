@@ -102,10 +102,12 @@ def test_full_tree_create_update_delete(api: Client, lb: dict) -> None:
 def test_write_while_pending_is_409(api: Client, lb: dict, stack) -> None:
     # Hold the load balancer in PENDING_UPDATE as a running operation would.
     from ottava.db import models as m
-    from ottava.db.status import compare_and_set
+    from ottava.db.transitions import compare_and_set
+    from ottava.domain.lifecycles import PROVISIONING
 
     with stack.db.transaction() as s:
-        assert compare_and_set(s, m.LoadBalancer, lb["id"], "PENDING_UPDATE", ["ACTIVE"])
+        assert compare_and_set(s, PROVISIONING, m.LoadBalancer, lb["id"], "PENDING_UPDATE",
+                               ["ACTIVE"])
     resp = api.post("/v2/lbaas/listeners", {"listener": {
         "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 22}})
     assert resp.status_code == 409

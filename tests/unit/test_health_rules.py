@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ottava.domain.health import LoadBalancerSnapshot, PoolSnapshot, derive, member_status
-from ottava.domain.states import Operating
+from ottava.domain.lifecycles import Operating
 
 LB = "lb"
 L1, L2 = "listener-1", "listener-2"

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from falcon import testing
-from oslo_config import cfg
 
 from ottava import config
 from ottava.api import fields as f
@@ -19,18 +18,20 @@ from ottava.db import models
 from ottava.domain.context import Caller
 from ottava.domain.errors import Forbidden, Invalid
 from ottava.domain.query import ListQuery, Page, SortKey
+from ottava.settings import ApiSettings
 
 PATH = "/v2/lbaas/loadbalancers"
 USER = Caller(project_id="p1", roles=("member",))
 ADMIN = Caller(project_id="admin-project", is_admin=True)
 
 
-def conf(**api: object) -> cfg.ConfigOpts:
+def conf(**api: object) -> ApiSettings:
+    """The API's settings as `ottava.config` reads them from [api_settings] `api`."""
     c = config.new_conf()
     c([], project="ottava-test", default_config_files=[])
     for name, value in api.items():
         c.set_override(name, value, group="api_settings")
-    return c
+    return config.read(c).api
 
 
 def parse(query_string: str = "", caller: Caller = USER, resource: f.Resource = f.LOADBALANCER,
@@ -55,11 +56,11 @@ def bad(query_string: str, text: str | None = None, **kw: object) -> str:
     ("Infinite", None), ("-1", None), ("-100", None),
 ])
 def test_max_limit(setting: str, expected: int | None) -> None:
-    assert listing.max_limit(conf(pagination_max_limit=setting)) == expected
+    assert conf(pagination_max_limit=setting).pagination_max_limit == expected
 
 
 def test_max_limit_default_is_1000() -> None:
-    assert listing.max_limit(conf()) == 1000
+    assert conf().pagination_max_limit == 1000
 
 
 # --- limit, marker, page_reverse ------------------------------------------------------------

@@ -1,1 +1,3 @@
-"""agent (see ../shared/ARCHITECTURE.md); filled in by later issues."""
+"""The amphora agent: a small HTTPS server inside each amphora that writes and reloads HAProxy
+and keepalived from the documents the controller sends, and sends signed heartbeats. It imports
+only `ottava.wire` and `ottava.render` (docs/architecture.md)."""

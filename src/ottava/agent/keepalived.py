@@ -1,15 +1,15 @@
 """keepalived for ACTIVE_STANDBY: the VIP held by whichever amphora of the pair is alive.
 
 The controller sends each amphora its VRRP settings (`ottava.wire.agent.VrrpConfig`): the VIP,
-this amphora's priority, its own address and its peer's. Both start as BACKUP with
-`nopreempt`, so the higher priority takes the VIP first and a replaced peer that comes back
-never takes it away again. VRRP version 3 with unicast adverts every `advert_int` seconds
-(fractions allowed): the backup takes over after about three missed adverts. A track script
-gives the VIP up when this amphora's HAProxy is not running.
+this amphora's priority, its own address and its peer's. `ottava.render.keepalived` turns them
+into keepalived.conf: both amphorae BACKUP with `nopreempt`, VRRPv3 unicast adverts every
+`advert_int` seconds (the backup takes over after about three missed ones), a track script
+that gives the VIP up when this amphora's HAProxy is not running. This module only writes the
+check script and the file, has it checked (`keepalived --config-test`), swaps it in atomically
+and applies it with SIGHUP, or starts keepalived.
 
 keepalived runs detached, like HAProxy, and survives an agent restart; a new agent adopts it
-through its PID file. A new configuration is checked (`keepalived --config-test`), swapped in
-atomically and applied with SIGHUP.
+through its PID file.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ottava.render import keepalived as keepalived_conf
 from ottava.wire import agent as api
 
 KEEPALIVED = "keepalived"
@@ -33,47 +34,6 @@ STOP_TIMEOUT = 5.0
 
 class KeepalivedError(RuntimeError):
     pass
-
-
-def render(config: api.VrrpConfig, check_script: Path) -> str:
-    """keepalived.conf for one amphora of a pair."""
-    peers = "\n".join(f"        {ip}" for ip in config["peer_ips"])
-    return f"""# Written by the Ottava amphora agent; do not edit.
-global_defs {{
-    router_id {config["router_id"]}
-    enable_script_security
-    script_user root
-    vrrp_garp_master_delay 0
-    vrrp_garp_master_refresh 0
-}}
-
-vrrp_script ottava_check_haproxy {{
-    script "{check_script}"
-    interval 1
-    fall 2
-    rise 1
-}}
-
-vrrp_instance ottava_vip {{
-    state BACKUP
-    nopreempt
-    version 3
-    interface {config["interface"]}
-    virtual_router_id {config["vrid"]}
-    priority {config["priority"]}
-    advert_int {config["advert_int"]}
-    unicast_src_ip {config["own_ip"]}
-    unicast_peer {{
-{peers}
-    }}
-    virtual_ipaddress {{
-        {config["vip"]}/32 dev {config["interface"]}
-    }}
-    track_script {{
-        ottava_check_haproxy
-    }}
-}}
-"""
 
 
 class Keepalived:
@@ -109,7 +69,7 @@ class Keepalived:
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._write_check_script()
-            text = render(checked, self.check_script)
+            text = keepalived_conf.render(checked, str(self.check_script))
             if self.pid() is not None and self.config.exists() and \
                     self.config.read_text() == text:
                 return False

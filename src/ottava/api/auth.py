@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from keystonemiddleware import auth_token
-from oslo_config import cfg
 from oslo_context import context as oslo_context
-from oslo_policy import opts as policy_opts
+
+from ottava.settings import ApiSettings
 
 NOAUTH, KEYSTONE, TESTING = "noauth", "keystone", "testing"
 
@@ -34,26 +34,20 @@ class SkippingAuthProtocol(auth_token.AuthProtocol):
         return super().process_request(request)
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register [keystone_authtoken] and [oslo_policy] on `conf` ahead of the middleware and
-    the enforcer (which register them themselves), so they can be overridden before."""
-    for group, options in [*auth_token.list_opts(), *policy_opts.list_opts()]:
-        conf.register_opts(options, group=group)
+def wrap(app: Any, settings: ApiSettings, library_conf: object) -> Any:
+    """`app` behind the token check when auth_strategy is keystone; else `app` itself.
 
-
-def wrap(app: Any, conf: cfg.ConfigOpts) -> Any:
-    """`app` behind the token check when auth_strategy is keystone; else `app` itself."""
-    if conf.api_settings.auth_strategy != KEYSTONE:
+    keystonemiddleware reads [keystone_authtoken] from `library_conf` (the process's
+    ConfigOpts, handed over opaque by the composition root), so one ottava.conf configures
+    both, as octavia.conf does."""
+    if settings.auth_strategy != KEYSTONE:
         return app
-    # keystonemiddleware reads (and registers) [keystone_authtoken] on our ConfigOpts, so one
-    # ottava.conf configures both, as octavia.conf does.
-    return SkippingAuthProtocol(app, {"oslo_config_config": conf})
+    return SkippingAuthProtocol(app, {"oslo_config_config": library_conf})
 
 
-def request_context(environ: dict[str, Any], conf: cfg.ConfigOpts) -> oslo_context.RequestContext:
+def request_context(environ: dict[str, Any], api: ApiSettings) -> oslo_context.RequestContext:
     """The oslo.context of a request, from the identity headers (set by auth_token under
     keystone, by the client under testing and noauth)."""
-    api = conf.api_settings
     ctx = oslo_context.RequestContext.from_environ(environ)
     if api.auth_strategy == NOAUTH:
         ctx.project_id = ctx.project_id or api.default_project_id

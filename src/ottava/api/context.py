@@ -12,16 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
-from oslo_config import cfg
 
 from ottava.api import auth
 from ottava.api.policy import Policy
 from ottava.domain.context import Caller
+from ottava.settings import ApiSettings
 
 
 class RequestContext:
-    def __init__(self, conf: cfg.ConfigOpts, policy: Policy) -> None:
-        self.conf = conf
+    def __init__(self, settings: ApiSettings, policy: Policy) -> None:
+        self.settings = settings
         self.policy = policy
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -30,7 +30,7 @@ class RequestContext:
         accept = req.get_header("Accept")
         if accept and not (req.client_accepts_json or "*/*" in accept):
             raise falcon.HTTPNotAcceptable(description="Only application/json is supported.")
-        ctx = auth.request_context(req.env, self.conf)
+        ctx = auth.request_context(req.env, self.settings)
         creds: dict[str, Any] = dict(ctx.to_policy_values())
         creds["is_admin"] = bool(ctx.is_admin) or self.policy.is_admin(creds)
         req.context.creds = creds

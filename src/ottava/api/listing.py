@@ -6,13 +6,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import falcon
-from oslo_config import cfg
 from sqlalchemy.sql.sqltypes import Boolean, Float, Integer
 
 from ottava.api import fields as f
 from ottava.domain.context import Caller
 from ottava.domain.errors import Forbidden, Invalid
 from ottava.domain.query import ListQuery, Page, SortKey
+from ottava.settings import ApiSettings
 
 TAG_PARAMS = {"tags": "tags_all", "tags-any": "tags_any", "not-tags": "not_tags_all",
               "not-tags-any": "not_tags_any"}
@@ -48,15 +48,7 @@ def _convert(model: Any, attr: str, raw: str) -> Any:
     return raw
 
 
-def max_limit(conf: cfg.ConfigOpts) -> int | None:
-    raw = str(conf.api_settings.pagination_max_limit)
-    if raw.lower() == "infinite":
-        return None
-    value = int(raw)
-    return None if value < 0 else value
-
-
-def parse(req: falcon.Request, resource: f.Resource, model: Any, conf: cfg.ConfigOpts,
+def parse(req: falcon.Request, resource: f.Resource, model: Any, settings: ApiSettings,
           caller: Caller, scoped: bool = True) -> tuple[ListQuery, list[str] | None]:
     """The ListQuery and the selected fields of a list request."""
     query = ListQuery()
@@ -82,7 +74,7 @@ def parse(req: falcon.Request, resource: f.Resource, model: Any, conf: cfg.Confi
                 raise Forbidden("Policy does not allow this request to be performed.")
             query.project_id = scope
     query.sort = _sort(req, resource)
-    _page(req, query, conf)
+    _page(req, query, settings)
     fields = _values(req, "fields") or None
     if fields:
         readable = {fld.name for fld in resource.readable()}
@@ -116,8 +108,8 @@ def _sort(req: falcon.Request, resource: f.Resource) -> list[SortKey]:
     return out
 
 
-def _page(req: falcon.Request, query: ListQuery, conf: cfg.ConfigOpts) -> None:
-    cap = max_limit(conf)
+def _page(req: falcon.Request, query: ListQuery, settings: ApiSettings) -> None:
+    cap = settings.pagination_max_limit
     raw = req.get_param("limit")
     limit = cap
     if raw is not None:
@@ -138,10 +130,10 @@ def _page(req: falcon.Request, query: ListQuery, conf: cfg.ConfigOpts) -> None:
     query.page_reverse = (reverse or "").lower() == "true"
 
 
-def links(req: falcon.Request, conf: cfg.ConfigOpts, query: ListQuery, page: Page,
+def links(req: falcon.Request, settings: ApiSettings, query: ListQuery, page: Page,
           key: str = "id") -> list[dict[str, str]]:
     """Octavia's next/previous links for a page."""
-    base = (conf.api_settings.api_base_uri or req.prefix).rstrip("/") + req.path
+    base = (settings.base_uri or req.prefix).rstrip("/") + req.path
     keep: dict[str, str] = {}
     for name in ("sort", "sort_key", "sort_dir"):
         value = req.get_param(name)

@@ -12,7 +12,7 @@ from typing import Any
 
 import falcon
 
-from ottava.domain.ports import NetworkDriver, Port
+from ottava.domain.ports.network import NetworkCatalog, Port
 
 
 def _network(n: Any) -> dict[str, Any]:
@@ -85,7 +85,7 @@ class Versions:
                                     "links": [{"href": req.prefix + "/v2.0/", "rel": "self"}]}]}
 
 
-def create_app(network: NetworkDriver) -> falcon.App:
+def create_app(network: NetworkCatalog) -> falcon.App:
     app = falcon.App()
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = True

@@ -18,7 +18,6 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from oslo_config import cfg
 from oslo_policy import policy
 
 PREFIX = "os_load-balancer_api"
@@ -197,34 +196,26 @@ class IsAdminCheck(policy.Check):
         return bool(creds.get("is_admin")) == self.expected
 
 
-def new_enforcer(conf: cfg.ConfigOpts) -> policy.Enforcer:
-    """An enforcer over `conf` (its [oslo_policy] options) with Ottava's defaults."""
-    enforcer = policy.Enforcer(conf)
+def new_enforcer(library_conf: Any) -> policy.Enforcer:
+    """An enforcer reading [oslo_policy] from `library_conf` (the process's ConfigOpts, handed
+    over opaque by the composition root), with Ottava's defaults registered."""
+    enforcer = policy.Enforcer(library_conf)
     enforcer.register_defaults(list(list_rules()))
     return enforcer
-
-
-def get_enforcer() -> policy.Enforcer:
-    """The oslo.policy.enforcer entry point (oslopolicy-policy-generator and friends)."""
-    from ottava import config
-
-    conf = config.new_conf()
-    conf([], project="ottava")
-    return new_enforcer(conf)
 
 
 class Policy:
     """Answers whether a caller may do an action on an object of a project."""
 
-    def __init__(self, conf: cfg.ConfigOpts) -> None:
-        self.conf = conf
+    def __init__(self, library_conf: Any) -> None:
+        self.library_conf = library_conf
         self._enforcer: policy.Enforcer | None = None
 
     @property
     def enforcer(self) -> policy.Enforcer:
         # Built on first use, so [oslo_policy] overrides set after the app is built count.
         if self._enforcer is None:
-            self._enforcer = new_enforcer(self.conf)
+            self._enforcer = new_enforcer(self.library_conf)
         return self._enforcer
 
     def allows(self, rule: str, project_id: str | None, creds: Mapping[str, Any]) -> bool:

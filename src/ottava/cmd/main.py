@@ -77,12 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     from ottava import bootstrap
     from ottava.db import migrate
 
-    conf = bootstrap.load_conf(args.config_file, args.state_dir, overrides(args))
-    logging.setup(conf, "ottava")
+    loaded = bootstrap.load(args.config_file, args.state_dir, overrides(args),
+                            standalone=args.command == "standalone")
+    logging.setup(loaded.conf, "ottava")
     from ottava.cmd import servers
 
     if args.command == "db":
-        engine = bootstrap.open_database(conf).engine
+        engine = bootstrap.open_database(loaded.settings.common).engine
         if args.action == "upgrade":
             migrate.upgrade(engine, args.revision or "head")
         elif args.action == "downgrade":
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
            "worker": servers.run_worker,
            "health-manager": servers.run_health_manager,
            "housekeeping": servers.run_housekeeping}[args.command]
-    run(conf)
+    run(loaded)
     return 0
 
 

@@ -9,12 +9,11 @@ import threading
 from typing import Any
 
 from cheroot import wsgi
-from oslo_config import cfg
 from oslo_log import log as logging
 
 from ottava import bootstrap, rpc
 from ottava.api import neutron
-from ottava.api.app import create_app
+from ottava.settings import DriverSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -57,51 +56,53 @@ class CannotStart(SystemExit):
     pass
 
 
-def load_drivers(conf: cfg.ConfigOpts) -> bootstrap.Drivers:
+def load_drivers(settings: DriverSettings) -> bootstrap.Drivers:
     """The configured drivers, or a clear exit: the local ones need root (CAP_NET_ADMIN)."""
     try:
-        return bootstrap.Drivers(conf)
+        return bootstrap.load_drivers(settings)
     except Exception as exc:  # any driver that cannot start ends the process with why
-        worker = conf.controller_worker
-        print(f"ottava: cannot start the drivers (compute={worker.compute_driver}, "
-              f"network={worker.network_driver}, amphora={worker.amphora_driver}): {exc}\n"
+        print(f"ottava: cannot start the drivers (compute={settings.compute}, "
+              f"network={settings.network}, amphora={settings.amphora}): {exc}\n"
               "The local drivers run amphorae as network namespaces and need root "
               "(CAP_NET_ADMIN); `ottava standalone --noop` runs the API without a data plane.",
               file=sys.stderr)
         raise CannotStart(2) from exc
 
 
-def run_standalone(conf: cfg.ConfigOpts) -> None:
-    """API, Neutron-compatible endpoint, worker and health manager in one process, with
-    in-process messaging."""
-    bootstrap.standalone_defaults(conf)
-    db = bootstrap.open_database(conf, upgrade=True)
-    drivers = load_drivers(conf)
+def run_standalone(loaded: bootstrap.Loaded) -> None:
+    """API, Neutron-compatible endpoint, worker, health manager and housekeeping in one
+    process, with in-process messaging."""
+    conf, settings = loaded.conf, loaded.settings
+    db = bootstrap.open_database(settings.common, upgrade=True)
+    drivers = load_drivers(settings.drivers)
     transport = bootstrap.messaging(conf, in_process=True)
-    runner = bootstrap.build_runner(conf, db, drivers)
-    consumer = rpc.server(conf, transport, runner.run, bootstrap.worker_name())
-    consumer.start(override_pool_size=conf.controller_worker.workers)
+    runner = bootstrap.build_runner(settings.worker_process(), db, drivers)
+    runner.start()
+    consumer = rpc.server(transport, settings.common.topic, runner.run, bootstrap.worker_name())
+    consumer.start(override_pool_size=settings.worker.threads)
     resumed = runner.resume_unfinished()
     if resumed:
         LOG.info("Resumed %d unfinished operations", len(resumed))
-    dispatcher = rpc.Dispatcher(conf, transport)
-    services = bootstrap.build_services(conf, db, drivers, dispatcher)
-    health = bootstrap.build_health_manager(conf, db, services)
+    dispatch = bootstrap.dispatcher(transport, settings.common)
+    services = bootstrap.build_services(settings.service, db, drivers, dispatch)
+    health = bootstrap.build_health_manager(settings.health_manager_process(), db,
+                                            services.amphorae)
     health.start()
-    housekeeping = bootstrap.build_housekeeping(conf, db, dispatcher, services)
+    housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
+                                                services.amphorae)
     housekeeping.start()
-    api = http_server(create_app(services, conf), conf.api_settings.bind_host,
-                      conf.api_settings.bind_port)
-    network_api = http_server(neutron.create_app(drivers.network), conf.network_api.bind_host,
-                              conf.network_api.bind_port, threads=4)
+    bind, network_bind = settings.api.bind, settings.network_api
+    api = http_server(bootstrap.api_application(conf, settings.api, services), bind.host,
+                      bind.port)
+    network_api = http_server(neutron.create_app(drivers.network), network_bind.host,
+                              network_bind.port, threads=4)
     serve_in_thread(api, "api")
     serve_in_thread(network_api, "network-api")
     LOG.info("Ottava standalone: API on http://%s:%d, network API on http://%s:%d, state in %s",
-             conf.api_settings.bind_host, api.bind_addr[1], conf.network_api.bind_host,
-             network_api.bind_addr[1], conf.state_path)
-    print(f"ottava standalone: API http://{conf.api_settings.bind_host}:{api.bind_addr[1]} "
-          f"network API http://{conf.network_api.bind_host}:{network_api.bind_addr[1]}",
-          flush=True)
+             bind.host, api.bind_addr[1], network_bind.host, network_api.bind_addr[1],
+             settings.common.state_dir)
+    print(f"ottava standalone: API http://{bind.host}:{api.bind_addr[1]} "
+          f"network API http://{network_bind.host}:{network_api.bind_addr[1]}", flush=True)
     try:
         wait_for_signal()
     finally:
@@ -112,35 +113,42 @@ def run_standalone(conf: cfg.ConfigOpts) -> None:
         consumer.stop()
         consumer.wait()
         transport.cleanup()
-        runner.deps.close()
+        drivers.close()
         db.dispose()
 
 
-def run_api(conf: cfg.ConfigOpts) -> None:
+def run_api(loaded: bootstrap.Loaded) -> None:
     """The API alone, casting operations to workers over `transport_url`."""
-    db = bootstrap.open_database(conf)
-    drivers = load_drivers(conf)
+    conf, settings = loaded.conf, loaded.settings.api_process()
+    db = bootstrap.open_database(settings.common)
+    drivers = load_drivers(settings.drivers)
     transport = bootstrap.messaging(conf, in_process=False)
-    services = bootstrap.build_services(conf, db, drivers, rpc.Dispatcher(conf, transport))
-    api = http_server(create_app(services, conf), conf.api_settings.bind_host,
-                      conf.api_settings.bind_port)
+    services = bootstrap.build_services(settings.service, db, drivers,
+                                        bootstrap.dispatcher(transport, settings.common))
+    bind = settings.api.bind
+    api = http_server(bootstrap.api_application(conf, settings.api, services), bind.host,
+                      bind.port)
     serve_in_thread(api, "api")
-    print(f"ottava api: http://{conf.api_settings.bind_host}:{api.bind_addr[1]}", flush=True)
+    print(f"ottava api: http://{bind.host}:{api.bind_addr[1]}", flush=True)
     try:
         wait_for_signal()
     finally:
         api.stop()
         transport.cleanup()
+        drivers.close()
         db.dispose()
 
 
-def run_health_manager(conf: cfg.ConfigOpts) -> None:
+def run_health_manager(loaded: bootstrap.Loaded) -> None:
     """A health manager: heartbeats in, statuses and statistics out, failovers cast to
     workers over `transport_url`."""
-    db = bootstrap.open_database(conf)
-    transport = bootstrap.messaging(conf, in_process=False)
-    services = bootstrap.build_services(conf, db, None, rpc.Dispatcher(conf, transport))
-    health = bootstrap.build_health_manager(conf, db, services)
+    settings = loaded.settings
+    db = bootstrap.open_database(settings.common)
+    transport = bootstrap.messaging(loaded.conf, in_process=False)
+    services = bootstrap.build_services(settings.service, db, None,
+                                        bootstrap.dispatcher(transport, settings.common))
+    health = bootstrap.build_health_manager(settings.health_manager_process(), db,
+                                            services.amphorae)
     health.start()
     print(f"ottava health-manager: heartbeats on {health.address[0]}:{health.address[1]}",
           flush=True)
@@ -152,12 +160,16 @@ def run_health_manager(conf: cfg.ConfigOpts) -> None:
         db.dispose()
 
 
-def run_housekeeping(conf: cfg.ConfigOpts) -> None:
+def run_housekeeping(loaded: bootstrap.Loaded) -> None:
     """Housekeeping: the reconciler, the purge, certificate rotation and the spares pool,
     casting what it starts to workers over `transport_url`."""
-    db = bootstrap.open_database(conf)
-    transport = bootstrap.messaging(conf, in_process=False)
-    housekeeping = bootstrap.build_housekeeping(conf, db, rpc.Dispatcher(conf, transport))
+    settings = loaded.settings
+    db = bootstrap.open_database(settings.common)
+    transport = bootstrap.messaging(loaded.conf, in_process=False)
+    dispatch = bootstrap.dispatcher(transport, settings.common)
+    services = bootstrap.build_services(settings.service, db, None, dispatch)
+    housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
+                                                services.amphorae)
     housekeeping.start()
     print("ottava housekeeping: running", flush=True)
     try:
@@ -168,14 +180,16 @@ def run_housekeeping(conf: cfg.ConfigOpts) -> None:
         db.dispose()
 
 
-def run_worker(conf: cfg.ConfigOpts) -> None:
+def run_worker(loaded: bootstrap.Loaded) -> None:
     """A worker consuming operations from `transport_url`."""
-    db = bootstrap.open_database(conf)
-    drivers = load_drivers(conf)
-    transport = bootstrap.messaging(conf, in_process=False)
-    runner = bootstrap.build_runner(conf, db, drivers)
-    consumer = rpc.server(conf, transport, runner.run, bootstrap.worker_name())
-    consumer.start(override_pool_size=conf.controller_worker.workers)
+    settings = loaded.settings.worker_process()
+    db = bootstrap.open_database(settings.common)
+    drivers = load_drivers(settings.drivers)
+    transport = bootstrap.messaging(loaded.conf, in_process=False)
+    runner = bootstrap.build_runner(settings, db, drivers)
+    runner.start()
+    consumer = rpc.server(transport, settings.common.topic, runner.run, bootstrap.worker_name())
+    consumer.start(override_pool_size=settings.worker.threads)
     print("ottava worker: consuming operations", flush=True)
     try:
         wait_for_signal()
@@ -184,5 +198,5 @@ def run_worker(conf: cfg.ConfigOpts) -> None:
         consumer.stop()
         consumer.wait()
         transport.cleanup()
-        runner.deps.close()
+        drivers.close()
         db.dispose()

@@ -1,1 +1,2 @@
-"""Persistence: ORM models, sessions, repositories, the status compare-and-set, migrations."""
+"""Persistence: ORM models, sessions, repositories, migrations, and the one compare-and-set
+of every lifecycle (`transitions`)."""

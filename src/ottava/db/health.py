@@ -17,8 +17,9 @@ from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ottava.db import models as m
+from ottava.db.transitions import compare_and_set
 from ottava.domain.health import Changes, LoadBalancerSnapshot, PoolSnapshot
-from ottava.domain.states import AmphoraStatus, Provisioning
+from ottava.domain.lifecycles import AMPHORA, IN_SERVICE, OPERATING, AmphoraStatus, Provisioning
 
 CHUNK = 500  # ids per IN (...) list
 
@@ -97,8 +98,7 @@ def apply_statuses(session: Session, changes: Changes) -> None:
     managers writing overlapping changes lock rows in the same order (no deadlock).
     Statuses change rarely, so there are few rows."""
     for (entity, ident), status in sorted(changes.items()):
-        model = m.BY_ENTITY[entity]
-        session.execute(update(model).where(model.id == ident).values(operating_status=status))
+        compare_and_set(session, OPERATING[entity], m.BY_ENTITY[entity], ident, status)
 
 
 def upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: Sequence[str],
@@ -132,9 +132,6 @@ def record_stats(session: Session, rows: list[dict[str, Any]]) -> None:
            rows, ["listener_id", "amphora_id"], m.STAT_COLUMNS)
 
 
-IN_SERVICE = (AmphoraStatus.ALLOCATED, AmphoraStatus.FAILOVER_STOPPED)
-
-
 def stale(session: Session, before: datetime.datetime,
           retry_before: datetime.datetime | None = None
           ) -> tuple[list[str], int, list[str]]:
@@ -147,7 +144,7 @@ def stale(session: Session, before: datetime.datetime,
                          m.AmphoraHealth.busy, m.Amphora.status)
                   .join(m.Amphora, m.Amphora.id == m.AmphoraHealth.amphora_id)
                   .join(m.LoadBalancer, m.LoadBalancer.id == m.Amphora.load_balancer_id)
-                  .where(m.Amphora.status.in_(IN_SERVICE),
+                  .where(m.Amphora.status.in_(sorted(IN_SERVICE)),
                          m.LoadBalancer.provisioning_status.in_(
                              [Provisioning.ACTIVE, Provisioning.ERROR])))
     rows = session.execute(in_service).all()
@@ -162,9 +159,7 @@ def set_status(session: Session, amphora_ids: Sequence[str], status: str,
                only_from: str) -> None:
     """Amphorae to `status`, those (still) in `only_from` only."""
     for part in chunks(sorted(amphora_ids)):
-        session.execute(update(m.Amphora).where(m.Amphora.id.in_(part),
-                                                m.Amphora.status == only_from)
-                        .values(status=status))
+        compare_and_set(session, AMPHORA, m.Amphora, part, status, [only_from])
 
 
 def mark_busy(session: Session, amphora_id: str, busy: bool = True,

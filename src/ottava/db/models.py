@@ -38,6 +38,9 @@ from sqlalchemy.orm import (
     relationship,
 )
 
+from ottava.domain.lifecycles import OperationState
+from ottava.domain.operations import Entity
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -412,7 +415,7 @@ class Operation(Timestamped, Base):
     target_id: Mapped[str] = mapped_column(String(36))
     load_balancer_id: Mapped[str | None] = mapped_column(String(36), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(16), default="QUEUED", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=OperationState.QUEUED, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     # The worker running it renews this lease; a RUNNING operation whose lease has lapsed
@@ -425,11 +428,11 @@ TAGGED = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)
 
 # The provisioned models by the entity names operation plans use.
 BY_ENTITY: dict[str, Any] = {
-    "loadbalancer": LoadBalancer,
-    "listener": Listener,
-    "pool": Pool,
-    "member": Member,
-    "healthmonitor": HealthMonitor,
-    "l7policy": L7Policy,
-    "l7rule": L7Rule,
+    Entity.LOADBALANCER: LoadBalancer,
+    Entity.LISTENER: Listener,
+    Entity.POOL: Pool,
+    Entity.MEMBER: Member,
+    Entity.HEALTHMONITOR: HealthMonitor,
+    Entity.L7POLICY: L7Policy,
+    Entity.L7RULE: L7Rule,
 }

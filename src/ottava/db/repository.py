@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from ottava.db import loads
 from ottava.db import models as m
 from ottava.domain.errors import Invalid, NotFound
+from ottava.domain.lifecycles import Provisioning
 from ottava.domain.query import ListQuery, Page
-from ottava.domain.states import Provisioning
 
 T = TypeVar("T")
 

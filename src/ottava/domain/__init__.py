@@ -1,1 +1,2 @@
-"""Ottava's domain: statuses, errors, driver ports and pure rules, free of HTTP and SDKs."""
+"""Ottava's domain: lifecycles, operations and their plans, errors, ports by capability and
+pure rules; free of HTTP and SDKs."""

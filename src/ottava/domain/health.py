@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ottava.domain.states import Operating
+from ottava.domain.lifecycles import Operating
 
 
 @dataclasses.dataclass

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ottava.domain.lifecycles import AmphoraStatus, Provisioning
 from ottava.wire import lbspec
 from ottava.wire.lbspec import SPEC_VERSION
 
-DELETING = "PENDING_DELETE"
+DELETING = Provisioning.PENDING_DELETE
 
 
 def _live(objects: Any) -> list[Any]:
@@ -98,7 +99,7 @@ def build(lb: Any, leaving: frozenset[str] = frozenset()) -> dict[str, Any]:
     if lb.topology == "ACTIVE_STANDBY":
         load_balancer["peers"] = sorted(
             ({"name": a.id, "address": a.vrrp_ip or a.lb_network_ip}
-             for a in lb.amphorae if a.status == "ALLOCATED" and a.id not in leaving
+             for a in lb.amphorae if a.status == AmphoraStatus.ALLOCATED and a.id not in leaving
              and (a.vrrp_ip or a.lb_network_ip)), key=lambda p: p["name"])
     body = {
         "version": SPEC_VERSION,

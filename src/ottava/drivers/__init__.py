@@ -1,1 +1,13 @@
-"""Drivers for the ports in ottava.domain.ports; only ottava.bootstrap constructs them."""
+"""Drivers for the ports of `ottava.domain.ports`, one package per capability:
+
+    compute/{noop,local}.py        amphorae (local: network namespaces on this host)
+    network/{noop,local}.py        the network catalog and plumbing (one driver, both ports)
+    amphora/{noop,rest}.py         the amphora agent (rest: HTTPS with mutual TLS; pki, boot)
+    certificates/noop.py           TLS certificate bundles by reference
+    linux/{netlink,ipam}.py        the host's kernel plumbing the local drivers share
+    bounded.py                     any driver seen through a time limit and a bounded retry
+
+Each driver is built from `ottava.settings.DriverSettings` through its entry point group
+(`ottava.compute`, `ottava.network`, `ottava.amphora`, `ottava.certificates`), only by
+`ottava.bootstrap`; nothing else imports a driver module.
+"""

@@ -31,7 +31,7 @@ from ottava.db import health as queries
 from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.domain.health import derive
-from ottava.domain.states import Provisioning
+from ottava.domain.lifecycles import Provisioning
 from ottava.wire.heartbeat import Heartbeat
 
 LOG = logging.getLogger(__name__)

@@ -1,72 +1,64 @@
-"""The health manager: heartbeat receiver, batch writer and failover watchdog, run together.
+"""The health manager: heartbeat receiver, batch writer and failover watchdog, run together
+as the periodic jobs of one runner.
 
 `ottava health-manager` runs one; `ottava standalone` runs one in-process. Failovers and
-drift repairs are submitted through the service layer like any API request, so they take the
-same locks and leave the same operation records (and the reconciler covers them).
+drift repairs are requested through `FailoverRequests` (the service layer's amphora
+service), like any API request, so they take the same locks and leave the same operation
+records (and the reconciler covers them).
 """
 
 from __future__ import annotations
 
-import threading
-
-from oslo_config import cfg
 from oslo_log import log as logging
 
 from ottava.db.engine import Database
+from ottava.domain.ports.requests import FailoverRequests
 from ottava.health.ingest import Ingest
 from ottava.health.receiver import Receiver, ReceiverProcesses
 from ottava.health.watchdog import Breaker, Watchdog
-from ottava.service.container import Services
+from ottava.periodic import Periodic, PeriodicPart
+from ottava.settings import HealthSettings
 
 LOG = logging.getLogger(__name__)
 
 
-class HealthManager:
-    def __init__(self, conf: cfg.ConfigOpts, db: Database, services: Services,
-                 key: bytes) -> None:
-        hm = conf.health_manager
-        self.ingest = Ingest(db, repair=services.amphorae.repair,
-                             drift_repair_interval=hm.drift_repair_interval)
+class HealthManager(PeriodicPart):
+    def __init__(self, settings: HealthSettings, db: Database, key: bytes,
+                 requests: FailoverRequests) -> None:
+        self.ingest = Ingest(db, repair=requests.repair,
+                             drift_repair_interval=settings.drift_repair_interval)
         self.receiver: Receiver | ReceiverProcesses
-        if hm.receiver_processes:
+        bind = settings.bind
+        if settings.receiver_processes:
             # Batches come up often (a fraction of a flush interval), so a flush finds the
             # heartbeats of the whole interval and none waits for the next one.
-            self.receiver = ReceiverProcesses(hm.bind_ip, hm.bind_port, key,
-                                              hm.receiver_processes,
-                                              min(0.1, hm.health_update_interval / 2),
+            self.receiver = ReceiverProcesses(bind.host, bind.port, key,
+                                              settings.receiver_processes,
+                                              min(0.1, settings.flush_interval / 2),
                                               self.ingest.offer_batch)
         else:
-            self.receiver = Receiver(hm.bind_ip, hm.bind_port, key, self.ingest.offer)
-        self.watchdog = Watchdog(
-            db, services.amphorae.failover, timeout=hm.heartbeat_timeout,
-            interval=hm.health_check_interval,
-            breaker=Breaker(hm.failover_threshold, hm.failover_threshold_ratio,
-                            hm.failover_threshold_minimum))
-        self.flush_interval = hm.health_update_interval
-        self._stop = threading.Event()
-        self._flusher: threading.Thread | None = None
+            self.receiver = Receiver(bind.host, bind.port, key, self.ingest.offer)
+        breaker = settings.breaker
+        self.watchdog = Watchdog(db, requests.failover, timeout=settings.heartbeat_timeout,
+                                 interval=settings.check_interval,
+                                 breaker=Breaker(breaker.threshold, breaker.ratio,
+                                                 breaker.minimum))
+        self.flush_interval = settings.flush_interval
 
     @property
     def address(self) -> tuple[str, int]:
         host, port = self.receiver.address
         return str(host), int(port)
 
-    def _flush_loop(self) -> None:
-        while not self._stop.wait(self.flush_interval):
-            self.ingest.flush()
-        self.ingest.flush()
+    def periodics(self) -> list[Periodic]:
+        return [*self.receiver.periodics(),
+                Periodic("heartbeat-writer", self.flush_interval, self.ingest.flush),
+                *self.watchdog.periodics()]
 
     def start(self) -> None:
-        self.receiver.start()
-        self._flusher = threading.Thread(target=self._flush_loop, name="heartbeat-writer",
-                                         daemon=True)
-        self._flusher.start()
-        self.watchdog.start()
+        super().start()
         LOG.info("Health manager receiving heartbeats on %s:%d", *self.address)
 
-    def stop(self) -> None:
-        self._stop.set()
-        self.watchdog.stop()
-        self.receiver.stop()
-        if self._flusher is not None:
-            self._flusher.join(timeout=10)
+    def close(self) -> None:
+        self.receiver.close()
+        self.ingest.flush()  # what arrived last is written, not lost

@@ -1,6 +1,6 @@
 """The UDP endpoint heartbeats arrive on: receive, verify, hand over; count what is dropped.
 
-`Receiver` reads datagrams in a thread of the health manager, checks each with
+`Receiver` reads datagrams in a periodic job of the health manager, checks each with
 `ottava.wire.heartbeat.decode` and offers what passes to the `Ingest`. Whatever fails — size,
 magic, signature, version, body, shape — is counted under its reason and logged at most once
 a minute per reason; the loop itself never stops on bad input. That is enough for one host.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import multiprocessing
 import multiprocessing.connection
 import socket
@@ -26,6 +27,7 @@ from typing import Any
 
 from oslo_log import log as logging
 
+from ottava.periodic import Periodic, PeriodicPart
 from ottava.wire import heartbeat as wire
 from ottava.wire.heartbeat import Heartbeat
 
@@ -33,6 +35,9 @@ LOG = logging.getLogger(__name__)
 
 RECEIVE_BUFFER = 8 * 1024 * 1024  # bytes the kernel may queue for us
 LOG_EVERY = 60.0  # seconds between two log lines about one kind of dropped datagram
+DRAIN_WAIT = 0.2  # seconds a drain waits for the next datagram before it returns
+DRAIN_SPAN = 1.0  # seconds one drain may last under a steady stream
+AT_ONCE = 0.001  # the pause between two drains: none to speak of
 
 
 def bind(host: str, port: int, shared: bool = False) -> socket.socket:
@@ -54,19 +59,17 @@ def bind(host: str, port: int, shared: bool = False) -> socket.socket:
     return sock
 
 
-class Receiver:
+class Receiver(PeriodicPart):
     def __init__(self, host: str, port: int, key: bytes,
                  accept: Callable[[Heartbeat], None], shared: bool = False) -> None:
         self.socket = bind(host, port, shared)
-        self.socket.settimeout(0.2)  # so stop() is noticed
+        self.socket.settimeout(DRAIN_WAIT)
         self.address = self.socket.getsockname()[:2]
         self.key = key
         self.accept = accept
         self.received = 0
         self.dropped: collections.Counter[str] = collections.Counter()
         self._logged: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def handle(self, datagram: bytes, source: tuple[str, int] | None = None) -> bool:
         """Check one datagram and pass it on; False (and counted) when it is dropped."""
@@ -86,34 +89,33 @@ class Receiver:
             self._logged[reason] = now
             LOG.warning("Dropped a heartbeat (%s; %d so far)", detail, self.dropped[reason])
 
-    def _run(self) -> None:
-        recv = self.socket.recvfrom
-        while not self._stop.is_set():
+    def drain(self) -> int:
+        """Handle the datagrams that arrive until none has for DRAIN_WAIT s (or for at most
+        DRAIN_SPAN s); returns how many were read. Run again at once by the periodic runner."""
+        recv, count = self.socket.recvfrom, 0
+        until = time.monotonic() + DRAIN_SPAN
+        while time.monotonic() < until:
             try:
                 datagram, source = recv(wire.MAX_SIZE + 1)
             except TimeoutError:
-                continue
+                break
             except OSError as exc:
-                if self._stop.is_set():
-                    return
+                if self.socket.fileno() == -1:
+                    break  # closed: the health manager is stopping
                 LOG.warning("Heartbeat socket error: %s", exc)
-                time.sleep(0.1)
-                continue
+                break
+            count += 1
             try:
                 self.handle(datagram, source)
             except Exception:  # a bug must not stop the health manager from listening
                 self.dropped["error"] += 1
                 LOG.exception("Heartbeat handling failed")
+        return count
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="heartbeat-receiver",
-                                        daemon=True)
-        self._thread.start()
+    def periodics(self) -> list[Periodic]:
+        return [Periodic("heartbeat-receiver", AT_ONCE, self.drain, run_immediately=True)]
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def close(self) -> None:
         self.socket.close()
 
 
@@ -152,7 +154,7 @@ def _child(host: str, port: int, key: bytes, interval: float,
             receiver.dropped.clear()
 
 
-class ReceiverProcesses:
+class ReceiverProcesses(PeriodicPart):
     """`count` receiver processes sharing host:port, feeding `Ingest.offer_batch`.
 
     The kernel spreads datagrams over the processes by their source address and port, and an
@@ -170,8 +172,7 @@ class ReceiverProcesses:
         self.dropped: collections.Counter[str] = collections.Counter()
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self._children: list[tuple[Any, multiprocessing.connection.Connection]] = []
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
+        self._stopping = False
         self._lock = threading.Lock()
         self.address = (host, port)
         for _ in range(count):
@@ -192,44 +193,41 @@ class ReceiverProcesses:
         self.address = (str(address[0]), int(address[1]))
         return process, parent
 
-    def _pump(self, slot: int) -> None:
-        while not self._stop.is_set():
-            process, conn = self._children[slot]
+    def pump(self, slot: int) -> None:
+        """Take the batch process `slot` sent, if one comes within DRAIN_WAIT s; start the
+        process again if it died."""
+        process, conn = self._children[slot]
+        try:
+            if not conn.poll(DRAIN_WAIT):
+                return
+            _, batch, accepted, received, dropped = conn.recv()
+        except (EOFError, OSError):
+            if self._stopping:
+                return
+            LOG.error("Heartbeat receiver process %s died (exit %s): starting another",
+                      process.pid, process.exitcode)
+            with contextlib.suppress(OSError):
+                conn.close()
             try:
-                if not conn.poll(0.2):
-                    continue
-                _, batch, accepted, received, dropped = conn.recv()
-            except (EOFError, OSError):
-                if self._stop.is_set():
-                    return
-                LOG.error("Heartbeat receiver process %s died (exit %s): starting another",
-                          process.pid, process.exitcode)
-                with contextlib.suppress(OSError):
-                    conn.close()
-                try:
-                    with self._lock:
-                        self._children[slot] = self._spawn()
-                        self.restarts += 1
-                except (OSError, RuntimeError) as exc:
-                    LOG.error("Could not start a heartbeat receiver: %s", exc)
-                    self._stop.wait(1.0)
-                continue
-            self.received += received
-            self.dropped.update(dropped)
-            if batch:
-                self.accept(batch, accepted)
+                with self._lock:
+                    self._children[slot] = self._spawn()
+                    self.restarts += 1
+            except (OSError, RuntimeError) as exc:
+                LOG.error("Could not start a heartbeat receiver: %s", exc)
+                time.sleep(1.0)
+            return
+        self.received += received
+        self.dropped.update(dropped)
+        if batch:
+            self.accept(batch, accepted)
 
-    def start(self) -> None:
-        for slot in range(len(self._children)):
-            thread = threading.Thread(target=self._pump, args=(slot,), daemon=True,
-                                      name="heartbeat-pump")
-            thread.start()
-            self._threads.append(thread)
+    def periodics(self) -> list[Periodic]:
+        return [Periodic(f"heartbeat-pump-{slot}", AT_ONCE, functools.partial(self.pump, slot),
+                         run_immediately=True) for slot in range(len(self._children))]
 
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+    def close(self) -> None:
+        """Stop the processes (after the periodic runner has stopped pumping)."""
+        self._stopping = True
         with self._lock:
             for process, conn in self._children:
                 with contextlib.suppress(OSError):

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import threading
 from collections.abc import Callable
 
 from oslo_log import log as logging
 
 from ottava.db import health as queries
 from ottava.db.engine import Database
-from ottava.domain.states import AmphoraStatus
+from ottava.domain.lifecycles import AmphoraStatus
+from ottava.periodic import Periodic, PeriodicPart
 
 LOG = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Breaker:
         return total >= self.minimum and stale > self.ratio * total
 
 
-class Watchdog:
+class Watchdog(PeriodicPart):
     def __init__(self, db: Database, failover: Callable[[str], None], timeout: float,
                  interval: float, breaker: Breaker) -> None:
         self.db = db
@@ -57,8 +57,6 @@ class Watchdog:
         self.submitted = 0
         self.started_at = queries.now()
         self._deferred: set[str] = set()  # logged once at INFO while they wait
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def check(self) -> list[str]:
         """One pass: the amphorae whose failover was submitted."""
@@ -108,19 +106,5 @@ class Watchdog:
         self.submitted += len(started)
         return started
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.check()
-            except Exception:
-                LOG.exception("Stale amphora check failed")
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="failover-watchdog",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    def periodics(self) -> list[Periodic]:
+        return [Periodic("failover-watchdog", self.interval, self.check)]

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from ottava.db import health
 from ottava.db import models as m
 from ottava.db.engine import Database
-from ottava.domain.states import AmphoraStatus
+from ottava.domain.lifecycles import UNFINISHED, AmphoraStatus
 
 LOG = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def rotate_expiring(db: Database, submit: Callable[[str], None], buffer: float) 
             m.Amphora.cert_busy.is_(True),
             m.Amphora.id.not_in(select(m.Operation.target_id).where(
                 m.Operation.kind == "amphora.cert_rotate",
-                m.Operation.state.in_(["QUEUED", "RUNNING"])))).values(cert_busy=False))
+                m.Operation.state.in_(UNFINISHED)))).values(cert_busy=False))
     with db.reader() as s:
         due = list(s.scalars(select(m.Amphora.id).where(
             m.Amphora.status.in_(ROTATED), m.Amphora.cert_busy.is_(False),

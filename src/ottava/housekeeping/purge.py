@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from ottava.db import health
 from ottava.db import models as m
 from ottava.db.engine import Database
-from ottava.domain.states import AmphoraStatus, Provisioning
+from ottava.domain.lifecycles import FINISHED, AmphoraStatus, Provisioning
 
 
 @dataclasses.dataclass
@@ -54,6 +54,6 @@ def purge(db: Database, load_balancer_age: float, amphora_age: float) -> Purged:
         out.amphorae = len(amps)
         op_changed = func.coalesce(m.Operation.updated_at, m.Operation.created_at)
         out.operations = s.execute(delete(m.Operation).where(
-            m.Operation.state.in_(["DONE", "FAILED"]), op_changed < lb_cutoff)
+            m.Operation.state.in_(FINISHED), op_changed < lb_cutoff)
         ).rowcount  # type: ignore[attr-defined]
     return out

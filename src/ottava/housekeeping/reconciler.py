@@ -14,11 +14,13 @@ import datetime
 from collections.abc import Callable
 
 from oslo_log import log as logging
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ottava.db import health
 from ottava.db import models as m
 from ottava.db.engine import Database
+from ottava.db.transitions import compare_and_set
+from ottava.domain.lifecycles import OPERATION, OperationState
 
 LOG = logging.getLogger(__name__)
 
@@ -36,20 +38,19 @@ class Reconciler:
         now = health.now()
         with self.db.reader() as s:
             orphans = s.execute(select(m.Operation.id, m.Operation.lease_expires).where(
-                m.Operation.state == "RUNNING", m.Operation.lease_expires < now)).all()
+                m.Operation.state == OperationState.RUNNING,
+                m.Operation.lease_expires < now)).all()
             undelivered = list(s.scalars(select(m.Operation.id).where(
-                m.Operation.state == "QUEUED",
+                m.Operation.state == OperationState.QUEUED,
                 func.coalesce(m.Operation.updated_at, m.Operation.created_at)
                 < now - datetime.timedelta(seconds=self.lease))))
         cast = []
         for ident, lease in orphans:
             with self.db.transaction() as s:
-                taken = s.execute(
-                    update(m.Operation)
-                    .where(m.Operation.id == ident, m.Operation.state == "RUNNING",
-                           m.Operation.lease_expires == lease)
-                    .values(state="QUEUED", worker=None, lease_expires=None)
-                ).rowcount  # type: ignore[attr-defined]
+                taken = compare_and_set(
+                    s, OPERATION, m.Operation, ident, OperationState.QUEUED,
+                    [OperationState.RUNNING], where=[m.Operation.lease_expires == lease],
+                    worker=None, lease_expires=None)
             if taken:
                 LOG.warning("Operation %s lost its worker (lease expired %s): running it "
                             "again", ident, lease)
@@ -58,9 +59,9 @@ class Reconciler:
         for ident in undelivered:
             with self.db.transaction() as s:
                 # Touched (a compare-and-set), so it is cast again once per lease at most.
-                touched = s.execute(update(m.Operation).where(
-                    m.Operation.id == ident, m.Operation.state == "QUEUED")
-                    .values(updated_at=now)).rowcount  # type: ignore[attr-defined]
+                touched = compare_and_set(s, OPERATION, m.Operation, ident,
+                                          OperationState.QUEUED, [OperationState.QUEUED],
+                                          updated_at=now)
             if not touched:
                 continue
             LOG.info("Operation %s was queued over %.0f s ago: casting it again", ident,

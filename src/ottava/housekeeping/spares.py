@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ottava.db import models as m
 from ottava.db.engine import Database
-from ottava.domain.states import AmphoraStatus
+from ottava.domain.lifecycles import UNFINISHED, AmphoraStatus
 
 
 def top_up(db: Database, size: int, create_spare: Callable[[], None]) -> int:
@@ -26,7 +26,7 @@ def top_up(db: Database, size: int, create_spare: Callable[[], None]) -> int:
             m.Amphora.status == AmphoraStatus.READY, m.Amphora.load_balancer_id.is_(None))) or 0
         booting = s.scalar(select(func.count()).select_from(m.Operation).where(
             m.Operation.kind == "amphora.spare",
-            m.Operation.state.in_(["QUEUED", "RUNNING"]))) or 0
+            m.Operation.state.in_(UNFINISHED))) or 0
     missing = max(0, size - ready - booting)
     for _ in range(missing):
         create_spare()

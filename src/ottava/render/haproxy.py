@@ -33,7 +33,6 @@ Choices where Octavia's amphora gives no answer or a poor one:
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -43,6 +42,7 @@ from typing import Any
 
 import jinja2
 
+from ottava.render import engine
 from ottava.wire import lbspec
 
 # A few descriptors are not connections: listening sockets, the stats and master sockets,
@@ -616,14 +616,5 @@ def _check_lines(text: str) -> None:
                              f"accepts ({MAX_LINE} bytes): {line[:80]}...")
 
 
-@functools.cache
 def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env.get_template("haproxy.cfg.j2")
+    return engine.template("haproxy.cfg.j2")

@@ -1,4 +1,6 @@
-"""The admin amphora API: list, show, stats, config push, failover, delete."""
+"""The admin amphora API (list, show, stats, config push, failover, delete) and the
+requests the health manager and housekeeping make of amphorae (`FailoverRequests`,
+`MaintenanceRequests` in `ottava.domain.ports.requests`)."""
 
 from __future__ import annotations
 
@@ -9,20 +11,19 @@ from sqlalchemy import select
 
 from ottava.db import models as m
 from ottava.db import repository as repo
-from ottava.domain.errors import Conflict
-from ottava.domain.operations import Plan
+from ottava.domain.errors import Conflict, NotFound
+from ottava.domain.lifecycles import DELETABLE, AmphoraStatus, Provisioning
+from ottava.domain.operations import Entity, OperationKind, Plan
 from ottava.domain.query import ListQuery, Page
-from ottava.domain.states import DELETABLE, AmphoraStatus, Provisioning
-from ottava.service.base import Service, lock_load_balancer
+from ottava.service.base import Operations, lock_load_balancer
 from ottava.service.listeners import STAT_NAMES
 
 
-class AmphoraService(Service):
+class AmphoraService(Operations):
     def get(self, ident: str) -> m.Amphora:
         with self.db.reader() as s:
             amp = repo.get(s, m.Amphora, ident, "Amphora")
             if amp.status == AmphoraStatus.DELETED:
-                from ottava.domain.errors import NotFound
                 raise NotFound("Amphora", ident)
             return amp
 
@@ -44,46 +45,47 @@ class AmphoraService(Service):
                      "listener_id": row.listener_id,
                      **{n: getattr(row, n) for n in STAT_NAMES}} for row in rows]
 
-    def _operation(self, ident: str, kind: str, lb_allowed: frozenset[str] | None) -> None:
+    def _operation(self, ident: str, kind: OperationKind,
+                   lb_allowed: frozenset[Provisioning] | None) -> None:
         with self.change() as change:
             s = change.session
             amp = repo.get(s, m.Amphora, ident, "Amphora")
             if amp.status == AmphoraStatus.DELETED:
-                from ottava.domain.errors import NotFound
                 raise NotFound("Amphora", ident)
             lb_id = amp.load_balancer_id
             if lb_allowed is not None:
                 if lb_id is None:
                     raise Conflict(f"Amphora {ident} has no load balancer.")
                 lock_load_balancer(s, lb_id, Provisioning.PENDING_UPDATE, lb_allowed)
-            change.submit(Plan(kind=kind, load_balancer_id=lb_id or "",
-                               activate=[("loadbalancer", lb_id)] if lb_allowed and lb_id
-                               else [], extra={"amphora_id": ident}), ident)
+            locked = lb_allowed is not None and lb_id is not None
+            change.submit(Plan(kind=kind, load_balancer_id=lb_id,
+                               activate=((Entity.LOADBALANCER, lb_id),) if locked and lb_id
+                               else (), amphora_id=ident), ident)
 
     def configure(self, ident: str) -> None:
         """The admin API's push (Octavia's: the load balancer's status is not touched)."""
-        self._operation(ident, "amphora.config", None)
+        self._operation(ident, OperationKind.AMPHORA_CONFIG, None)
 
     def repair(self, ident: str) -> None:
         """The health manager's push to a drifted amphora. The load balancer is locked like
         for any change: a push racing an update could otherwise land last with the older
         document, and the amphora would then match a stale recorded hash."""
-        self._operation(ident, "amphora.config", frozenset({Provisioning.ACTIVE}))
+        self._operation(ident, OperationKind.AMPHORA_CONFIG, frozenset({Provisioning.ACTIVE}))
 
     def failover(self, ident: str) -> None:
-        self._operation(ident, "amphora.failover", DELETABLE)
+        self._operation(ident, OperationKind.AMPHORA_FAILOVER, DELETABLE)
 
     def create_spare(self) -> None:
         """Housekeeping's request: one more amphora booted for the spares pool."""
         with self.change() as change:
-            change.submit(Plan(kind="amphora.spare", load_balancer_id=""), "spare")
+            change.submit(Plan(kind=OperationKind.AMPHORA_SPARE, load_balancer_id=None), "spare")
 
     def rotate_certificate(self, ident: str) -> None:
         """Housekeeping's request: a new certificate for the amphora's agent."""
-        self._operation(ident, "amphora.cert_rotate", None)
+        self._operation(ident, OperationKind.AMPHORA_CERT_ROTATE, None)
 
     def delete(self, ident: str) -> None:
         amp = self.get(ident)
         if amp.status != AmphoraStatus.ERROR:
             raise Conflict(f"Amphora {ident} is not in ERROR status and cannot be deleted.")
-        self._operation(ident, "amphora.delete", None)
+        self._operation(ident, OperationKind.AMPHORA_DELETE, None)

@@ -1,42 +1,52 @@
-"""What every resource service shares: dependencies, locking of parents, operations."""
+"""What every service shares: its dependencies, the change transaction that records
+operations, and the locking of a load balancer and the parents of a changed object.
+
+Each change runs in one transaction and records one operation (`Change.submit`); the
+operation is cast to the workers only once the transaction has committed. Nothing in a
+change transaction calls a driver: lookups and allocations happen before it opens (see
+`ottava.service.loadbalancers`), so no network answer holds the database's write lock.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
-from oslo_config import cfg
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ottava.db import loads
 from ottava.db import models as m
 from ottava.db.engine import Database
-from ottava.db.status import compare_and_set
+from ottava.db.transitions import compare_and_set
 from ottava.domain.errors import Immutable, PendingState
-from ottava.domain.operations import Plan, Ref
-from ottava.domain.ports import NetworkDriver
-from ottava.domain.states import DELETABLE, MUTABLE, Provisioning
+from ottava.domain.lifecycles import DELETABLE, MUTABLE, PROVISIONING, Provisioning
+from ottava.domain.operations import Entity, Plan, Ref
+from ottava.domain.ports.network import NetworkCatalog, NetworkPlumbing
+from ottava.domain.ports.requests import Dispatch
+from ottava.settings import ServiceSettings
 
-Dispatch = Callable[[str], None]
 
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Deps:
+    """What the services are built over; each service reads only the parts it needs."""
+
     db: Database
-    conf: cfg.ConfigOpts
-    network: NetworkDriver
     dispatch: Dispatch
+    settings: ServiceSettings
+    catalog: NetworkCatalog  # subnets, networks and ports the API validates against
+    plumbing: NetworkPlumbing  # VIP allocation
 
 
-class Service:
+class Operations:
+    """A service whose changes record operations for the workers."""
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.db = deps.db
-        self.conf = deps.conf
+        self.settings = deps.settings
 
     @contextlib.contextmanager
     def change(self) -> Iterator[Change]:
@@ -47,32 +57,6 @@ class Service:
             yield change
         for op_id in change.operations:
             self.deps.dispatch(op_id)
-
-    def child_change(
-        self, change: Change, kind: str, lb_id: str, target: Ref, parents: list[Ref],
-        also_created: list[Ref] | None = None,
-    ) -> None:
-        """Lock the load balancer and `parents` for a change of `target`, and plan its end.
-
-        `kind` ends in create, update or delete. A created target was inserted PENDING_CREATE;
-        an updated or deleted one moves to PENDING_UPDATE or PENDING_DELETE here.
-        `also_created`: objects created with the target (a policy's inline rules).
-        """
-        lock_load_balancer(change.session, lb_id)
-        mark_pending(change.session, parents)
-        deleting = kind.endswith(".delete")
-        if kind.endswith(".update"):
-            mark_pending(change.session, [target])
-        elif deleting:
-            mark_pending(change.session, [target], Provisioning.PENDING_DELETE)
-        plan = Plan(
-            kind=kind,
-            load_balancer_id=lb_id,
-            activate=[] if deleting else [target, *(also_created or [])],
-            remove=[target] if deleting else [],
-            unlock=[("loadbalancer", lb_id), *parents],
-        )
-        change.submit(plan, target[1])
 
 
 @dataclasses.dataclass
@@ -85,9 +69,9 @@ class Change:
     def submit(self, plan: Plan, target_id: str) -> str:
         """Record `plan` in this transaction; it is dispatched after commit."""
         op = m.Operation(
-            kind=plan.kind,
+            kind=str(plan.kind),
             target_id=target_id,
-            load_balancer_id=plan.load_balancer_id,
+            load_balancer_id=plan.load_balancer_id or "",
             payload=plan.to_json(),
         )
         self.session.add(op)
@@ -97,29 +81,34 @@ class Change:
 
 
 def lock_load_balancer(
-    session: Session, lb_id: str, new: str = Provisioning.PENDING_UPDATE,
-    allowed: Iterable[str] = MUTABLE,
+    session: Session, lb_id: str, new: Provisioning = Provisioning.PENDING_UPDATE,
+    allowed: Collection[Provisioning] = MUTABLE,
 ) -> None:
     """Take the load balancer for one operation, or answer 409 as Octavia does."""
-    if compare_and_set(session, m.LoadBalancer, lb_id, new, allowed):
+    if compare_and_set(session, PROVISIONING, m.LoadBalancer, lb_id, new, allowed):
         return
     lb = session.get(m.LoadBalancer, lb_id)
-    state = lb.provisioning_status if lb else "DELETED"
+    state = lb.provisioning_status if lb else Provisioning.DELETED
     if allowed == DELETABLE or new == Provisioning.PENDING_DELETE:
         raise PendingState(state, lb_id)
     raise Immutable("Load Balancer", lb_id)
 
 
 def mark_pending(session: Session, refs: Iterable[Ref],
-                 new: str = Provisioning.PENDING_UPDATE) -> None:
+                 new: Provisioning = Provisioning.PENDING_UPDATE) -> None:
     """Set locked children of a taken load balancer to `new`."""
     for entity, ident in refs:
-        compare_and_set(session, m.BY_ENTITY[entity], ident, new)
+        compare_and_set(session, PROVISIONING, m.BY_ENTITY[entity], ident, new)
 
 
 def require_mutable(obj: Any, title: str) -> None:
     if obj.provisioning_status not in MUTABLE:
         raise Immutable(title, obj.id)
+
+
+def unlock_refs(lb_id: str, parents: Iterable[Ref]) -> tuple[Ref, ...]:
+    """What an operation on a child of `lb_id` hands back ACTIVE whatever its outcome."""
+    return ((Entity.LOADBALANCER, lb_id), *parents)
 
 
 PARENT_KEYS = ("loadbalancer_id", "listener_id", "pool_id", "tenant_id", "project_id")

@@ -17,13 +17,13 @@ from ottava.db import models as m
 from ottava.db import repository as repo
 from ottava.domain.errors import Conflict, Invalid, NotFound
 from ottava.domain.query import ListQuery, Page
-from ottava.service.base import Service, apply
+from ottava.service.base import Operations, apply
 from ottava.service.providers import validate_profile_data
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-class CatalogService(Service):
+class CatalogService(Operations):
     """Create, update, delete and read one kind of catalog object."""
 
     model: Any
@@ -104,7 +104,7 @@ class CatalogService(Service):
             return
         provider_col, data_col, kind = self.profile_data
         provider = values[provider_col]
-        if provider not in self.conf.api_settings.enabled_provider_drivers:
+        if provider not in self.settings.providers.enabled:
             raise Invalid(f"Provider '{provider}' is not enabled.")
         try:
             data = json.loads(values[data_col])

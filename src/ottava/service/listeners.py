@@ -11,59 +11,60 @@ from sqlalchemy.orm import Session
 from ottava.db import models as m
 from ottava.db import repository as repo
 from ottava.domain import rules
-from ottava.domain.context import Caller
 from ottava.domain.errors import Conflict, Invalid
-from ottava.domain.states import Operating
-from ottava.service import quotas
-from ottava.service.base import Service, apply, new_child, reload
+from ottava.domain.lifecycles import Operating
+from ottava.domain.operations import Entity, Ref
+from ottava.service.base import new_child
+from ottava.service.children import ChildService, Scope
 
 TLS_REFS = ("default_tls_container_ref", "sni_container_refs", "client_ca_tls_container_ref",
             "client_crl_container_ref")
 
 
-class ListenerService(Service):
-    def create(self, caller: Caller, values: dict[str, Any]) -> m.Listener:
-        with self.change() as change:
-            lb = repo.get(change.session, m.LoadBalancer, values["loadbalancer_id"],
-                          "Load Balancer")
-            quotas.enforce(change.session, self.db, self.conf, lb.project_id, {"listener": 1})
-            listener = self.build(change.session, lb, values)
-            self.check_port_free(change.session, lb.id, listener)
-            change.session.add(listener)
-            change.session.flush()
-            if listener.default_pool_id:
-                self.check_default_pool(change.session, lb.id, listener, listener.default_pool_id)
-            self.child_change(change, "listener.create", lb.id, ("listener", listener.id), [])
-            return reload(change.session, m.Listener, listener.id)
+class ListenerService(ChildService):
+    entity, model, title, quota = Entity.LISTENER, m.Listener, "Listener", "listener"
 
-    def build(self, session: Session, lb: m.LoadBalancer, values: dict[str, Any]) -> m.Listener:
+    def parent(self, session: Session, values: dict[str, Any], parent_id: str | None
+               ) -> m.LoadBalancer:
+        return repo.get(session, m.LoadBalancer, values["loadbalancer_id"], "Load Balancer")
+
+    def new(self, session: Session, parent: m.LoadBalancer, values: dict[str, Any]
+            ) -> m.Listener:
+        listener = self.build(parent, values)
+        self.check_port_free(session, parent.id, listener)
+        return listener
+
+    def after_insert(self, session: Session, obj: m.Listener, parent: m.LoadBalancer,
+                     values: dict[str, Any]) -> list[Ref]:
+        if obj.default_pool_id:
+            self.check_default_pool(session, parent.id, obj, obj.default_pool_id)
+        return []
+
+    def scope(self, session: Session, obj: m.Listener) -> Scope:
+        return Scope(obj.load_balancer_id)
+
+    def build(self, lb: m.LoadBalancer, values: dict[str, Any]) -> m.Listener:
         """A new listener on `lb` from create values, checked and with defaults filled in."""
         values = dict(values)
         self.check(values, lb, creating=True)
         protocol = values["protocol"]
-        timeouts = self.conf.haproxy_amphora
-        for name in ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
-                     "timeout_tcp_inspect"):
+        for name, default in self.settings.listener_timeouts.as_fields().items():
             if values.get(name) is None:
-                values[name] = getattr(timeouts, name)
-        api = self.conf.api_settings
-        tls = protocol == "TERMINATED_HTTPS" or (
+                values[name] = default
+        tls = self.settings.tls
+        if protocol == "TERMINATED_HTTPS" or (
             protocol == "PROMETHEUS" and values.get("default_tls_container_ref")
-        )
-        if tls:
-            values.setdefault("tls_ciphers", None)
-            values["tls_ciphers"] = values["tls_ciphers"] or api.default_listener_ciphers
-            values["tls_versions"] = values.get("tls_versions") or list(
-                api.default_listener_tls_versions)
-            values["alpn_protocols"] = values.get("alpn_protocols") or list(
-                api.default_listener_alpn_protocols)
+        ):
+            values["tls_ciphers"] = values.get("tls_ciphers") or tls.listener_ciphers
+            values["tls_versions"] = values.get("tls_versions") or list(tls.listener_versions)
+            values["alpn_protocols"] = values.get("alpn_protocols") or list(tls.listener_alpn)
         values["allowed_cidrs"] = values.get("allowed_cidrs") or []
         return new_child(m.Listener, values, lb, Operating.OFFLINE, load_balancer_id=lb.id)
 
     def check(self, values: dict[str, Any], lb: m.LoadBalancer, creating: bool,
               current: m.Listener | None = None) -> None:
         """The listener rules that need no other listener: protocol, TLS, headers, CIDRs."""
-        api = self.conf.api_settings
+        settings = self.settings
 
         def merged(name: str) -> Any:
             if name in values:
@@ -71,10 +72,10 @@ class ListenerService(Service):
             return getattr(current, name) if current is not None else None
 
         protocol = merged("protocol")
-        if protocol == "TERMINATED_HTTPS" and not api.allow_tls_terminated_listeners:
+        if protocol == "TERMINATED_HTTPS" and not settings.allow_tls_terminated_listeners:
             raise Invalid("The selected protocol is not allowed in this deployment: "
                           "TERMINATED_HTTPS")
-        if protocol == "PROMETHEUS" and not api.allow_prometheus_listeners:
+        if protocol == "PROMETHEUS" and not settings.allow_prometheus_listeners:
             raise Invalid("The selected protocol is not allowed in this deployment: PROMETHEUS")
         has_cert = merged("default_tls_container_ref") or merged("sni_container_refs")
         if protocol == "TERMINATED_HTTPS" and not has_cert:
@@ -109,8 +110,8 @@ class ListenerService(Service):
             raise Invalid("Validation failure: An SNI or default certificate container "
                           "reference must be provided with a client CA container reference.")
         rules.check_insert_headers(values.get("insert_headers") or {}, protocol)
-        rules.check_ciphers(values.get("tls_ciphers"), api.tls_cipher_prohibit_list)
-        rules.check_tls_versions(values.get("tls_versions"), api.minimum_tls_version)
+        rules.check_ciphers(values.get("tls_ciphers"), settings.tls.prohibited_ciphers)
+        rules.check_tls_versions(values.get("tls_versions"), settings.tls.minimum_version)
         rules.check_alpn(values.get("alpn_protocols"))
         if protocol == "PROMETHEUS" and values.get("default_pool_id"):
             raise Invalid("Validation failure: PROMETHEUS listeners cannot have a default "
@@ -148,41 +149,27 @@ class ListenerService(Service):
             raise Invalid(f"Pool {pool_id} not found or not on this load balancer.")
         rules.check_pool_protocol(listener.protocol, pool.protocol)
 
-    def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.Listener:
-        with self.change() as change:
-            listener = repo.get(change.session, m.Listener, ident, "Listener")
-            lb = change.session.get(m.LoadBalancer, listener.load_balancer_id)
-            assert lb is not None
-            self.check(values, lb, creating=False, current=listener)
-            if values.get("default_pool_id"):
-                self.check_default_pool(change.session, lb.id, listener, values["default_pool_id"])
-            timeouts = self.conf.haproxy_amphora
-            for name in ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
-                         "timeout_tcp_inspect"):
+    def check_update(self, session: Session, obj: m.Listener, values: dict[str, Any]) -> None:
+        lb = session.get(m.LoadBalancer, obj.load_balancer_id)
+        assert lb is not None
+        self.check(values, lb, creating=False, current=obj)
+        if values.get("default_pool_id"):
+            self.check_default_pool(session, lb.id, obj, values["default_pool_id"])
+        # A field set to null goes back to its default.
+        for name, default in self.settings.listener_timeouts.as_fields().items():
+            if name in values and values[name] is None:
+                values[name] = default
+        if obj.protocol == "TERMINATED_HTTPS":
+            tls = self.settings.tls
+            for name, value in (("tls_ciphers", tls.listener_ciphers),
+                                ("tls_versions", list(tls.listener_versions)),
+                                ("alpn_protocols", list(tls.listener_alpn))):
                 if name in values and values[name] is None:
-                    values[name] = getattr(timeouts, name)
-            if listener.protocol == "TERMINATED_HTTPS":
-                api = self.conf.api_settings
-                for name, default in (
-                    ("tls_ciphers", api.default_listener_ciphers),
-                    ("tls_versions", list(api.default_listener_tls_versions)),
-                    ("alpn_protocols", list(api.default_listener_alpn_protocols)),
-                ):
-                    if name in values and values[name] is None:
-                        values[name] = default
-            if "allowed_cidrs" in values:
-                values["allowed_cidrs"] = values["allowed_cidrs"] or []
-            self.child_change(change, "listener.update", lb.id, ("listener", ident), [])
-            apply(listener, values)
-            return reload(change.session, m.Listener, ident)
+                    values[name] = value
+        if "allowed_cidrs" in values:
+            values["allowed_cidrs"] = values["allowed_cidrs"] or []
 
-    def delete(self, caller: Caller, ident: str) -> None:
-        with self.change() as change:
-            listener = repo.get(change.session, m.Listener, ident, "Listener")
-            self.child_change(change, "listener.delete", listener.load_balancer_id,
-                              ("listener", ident), [])
-
-    def stats(self, caller: Caller, ident: str) -> dict[str, int]:
+    def stats(self, ident: str) -> dict[str, int]:
         with self.db.reader() as session:
             repo.get(session, m.Listener, ident, "Listener")
             return listener_stats(session, [ident])

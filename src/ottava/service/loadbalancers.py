@@ -12,94 +12,99 @@ from ottava.db import loads
 from ottava.db import models as m
 from ottava.db import repository as repo
 from ottava.domain import rules
-from ottava.domain.context import Caller
 from ottava.domain.errors import Invalid
-from ottava.domain.operations import Plan, Ref
-from ottava.domain.ports import Vip, VipRequest
-from ottava.domain.states import DELETABLE, Operating, Provisioning
+from ottava.domain.lifecycles import DELETABLE, Operating, Provisioning
+from ottava.domain.operations import Entity, OperationKind, Plan, Ref
+from ottava.domain.ports.network import Vip, VipRequest
 from ottava.service import quotas
-from ottava.service.base import Service, apply, lock_load_balancer, reload
+from ottava.service.base import Operations, apply, lock_load_balancer, reload
 from ottava.service.healthmonitors import HealthMonitorService
 from ottava.service.l7 import L7PolicyService, L7RuleService
 from ottava.service.listeners import ListenerService, listener_stats
-from ottava.service.members import MemberService
+from ottava.service.members import MemberService, check_subnets
 from ottava.service.pools import PoolService
 
 
-class LoadBalancerService(Service):
-    def create(self, caller: Caller, values: dict[str, Any]) -> m.LoadBalancer:
+class LoadBalancerService(Operations):
+    def create(self, values: dict[str, Any]) -> m.LoadBalancer:
+        """A load balancer (with the listeners and pools of a fully populated create).
+
+        The owner is `values["project_id"]`, chosen and authorized by the API. What the
+        network must answer (subnets, the VIP) is asked before the transaction that writes
+        the load balancer opens; if that transaction fails, the VIP is released again."""
         listeners_in = values.pop("listeners", None) or []
         pools_in = values.pop("pools", None) or []
-        tenant = values.pop("tenant_id", None)
-        values["project_id"] = self.project_for(caller, values.get("project_id") or tenant)
-        with self.change() as change:
-            s = change.session
-            quotas.enforce(s, self.db, self.conf, values["project_id"],
-                           graph_counts(listeners_in, pools_in))
+        values.pop("tenant_id", None)
+        project = values.get("project_id")
+        if not project:
+            raise Invalid("Validation failure: Missing project ID")
+        counts = graph_counts(listeners_in, pools_in)
+        self.check_vip_request(values)
+        check_subnets(self.deps.catalog, graph_members(listeners_in, pools_in))
+        with self.db.reader() as s:
             self.resolve_provider(s, values)
-            self.check_vip_request(values)
-            lb = m.LoadBalancer(
-                **{k: v for k, v in values.items() if k != "tags"},
-                provisioning_status=Provisioning.PENDING_CREATE,
-                operating_status=Operating.OFFLINE,
-            )
-            lb.tags = values.get("tags", [])
-            lb.topology = self.topology(s, lb.flavor_id)
-            s.add(lb)
-            s.flush()
-            vip = self.deps.network.allocate_vip(VipRequest(
-                load_balancer_id=lb.id, project_id=lb.project_id, subnet_id=lb.vip_subnet_id,
-                network_id=lb.vip_network_id, port_id=lb.vip_port_id, address=lb.vip_address,
-            ))
-            try:
-                lb.vip_address, lb.vip_port_id = vip.address, vip.port_id
-                lb.vip_subnet_id, lb.vip_network_id = vip.subnet_id, vip.network_id
-                lb.additional_vips = self.additional_vips(lb, vip)
+            values["topology"] = self.topology(s, values.get("flavor_id"))
+        # A project over its quota gets no VIP; the transaction below counts again under
+        # the quota lock, which is the count that holds.
+        with self.db.transaction() as s:
+            quotas.enforce(s, self.db, self.settings.quotas, project, counts)
+        lb_id = m.new_id()
+        vip = self.deps.plumbing.allocate_vip(VipRequest(
+            load_balancer_id=lb_id, project_id=project, subnet_id=values.get("vip_subnet_id"),
+            network_id=values.get("vip_network_id"), port_id=values.get("vip_port_id"),
+            address=values.get("vip_address"),
+        ))
+        try:
+            values["additional_vips"] = self.additional_vips(
+                lb_id, project, values.get("additional_vips") or [], vip)
+            with self.change() as change:
+                s = change.session
+                quotas.enforce(s, self.db, self.settings.quotas, project, counts)
+                lb = m.LoadBalancer(**{
+                    **{k: v for k, v in values.items() if k != "tags"},
+                    "id": lb_id, "provisioning_status": Provisioning.PENDING_CREATE,
+                    "operating_status": Operating.OFFLINE,
+                    "vip_address": vip.address, "vip_port_id": vip.port_id,
+                    "vip_subnet_id": vip.subnet_id, "vip_network_id": vip.network_id,
+                })
+                lb.tags = values.get("tags", [])
+                s.add(lb)
+                s.flush()
                 children = Graph(self, s, lb).build(listeners_in, pools_in)
                 change.submit(Plan(
-                    kind="loadbalancer.create",
+                    kind=OperationKind.LOADBALANCER_CREATE,
                     load_balancer_id=lb.id,
-                    activate=[("loadbalancer", lb.id), *children],
+                    activate=((Entity.LOADBALANCER, lb.id), *children),
                 ), lb.id)
                 s.flush()
-            except BaseException:
-                self.deps.network.deallocate_vip(lb.id, vip)
-                raise
-            return self.full_graph(s, lb.id) if (listeners_in or pools_in) else reload(
-                s, m.LoadBalancer, lb.id)
+                return self.full_graph(s, lb.id) if (listeners_in or pools_in) else reload(
+                    s, m.LoadBalancer, lb.id)
+        except BaseException:
+            self.deps.plumbing.deallocate_vip(lb_id, vip)
+            raise
 
-    def additional_vips(self, lb: m.LoadBalancer, primary: Vip) -> list[dict[str, Any]]:
+    def additional_vips(self, lb_id: str, project: str, wanted: list[dict[str, Any]],
+                        primary: Vip) -> list[dict[str, Any]]:
         """Addresses on further subnets of the VIP network, on the VIP's port (v2.26)."""
-        wanted = lb.additional_vips or []
         subnets = [v["subnet_id"] for v in wanted]
         if len(set(subnets)) != len(subnets) or primary.subnet_id in subnets:
             raise Invalid("Validation failure: Duplicate VIP subnet(s) specified. Only one IP "
                           "can be bound per subnet.")
         out = []
         for item in wanted:
-            subnet = self.deps.network.find_subnet(item["subnet_id"])
+            subnet = self.deps.catalog.find_subnet(item["subnet_id"])
             if subnet is None:
                 raise Invalid(f"Subnet {item['subnet_id']} not found.")
-            extra = self.deps.network.allocate_vip(VipRequest(
-                load_balancer_id=lb.id, project_id=lb.project_id, subnet_id=subnet.id,
+            extra = self.deps.plumbing.allocate_vip(VipRequest(
+                load_balancer_id=lb_id, project_id=project, subnet_id=subnet.id,
                 network_id=primary.network_id, port_id=primary.port_id,
                 address=item.get("ip_address")))
             out.append({"subnet_id": subnet.id, "ip_address": extra.address,
                         "port_id": primary.port_id})
         return out
 
-    def project_for(self, caller: Caller, requested: str | None) -> str:
-        """The owner of a new load balancer: the one requested, else the caller's project.
-
-        Whether the caller may create for the requested project is the API's policy check
-        (only administrators pass it for another project)."""
-        project = requested or caller.project_id
-        if not project:
-            raise Invalid("Validation failure: Missing project ID")
-        return project
-
     def resolve_provider(self, s: Session, values: dict[str, Any]) -> None:
-        api = self.conf.api_settings
+        providers = self.settings.providers
         flavor_provider = None
         if values.get("flavor_id"):
             flavor = s.get(m.Flavor, values["flavor_id"])
@@ -110,8 +115,8 @@ class LoadBalancerService(Service):
                               f"{flavor.id}")
             profile = s.get(m.FlavorProfile, flavor.flavor_profile_id)
             flavor_provider = profile.provider_name if profile else None
-        provider = values.get("provider") or flavor_provider or api.default_provider_driver
-        if provider not in api.enabled_provider_drivers:
+        provider = values.get("provider") or flavor_provider or providers.default
+        if provider not in providers.enabled:
             raise Invalid(f"Provider '{provider}' is not enabled.")
         if flavor_provider and flavor_provider != provider:
             raise Invalid(f"Flavor '{values['flavor_id']}' is not compatible with provider "
@@ -126,30 +131,30 @@ class LoadBalancerService(Service):
                               f"deployment: {zone.name}")
 
     def check_vip_request(self, values: dict[str, Any]) -> None:
-        net = self.conf.networking
+        rules_ = self.settings.vip
         port, network, subnet = (values.get("vip_port_id"), values.get("vip_network_id"),
                                  values.get("vip_subnet_id"))
         if not (port or network or subnet):
             raise Invalid("Validation failure: VIP must contain one of: vip_port_id, "
                           "vip_network_id, vip_subnet_id.")
-        for given, allowed, name in ((port, net.allow_vip_port_id, "vip_port_id"),
-                                     (network, net.allow_vip_network_id, "vip_network_id"),
-                                     (subnet, net.allow_vip_subnet_id, "vip_subnet_id")):
+        for given, allowed, name in ((port, rules_.allow_port_id, "vip_port_id"),
+                                     (network, rules_.allow_network_id, "vip_network_id"),
+                                     (subnet, rules_.allow_subnet_id, "vip_subnet_id")):
             if given and not allowed:
                 raise Invalid(f"The selected {name} is not allowed in this deployment: {given}")
-        driver = self.deps.network
+        driver = self.deps.catalog
         if subnet and driver.find_subnet(subnet) is None:
             raise Invalid(f"Subnet {subnet} not found.")
         if network and driver.find_network(network) is None:
             raise Invalid(f"Network {network} not found.")
         if port and driver.find_port(port) is None:
             raise Invalid(f"Port {port} not found.")
-        if net.valid_vip_networks and network and network not in net.valid_vip_networks:
+        if rules_.valid_networks and network and network not in rules_.valid_networks:
             raise Invalid(f"Validation failure: Network {network} is not in the list of "
                           "allowed VIP networks.")
 
     def topology(self, s: Session, flavor_id: str | None) -> str:
-        default = self.conf.controller_worker.loadbalancer_topology
+        default = self.settings.default_topology
         if not flavor_id:
             return default
         flavor = s.get(m.Flavor, flavor_id)
@@ -169,40 +174,40 @@ class LoadBalancerService(Service):
             select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.GRAPH)
         ).one()
 
-    def update(self, caller: Caller, ident: str, values: dict[str, Any]) -> m.LoadBalancer:
+    def update(self, ident: str, values: dict[str, Any]) -> m.LoadBalancer:
         with self.change() as change:
             s = change.session
             lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer")
             lock_load_balancer(s, lb.id)
             apply(lb, values)
-            change.submit(Plan(kind="loadbalancer.update", load_balancer_id=lb.id,
-                               activate=[("loadbalancer", lb.id)]), lb.id)
+            change.submit(Plan(kind=OperationKind.LOADBALANCER_UPDATE, load_balancer_id=lb.id,
+                               activate=((Entity.LOADBALANCER, lb.id),)), lb.id)
             return reload(s, m.LoadBalancer, ident)
 
-    def delete(self, caller: Caller, ident: str, cascade: bool) -> None:
+    def delete(self, ident: str, cascade: bool) -> None:
         with self.change() as change:
             s = change.session
             lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer", render=True)
             if not cascade and (lb.listeners or lb.pools):
                 raise Invalid(f"Cannot delete Load Balancer {ident} - it has children")
             lock_load_balancer(s, lb.id, Provisioning.PENDING_DELETE, DELETABLE)
-            change.submit(Plan(kind="loadbalancer.delete", load_balancer_id=lb.id,
-                               remove=[("loadbalancer", lb.id)]), lb.id)
+            change.submit(Plan(kind=OperationKind.LOADBALANCER_DELETE, load_balancer_id=lb.id,
+                               remove=((Entity.LOADBALANCER, lb.id),)), lb.id)
 
-    def failover(self, caller: Caller, ident: str) -> None:
+    def failover(self, ident: str) -> None:
         with self.change() as change:
             s = change.session
             lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer")
             lock_load_balancer(s, lb.id, Provisioning.PENDING_UPDATE, DELETABLE)
-            change.submit(Plan(kind="loadbalancer.failover", load_balancer_id=lb.id,
-                               activate=[("loadbalancer", lb.id)]), lb.id)
+            change.submit(Plan(kind=OperationKind.LOADBALANCER_FAILOVER, load_balancer_id=lb.id,
+                               activate=((Entity.LOADBALANCER, lb.id),)), lb.id)
 
-    def stats(self, caller: Caller, ident: str) -> dict[str, int]:
+    def stats(self, ident: str) -> dict[str, int]:
         with self.db.reader() as s:
             lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer", render=True)
             return listener_stats(s, [li.id for li in lb.listeners])
 
-    def status_tree(self, caller: Caller, ident: str) -> m.LoadBalancer:
+    def status_tree(self, ident: str) -> m.LoadBalancer:
         with self.db.reader() as s:
             repo.get(s, m.LoadBalancer, ident, "Load Balancer")
             pool_parts = (
@@ -228,7 +233,7 @@ class Graph:
     as a policy's redirect pool); elsewhere it is referenced as {"name": ...}.
     """
 
-    def __init__(self, service: LoadBalancerService, session: Session, lb: m.LoadBalancer):
+    def __init__(self, service: Operations, session: Session, lb: m.LoadBalancer):
         deps = service.deps
         self.session, self.lb = session, lb
         self.listeners = ListenerService(deps)
@@ -268,12 +273,12 @@ class Graph:
         self.session.add(pool)
         self.session.flush()
         self.by_name[name] = pool
-        self.refs.append(("pool", pool.id))
+        self.refs.append((Entity.POOL, pool.id))
         if monitor is not None:
             hm = self.monitors.build(pool, monitor)
             self.session.add(hm)
             self.session.flush()
-            self.refs.append(("healthmonitor", hm.id))
+            self.refs.append((Entity.HEALTHMONITOR, hm.id))
         seen: set[tuple[str, int]] = set()
         for member_values in members:
             member = self.members.build(pool, member_values, monitor is not None)
@@ -284,7 +289,7 @@ class Graph:
             seen.add(key)
             self.session.add(member)
             self.session.flush()
-            self.refs.append(("member", member.id))
+            self.refs.append((Entity.MEMBER, member.id))
 
     def pool_named(self, ref: dict[str, Any]) -> m.Pool:
         name = ref.get("name")
@@ -295,11 +300,11 @@ class Graph:
     def add_listener(self, values: dict[str, Any]) -> None:
         default_pool = values.pop("default_pool", None)
         policies = values.pop("l7policies", None) or []
-        listener = self.listeners.build(self.session, self.lb, values)
+        listener = self.listeners.build(self.lb, values)
         self.listeners.check_port_free(self.session, self.lb.id, listener)
         self.session.add(listener)
         self.session.flush()
-        self.refs.append(("listener", listener.id))
+        self.refs.append((Entity.LISTENER, listener.id))
         if default_pool is not None:
             pool = self.pool_named(default_pool)
             if listener.protocol == "PROMETHEUS":
@@ -318,12 +323,12 @@ class Graph:
             policy = self.policies.build(listener, policy_values)
             self.session.add(policy)
             self.session.flush()
-            self.refs.append(("l7policy", policy.id))
+            self.refs.append((Entity.L7POLICY, policy.id))
             for values_ in rule_values:
                 rule = self.rules.build(policy, values_)
                 self.session.add(rule)
                 self.session.flush()
-                self.refs.append(("l7rule", rule.id))
+                self.refs.append((Entity.L7RULE, rule.id))
 
 
 def graph_counts(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
@@ -346,6 +351,16 @@ def graph_counts(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
         counts["health_monitor"] += 1 if pool.get("healthmonitor") is not None else 0
         counts["member"] += len(pool.get("members") or [])
     return counts
+
+
+def graph_members(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """Every member a fully populated create defines, wherever its pool is defined."""
+    definitions = list(pools)
+    for listener in listeners:
+        definitions.append(listener.get("default_pool") or {})
+        definitions += [p.get("redirect_pool") or {} for p in listener.get("l7policies") or []]
+    return [mb for pool in definitions for mb in pool.get("members") or []]
 
 
 def _defines(pool: dict[str, Any] | None) -> bool:

@@ -19,15 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from oslo_config import cfg
 from sqlalchemy import exc, func, insert, select
 from sqlalchemy.orm import Session
 
 from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.domain.errors import Invalid, NotFound, QuotaExceeded
-from ottava.domain.states import Provisioning
-from ottava.service.base import Service
+from ottava.domain.lifecycles import Provisioning
+from ottava.service.base import Operations
+from ottava.settings import QuotaSettings
 
 COLUMNS = ("load_balancer", "listener", "pool", "health_monitor", "member", "l7policy",
            "l7rule")
@@ -41,17 +41,12 @@ MODELS: dict[str, Any] = {
     "l7rule": m.L7Rule}
 
 
-def defaults(conf: cfg.ConfigOpts) -> dict[str, int]:
-    q = conf.quotas
-    return {c: getattr(q, f"default_{c}_quota") for c in COLUMNS}
-
-
-def enforce(session: Session, db: Database, conf: cfg.ConfigOpts, project_id: str | None,
+def enforce(session: Session, db: Database, settings: QuotaSettings, project_id: str | None,
             adding: Mapping[str, int]) -> None:
     """Raise QuotaExceeded if adding `adding` (count by quota column) objects to what the
     project has passes one of its limits. The first column over its limit, in COLUMNS
     order, is named."""
-    if conf.api_settings.auth_strategy == "noauth":
+    if not settings.enforced:
         return
     wanted = [c for c in COLUMNS if adding.get(c)]
     if not wanted:
@@ -59,7 +54,7 @@ def enforce(session: Session, db: Database, conf: cfg.ConfigOpts, project_id: st
     if not project_id:
         raise Invalid("Missing project ID in request where one is required.")
     quota = _locked_row(session, project_id)
-    limits = defaults(conf)
+    limits = settings.defaults
     # Counted on a fresh connection, begun after the lock was granted: it sees every create
     # committed by the lock's previous holders, which this transaction's own snapshot may
     # not (MariaDB's REPEATABLE READ fixes it at the transaction's first read).
@@ -90,9 +85,9 @@ def _locked_row(session: Session, project_id: str) -> m.Quota:
     return quota
 
 
-class QuotaService(Service):
+class QuotaService(Operations):
     def defaults(self) -> dict[str, int]:
-        return defaults(self.conf)
+        return dict(self.settings.quotas.defaults)
 
     def get(self, project_id: str) -> m.Quota | None:
         with self.db.reader() as s:

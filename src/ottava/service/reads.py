@@ -8,15 +8,14 @@ from sqlalchemy import select
 
 from ottava.db import models as m
 from ottava.db import repository as repo
-from ottava.domain.context import Caller
 from ottava.domain.errors import NotFound
+from ottava.domain.lifecycles import Provisioning
 from ottava.domain.query import ListQuery, Page
-from ottava.domain.states import Provisioning
-from ottava.service.base import Service
+from ottava.service.base import Operations
 
 
-class ReadService(Service):
-    def show(self, caller: Caller, model: Any, title: str, ident: str) -> Any:
+class ReadService(Operations):
+    def show(self, model: Any, title: str, ident: str) -> Any:
         # Who may read it was decided by the API's policy check against the owner.
         with self.db.reader() as s:
             return repo.get_record(s, model, ident, title)
@@ -46,13 +45,13 @@ class ReadService(Service):
             raise NotFound(title, ident)
         return project
 
-    def members(self, caller: Caller, pool_id: str, query: ListQuery) -> Page:
+    def members(self, pool_id: str, query: ListQuery) -> Page:
         with self.db.reader() as s:
             repo.get(s, m.Pool, pool_id, "Pool")
             query.filters.pop("pool_id", None)
             return repo.list_page(s, m.Member, query, [m.Member.pool_id == pool_id])
 
-    def l7rules(self, caller: Caller, policy_id: str, query: ListQuery) -> Page:
+    def l7rules(self, policy_id: str, query: ListQuery) -> Page:
         with self.db.reader() as s:
             repo.get(s, m.L7Policy, policy_id, "L7 Policy")
             return repo.list_page(s, m.L7Rule, query, [m.L7Rule.l7policy_id == policy_id])

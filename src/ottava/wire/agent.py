@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
 API_VERSION = "1"
@@ -185,5 +186,7 @@ def load_config(path: str | os.PathLike[str]) -> AgentConfig:
         return parse_config(json.load(f))
 
 
-def dump_config(config: AgentConfig) -> str:
+def dump_config(config: Mapping[str, Any]) -> str:
+    """The text of an agent's config file, checked as `load_config` will check it (whoever
+    starts an agent writes it with this)."""
     return json.dumps(parse_config(dict(config)), indent=2, sort_keys=True) + "\n"

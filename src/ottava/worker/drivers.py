@@ -1,63 +1,41 @@
-"""The drivers and database a worker's tasks use, and the bounded call of a driver."""
+"""What a worker's flows are built with: the database, the drivers (each already bounded in
+time and retries by the composition root), the worker's settings; and, per operation, the
+`Job` every task of its flow holds."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import datetime
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from oslo_log import log as logging
 
 from ottava.db.engine import Database
-from ottava.domain.errors import Retryable
-from ottava.domain.ports import AgentBootConfig, AmphoraDriver, ComputeDriver, NetworkDriver
-
-LOG = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-# Issues an amphora's agent its boot configuration (certificate included) and says when that
-# certificate expires; None where amphorae run no agent (noop).
-AgentBootIssuer = Callable[[str], tuple[AgentBootConfig, datetime.datetime]]
+from ottava.domain.operations import Plan
+from ottava.domain.ports.amphora import AmphoraAgent
+from ottava.domain.ports.compute import Compute, IssueAgentBoot
+from ottava.domain.ports.network import NetworkPlumbing
+from ottava.settings import WorkerSettings
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class WorkerDeps:
     db: Database
-    compute: ComputeDriver
-    network: NetworkDriver
-    amphora: AmphoraDriver
-    call_timeout: float = 60.0
-    call_retries: int = 3
-    agent_boot: AgentBootIssuer | None = None
-    vrrp_advert_int: float = 1.0  # seconds between VRRP adverts of ACTIVE_STANDBY pairs
-    _pool: concurrent.futures.ThreadPoolExecutor = dataclasses.field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
-            max_workers=16, thread_name_prefix="driver-call"))
+    compute: Compute
+    network: NetworkPlumbing
+    amphora: AmphoraAgent
+    settings: WorkerSettings
+    # None where amphorae run no agent (the noop amphora driver): no certificate, no
+    # heartbeats to wait for.
+    agent_boot: IssueAgentBoot | None = None
 
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` within `call_timeout` seconds, retried with backoff when Retryable."""
-        delay = 0.2
-        for attempt in range(1, self.call_retries + 1):
-            future = self._pool.submit(fn, *args)
-            try:
-                return future.result(timeout=self.call_timeout)
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-                error: Exception = Retryable(f"{fn.__qualname__} took over "
-                                             f"{self.call_timeout} s")
-            except Retryable as exc:
-                error = exc
-            if attempt == self.call_retries:
-                raise error
-            LOG.warning("%s failed (%s), try %d of %d", fn.__qualname__, error, attempt,
-                        self.call_retries)
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One operation as its flow's tasks see it: parsed once, handed to each at build time."""
+
+    deps: WorkerDeps
+    plan: Plan
+    operation_id: str
+
+    @property
+    def load_balancer_id(self) -> str:
+        """The load balancer of an operation that has one (every flow but a spare's)."""
+        assert self.plan.load_balancer_id is not None, self.plan
+        return self.plan.load_balancer_id

@@ -1,6 +1,5 @@
 """Names of the values flows pass between tasks (TaskFlow store keys)."""
 
-PLAN = "plan"
 LOAD_BALANCER_ID = "load_balancer_id"
 AMPHORA_IDS = "amphora_ids"
 AMPHORA_ID = "amphora_id"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from oslo_config import cfg
 from taskflow.persistence.backends import impl_memory, impl_sqlalchemy
 
 from ottava.db.engine import Database
+from ottava.settings import WorkerSettings
 
 
 class SharedConnectionBackend(impl_sqlalchemy.SQLAlchemyBackend):
@@ -30,7 +30,7 @@ class SharedConnectionBackend(impl_sqlalchemy.SQLAlchemyBackend):
             return self._shared
 
 
-def backend(conf: cfg.ConfigOpts, db: Database) -> Any:
-    if conf.task_flow.persistence == "memory":
+def backend(settings: WorkerSettings, db: Database) -> Any:
+    if settings.taskflow_persistence == "memory":
         return impl_memory.MemoryBackend()
     return SharedConnectionBackend(db)

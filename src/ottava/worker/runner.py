@@ -1,10 +1,11 @@
 """Runs operations: claim the record, run its flow with TaskFlow, record the outcome.
 
-A claim is a compare-and-set on the operation's state, so two workers given the same id (a
-redelivered message, or the reconciler re-driving it) never run it twice at once. A claim is
-a lease: this runner renews it every third of `[house_keeping] operation_lease` while the flow
-runs, so a RUNNING operation whose lease lapsed belongs to a worker that died, and the
-housekeeping reconciler hands it to another (which resumes it from TaskFlow's logbook).
+A claim is a compare-and-set on the operation's state (`ottava.domain.lifecycles.OPERATION`),
+so two workers given the same id (a redelivered message, or the reconciler re-driving it)
+never run it twice at once. A claim is a lease: a periodic job renews it every third of
+`[house_keeping] operation_lease` while the flow runs, so a RUNNING operation whose lease
+lapsed belongs to a worker that died, and the housekeeping reconciler hands it to another
+(which resumes it from TaskFlow's logbook).
 
 Fault injection for the crash tests: with OTTAVA_CRASH_AT=<flow kind>:<atom name> in the
 environment, the process kills itself (SIGKILL) as that atom starts, as a power cut would.
@@ -19,9 +20,8 @@ import signal
 import threading
 from typing import Any
 
-from oslo_config import cfg
 from oslo_log import log as logging
-from sqlalchemy import select, update
+from sqlalchemy import select
 from taskflow import engines
 from taskflow import exceptions as tf_exceptions
 from taskflow import states as tf_states
@@ -30,15 +30,15 @@ from taskflow.types import notifier
 
 from ottava.db import health
 from ottava.db import models as m
+from ottava.db.transitions import compare_and_set
+from ottava.domain.lifecycles import OPERATION, UNFINISHED, OperationState
 from ottava.domain.operations import Plan
+from ottava.periodic import Periodic, PeriodicRunner
 from ottava.worker import flows, persistence
-from ottava.worker.drivers import WorkerDeps
+from ottava.worker.drivers import Job, WorkerDeps
 from ottava.worker.tasks.database import fail_plan
 
 LOG = logging.getLogger(__name__)
-
-QUEUED, RUNNING, DONE, FAILED = "QUEUED", "RUNNING", "DONE", "FAILED"
-
 
 CRASH_ENV = "OTTAVA_CRASH_AT"
 
@@ -48,71 +48,64 @@ def lease_until(seconds: float) -> datetime.datetime:
 
 
 class OperationRunner:
-    def __init__(self, deps: WorkerDeps, conf: cfg.ConfigOpts, name: str = "worker") -> None:
+    def __init__(self, deps: WorkerDeps, name: str = "worker") -> None:
         self.deps = deps
-        self.conf = conf
+        self.settings = deps.settings
         self.name = name
-        self.lease = float(conf.house_keeping.operation_lease)
-        self.backend = persistence.backend(conf, deps.db)
+        self.lease = float(self.settings.operation_lease)
+        self.backend = persistence.backend(self.settings, deps.db)
         self._running: set[str] = set()
         self._lock = threading.Lock()
-        self._renewer: threading.Thread | None = None
-        self._stopped = threading.Event()
+        self.periodic = PeriodicRunner(f"worker-{name}", [
+            Periodic("lease-renewal", self.lease / 3, self.renew_leases)])
 
-    def claim(self, operation_id: str, states: tuple[str, ...] = (QUEUED,)) -> m.Operation | None:
+    def claim(self, operation_id: str, states: tuple[OperationState, ...] = (
+            OperationState.QUEUED,)) -> m.Operation | None:
         with self.deps.db.transaction() as s:
-            changed = s.execute(
-                update(m.Operation)
-                .where(m.Operation.id == operation_id, m.Operation.state.in_(states))
-                .values(state=RUNNING, attempts=m.Operation.attempts + 1, worker=self.name,
-                        lease_expires=lease_until(self.lease))
-            ).rowcount  # type: ignore[attr-defined]
+            changed = compare_and_set(
+                s, OPERATION, m.Operation, operation_id, OperationState.RUNNING, states,
+                attempts=m.Operation.attempts + 1, worker=self.name,
+                lease_expires=lease_until(self.lease))
             return s.get(m.Operation, operation_id) if changed else None
 
-    def _renew_leases(self) -> None:
-        while not self._stopped.wait(self.lease / 3):
-            with self._lock:
-                ids = sorted(self._running)
-            if not ids:
-                continue
-            try:
-                with self.deps.db.transaction() as s:
-                    s.execute(update(m.Operation)
-                              .where(m.Operation.id.in_(ids), m.Operation.worker == self.name,
-                                     m.Operation.state == RUNNING)
-                              .values(lease_expires=lease_until(self.lease)))
-            except Exception:  # the database is away: the next renewal tries again
-                LOG.exception("Renewing the leases of %d operations failed", len(ids))
-
-    def _ensure_renewer(self) -> None:
+    def renew_leases(self) -> int:
+        """Extend the lease of every operation this runner is running; how many."""
         with self._lock:
-            if self._renewer is None:
-                self._renewer = threading.Thread(target=self._renew_leases,
-                                                 name="lease-renewer", daemon=True)
-                self._renewer.start()
+            ids = sorted(self._running)
+        if not ids:
+            return 0
+        with self.deps.db.transaction() as s:
+            return compare_and_set(s, OPERATION, m.Operation, ids, OperationState.RUNNING,
+                                   [OperationState.RUNNING],
+                                   where=[m.Operation.worker == self.name],
+                                   lease_expires=lease_until(self.lease))
+
+    def start(self) -> None:
+        self.periodic.start()
 
     def stop(self) -> None:
-        self._stopped.set()
+        self.periodic.stop()
 
-    def run(self, operation_id: str, states: tuple[str, ...] = (QUEUED,)) -> str | None:
+    def run(self, operation_id: str, states: tuple[OperationState, ...] = (
+            OperationState.QUEUED,)) -> OperationState | None:
         """Run the operation if it can be claimed; returns its final state."""
         op = self.claim(operation_id, states)
         if op is None:
             LOG.debug("Operation %s was claimed elsewhere or is finished", operation_id)
             return None
         plan = Plan.from_json(op.payload)
-        state, error = DONE, None
-        self._ensure_renewer()
+        state, error = OperationState.DONE, None
+        self.periodic.start()  # a runner driven without start() still renews its leases
         with self._lock:
             self._running.add(op.id)
         try:
             self._run_flow(op.id, plan)
         except Exception as exc:  # the flow has reverted; record why it failed
             LOG.warning("Operation %s (%s) failed: %s", op.id, op.kind, exc)
-            state, error = FAILED, f"{type(exc).__name__}: {exc}"
+            state, error = OperationState.FAILED, f"{type(exc).__name__}: {exc}"
             try:
                 # The flow's own revert may itself have failed part way: make sure.
-                fail_plan(self.deps.db, op.payload)
+                fail_plan(self.deps.db, plan)
             except Exception:
                 # Not even that could be written: leave the operation RUNNING; its lease
                 # lapses and the reconciler runs it again later (from its first step: the
@@ -126,12 +119,12 @@ class OperationRunner:
             with self._lock:
                 self._running.discard(op.id)
         with self.deps.db.transaction() as s:
-            s.execute(update(m.Operation).where(m.Operation.id == op.id)
-                      .values(state=state, error=error, lease_expires=None))
+            compare_and_set(s, OPERATION, m.Operation, op.id, state, [OperationState.RUNNING],
+                            error=error, lease_expires=None)
         return state
 
     def _run_flow(self, operation_id: str, plan: Plan) -> None:
-        flow = flows.build(plan.kind, self.deps)
+        flow = flows.build(Job(self.deps, plan, operation_id))
         with contextlib.closing(self.backend.get_connection()) as conn:
             try:
                 # A logbook left by a worker that died: the engine resumes where it stopped.
@@ -144,15 +137,14 @@ class OperationRunner:
                 book.add(detail)
                 conn.save_logbook(book)
         options: dict[str, Any] = {}
-        if self.conf.task_flow.engine == "parallel":
-            options["max_workers"] = self.conf.task_flow.max_workers
+        if self.settings.taskflow_engine == "parallel":
+            options["max_workers"] = self.settings.taskflow_max_workers
         engine = engines.load(
             flow,
-            store={"plan": plan.to_json(), "operation_id": operation_id},
             backend=self.backend,
             book=book,
             flow_detail=detail,
-            engine=self.conf.task_flow.engine,
+            engine=self.settings.taskflow_engine,
             **options,
         )
         crash_at = os.environ.get(CRASH_ENV, "")
@@ -181,8 +173,8 @@ class OperationRunner:
         """
         with self.deps.db.reader() as s:
             ids = list(s.scalars(
-                select(m.Operation.id).where(m.Operation.state.in_([QUEUED, RUNNING]))
+                select(m.Operation.id).where(m.Operation.state.in_(UNFINISHED))
                 .order_by(m.Operation.created_at)))
         for ident in ids:
-            self.run(ident, (QUEUED, RUNNING))
+            self.run(ident, (OperationState.QUEUED, OperationState.RUNNING))
         return ids

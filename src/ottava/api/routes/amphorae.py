@@ -18,7 +18,7 @@ class AmphoraRoutes(Routes):
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "get_all", own=True)
-        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req),
+        query, fields = listing.parse(req, self.resource, self.model, self.settings, caller(req),
                                       scoped=False)
         page = self.services.amphorae.list(query)
         self.send_page(req, resp, query, page, fields)

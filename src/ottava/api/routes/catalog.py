@@ -24,7 +24,7 @@ class CatalogRoutes(Routes):
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "get_all", own=True)
-        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req),
+        query, fields = listing.parse(req, self.resource, self.model, self.settings, caller(req),
                                       scoped=False)
         self.send_page(req, resp, query, self.service().list(query), fields)
 

@@ -8,7 +8,7 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import schemas
-from ottava.api.routes.common import PREFIXES, StandardRoutes, caller
+from ottava.api.routes.common import PREFIXES, StandardRoutes
 from ottava.db import models as m
 
 
@@ -23,7 +23,7 @@ class ListenerRoutes(StandardRoutes):
 
     def on_get_stats(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         self.check_owner(req, "get_stats", ident)
-        resp.media = {"stats": self.service().stats(caller(req), ident)}
+        resp.media = {"stats": self.service().stats(ident)}
 
     def add_to(self, app: falcon.App) -> None:
         super().add_to(app)

@@ -19,6 +19,7 @@ from ottava.api import listing, schemas, views
 from ottava.api.policy import PREFIX, Policy
 from ottava.domain.context import Caller
 from ottava.domain.errors import Forbidden, Invalid
+from ottava.settings import ApiSettings
 
 PREFIXES = ("/v2", "/v2.0", "/v2/lbaas", "/v2.0/lbaas")
 DENIED = "Policy does not allow this request to be performed."
@@ -50,9 +51,9 @@ class Routes:
     model: Any
     rbac: str  # the object in the policy rule names: loadbalancer, member, flavor-profile, …
 
-    def __init__(self, services: Any, conf: Any, policy: Policy) -> None:
+    def __init__(self, services: Any, settings: ApiSettings, policy: Policy) -> None:
         self.services = services
-        self.conf = conf
+        self.settings = settings
         self.policy = policy
 
     def allowed(self, req: falcon.Request, action: str, project_id: str | None) -> bool:
@@ -100,7 +101,7 @@ class Routes:
                   fields: list[str] | None) -> None:
         resp.media = {
             self.resource.plural: [self.render(obj, fields) for obj in page.items],
-            self.resource.links: listing.links(req, self.conf, query, page,
+            self.resource.links: listing.links(req, self.settings, query, page,
                                                self.resource.id_field),
         }
 
@@ -137,7 +138,7 @@ class StandardRoutes(Routes):
         self.authorize(req, action, self.owner(self.model, self.title, ident))
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
-        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req),
+        query, fields = listing.parse(req, self.resource, self.model, self.settings, caller(req),
                                       scoped=False)
         self.list_scope(req, query)
         page = self.services.reads.list(self.model, query)
@@ -149,23 +150,23 @@ class StandardRoutes(Routes):
         if project is not None:
             self.authorize(req, "post", project)
         # With no parent found the service answers Octavia's 400/404 before writing anything.
-        obj = self.service().create(caller(req), values)
+        obj = self.service().create(values)
         self.send_one(resp, obj, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         self.check_owner(req, "get_one", ident)
-        obj = self.services.reads.show(caller(req), self.model, self.title, ident)
+        obj = self.services.reads.show(self.model, self.title, ident)
         self.send_one(resp, obj, fields=selected_fields(req))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         values = self.update_values(req)
         self.check_owner(req, "put", ident)
-        obj = self.service().update(caller(req), ident, values)
+        obj = self.service().update(ident, values)
         self.send_one(resp, obj)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         self.check_owner(req, "delete", ident)
-        self.service().delete(caller(req), ident)
+        self.service().delete(ident)
         resp.status = 204
 
     def add_to(self, app: falcon.App) -> None:

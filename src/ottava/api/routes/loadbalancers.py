@@ -35,28 +35,28 @@ class LoadBalancerRoutes(StandardRoutes):
             raise Invalid(MISSING_PROJECT)
         self.authorize(req, "post", project)
         values["project_id"] = project
-        lb = self.service().create(caller(req), values)
+        lb = self.service().create(values)
         resp.status = 201
         resp.media = {"loadbalancer": render_graph(lb) if is_graph else self.render(lb)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         cascade = (req.get_param("cascade") or "").lower() == "true"
         self.check_owner(req, "delete", ident)
-        self.service().delete(caller(req), ident, cascade)
+        self.service().delete(ident, cascade)
         resp.status = 204
 
     def on_get_stats(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         self.check_owner(req, "get_stats", ident)
-        resp.media = {"stats": self.service().stats(caller(req), ident)}
+        resp.media = {"stats": self.service().stats(ident)}
 
     def on_get_status(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         self.check_owner(req, "get_status", ident)
-        lb = self.service().status_tree(caller(req), ident)
+        lb = self.service().status_tree(ident)
         resp.media = {"statuses": views.status_tree(lb)}
 
     def on_put_failover(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         self.check_owner(req, "put_failover", ident)
-        self.service().failover(caller(req), ident)
+        self.service().failover(ident)
         resp.status = 202
 
     def add_to(self, app: falcon.App) -> None:

@@ -31,36 +31,36 @@ class NestedRoutes(Routes):
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response,
                           ident: str) -> None:
-        query, fields = listing.parse(req, self.resource, self.model, self.conf, caller(req),
+        query, fields = listing.parse(req, self.resource, self.model, self.settings, caller(req),
                                       scoped=False)
         self.check_parent(req, "get_all", ident)
-        page = getattr(self.services.reads, self.service_name)(caller(req), ident, query)
+        page = getattr(self.services.reads, self.service_name)(ident, query)
         self.send_page(req, resp, query, page, fields)
 
     def on_post_collection(self, req: falcon.Request, resp: falcon.Response,
                            ident: str) -> None:
         values = self.create_values(req)
         self.check_parent(req, "post", ident)
-        obj = self.service().create(caller(req), ident, values)
+        obj = self.service().create(values, parent_id=ident)
         self.send_one(resp, obj, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str,
                child: str) -> None:
         self.check_parent(req, "get_one", ident)
-        obj = self.service().get(caller(req), ident, child)
+        obj = self.service().get(ident, child)
         self.send_one(resp, obj, fields=selected_fields(req))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str,
                child: str) -> None:
         values = self.update_values(req)
         self.check_parent(req, "put", ident)
-        obj = self.service().update(caller(req), ident, child, values)
+        obj = self.service().update(child, values, parent_id=ident)
         self.send_one(resp, obj)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str,
                   child: str) -> None:
         self.check_parent(req, "delete", ident)
-        self.service().delete(caller(req), ident, child)
+        self.service().delete(child, parent_id=ident)
         resp.status = 204
 
     def add_to(self, app: falcon.App) -> None:
@@ -88,7 +88,7 @@ class MemberRoutes(NestedRoutes):
                   for mb in parsed.members]  # type: ignore[attr-defined]
         additive = (req.get_param("additive_only") or "").lower() == "true"
         self.check_parent(req, "put", ident)
-        self.service().batch(caller(req), ident, wanted, additive)
+        self.service().batch(ident, wanted, additive)
         resp.status = 202
 
 

@@ -28,7 +28,7 @@ class ProviderRoutes(Routes):
     rbac = "provider"
 
     def enabled(self) -> dict[str, str]:
-        return dict(self.conf.api_settings.enabled_provider_drivers)
+        return dict(self.settings.providers.enabled)
 
     def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.authorize(req, "get_all", own=True)

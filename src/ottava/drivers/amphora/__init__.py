@@ -1,1 +1,1 @@
-"""amphora drivers: the noop one beside the real ones; entry points in group ottava.amphora."""
+"""Amphora drivers (entry point group `ottava.amphora`): noop, and the agent's REST API."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ottava.domain.ports import AmphoraRef
+from ottava.domain.ports.amphora import AmphoraRef
+from ottava.settings import DriverSettings
 
 
 class NoopAmphoraDriver:
-    def __init__(self, state_dir: str | None = None) -> None:
-        # Noop drivers keep no state; the argument is what every driver is built with.
+    def __init__(self, settings: DriverSettings | None = None) -> None:
+        # Remembers what it was asked to run, so that tests can look; needs no setting.
         self.applied: dict[str, dict[str, Any]] = {}
         self.vrrp: dict[str, dict[str, Any]] = {}
         self.certificates: dict[str, str] = {}

@@ -1,7 +1,8 @@
 """The amphora driver that talks to each amphora's agent over HTTPS with mutual TLS.
 
-It calls the agent API of `ottava.wire.agent` on `<amphora.lb_network_ip>:<port>`, trusting
-only the controller's CA and checking that the server's certificate names the amphora id
+It calls the agent API of `ottava.wire.agent` on `<amphora.lb_network_ip>:<port>` (the
+port every amphora's agent is born with: `[haproxy_amphora] bind_port`), trusting only the
+controller's CA and checking that the server's certificate names the amphora id
 (`server_hostname = amphora.id`), and presents the controller's client certificate.
 
 The controller issues itself that client certificate once and keeps it in the CA folder
@@ -29,22 +30,19 @@ from pathlib import Path
 from typing import Any
 
 from ottava.domain.errors import Fatal, Retryable
-from ottava.domain.ports import AmphoraRef
+from ottava.domain.ports.amphora import AmphoraRef
 from ottava.drivers.amphora import pki
+from ottava.settings import DriverSettings
 from ottava.wire import agent as api
 
 CLIENT_NAME = "ottava-controller"
 CLIENT_FILE = "controller-client.pem"
 CLIENT_VALIDITY = datetime.timedelta(days=365)
 ROTATE_MARGIN = datetime.timedelta(days=30)
+CONNECT_TIMEOUT = 5.0  # seconds to reach an agent
+READ_TIMEOUT = 60.0  # seconds an agent may take to answer (an apply validates and reloads)
+RETRY_FOR = 30.0  # seconds an agent that refuses connections (still starting) is tried
 _CERT_MARKER = b"-----BEGIN CERTIFICATE-----"
-
-
-def default_state_dir() -> Path:
-    if os.environ.get("OTTAVA_STATE_DIR"):
-        return Path(os.environ["OTTAVA_STATE_DIR"])
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "ottava"
 
 
 def controller_client_pems(ca: pki.CertificateAuthority, folder: Path) -> tuple[bytes, bytes]:
@@ -71,32 +69,28 @@ def controller_client_pems(ca: pki.CertificateAuthority, folder: Path) -> tuple[
 
 
 class RestAmphoraDriver:
-    """`AmphoraDriver` over the agent's HTTPS API (see the module docstring)."""
+    """`AmphoraAgent` over the agent's HTTPS API (see the module docstring)."""
 
-    def __init__(self, state_dir: str | os.PathLike[str] | None = None, *,
-                 port: int = api.DEFAULT_PORT, connect_timeout: float = 5.0,
-                 read_timeout: float = 60.0, retry_for: float = 30.0,
-                 context: ssl.SSLContext | None = None) -> None:
-        """Reads (or makes) the CA in `<state_dir>/ca`; `state_dir` defaults to
-        $OTTAVA_STATE_DIR, else $XDG_DATA_HOME/ottava or ~/.local/share/ottava.
-        `context` (a `pki.client_context`) replaces all of that when given."""
-        if context is None:
-            folder = Path(state_dir) if state_dir else default_state_dir()
-            ca = pki.CertificateAuthority.load_or_create(folder / "ca")
-            cert_pem, key_pem = controller_client_pems(ca, folder / "ca")
-            context = pki.client_context(ca.cert_pem, cert_pem, key_pem)
-        self.context = context
-        self.port = port
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
+    def __init__(self, context: ssl.SSLContext, port: int, *,
+                 connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
+                 retry_for: float = RETRY_FOR) -> None:
+        """Dials each agent on `port`, presenting the client certificate of `context`
+        (`pki.client_context`); `from_settings` builds the controller's own."""
+        self.context, self.port = context, port
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.retry_for = retry_for
 
     @classmethod
-    def from_pems(cls, ca_pem: bytes, cert_pem: bytes, key_pem: bytes,
-                  **kwargs: Any) -> RestAmphoraDriver:
-        return cls(context=pki.client_context(ca_pem, cert_pem, key_pem), **kwargs)
+    def from_settings(cls, settings: DriverSettings) -> RestAmphoraDriver:
+        """The controller's driver (the `rest` entry point): the CA in
+        `<settings.state_dir>/ca` (made on first use), its client certificate, and
+        `settings.agent_port`, the port every agent listens on."""
+        folder = Path(settings.state_dir) / "ca"
+        ca = pki.CertificateAuthority.load_or_create(folder)
+        cert_pem, key_pem = controller_client_pems(ca, folder)
+        return cls(pki.client_context(ca.cert_pem, cert_pem, key_pem), settings.agent_port)
 
-    # --- AmphoraDriver -------------------------------------------------------------------
+    # --- AmphoraAgent --------------------------------------------------------------------
 
     def apply(self, amphora: AmphoraRef, spec: dict[str, Any]) -> None:
         self.put(amphora, spec)

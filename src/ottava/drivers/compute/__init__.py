@@ -1,1 +1,1 @@
-"""compute drivers: the noop one beside the real ones; entry points in group ottava.compute."""
+"""Compute drivers (entry point group `ottava.compute`): noop, and local network namespaces."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from ottava.domain.ports import AgentBootConfig, Booted
+from ottava.domain.ports.compute import AgentBootConfig, Booted
+from ottava.settings import DriverSettings
 
 
 class NoopComputeDriver:
-    def __init__(self, state_dir: str | None = None) -> None:
-        # Noop drivers keep no state; the argument is what every driver is built with.
+    def __init__(self, settings: DriverSettings | None = None) -> None:
+        # Keeps nothing but the set of "running" ids; needs no setting.
         self._running: set[str] = set()
 
     def create_amphora(self, amphora_id: str, load_balancer_id: str | None,

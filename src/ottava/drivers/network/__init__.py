@@ -1,1 +1,1 @@
-"""network drivers: the noop one beside the real ones; entry points in group ottava.network."""
+"""Network drivers (entry point group `ottava.network`): noop, and the local bridge."""

@@ -11,8 +11,8 @@ import ipaddress
 import threading
 import uuid
 
-from ottava.domain.ports import (
-    AmphoraRef,
+from ottava.domain.ports.amphora import AmphoraRef
+from ottava.domain.ports.network import (
     Network,
     PluggedVip,
     Port,
@@ -21,6 +21,7 @@ from ottava.domain.ports import (
     VipRequest,
     amphora_port_id,
 )
+from ottava.settings import DriverSettings
 
 DEFAULT_NETWORK_ID = "c0ffee00-0000-4000-8000-000000000001"
 DEFAULT_SUBNET_ID = "c0ffee00-0000-4000-8000-000000000002"
@@ -29,8 +30,10 @@ _NAMESPACE = uuid.UUID("9c7b0c1e-2f53-4f6a-8d0e-7e6a0f1d2b3c")
 
 
 class NoopNetworkDriver:
-    def __init__(self, state_dir: str | None = None) -> None:
-        # Noop drivers keep no state; the argument is what every driver is built with.
+    """Both network ports (`NetworkCatalog` and `NetworkPlumbing`), with nothing behind them."""
+
+    def __init__(self, settings: DriverSettings | None = None) -> None:
+        # Keeps its made-up ports in memory; needs no setting.
         self._lock = threading.Lock()
         self._next_host = 10
         self._network = Network(DEFAULT_NETWORK_ID, "ottava-default", (DEFAULT_SUBNET_ID,))

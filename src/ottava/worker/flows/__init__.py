@@ -1,33 +1,33 @@
-"""One flow per operation kind; `build` picks the one an operation's plan names."""
+"""One flow per operation kind; `build` makes the one an operation's plan names."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from ottava.worker.drivers import WorkerDeps
+from ottava.domain.operations import Action, Entity, OperationKind, child_kind
+from ottava.worker.drivers import Job
 from ottava.worker.flows import amphora, loadbalancer, update
 
-Builder = Callable[[WorkerDeps], Any]
+Builder = Callable[[Job], Any]
 
-FLOWS: dict[str, Builder] = {
-    "loadbalancer.create": loadbalancer.create,
-    "loadbalancer.update": update.apply_desired_state,
-    "loadbalancer.delete": loadbalancer.delete,
-    "loadbalancer.failover": loadbalancer.failover,
-    "amphora.failover": amphora.failover,
-    "amphora.delete": amphora.delete,
-    "amphora.config": amphora.configure,
-    "amphora.cert_rotate": amphora.rotate_certificate,
-    "amphora.spare": amphora.spare,
-    "member.batch": update.apply_desired_state,
-    **{
-        f"{entity}.{action}": update.apply_desired_state
-        for entity in ("listener", "pool", "member", "healthmonitor", "l7policy", "l7rule")
-        for action in ("create", "update", "delete")
-    },
+FLOWS: dict[OperationKind, Builder] = {
+    OperationKind.LOADBALANCER_CREATE: loadbalancer.create,
+    OperationKind.LOADBALANCER_UPDATE: update.apply_desired_state,
+    OperationKind.LOADBALANCER_DELETE: loadbalancer.delete,
+    OperationKind.LOADBALANCER_FAILOVER: loadbalancer.failover,
+    OperationKind.AMPHORA_FAILOVER: amphora.failover,
+    OperationKind.AMPHORA_DELETE: amphora.delete,
+    OperationKind.AMPHORA_CONFIG: amphora.configure,
+    OperationKind.AMPHORA_CERT_ROTATE: amphora.rotate_certificate,
+    OperationKind.AMPHORA_SPARE: amphora.spare,
+    OperationKind.MEMBER_BATCH: update.apply_desired_state,
+    # Every change below a load balancer only alters the desired state.
+    **{child_kind(entity, action): update.apply_desired_state
+       for entity in Entity if entity is not Entity.LOADBALANCER for action in Action},
 }
 
 
-def build(kind: str, deps: WorkerDeps) -> Any:
-    return FLOWS[kind](deps)
+def build(job: Job) -> Any:
+    """The flow of `job`'s operation, its tasks holding the job."""
+    return FLOWS[job.plan.kind](job)

@@ -3,12 +3,10 @@ manager), certificate rotation and spare boots (housekeeping)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from taskflow.patterns import linear_flow
 
 from ottava.worker import keys
-from ottava.worker.drivers import WorkerDeps
+from ottava.worker.drivers import Job
 from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.base import WorkerTask
@@ -24,43 +22,44 @@ from ottava.worker.tasks.database import BuildSpec, CreateSpareRow, FailPlanOnRe
 class TargetAmphora(WorkerTask):
     """The amphora an admin operation names, as a one-element list."""
 
-    def execute(self, plan: dict[str, Any]) -> list[str]:
-        return [plan["extra"]["amphora_id"]]
+    def execute(self) -> list[str]:
+        assert self.plan.amphora_id is not None, self.plan
+        return [self.plan.amphora_id]
 
 
-def failover(deps: WorkerDeps) -> linear_flow.Flow:
+def failover(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("failover-amphora").add(
-        FailPlanOnRevert(deps),
-        subflows.replace_amphorae(deps, TargetAmphora(deps, provides=keys.REPLACEMENT_IDS)),
-        FinishPlan(deps),
+        FailPlanOnRevert(job),
+        subflows.replace_amphorae(job, TargetAmphora(job, provides=keys.REPLACEMENT_IDS)),
+        FinishPlan(job),
     )
 
 
-def delete(deps: WorkerDeps) -> linear_flow.Flow:
+def delete(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("delete-amphora").add(
-        TargetAmphora(deps, provides=keys.AMPHORA_IDS),
-        DeleteAmphorae(deps),
+        TargetAmphora(job, provides=keys.AMPHORA_IDS),
+        DeleteAmphorae(job),
     )
 
 
-def configure(deps: WorkerDeps) -> linear_flow.Flow:
+def configure(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("configure-amphora").add(
-        FailPlanOnRevert(deps),
-        TargetAmphora(deps, provides=keys.AMPHORA_IDS),
-        BuildSpec(deps),
-        ApplySpec(deps),
-        FinishPlan(deps),
+        FailPlanOnRevert(job),
+        TargetAmphora(job, provides=keys.AMPHORA_IDS),
+        BuildSpec(job),
+        ApplySpec(job),
+        FinishPlan(job),
     )
 
 
-def rotate_certificate(deps: WorkerDeps) -> linear_flow.Flow:
-    return linear_flow.Flow("rotate-amphora-certificate").add(RotateCertificate(deps))
+def rotate_certificate(job: Job) -> linear_flow.Flow:
+    return linear_flow.Flow("rotate-amphora-certificate").add(RotateCertificate(job))
 
 
-def spare(deps: WorkerDeps) -> linear_flow.Flow:
+def spare(job: Job) -> linear_flow.Flow:
     """Boot one amphora for the spares pool."""
     return linear_flow.Flow("spare-amphora").add(
-        CreateSpareRow(deps),
-        BootAmphorae(deps),
-        MarkAmphoraeReady(deps),
+        CreateSpareRow(job),
+        BootAmphorae(job),
+        MarkAmphoraeReady(job),
     )

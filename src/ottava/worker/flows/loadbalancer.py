@@ -5,7 +5,7 @@ from __future__ import annotations
 from taskflow.patterns import linear_flow
 
 from ottava.worker import keys
-from ottava.worker.drivers import WorkerDeps
+from ottava.worker.drivers import Job
 from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec, RemoveSpec
 from ottava.worker.tasks.compute import DeleteAmphorae
@@ -19,33 +19,33 @@ from ottava.worker.tasks.database import (
 from ottava.worker.tasks.network import DeallocateVip
 
 
-def create(deps: WorkerDeps) -> linear_flow.Flow:
+def create(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("create-load-balancer").add(
-        FailPlanOnRevert(deps),
-        subflows.new_amphorae(deps),
-        BuildSpec(deps),
-        ApplySpec(deps),
-        subflows.serve(deps),
-        FinishPlan(deps),
+        FailPlanOnRevert(job),
+        subflows.new_amphorae(job),
+        BuildSpec(job),
+        ApplySpec(job),
+        subflows.serve(job),
+        FinishPlan(job),
     )
 
 
-def delete(deps: WorkerDeps) -> linear_flow.Flow:
+def delete(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("delete-load-balancer").add(
-        FailPlanOnRevert(deps),
-        ListAmphorae(deps),
-        RemoveSpec(deps),
-        DeleteAmphorae(deps),
-        DeallocateVip(deps),
-        DeleteLoadBalancerTree(deps),
-        FinishPlan(deps),
+        FailPlanOnRevert(job),
+        ListAmphorae(job),
+        RemoveSpec(job),
+        DeleteAmphorae(job),
+        DeallocateVip(job),
+        DeleteLoadBalancerTree(job),
+        FinishPlan(job),
     )
 
 
-def failover(deps: WorkerDeps) -> linear_flow.Flow:
+def failover(job: Job) -> linear_flow.Flow:
     """Replace every amphora of the load balancer."""
     return linear_flow.Flow("failover-load-balancer").add(
-        FailPlanOnRevert(deps),
-        subflows.replace_amphorae(deps, ListAmphorae(deps, provides=keys.REPLACEMENT_IDS)),
-        FinishPlan(deps),
+        FailPlanOnRevert(job),
+        subflows.replace_amphorae(job, ListAmphorae(job, provides=keys.REPLACEMENT_IDS)),
+        FinishPlan(job),
     )

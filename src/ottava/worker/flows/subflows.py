@@ -6,44 +6,44 @@ from taskflow import task
 from taskflow.patterns import linear_flow
 
 from ottava.worker import keys
-from ottava.worker.drivers import WorkerDeps
+from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec, ConfigureVrrp
 from ottava.worker.tasks.compute import BootAmphorae, DeleteAmphorae, MarkAmphoraeAllocated
 from ottava.worker.tasks.database import BuildSpec, CreateAmphoraRows, ListServingAmphorae
 from ottava.worker.tasks.network import PlugVip
 
 
-def new_amphorae(deps: WorkerDeps) -> linear_flow.Flow:
+def new_amphorae(job: Job) -> linear_flow.Flow:
     """Rows and instances for new amphorae (see CreateAmphoraRows for how many)."""
     return linear_flow.Flow("new-amphorae").add(
-        CreateAmphoraRows(deps),
-        BootAmphorae(deps),
-        MarkAmphoraeAllocated(deps),
+        CreateAmphoraRows(job),
+        BootAmphorae(job),
+        MarkAmphoraeAllocated(job),
     )
 
 
-def serve(deps: WorkerDeps) -> linear_flow.Flow:
+def serve(job: Job) -> linear_flow.Flow:
     """The new amphorae take the VIP only once their HAProxy runs the desired state (it
     binds the VIP before holding it), so the VIP never points at an amphora that would
     refuse connections; a pair then gets its VRRP settings."""
     return linear_flow.Flow("serve").add(
-        PlugVip(deps),
-        ConfigureVrrp(deps),
+        PlugVip(job),
+        ConfigureVrrp(job),
     )
 
 
-def replace_amphorae(deps: WorkerDeps, replaced: task.Task) -> linear_flow.Flow:
+def replace_amphorae(job: Job, replaced: task.Task) -> linear_flow.Flow:
     """Replace the amphorae `replaced` provides: the new ones boot and serve the desired
     state before the old ones are removed. The desired state is applied to every amphora
     that stays too (for a pair: the survivor's peers change)."""
     return linear_flow.Flow("replace-amphorae").add(
         replaced,
-        new_amphorae(deps),
-        BuildSpec(deps),
-        ListServingAmphorae(deps),
-        ApplySpec(deps, name="apply-to-serving-amphorae",
+        new_amphorae(job),
+        BuildSpec(job),
+        ListServingAmphorae(job),
+        ApplySpec(job, name="apply-to-serving-amphorae",
                   rebind={keys.AMPHORA_IDS: keys.SERVING_IDS}),
-        serve(deps),
-        DeleteAmphorae(deps, name="delete-replaced-amphorae",
+        serve(job),
+        DeleteAmphorae(job, name="delete-replaced-amphorae",
                        rebind={keys.AMPHORA_IDS: keys.REPLACEMENT_IDS}),
     )

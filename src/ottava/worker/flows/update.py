@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from taskflow.patterns import linear_flow
 
-from ottava.worker.drivers import WorkerDeps
+from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.database import BuildSpec, FailPlanOnRevert, FinishPlan, ListAmphorae
 
 
-def apply_desired_state(deps: WorkerDeps) -> linear_flow.Flow:
+def apply_desired_state(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("apply-desired-state").add(
-        FailPlanOnRevert(deps),
-        ListAmphorae(deps),
-        BuildSpec(deps),
-        ApplySpec(deps),
-        FinishPlan(deps),
+        FailPlanOnRevert(job),
+        ListAmphorae(job),
+        BuildSpec(job),
+        ApplySpec(job),
+        FinishPlan(job),
     )

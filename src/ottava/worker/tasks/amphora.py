@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ottava.db import models as m
-from ottava.domain.states import AmphoraStatus
+from ottava.domain.lifecycles import AmphoraStatus
+from ottava.domain.topology import DEFAULT_VRRP_PRIORITY, Topology
 from ottava.worker.tasks.base import WorkerTask
 from ottava.worker.tasks.network import amphora_ref
 
@@ -19,7 +20,7 @@ class ApplySpec(WorkerTask):
     def execute(self, amphora_ids: list[str], spec: dict[str, Any]) -> None:
         amphorae = self._amphorae(amphora_ids)
         for amp in amphorae:
-            self.deps.call(self.deps.amphora.apply, amphora_ref(amp), spec)
+            self.deps.amphora.apply(amphora_ref(amp), spec)
         if amphorae:
             with self.deps.db.transaction() as s:
                 s.execute(update(m.LoadBalancer)
@@ -36,18 +37,17 @@ class RemoveSpec(ApplySpec):
 
     def execute(self, amphora_ids: list[str]) -> None:  # type: ignore[override]
         for amp in self._amphorae(amphora_ids):
-            self.deps.call(self.deps.amphora.remove, amphora_ref(amp))
+            self.deps.amphora.remove(amphora_ref(amp))
 
 
 class ConfigureVrrp(WorkerTask):
     """ACTIVE_STANDBY: give each amphora of the pair its keepalived settings, its peer being
     the other one in service (amphorae being replaced are left out). SINGLE: nothing."""
 
-    def execute(self, plan: dict[str, Any], amphora_ids: list[str],
-                replacement_ids: list[str] | None = None) -> None:
+    def execute(self, amphora_ids: list[str], replacement_ids: list[str] | None = None) -> None:
         with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, plan["load_balancer_id"])
-            if lb is None or lb.topology != "ACTIVE_STANDBY":
+            lb = s.get(m.LoadBalancer, self.job.load_balancer_id)
+            if lb is None or lb.topology != Topology.ACTIVE_STANDBY:
                 return
             leaving = set(replacement_ids or [])
             pair = [a for a in s.scalars(select(m.Amphora).where(
@@ -62,7 +62,8 @@ class ConfigureVrrp(WorkerTask):
         for amp in pair:
             config = {
                 "router_id": amp.id, "vip": vip, "interface": "eth0", "vrid": vrid,
-                "priority": amp.vrrp_priority or 90, "advert_int": self.deps.vrrp_advert_int,
+                "priority": amp.vrrp_priority or DEFAULT_VRRP_PRIORITY,
+                "advert_int": self.deps.settings.vrrp_advert_int,
                 "own_ip": amp.vrrp_ip or amp.lb_network_ip or "",
                 "peer_ips": [o.vrrp_ip or o.lb_network_ip or "" for o in pair if o.id != amp.id]}
-            self.deps.call(self.deps.amphora.configure_vrrp, amphora_ref(amp), config)
+            self.deps.amphora.configure_vrrp(amphora_ref(amp), config)

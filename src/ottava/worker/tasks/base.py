@@ -1,4 +1,4 @@
-"""The base of every task: access to the worker's drivers and database."""
+"""The base of every task: the operation's `Job` (its plan, id, the drivers and database)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from typing import Any
 
 from taskflow import task
 
-from ottava.worker.drivers import WorkerDeps
+from ottava.worker.drivers import Job
 
 
 class WorkerTask(task.Task):
-    def __init__(self, deps: WorkerDeps, **kwargs: Any) -> None:
+    def __init__(self, job: Job, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.deps = deps
+        self.job = job
+        self.deps = job.deps
+        self.plan = job.plan

@@ -8,7 +8,8 @@ from sqlalchemy import update
 
 from ottava.db import health
 from ottava.db import models as m
-from ottava.domain.states import AmphoraStatus
+from ottava.db.transitions import compare_and_set
+from ottava.domain.lifecycles import AMPHORA, AmphoraStatus
 from ottava.worker.tasks.base import WorkerTask
 from ottava.worker.tasks.network import amphora_ref
 
@@ -16,34 +17,35 @@ from ottava.worker.tasks.network import amphora_ref
 class BootAmphorae(WorkerTask):
     """Boot an instance for each amphora row; on revert, remove what was booted."""
 
-    def execute(self, amphora_ids: list[str], plan: dict[str, Any]) -> None:
+    def execute(self, amphora_ids: list[str]) -> None:
         for amphora_id in amphora_ids:
             with self.deps.db.reader() as s:
                 amp = s.get(m.Amphora, amphora_id)
                 running = amp is not None and amp.compute_id is not None \
                     and amp.status != AmphoraStatus.BOOTING
             if running and amp is not None and amp.compute_id and \
-                    self.deps.call(self.deps.compute.is_running, amp.compute_id):
+                    self.deps.compute.is_running(amp.compute_id):
                 continue  # a spare, booted already
             # The certificate is issued here, not in a task of its own, so that no private key
             # ever lands in TaskFlow's persisted results.
             boot, expiry = (self.deps.agent_boot(amphora_id) if self.deps.agent_boot
                             else (None, None))
-            booted = self.deps.call(self.deps.compute.create_amphora, amphora_id,
-                                    plan["load_balancer_id"] or None, boot)
+            booted = self.deps.compute.create_amphora(amphora_id,
+                                                        self.plan.load_balancer_id, boot)
             with self.deps.db.transaction() as s:
-                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
+                compare_and_set(
+                    s, AMPHORA, m.Amphora, amphora_id, AmphoraStatus.BOOTING,
                     compute_id=booted.compute_id, lb_network_ip=booted.lb_network_ip,
                     image_id=booted.image_id, compute_flavor=booted.compute_flavor,
-                    cached_zone=booted.zone, status=AmphoraStatus.BOOTING,
-                    cert_expiration=expiry.replace(tzinfo=None) if expiry else None))
+                    cached_zone=booted.zone,
+                    cert_expiration=expiry.replace(tzinfo=None) if expiry else None)
 
     def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
         with self.deps.db.reader() as s:
             compute_ids = [a.compute_id for a in (s.get(m.Amphora, i) for i in amphora_ids)
                            if a is not None and a.compute_id]
         for compute_id in compute_ids:
-            self.deps.call(self.deps.compute.delete_amphora, compute_id)
+            self.deps.compute.delete_amphora(compute_id)
 
 
 class MarkAmphoraeAllocated(WorkerTask):
@@ -52,8 +54,7 @@ class MarkAmphoraeAllocated(WorkerTask):
 
     def execute(self, amphora_ids: list[str]) -> None:
         with self.deps.db.transaction() as s:
-            s.execute(update(m.Amphora).where(m.Amphora.id.in_(amphora_ids))
-                      .values(status=AmphoraStatus.ALLOCATED))
+            compare_and_set(s, AMPHORA, m.Amphora, amphora_ids, AmphoraStatus.ALLOCATED)
             if self.deps.agent_boot is not None:
                 health.record_heard(s, amphora_ids, health.now())
 
@@ -63,8 +64,7 @@ class MarkAmphoraeReady(WorkerTask):
 
     def execute(self, amphora_ids: list[str]) -> None:
         with self.deps.db.transaction() as s:
-            s.execute(update(m.Amphora).where(m.Amphora.id.in_(amphora_ids))
-                      .values(status=AmphoraStatus.READY))
+            compare_and_set(s, AMPHORA, m.Amphora, amphora_ids, AmphoraStatus.READY)
 
 
 class DeleteAmphorae(WorkerTask):
@@ -76,10 +76,9 @@ class DeleteAmphorae(WorkerTask):
                 amp = s.get(m.Amphora, amphora_id)
                 compute_id = amp.compute_id if amp else None
             if compute_id:
-                self.deps.call(self.deps.compute.delete_amphora, compute_id)
+                self.deps.compute.delete_amphora(compute_id)
             with self.deps.db.transaction() as s:
-                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
-                          .values(status=AmphoraStatus.DELETED))
+                compare_and_set(s, AMPHORA, m.Amphora, amphora_id, AmphoraStatus.DELETED)
                 health.forget(s, [amphora_id])
                 # What it served stays counted; what it was serving is over.
                 s.execute(update(m.ListenerStatistics)
@@ -91,8 +90,9 @@ class RotateCertificate(WorkerTask):
     """Issue the amphora a new certificate and have its agent serve with it; the amphora's
     `cert_busy` flag (set by housekeeping when it asked) is cleared whatever happens."""
 
-    def execute(self, plan: dict[str, Any]) -> None:
-        amphora_id = plan["extra"]["amphora_id"]
+    def execute(self) -> None:
+        amphora_id = self.plan.amphora_id
+        assert amphora_id is not None
         try:
             if self.deps.agent_boot is None:
                 return  # no agent, no certificate (noop amphorae)
@@ -104,7 +104,7 @@ class RotateCertificate(WorkerTask):
                     return
                 ref = amphora_ref(amp)
             boot, expiry = self.deps.agent_boot(amphora_id)
-            self.deps.call(self.deps.amphora.rotate_certificate, ref, boot.cert_pem,
+            self.deps.amphora.rotate_certificate(ref, boot.cert_pem,
                            boot.key_pem)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(

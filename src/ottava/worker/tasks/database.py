@@ -10,10 +10,19 @@ from sqlalchemy.orm import Session
 
 from ottava.db import health, loads
 from ottava.db import models as m
-from ottava.db.status import compare_and_set
+from ottava.db.transitions import compare_and_set
 from ottava.domain import spec
-from ottava.domain.operations import Plan
-from ottava.domain.states import AmphoraStatus, Operating, Provisioning
+from ottava.domain.lifecycles import (
+    AMPHORA,
+    OPERATING,
+    PENDING,
+    PROVISIONING,
+    AmphoraStatus,
+    Operating,
+    Provisioning,
+)
+from ottava.domain.operations import FAILOVERS, Entity, OperationKind, Plan
+from ottava.domain.topology import VRRP_PRIORITY, AmphoraRole, roles
 from ottava.worker import keys
 from ottava.worker.tasks.base import WorkerTask
 
@@ -21,7 +30,7 @@ LOG = logging.getLogger(__name__)
 
 
 # Objects whose operating status is their admin state once active (no data plane report).
-ADMIN_STATE_OPERATED = ("healthmonitor", "l7policy", "l7rule")
+ADMIN_STATE_OPERATED = frozenset({Entity.HEALTHMONITOR, Entity.L7POLICY, Entity.L7RULE})
 
 
 def load_graph(session: Session, lb_id: str) -> m.LoadBalancer:
@@ -37,63 +46,58 @@ class FailPlanOnRevert(WorkerTask):
     unlocked (ACTIVE), so nothing is left PENDING_* after a failed flow.
     """
 
-    def execute(self, plan: dict[str, Any]) -> None:
+    def execute(self) -> None:
         return None
 
-    def revert(self, plan: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        fail_plan(self.deps.db, plan)
+    def revert(self, *args: Any, **kwargs: Any) -> None:
+        fail_plan(self.deps.db, self.plan)
 
 
-def fail_plan(db: Any, plan: dict[str, Any]) -> None:
+def fail_plan(db: Any, p: Plan) -> None:
     """Targets of a failed operation to ERROR, its locked parents back to ACTIVE (only those
     still PENDING_*: idempotent)."""
-    p = Plan.from_json(plan)
     LOG.warning("Operation %s on load balancer %s failed; marking ERROR", p.kind,
                 p.load_balancer_id)
     with db.transaction() as s:
         for entity, ident in p.activate + p.remove:
-            compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ERROR,
-                            [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE,
-                             Provisioning.PENDING_DELETE])
+            compare_and_set(s, PROVISIONING, m.BY_ENTITY[entity], ident, Provisioning.ERROR,
+                            PENDING)
         for entity, ident in p.unlock:
-            compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
+            compare_and_set(s, PROVISIONING, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
                             [Provisioning.PENDING_UPDATE])
         if p.kind in FAILOVERS:
             # The amphorae it was replacing are still there: the health manager may try
             # again, one heartbeat timeout from now (not at once, not never).
-            ids = ([p.extra["amphora_id"]] if p.kind == "amphora.failover"
-                   else [a.id for a in existing_amphorae(s, p.load_balancer_id)])
+            ids = ([p.amphora_id] if p.kind == OperationKind.AMPHORA_FAILOVER and p.amphora_id
+                   else [a.id for a in existing_amphorae(s, p.load_balancer_id or "")])
             s.execute(update(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id.in_(ids))
                       .values(busy=False, last_update=health.now()))
-
-
-FAILOVERS = ("amphora.failover", "loadbalancer.failover")
 
 
 class FinishPlan(WorkerTask):
     """Last task of every flow: targets ACTIVE or removed, parents unlocked, in one commit."""
 
-    def execute(self, plan: dict[str, Any]) -> None:
-        p = Plan.from_json(plan)
+    def execute(self) -> None:
+        p = self.plan
         pending = [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE]
         with self.deps.db.transaction() as s:
             for entity, ident in p.activate:
                 model = m.BY_ENTITY[entity]
-                compare_and_set(s, model, ident, Provisioning.ACTIVE, pending)
+                compare_and_set(s, PROVISIONING, model, ident, Provisioning.ACTIVE, pending)
                 if entity in ADMIN_STATE_OPERATED:
-                    obj = s.get(model, ident)
-                    if obj is not None:
-                        obj.operating_status = (Operating.ONLINE if obj.admin_state_up
-                                                else Operating.OFFLINE)
+                    up = s.scalar(select(model.admin_state_up).where(model.id == ident))
+                    if up is not None:
+                        compare_and_set(s, OPERATING[entity], model, ident,
+                                        Operating.ONLINE if up else Operating.OFFLINE)
             for entity, ident in p.remove:
-                if entity == "loadbalancer":
-                    compare_and_set(s, m.LoadBalancer, ident, Provisioning.DELETED,
-                                    [Provisioning.PENDING_DELETE])
+                if entity == Entity.LOADBALANCER:
+                    compare_and_set(s, PROVISIONING, m.LoadBalancer, ident,
+                                    Provisioning.DELETED, [Provisioning.PENDING_DELETE])
                 else:
                     remove_rows(s, m.BY_ENTITY[entity], [ident])
             for entity, ident in p.unlock:
-                compare_and_set(s, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
-                                [Provisioning.PENDING_UPDATE])
+                compare_and_set(s, PROVISIONING, m.BY_ENTITY[entity], ident,
+                                Provisioning.ACTIVE, [Provisioning.PENDING_UPDATE])
 
 
 def remove_rows(session: Session, model: Any, ids: list[str]) -> None:
@@ -121,8 +125,8 @@ def remove_rows(session: Session, model: Any, ids: list[str]) -> None:
 class DeleteLoadBalancerTree(WorkerTask):
     """Remove every listener and pool (with their children) of a load balancer being deleted."""
 
-    def execute(self, plan: dict[str, Any]) -> None:
-        lb_id = plan["load_balancer_id"]
+    def execute(self) -> None:
+        lb_id = self.job.load_balancer_id
         with self.deps.db.transaction() as s:
             listeners = s.scalars(select(m.Listener.id).where(
                 m.Listener.load_balancer_id == lb_id)).all()
@@ -141,10 +145,9 @@ class BuildSpec(WorkerTask):
 
     default_provides = keys.SPEC
 
-    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None
-                ) -> dict[str, Any]:
+    def execute(self, replacement_ids: list[str] | None = None) -> dict[str, Any]:
         with self.deps.db.reader() as s:
-            return spec.build(load_graph(s, plan["load_balancer_id"]),
+            return spec.build(load_graph(s, self.job.load_balancer_id),
                               frozenset(replacement_ids or ()))
 
 
@@ -159,29 +162,27 @@ class CreateAmphoraRows(WorkerTask):
 
     default_provides = keys.AMPHORA_IDS
 
-    def execute(self, plan: dict[str, Any], operation_id: str | None = None,
-                replacement_ids: list[str] | None = None) -> list[str]:
-        lb_id = plan["load_balancer_id"]
+    def execute(self, replacement_ids: list[str] | None = None) -> list[str]:
+        lb_id, operation_id = self.job.load_balancer_id, self.job.operation_id
         with self.deps.db.transaction() as s:
-            if operation_id:
-                mine = list(s.scalars(select(m.Amphora.id).where(
-                    m.Amphora.claimed_by == operation_id).order_by(m.Amphora.role)))
-                if mine:
-                    return mine
+            mine = list(s.scalars(select(m.Amphora.id).where(
+                m.Amphora.claimed_by == operation_id).order_by(m.Amphora.role)))
+            if mine:
+                return mine
             lb = s.get(m.LoadBalancer, lb_id)
             assert lb is not None
-            roles = ["MASTER", "BACKUP"] if lb.topology == "ACTIVE_STANDBY" else ["STANDALONE"]
+            wanted = roles(lb.topology)
             if replacement_ids:
                 replaced = [s.get(m.Amphora, i) for i in replacement_ids]
-                roles = [a.role or "STANDALONE" for a in replaced if a is not None]
+                wanted = [AmphoraRole(a.role or AmphoraRole.STANDALONE) for a in replaced
+                          if a is not None]
             ids = []
-            for role in roles:
+            for role in wanted:
                 values = {"load_balancer_id": lb_id, "role": role, "claimed_by": operation_id,
-                          "vrrp_priority": {"MASTER": 100, "BACKUP": 90}.get(role),
-                          "status": AmphoraStatus.PENDING_CREATE}
+                          "vrrp_priority": VRRP_PRIORITY.get(role)}
                 spare = take_spare(s, values)
                 if spare is None:
-                    amp = m.Amphora(**values)
+                    amp = m.Amphora(**values, status=AmphoraStatus.PENDING_CREATE)
                     s.add(amp)
                     s.flush()
                     spare = amp.id
@@ -192,20 +193,18 @@ class CreateAmphoraRows(WorkerTask):
         if not isinstance(result, list):
             return
         with self.deps.db.transaction() as s:
-            s.execute(update(m.Amphora).where(m.Amphora.id.in_(result))
-                      .values(status=AmphoraStatus.DELETED))
+            compare_and_set(s, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)
 
 
 def take_spare(session: Session, values: dict[str, Any]) -> str | None:
-    """Give a READY spare amphora `values` (a compare-and-set: two creates never take the
-    same one); its id, or None when there is none to take."""
+    """Give a READY spare amphora `values`, moving it to PENDING_CREATE (a compare-and-set:
+    two creates never take the same one); its id, or None when there is none to take."""
     for ident in session.scalars(select(m.Amphora.id).where(
             m.Amphora.status == AmphoraStatus.READY, m.Amphora.load_balancer_id.is_(None))
             .order_by(m.Amphora.created_at).limit(5)):
-        taken = session.execute(update(m.Amphora).where(
-            m.Amphora.id == ident, m.Amphora.status == AmphoraStatus.READY,
-            m.Amphora.load_balancer_id.is_(None)).values(**values)
-        ).rowcount  # type: ignore[attr-defined]
+        taken = compare_and_set(session, AMPHORA, m.Amphora, ident,
+                                AmphoraStatus.PENDING_CREATE, [AmphoraStatus.READY],
+                                where=[m.Amphora.load_balancer_id.is_(None)], **values)
         if taken:
             LOG.info("Amphora %s taken from the spares", ident)
             return str(ident)
@@ -225,11 +224,10 @@ class ListServingAmphorae(WorkerTask):
 
     default_provides = keys.SERVING_IDS
 
-    def execute(self, plan: dict[str, Any], replacement_ids: list[str] | None = None
-                ) -> list[str]:
+    def execute(self, replacement_ids: list[str] | None = None) -> list[str]:
         leaving = set(replacement_ids or ())
         with self.deps.db.reader() as s:
-            return [a.id for a in existing_amphorae(s, plan["load_balancer_id"])
+            return [a.id for a in existing_amphorae(s, self.job.load_balancer_id)
                     if a.status == AmphoraStatus.ALLOCATED and a.id not in leaving]
 
 
@@ -238,9 +236,9 @@ class ListAmphorae(WorkerTask):
 
     default_provides = keys.AMPHORA_IDS
 
-    def execute(self, plan: dict[str, Any]) -> list[str]:
+    def execute(self) -> list[str]:
         with self.deps.db.reader() as s:
-            return [a.id for a in existing_amphorae(s, plan["load_balancer_id"])]
+            return [a.id for a in existing_amphorae(s, self.job.load_balancer_id)]
 
 
 class CreateSpareRow(WorkerTask):
@@ -248,13 +246,13 @@ class CreateSpareRow(WorkerTask):
 
     default_provides = keys.AMPHORA_IDS
 
-    def execute(self, operation_id: str | None = None) -> list[str]:
+    def execute(self) -> list[str]:
+        operation_id = self.job.operation_id
         with self.deps.db.transaction() as s:
-            if operation_id:
-                mine = list(s.scalars(select(m.Amphora.id).where(
-                    m.Amphora.claimed_by == operation_id)))
-                if mine:
-                    return mine
+            mine = list(s.scalars(select(m.Amphora.id).where(
+                m.Amphora.claimed_by == operation_id)))
+            if mine:
+                return mine
             amp = m.Amphora(load_balancer_id=None, status=AmphoraStatus.PENDING_CREATE,
                             claimed_by=operation_id)
             s.add(amp)
@@ -264,5 +262,4 @@ class CreateSpareRow(WorkerTask):
     def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(result, list):
             with self.deps.db.transaction() as s:
-                s.execute(update(m.Amphora).where(m.Amphora.id.in_(result))
-                          .values(status=AmphoraStatus.DELETED))
+                compare_and_set(s, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import update
 
 from ottava.db import models as m
-from ottava.domain.ports import AmphoraRef, Vip
+from ottava.domain.ports.amphora import AmphoraRef
+from ottava.domain.ports.network import Vip
 from ottava.worker.tasks.base import WorkerTask
 
 
@@ -25,32 +26,30 @@ def amphora_ref(amp: m.Amphora) -> AmphoraRef:
 class PlugVip(WorkerTask):
     """Attach the load balancer's VIP to each amphora; on revert, detach it."""
 
-    def execute(self, amphora_ids: list[str], plan: dict[str, Any]) -> None:
-        for amp, vip in self._targets(amphora_ids, plan):
-            plugged = self.deps.call(self.deps.network.plug_vip, amphora_ref(amp), vip)
+    def execute(self, amphora_ids: list[str]) -> None:
+        for amp, vip in self._targets(amphora_ids):
+            plugged = self.deps.network.plug_vip(amphora_ref(amp), vip)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
                     vrrp_ip=plugged.vrrp_ip, vrrp_port_id=plugged.vrrp_port_id,
                     ha_ip=vip.address, ha_port_id=vip.port_id))
 
-    def revert(self, amphora_ids: list[str], plan: dict[str, Any], *args: Any,
-               **kwargs: Any) -> None:
-        for amp, vip in self._targets(amphora_ids, plan):
-            self.deps.call(self.deps.network.unplug_vip, amphora_ref(amp), vip)
+    def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
+        for amp, vip in self._targets(amphora_ids):
+            self.deps.network.unplug_vip(amphora_ref(amp), vip)
 
-    def _targets(self, amphora_ids: list[str], plan: dict[str, Any]
-                 ) -> list[tuple[m.Amphora, Vip]]:
+    def _targets(self, amphora_ids: list[str]) -> list[tuple[m.Amphora, Vip]]:
         with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, plan["load_balancer_id"])
+            lb = s.get(m.LoadBalancer, self.job.load_balancer_id)
             assert lb is not None
             vip = vip_of(lb)
             return [(a, vip) for a in (s.get(m.Amphora, i) for i in amphora_ids) if a]
 
 
 class DeallocateVip(WorkerTask):
-    def execute(self, plan: dict[str, Any]) -> None:
+    def execute(self) -> None:
         with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, plan["load_balancer_id"])
+            lb = s.get(m.LoadBalancer, self.job.load_balancer_id)
             assert lb is not None
             vip = vip_of(lb)
-        self.deps.call(self.deps.network.deallocate_vip, plan["load_balancer_id"], vip)
+        self.deps.network.deallocate_vip(lb.id, vip)

@@ -68,18 +68,6 @@ def ensure_bridge(name: str = BRIDGE, gateway: str = str(GATEWAY),
     return created
 
 
-def delete_bridge_if_unused(name: str = BRIDGE) -> bool:
-    """Delete the bridge when no link is attached to it; True when it was deleted."""
-    with IPRoute() as ipr:
-        found = ipr.link_lookup(ifname=name)
-        if not found:
-            return False
-        if any(link.get("IFLA_MASTER") == found[0] for link in ipr.get_links()):
-            return False
-        ipr.link("del", index=found[0])
-        return True
-
-
 def list_namespaces(prefix: str = PREFIX) -> list[str]:
     """Names of the network namespaces that start with `prefix`."""
     return sorted(n for n in netns.listnetns() if n.startswith(prefix))
@@ -216,6 +204,16 @@ def alias(namespace: str, ifname: str = NS_IFNAME) -> str | None:
             return None
         value: str | None = ns.get_links(found[0])[0].get("IFLA_IFALIAS")
         return value
+
+
+def parse_alias(text: str | None) -> dict[str, str]:
+    """An amphora link's alias, `ottava amphora=<id> lb=<id>` -> {"amphora": …, "lb": …}."""
+    out: dict[str, str] = {}
+    for word in (text or "").split():
+        key, sep, value = word.partition("=")
+        if sep and value:
+            out[key] = value
+    return out
 
 
 def pid_alive(pid: int, marker: str | None = None) -> bool:

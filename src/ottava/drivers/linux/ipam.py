@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 
-from ottava.drivers.local import netlink
+from ottava.drivers.linux import netlink
 
 
 class AddressInUse(Exception):

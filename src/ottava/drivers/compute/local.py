@@ -12,7 +12,6 @@ leaks; folders whose namespace is gone are cleaned up.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -22,8 +21,10 @@ import threading
 import time
 from pathlib import Path
 
-from ottava.domain.ports import AgentBootConfig, Booted
-from ottava.drivers.local import ipam, netlink
+from ottava.domain.ports.compute import AgentBootConfig, Booted
+from ottava.drivers.linux import ipam, netlink
+from ottava.settings import DriverSettings
+from ottava.wire import agent as agent_api
 
 STOP_TIMEOUT = 5.0
 
@@ -32,25 +33,11 @@ def compute_id_for(amphora_id: str) -> str:
     return netlink.PREFIX + amphora_id.replace("-", "")[:12]
 
 
-def default_state_dir() -> str:
-    return os.environ.get("OTTAVA_STATE_DIR") or os.path.expanduser("~/.local/share/ottava")
-
-
 def default_agent_command() -> list[str]:
     script = Path(sys.executable).with_name("ottava")
     if script.exists():
         return [str(script), "amphora-agent"]
     return [sys.executable, "-m", "ottava.cmd.main", "amphora-agent"]
-
-
-def parse_alias(text: str | None) -> dict[str, str]:
-    """`ottava amphora=<id> lb=<id>` -> {"amphora": ..., "lb": ...}."""
-    out: dict[str, str] = {}
-    for word in (text or "").split():
-        key, sep, value = word.partition("=")
-        if sep and value:
-            out[key] = value
-    return out
 
 
 def _signal_and_wait(pid: int, marker: str | None, timeout: float = STOP_TIMEOUT) -> None:
@@ -70,10 +57,11 @@ def _signal_and_wait(pid: int, marker: str | None, timeout: float = STOP_TIMEOUT
 
 
 class LocalComputeDriver:
-    def __init__(self, state_dir: str | None = None,
-                 agent_command: list[str] | None = None) -> None:
+    def __init__(self, settings: DriverSettings, agent_command: list[str] | None = None) -> None:
+        """Amphorae's folders live under `<settings.state_dir>/amphorae`; `agent_command`
+        starts an agent (default: this installation's `ottava amphora-agent`)."""
         netlink.require_net_admin()
-        self.state_dir = Path(state_dir or default_state_dir())
+        self.state_dir = Path(settings.state_dir)
         self.amphorae_dir = self.state_dir / "amphorae"
         self.amphorae_dir.mkdir(parents=True, exist_ok=True)
         self.agent_command = list(agent_command or default_agent_command())
@@ -94,7 +82,7 @@ class LocalComputeDriver:
 
     def _folder_of(self, compute_id: str) -> Path | None:
         try:
-            amphora_id = parse_alias(netlink.alias(compute_id)).get("amphora")
+            amphora_id = netlink.parse_alias(netlink.alias(compute_id)).get("amphora")
         except Exception:
             amphora_id = None
         if amphora_id:
@@ -178,14 +166,15 @@ class LocalComputeDriver:
         _write(paths["cert_path"], boot.cert_pem, 0o644)
         _write(paths["key_path"], boot.key_pem, 0o600)
         config = folder / "agent.json"
-        _write(config, json.dumps({
+        heartbeats = ({"heartbeat_key": boot.heartbeat_key,
+                       "heartbeat_targets": list(boot.heartbeat_targets),
+                       "heartbeat_interval": boot.heartbeat_interval}
+                      if boot.heartbeat_key and boot.heartbeat_targets else {})
+        # Checked on the way out as the agent will check it on the way in.
+        _write(config, agent_api.dump_config({
             "amphora_id": amphora_id, "bind_host": address, "bind_port": boot.port,
-            "state_dir": str(folder), **{k: str(v) for k, v in paths.items()},
-            **({"heartbeat_key": boot.heartbeat_key,
-                "heartbeat_targets": list(boot.heartbeat_targets),
-                "heartbeat_interval": boot.heartbeat_interval}
-               if boot.heartbeat_key and boot.heartbeat_targets else {}),
-        }, indent=2) + "\n", 0o600)
+            "state_dir": str(folder), **{k: str(v) for k, v in paths.items()}, **heartbeats,
+        }), 0o600)
         argv = ["ip", "netns", "exec", compute_id, *self.agent_command, "--config", str(config)]
         with open(folder / "agent.log", "ab") as log:
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,

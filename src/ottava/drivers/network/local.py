@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 import uuid
 
+from ottava.domain import topology
 from ottava.domain.errors import Conflict, Invalid
-from ottava.domain.ports import (
-    AmphoraRef,
+from ottava.domain.ports.amphora import AmphoraRef
+from ottava.domain.ports.network import (
     Network,
     PluggedVip,
     Port,
@@ -24,11 +25,10 @@ from ottava.domain.ports import (
     VipRequest,
     amphora_port_id,
 )
-from ottava.drivers.local import ipam, netlink
-from ottava.drivers.local.compute import parse_alias
+from ottava.drivers.linux import ipam, netlink
+from ottava.drivers.network.noop import DEFAULT_NETWORK_ID, DEFAULT_SUBNET_ID
+from ottava.settings import DriverSettings
 
-DEFAULT_NETWORK_ID = "c0ffee00-0000-4000-8000-000000000001"
-DEFAULT_SUBNET_ID = "c0ffee00-0000-4000-8000-000000000002"
 _PORT_NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c43-9b7e-0a7c2b1f6e11")
 
 
@@ -37,8 +37,11 @@ def port_id_for(load_balancer_id: str) -> str:
 
 
 class LocalNetworkDriver:
-    def __init__(self, state_dir: str | None = None) -> None:
-        # Everything this driver knows lives in the namespaces; it keeps no files.
+    """Both network ports (`NetworkCatalog` and `NetworkPlumbing`) over the local bridge."""
+
+    def __init__(self, settings: DriverSettings | None = None) -> None:
+        # Everything this driver knows lives in the namespaces; it keeps no files (and needs
+        # no setting).
         netlink.require_net_admin()
         netlink.ensure_bridge()
         self._pool = ipam.pool()
@@ -52,7 +55,7 @@ class LocalNetworkDriver:
     def _adopt(self) -> None:
         for name in netlink.list_namespaces():
             try:
-                lb_id = parse_alias(netlink.alias(name)).get("lb")
+                lb_id = netlink.parse_alias(netlink.alias(name)).get("lb")
                 pairs = netlink.addresses(name)
             except Exception:  # the namespace went away meanwhile
                 continue
@@ -120,7 +123,7 @@ class LocalNetworkDriver:
     def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> PluggedVip:
         if not amphora.compute_id:
             raise Invalid(f"amphora {amphora.id} has no compute id")
-        if amphora.role not in ("MASTER", "BACKUP"):  # a pair's VIP is keepalived's to hold
+        if not topology.holds_vip_by_vrrp(amphora.role):  # a pair's VIP is keepalived's
             netlink.add_address(amphora.compute_id, vip.address, 32)
             netlink.announce(amphora.compute_id, vip.address)
         for address, prefixlen in netlink.addresses(amphora.compute_id):

@@ -1,0 +1,52 @@
+"""The compute port: amphorae booted and removed, and what their agent is born with."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Callable
+from typing import Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentBootConfig:
+    """What an amphora's agent is born with (Octavia's config drive): its identity, its own
+    server certificate, and the CA whose client certificates (the controller's) it accepts."""
+
+    amphora_id: str
+    ca_pem: str
+    cert_pem: str
+    key_pem: str
+    port: int = 9443
+    # Where the agent sends its signed heartbeats ("host:port" each), with which key, how often.
+    heartbeat_targets: tuple[str, ...] = ()
+    heartbeat_key: str = ""
+    heartbeat_interval: float = 10.0
+
+
+# Issues an amphora's agent its boot configuration (a new certificate included) and says when
+# that certificate expires. Amphorae of the noop drivers run no agent and get none.
+IssueAgentBoot = Callable[[str], tuple[AgentBootConfig, datetime.datetime]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Booted:
+    compute_id: str
+    lb_network_ip: str | None = None
+    image_id: str | None = None
+    compute_flavor: str | None = None
+    zone: str | None = None
+
+
+class Compute(Protocol):
+    def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
+                       boot: AgentBootConfig | None = None) -> Booted:
+        """Start an amphora whose agent runs with `boot` (None: no agent, e.g. noop).
+        Idempotent: an amphora that exists already is returned as it is."""
+        ...
+
+    def delete_amphora(self, compute_id: str) -> None:
+        """Remove the amphora; removing one that is gone succeeds."""
+        ...
+
+    def is_running(self, compute_id: str) -> bool: ...

@@ -1,0 +1,1 @@
+"""Certificate stores (entry point group `ottava.certificates`): noop, an in-memory store."""
