@@ -22,11 +22,11 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_middleware import http_proxy_to_wsgi, request_id, sizelimit
+from oslo_middleware import http_proxy_to_wsgi, request_id
 from oslo_policy import policy as oslo_policy
 from stevedore import driver as stevedore_driver
 
-from ottava import config, rpc
+from ottava import config, healthcheck, rpc
 from ottava import settings as s
 from ottava.api import auth
 from ottava.api.app import create_app
@@ -195,11 +195,13 @@ def build_housekeeping(settings: s.HousekeepingProcess, db: Database, dispatch: 
 
 def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Services) -> Any:
     """The API's WSGI application: the Falcon app behind the token check of the
-    auth_strategy, inside oslo.middleware's standard wrappers (request id, X-Forwarded-* for
-    links behind a proxy, request body size limit), which read their options from `conf`."""
+    auth_strategy, `/healthcheck` beside it, inside oslo.middleware's standard wrappers
+    (request id, X-Forwarded-* for links behind a proxy), which read their options from
+    `conf`. The body size limit is the Falcon app's own, so its 413 is a fault body."""
     app: Any = create_app(services, settings, Policy(conf))
     app = auth.wrap(app, settings, conf)
-    app = sizelimit.RequestBodySizeLimiter(app, conf)
+    if settings.healthcheck_enabled:
+        app = healthcheck.WithHealthcheck(app, conf)
     app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)
     return request_id.RequestId(app)
 

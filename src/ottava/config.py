@@ -220,14 +220,18 @@ def register_library_opts(conf: cfg.ConfigOpts) -> None:
     from oslo_messaging import opts as oslo_messaging_opts
     from oslo_messaging._metrics import client as metrics
     from oslo_messaging._tracing import client as tracing
+    from oslo_middleware import opts as middleware_opts
 
     groups = [
         *auth_token.list_opts(), *policy_opts.list_opts(), *oslo_messaging_opts.list_opts(),
+        *middleware_opts.list_opts_sizelimit(), *middleware_opts.list_opts_healthcheck(),
         ("oslo_messaging_tracing", tracing.oslo_messaging_tracing),
         ("oslo_messaging_metrics", metrics.oslo_messaging_metrics),
     ]
     for group, options in groups:
         conf.register_opts(options, group=group)
+    # /healthcheck checks the database unless the operator names other checks.
+    conf.set_default("backends", ["ottava_db_check"], group="healthcheck")
     if "debug" not in conf:
         logging.register_options(conf)
 
@@ -294,7 +298,8 @@ def read(conf: cfg.ConfigOpts) -> s.Standalone:
             bind=s.Endpoint(api.bind_host, api.bind_port), auth_strategy=api.auth_strategy,
             default_project_id=api.default_project_id, base_uri=api.api_base_uri,
             pagination_max_limit=_max_limit(api.pagination_max_limit),
-            healthcheck_enabled=api.healthcheck_enabled, providers=providers),
+            healthcheck_enabled=api.healthcheck_enabled, providers=providers,
+            max_request_body_size=conf.oslo_middleware.max_request_body_size),
         network_api=s.Endpoint(conf.network_api.bind_host, conf.network_api.bind_port),
         service=_service(conf, providers),
         drivers=_drivers(conf, state_dir),

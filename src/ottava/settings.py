@@ -113,6 +113,7 @@ class ApiSettings:
     base_uri: str | None = None  # links' base; the request's URL when None
     pagination_max_limit: int | None = 1000  # None: no cap
     healthcheck_enabled: bool = True
+    max_request_body_size: int = 114_688  # bytes; larger bodies are answered 413
     providers: Providers = Providers(frozen_map({"amphora": "The Octavia Amphora driver."}))
 
 

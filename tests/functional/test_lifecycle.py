@@ -45,6 +45,15 @@ def test_full_tree_create_update_delete(api: Client, lb: dict) -> None:
                   {"listener_id": listener["id"], "protocol": "HTTP",
                    "lb_algorithm": "ROUND_ROBIN"})
     assert pool["listeners"] == [{"id": listener["id"]}]
+    assert pool["session_persistence"] is None
+    resp = api.put(f"/v2/lbaas/pools/{pool['id']}",
+                   {"pool": {"session_persistence": {"type": "SOURCE_IP"}}})
+    assert resp.status_code == 200, resp.text
+    # Every key of the object is answered, null where unset, as Octavia answers it.
+    assert resp.json()["pool"]["session_persistence"] == {
+        "type": "SOURCE_IP", "cookie_name": None, "persistence_timeout": None,
+        "persistence_granularity": None}
+    api.wait(f"/v2/lbaas/pools/{pool['id']}", "pool")
     assert api.get(f"/v2/lbaas/listeners/{listener['id']}").json()["listener"][
         "default_pool_id"] == pool["id"]
     members = f"/v2/lbaas/pools/{pool['id']}/members"

@@ -15,6 +15,7 @@ def test_quota_show_set_list_reset(api: Client) -> None:
     assert quota["loadbalancer"] == quota["load_balancer"] == 5
     assert quota["healthmonitor"] == quota["health_monitor"] == 2
     assert quota["listener"] == -1
+    assert quota["project_id"] == quota["tenant_id"] == "p1"  # older clients read tenant_id
     [listed] = api.get("/v2/lbaas/quotas").json()["quotas"]
     assert listed["project_id"] == "p1" and listed["listener"] is None
     for path in ("/v2/lbaas/quotas/p1/default", "/v2/lbaas/quotas/defaults"):

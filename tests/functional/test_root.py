@@ -3,6 +3,8 @@ the Accept check, the request id, and the OpenAPI document against the live rout
 
 from __future__ import annotations
 
+import pathlib
+
 import falcon.inspect
 
 from tests.harness import Client
@@ -20,8 +22,30 @@ def test_version_roots_and_healthcheck(api: Client) -> None:
     for path in ("/v2", "/v2.0", "/v2/lbaas", "/v2.0/lbaas"):
         resp = api.get(path)
         assert resp.status_code == 200 and resp.json() == "v2"
-    resp = api.get("/healthcheck")
+
+
+def test_healthcheck_answers_in_the_format_asked_for(api: Client) -> None:
+    resp = api.get("/healthcheck", headers={"Accept": "text/plain"})
     assert resp.status_code == 200 and resp.text == "OK"
+    resp = api.get("/healthcheck")  # the client accepts JSON, as Octavia's clients do
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("application/json")
+    assert resp.json() == {"detailed": False, "reasons": ["OK"]}
+    assert api.request("HEAD", "/healthcheck").status_code == 204
+
+
+def test_healthcheck_reports_a_database_that_does_not_answer(tmp_path: pathlib.Path) -> None:
+    from ottava import config
+    from ottava.healthcheck import DatabaseCheck
+
+    # Nothing listens on port 1: the connection is refused at once.
+    conf = config.load([], str(tmp_path), {"database": {
+        "connection": "postgresql+psycopg://postgres@127.0.0.1:1/nothing"}})
+    result = DatabaseCheck(conf, {}).healthcheck(0)
+    assert result.available is False
+    assert result.reason == "The database is not available" and result.details
+    healthy = DatabaseCheck(config.load([], str(tmp_path)), {}).healthcheck(0)
+    assert healthy.available is True and healthy.reason == "OK"
 
 
 def test_unknown_route_and_method_answer_in_fault_format(api: Client) -> None:

@@ -7,7 +7,7 @@ import falcon
 from ottava.api import faults, openapi
 from ottava.api.context import RequestContext
 from ottava.api.policy import Policy
-from ottava.api.root import Healthcheck, Root, VersionRoot
+from ottava.api.root import Root, VersionRoot
 from ottava.api.routes.amphorae import AmphoraRoutes
 from ottava.api.routes.catalog import (
     AvailabilityZoneProfileRoutes,
@@ -46,8 +46,6 @@ def create_app(services: Services, settings: ApiSettings, policy: Policy) -> fal
     app.add_route("/", Root(settings.base_uri))
     for prefix in ("/v2", "/v2.0", "/v2/lbaas", "/v2.0/lbaas"):
         app.add_route(prefix, VersionRoot())
-    if settings.healthcheck_enabled:
-        app.add_route("/healthcheck", Healthcheck(services.deps.db))
     app.add_route("/v2/openapi.json", openapi.OpenAPIDocument(app))
     for routes in ROUTES:
         routes(services, settings, policy).add_to(app)

@@ -10,13 +10,28 @@ routes' checks.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import falcon
 
 from ottava.api import auth
 from ottava.api.policy import Policy
 from ottava.domain.context import Caller
+from ottava.domain.errors import Invalid
 from ottava.settings import ApiSettings
+
+# No identifier, filter, marker or header Ottava reads may hold NUL: PostgreSQL cannot store
+# it, and no other database should be asked to compare it.
+NUL = "\x00"
+PROJECT_ID_LENGTH = 36
+
+
+def refuse_control_characters(req: falcon.Request) -> None:
+    """A 400 for a NUL byte anywhere in the path, the query or a header value."""
+    if NUL in req.path or NUL in unquote(req.query_string):
+        raise Invalid("NUL characters are not allowed in the request path or query")
+    if any(NUL in (value or "") for value in req.headers.values()):
+        raise Invalid("NUL characters are not allowed in request headers")
 
 
 class RequestContext:
@@ -27,10 +42,14 @@ class RequestContext:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         # oslo.middleware's RequestId has set the id and answers it in a response header.
         req.context.request_id = req.env.get("openstack.request_id")
+        refuse_control_characters(req)
         accept = req.get_header("Accept")
         if accept and not (req.client_accepts_json or "*/*" in accept):
             raise falcon.HTTPNotAcceptable(description="Only application/json is supported.")
         ctx = auth.request_context(req.env, self.settings)
+        if ctx.project_id and len(ctx.project_id) > PROJECT_ID_LENGTH:
+            # Keystone's ids are 32 characters; Octavia stores at most 36.
+            raise Invalid(f"Invalid project id: longer than {PROJECT_ID_LENGTH} characters")
         creds: dict[str, Any] = dict(ctx.to_policy_values())
         creds["is_admin"] = bool(ctx.is_admin) or self.policy.is_admin(creds)
         req.context.creds = creds

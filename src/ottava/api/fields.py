@@ -49,6 +49,10 @@ class Field:
     def default_value(self) -> Any:
         return self.default() if callable(self.default) else self.default
 
+    def resets(self) -> bool:
+        """Whether a null stores a value of its own (`on_null`) rather than null."""
+        return self.on_null is not _UNSET
+
     def null_value(self) -> Any:
         if self.on_null is _UNSET:
             return None
@@ -80,8 +84,8 @@ def common(described: bool = True) -> list[Field]:
 def owned() -> list[Field]:
     # project_id is settable on create (honoured for admins only); tenant_id is its alias.
     return [
-        Field("project_id", t.Str255, put=False),
-        Field("tenant_id", t.Str255, put=False, column="project_id", filterable=False),
+        Field("project_id", t.Str36, put=False),
+        Field("tenant_id", t.Str36, put=False, column="project_id", filterable=False),
     ]
 
 
@@ -315,7 +319,8 @@ QUOTA_NAMES = (
 
 
 def _quota_fields() -> tuple[Field, ...]:
-    fields: list[Field] = [ro("project_id", t.Str255)]
+    fields: list[Field] = [ro("project_id", t.Str36),
+                           ro("tenant_id", t.Str36, column="project_id", filterable=False)]
     for api_name, column in QUOTA_NAMES:
         fields.append(Field(api_name, t.QuotaValue, column=column))
         if api_name != column:  # the deprecated spelling is accepted and returned too

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import falcon
-from sqlalchemy.sql.sqltypes import Boolean, Float, Integer
+from sqlalchemy.sql.sqltypes import JSON, BigInteger, Boolean, DateTime, Float, Integer
 
 from ottava.api import fields as f
 from ottava.domain.context import Caller
@@ -25,26 +26,57 @@ def _values(req: falcon.Request, name: str) -> list[str]:
     return req.get_param_as_list(name) or []
 
 
-def _convert(model: Any, attr: str, raw: str) -> Any:
+BAD_ARGUMENT = "One or more arguments are either duplicate or invalid"
+_INT_RANGE = {BigInteger: 2**63 - 1, Integer: 2**31 - 1}
+
+
+def column_type(model: Any, attr: str) -> Any | None:
+    """The SQL type of `model.attr` when it is a scalar column one can filter and sort on;
+    None for relationships, computed attributes and JSON documents."""
     column = getattr(model, attr, None)
-    kind = getattr(getattr(column, "type", None), "__class__", None)
-    if kind is not None and issubclass(kind, Boolean):
+    sql_type = getattr(getattr(column, "property", None), "columns", [None])[0]
+    sql_type = getattr(sql_type, "type", None)
+    if sql_type is None or isinstance(sql_type, JSON):
+        return None
+    return sql_type
+
+
+def _convert(model: Any, attr: str, raw: str) -> Any:
+    """The filter value `raw` as the column's type, or a 400: every value that reaches the
+    database is one its column can hold."""
+    kind = column_type(model, attr)
+    if kind is None:
+        raise Invalid(BAD_ARGUMENT)
+    if isinstance(kind, Boolean):
         low = raw.lower()
         if low in TRUE:
             return True
         if low in FALSE:
             return False
         raise Invalid(f"Invalid boolean value for filter {attr}: {raw}")
-    if kind is not None and issubclass(kind, Integer):
+    if isinstance(kind, Integer):
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError:
             raise Invalid(f"Invalid integer value for filter {attr}: {raw}") from None
-    if kind is not None and issubclass(kind, Float):
+        limit = _INT_RANGE[BigInteger if isinstance(kind, BigInteger) else Integer]
+        if not -limit - 1 <= number <= limit:
+            raise Invalid(f"Invalid integer value for filter {attr}: {raw} is out of range")
+        return number
+    if isinstance(kind, Float):
         try:
             return float(raw)
         except ValueError:
             raise Invalid(f"Invalid number for filter {attr}: {raw}") from None
+    if isinstance(kind, DateTime):
+        try:
+            moment = datetime.datetime.fromisoformat(raw)
+        except ValueError:
+            raise Invalid(f"Invalid date and time for filter {attr}: {raw}") from None
+        # Stored naive, in UTC.
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+        return moment
     return raw
 
 
@@ -57,14 +89,17 @@ def parse(req: falcon.Request, resource: f.Resource, model: Any, settings: ApiSe
         if name in PAGING or name in TAG_PARAMS:
             continue
         if name not in filters:
-            raise Invalid("One or more arguments are either duplicate or invalid")
+            raise Invalid(BAD_ARGUMENT)
         values = _values(req, name)
         attr = filters[name]
         if attr is None or len(values) != 1:
-            raise Invalid("One or more arguments are either duplicate or invalid")
+            raise Invalid(BAD_ARGUMENT)
         query.filters[attr] = _convert(model, attr, values[0])
+    tagged = any(fld.name == "tags" for fld in resource.fields)
     for param, target in TAG_PARAMS.items():
         tags = [t for v in _values(req, param) for t in v.split(",") if t]
+        if tags and not tagged:
+            raise Invalid(BAD_ARGUMENT)
         setattr(query, target, tags)
     if scoped:
         requested = query.filters.get("project_id")
@@ -73,7 +108,7 @@ def parse(req: falcon.Request, resource: f.Resource, model: Any, settings: ApiSe
             if requested is not None and requested != scope:
                 raise Forbidden("Policy does not allow this request to be performed.")
             query.project_id = scope
-    query.sort = _sort(req, resource)
+    query.sort = _sort(req, resource, model)
     _page(req, query, settings)
     fields = _values(req, "fields") or None
     if fields:
@@ -82,7 +117,7 @@ def parse(req: falcon.Request, resource: f.Resource, model: Any, settings: ApiSe
     return query, fields
 
 
-def _sort(req: falcon.Request, resource: f.Resource) -> list[SortKey]:
+def _sort(req: falcon.Request, resource: f.Resource, model: Any) -> list[SortKey]:
     pairs: list[tuple[str, str]] = []
     sort, sort_key, sort_dir = (req.get_param(n) for n in ("sort", "sort_key", "sort_dir"))
     if sort:
@@ -100,7 +135,8 @@ def _sort(req: falcon.Request, resource: f.Resource) -> list[SortKey]:
             fld = resource.field(key)
         except KeyError:
             raise Invalid(f"Invalid sort key {key}.") from None
-        if fld.attr is None or not fld.read or not fld.filterable:
+        if (fld.attr is None or not fld.read or not fld.filterable
+                or column_type(model, fld.attr) is None):
             raise Invalid(f"Invalid sort key {key}.")
         if direction not in ("asc", "desc"):
             raise Invalid(f"Invalid sort direction {direction}.")

@@ -1,4 +1,4 @@
-"""The version document at `/`, the `/v2` roots and `/healthcheck`."""
+"""The version document at `/` and the `/v2` roots (`/healthcheck` is `ottava.healthcheck`)."""
 
 from __future__ import annotations
 
@@ -46,26 +46,3 @@ class Root:
 class VersionRoot:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = "v2"
-
-
-class Healthcheck:
-    """Answers whether the database answers (oslo.middleware's healthcheck wording)."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        from sqlalchemy import text
-
-        try:
-            with self.db.reader() as session:
-                session.execute(text("SELECT 1"))
-        except Exception:  # any failure of the database means "not OK"
-            resp.status = 503
-            resp.content_type = falcon.MEDIA_TEXT
-            resp.text = "DB check failed"
-            return
-        resp.content_type = falcon.MEDIA_TEXT
-        resp.text = "OK"
-
-    on_head = on_get

@@ -150,8 +150,14 @@ def for_create(resource: f.Resource, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def for_update(resource: f.Resource, values: dict[str, Any]) -> dict[str, Any]:
-    """`values` of a PUT with nulls replaced by each field's reset value."""
-    return {
-        name: (resource.field(name).null_value() if value is None else value)
-        for name, value in values.items()
-    }
+    """`values` of a PUT with nulls replaced by each field's reset value. A field the create
+    requires has no reset value unless it declares one: null for it is refused."""
+    out = {}
+    for name, value in values.items():
+        fld = resource.field(name)
+        if value is None:
+            if fld.required and not fld.resets():
+                raise missing(name)
+            value = fld.null_value()
+        out[name] = value
+    return out

@@ -22,6 +22,7 @@ from pydantic import (
 
 from ottava.wire import lbspec
 
+Str36 = Annotated[str, StringConstraints(max_length=36)]
 Str255 = Annotated[str, StringConstraints(max_length=255)]
 Str64 = Annotated[str, StringConstraints(max_length=64)]
 Str2048 = Annotated[str, StringConstraints(max_length=2048)]
@@ -82,18 +83,29 @@ UUID = Annotated[str, AfterValidator(_uuid)]
 IPAddress = Annotated[str, AfterValidator(_ip)]
 CIDR = Annotated[str, AfterValidator(_cidr)]
 Bool = Annotated[bool, BeforeValidator(_strict_bool)]
-Int = Annotated[int, BeforeValidator(_strict_int)]
+# Every integer column is a 32-bit INTEGER: no value the API takes may be larger.
+INT32_MAX = 2_147_483_647
+Int = Annotated[int, BeforeValidator(_strict_int), Field(ge=-INT32_MAX, le=INT32_MAX)]
 Port = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=65535)]
 Tag = Annotated[str, StringConstraints(max_length=255), AfterValidator(_tag)]
-Tags = list[Tag]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    # A tag is a set member: a repeated tag is the same tag (Neutron drops repeats too).
+    return list(dict.fromkeys(values))
+
+
+# Octavia's tag table allows any number per object; a cap keeps one request's work bounded.
+MAX_TAGS = 1000
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_distinct)]
 
 # Octavia's limit on listener timeouts: 24 days in milliseconds.
 TimeoutMs = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=2_073_600_000)]
-ConnectionLimit = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1)]
+ConnectionLimit = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1, le=INT32_MAX)]
 Weight = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=256)]
 Retries = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=10)]
-NonNegative = Annotated[int, BeforeValidator(_strict_int), Field(ge=0)]
-Position = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=2_147_483_647)]
+NonNegative = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=INT32_MAX)]
+Position = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=INT32_MAX)]
 QuotaValue = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1, le=2_000_000_000)]
 
 class AdditionalVip(BaseModel):

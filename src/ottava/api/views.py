@@ -16,6 +16,16 @@ def _ids(objects: Iterable[Any]) -> list[dict[str, str]]:
     return [{"id": obj.id} for obj in objects]
 
 
+PERSISTENCE_KEYS = ("type", "cookie_name", "persistence_timeout", "persistence_granularity")
+
+
+def _persistence(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Octavia answers every key of a pool's session persistence, null where unset.
+    if not stored:
+        return None
+    return {key: stored.get(key) for key in PERSISTENCE_KEYS}
+
+
 COMPUTED: dict[str, dict[str, Computed]] = {
     "loadbalancer": {
         "listeners": lambda lb: _ids(lb.listeners),
@@ -32,6 +42,7 @@ COMPUTED: dict[str, dict[str, Computed]] = {
         "listeners": lambda p: [{"id": i} for i in m.pool_listener_ids(p)],
         "members": lambda p: _ids(p.members),
         "healthmonitor_id": lambda p: p.health_monitor.id if p.health_monitor else None,
+        "session_persistence": lambda p: _persistence(p.session_persistence),
     },
     "healthmonitor": {"pools": lambda hm: [{"id": hm.pool_id}]},
     "l7policy": {"rules": lambda p: _ids(p.rules)},
@@ -93,7 +104,8 @@ def render(resource: f.Resource, obj: Any, fields: list[str] | None = None) -> d
 def render_quota(obj: m.Quota | None, project_id: str, defaults: dict[str, int],
                  fill_defaults: bool) -> dict[str, Any]:
     """A quota with both of Octavia's spellings; defaults filled in for 'show'."""
-    out: dict[str, Any] = {"project_id": project_id}
+    # tenant_id: the deprecated spelling older clients still read.
+    out: dict[str, Any] = {"project_id": project_id, "tenant_id": project_id}
     for api_name, column in f.QUOTA_NAMES:
         v = getattr(obj, column) if obj is not None else None
         if v is None and fill_defaults:

@@ -10,8 +10,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
+
+from ottava.domain.errors import Invalid, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "ottava_writer"
@@ -59,6 +61,27 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
 
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """The one place where the database's refusals become Ottava's errors: a value its column
+    cannot hold is the client's fault (400); a database that does not answer is a 503.
+    Integrity errors pass through: the service layer knows which conflict each one means."""
+    try:
+        yield
+    except exc.DataError as error:
+        raise Invalid(f"Invalid input: the database refused a value ({_first_line(error)})"
+                      ) from error
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        raise Unavailable("The database is not available, try again later.") from error
+    except OverflowError as error:
+        # SQLite's driver refuses an integer beyond 64 bits before the statement runs.
+        raise Invalid(f"Invalid input: the database refused a value ({error})") from error
+
+
+def _first_line(error: exc.DBAPIError) -> str:
+    return str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+
+
 class Database:
     """The engine plus a session factory; `transaction()` is the unit of work."""
 
@@ -73,13 +96,13 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any exception."""
-        with self._writers() as session, session.begin():
+        with translated_errors(), self._writers() as session, session.begin():
             yield session
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
         """A session for reads only."""
-        with self._sessions() as session:
+        with translated_errors(), self._sessions() as session:
             yield session
 
     def dispose(self) -> None:

@@ -60,6 +60,12 @@ class NotImplementedByProvider(OttavaError):
     code = 501
 
 
+class Unavailable(OttavaError):
+    """A service Ottava depends on (the database, the broker) does not answer (503)."""
+
+    code = 503
+
+
 class Retryable(OttavaError):
     """A driver call failed in a way that may succeed if tried again."""
 

@@ -25,14 +25,51 @@ PREFIXES = ("/v2", "/v2.0", "/v2/lbaas", "/v2.0/lbaas")
 DENIED = "Policy does not allow this request to be performed."
 
 
-def read_body(req: falcon.Request) -> Any:
-    raw = req.bounded_stream.read()
+# Octavia's deepest body (a load balancer created with its whole tree) nests about a dozen
+# levels; anything far deeper is an attack on the parser, not a request.
+MAX_BODY_DEPTH = 32
+
+
+def read_body(req: falcon.Request, max_size: int) -> Any:
+    """The request's JSON body, or a 400/413 in the fault format: too large, not JSON, nested
+    too deep, or holding a NUL character. A chunked body is read as any other."""
+    if req.content_length is not None and req.content_length > max_size:
+        raise falcon.HTTPContentTooLarge(description=too_large(max_size))
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    raw = req.stream.read(max_size + 1) if chunked else req.bounded_stream.read()
+    if len(raw) > max_size:
+        raise falcon.HTTPContentTooLarge(description=too_large(max_size))
     if not raw:
         return None
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Invalid("Invalid JSON in request body") from None
+    check_nesting_and_nul(body)
+    return body
+
+
+def too_large(max_size: int) -> str:
+    return f"Request is too large. The body may hold at most {max_size} bytes."
+
+
+def check_nesting_and_nul(body: Any) -> None:
+    """Walks the parsed body without recursion: 400 if it nests deeper than MAX_BODY_DEPTH
+    or any key or string holds NUL (which PostgreSQL cannot store)."""
+    pending: list[tuple[Any, int]] = [(body, 0)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise Invalid("Invalid JSON in request body: nested too deeply")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    raise Invalid("NUL characters are not allowed in the request body")
+                pending.append((item, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and "\x00" in value:
+            raise Invalid("NUL characters are not allowed in the request body")
 
 
 def caller(req: falcon.Request) -> Caller:
@@ -55,6 +92,10 @@ class Routes:
         self.services = services
         self.settings = settings
         self.policy = policy
+
+    def body(self, req: falcon.Request) -> Any:
+        """The request's JSON body (see `read_body`)."""
+        return read_body(req, self.settings.max_request_body_size)
 
     def allowed(self, req: falcon.Request, action: str, project_id: str | None) -> bool:
         return self.policy.allows(f"{PREFIX}:{self.rbac}:{action}", project_id,
@@ -106,12 +147,12 @@ class Routes:
         }
 
     def create_values(self, req: falcon.Request) -> dict[str, Any]:
-        body = schemas.body_root(read_body(req), self.resource.key)
+        body = schemas.body_root(self.body(req), self.resource.key)
         parsed = schemas.validate(schemas.create_model(self.resource), body, self.resource.key)
         return schemas.for_create(self.resource, schemas.provided(parsed))
 
     def update_values(self, req: falcon.Request) -> dict[str, Any]:
-        body = schemas.body_root(read_body(req), self.resource.key)
+        body = schemas.body_root(self.body(req), self.resource.key)
         parsed = schemas.validate(schemas.put_model(self.resource), body, self.resource.key)
         return schemas.for_update(self.resource, schemas.provided(parsed))
 

@@ -8,7 +8,7 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import graph, schemas, views
-from ottava.api.routes.common import PREFIXES, StandardRoutes, caller, read_body
+from ottava.api.routes.common import PREFIXES, StandardRoutes, caller
 from ottava.db import models as m
 from ottava.domain.errors import Invalid
 
@@ -24,7 +24,7 @@ class LoadBalancerRoutes(StandardRoutes):
         return self.services.loadbalancers
 
     def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = schemas.body_root(read_body(req), "loadbalancer")
+        body = schemas.body_root(self.body(req), "loadbalancer")
         parsed = schemas.validate(schemas.LoadBalancerGraph, body, "loadbalancer")
         values = graph.normalize(schemas.provided(parsed))
         is_graph = bool(values["listeners"] or values["pools"])

@@ -8,7 +8,7 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import listing, schemas
-from ottava.api.routes.common import PREFIXES, Routes, caller, read_body, selected_fields
+from ottava.api.routes.common import PREFIXES, Routes, caller, selected_fields
 from ottava.db import models as m
 
 
@@ -80,7 +80,7 @@ class MemberRoutes(NestedRoutes):
     def on_put_collection(self, req: falcon.Request, resp: falcon.Response,
                           ident: str) -> None:
         """The batch update: the request lists the pool's members as they should be."""
-        body = read_body(req)
+        body = self.body(req)
         if not isinstance(body, dict) or set(body) != {"members"}:
             schemas.body_root(body, "members")
         parsed = schemas.validate(schemas.BatchMembers, body, "members")

@@ -9,7 +9,7 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import schemas, views
-from ottava.api.routes.common import DENIED, PREFIXES, Routes, caller, read_body
+from ottava.api.routes.common import DENIED, PREFIXES, Routes, caller
 from ottava.domain.errors import Forbidden
 
 
@@ -52,7 +52,7 @@ class QuotaRoutes(Routes):
                                 for name in (api_name, column)}}
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        body = schemas.body_root(read_body(req), "quota")
+        body = schemas.body_root(self.body(req), "quota")
         parsed = schemas.validate(schemas.put_model(f.QUOTA), body, "quota")
         self.authorize(req, "put", project_id)
         values = {}
