@@ -3,7 +3,9 @@ the Accept check, the request id, and the OpenAPI document against the live rout
 
 from __future__ import annotations
 
+import json
 import pathlib
+import re
 
 import falcon.inspect
 
@@ -83,13 +85,29 @@ def test_openapi_document_matches_the_routes_served(api: Client, stack) -> None:
     }
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert documented == served
-    # Every create and update documents the schema that validates its body.
+    # Every create and update documents the schema that validates its body, under Octavia's
+    # root key ({"loadbalancer": {...}}), except the batch member update, which is its body.
     for path, ops in document["paths"].items():
         for method, op in ops.items():
+            # Every {name} in the path is a declared, required path parameter.
+            declared = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+            assert declared == set(re.findall(r"{(\w+)}", path)), (path, method)
             if method == "post" or (method == "put" and path.endswith("}")
                                     and "/quotas/" not in path):
-                ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-                assert ref.split("/")[-1] in document["components"]["schemas"]
+                schema = op["requestBody"]["content"]["application/json"]["schema"]
+                [(root, inner)] = schema["properties"].items()
+                assert schema["required"] == [root] and schema["additionalProperties"] is False
+                assert inner["$ref"].split("/")[-1] in document["components"]["schemas"]
+    lbs = document["paths"]["/v2/lbaas/loadbalancers"]
+    assert {"limit", "marker", "sort", "name", "vip_address", "tags-any"} <= {
+        p["name"] for p in lbs["get"]["parameters"] if p["in"] == "query"}
+    listed = lbs["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(listed["properties"]) == {"loadbalancers", "loadbalancers_links"}
+    quota = document["paths"]["/v2/lbaas/quotas/{project_id}"]
+    assert set(quota["delete"]["responses"]) == {"202", "default"}  # as the wire answers
+    text = json.dumps(document)
+    assert '"ge"' not in text and '"le"' not in text  # bounds are minimum/maximum
+    assert '"maximum": 65535' in text
     lb_post = document["components"]["schemas"]["LoadbalancerPOST"]
     assert "vip_subnet_id" in lb_post["properties"] and "listeners" in lb_post["properties"]
     assert lb_post["additionalProperties"] is False

@@ -392,10 +392,13 @@ AMPHORA = Resource(
         *(ro(name)
         for name in (
             "id", "compute_id", "lb_network_ip", "vrrp_ip", "ha_ip",
-            "vrrp_port_id", "ha_port_id", "cert_expiration", "cert_busy", "role", "status",
-            "vrrp_interface", "vrrp_id", "vrrp_priority", "cached_zone", "created_at",
-            "updated_at", "image_id", "compute_flavor",
+            "vrrp_port_id", "ha_port_id", "cert_expiration", "role", "status",
+            "vrrp_interface", "cached_zone", "created_at", "updated_at", "image_id",
+            "compute_flavor",
         )),
+        ro("cert_busy", bool),
+        ro("vrrp_id", int),
+        ro("vrrp_priority", int),
     ),
     extra_filters=("project_id",),
 )

@@ -84,9 +84,11 @@ IPAddress = Annotated[str, AfterValidator(_ip)]
 CIDR = Annotated[str, AfterValidator(_cidr)]
 Bool = Annotated[bool, BeforeValidator(_strict_bool)]
 # Every integer column is a 32-bit INTEGER: no value the API takes may be larger.
+# (The bounds come before the BeforeValidator so that the JSON schema states them as
+# minimum/maximum; the validator still runs first.)
 INT32_MAX = 2_147_483_647
-Int = Annotated[int, BeforeValidator(_strict_int), Field(ge=-INT32_MAX, le=INT32_MAX)]
-Port = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=65535)]
+Int = Annotated[int, Field(ge=-INT32_MAX, le=INT32_MAX), BeforeValidator(_strict_int)]
+Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_strict_int)]
 Tag = Annotated[str, StringConstraints(max_length=255), AfterValidator(_tag)]
 
 
@@ -100,13 +102,13 @@ MAX_TAGS = 1000
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_distinct)]
 
 # Octavia's limit on listener timeouts: 24 days in milliseconds.
-TimeoutMs = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=2_073_600_000)]
-ConnectionLimit = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1, le=INT32_MAX)]
-Weight = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=256)]
-Retries = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=10)]
-NonNegative = Annotated[int, BeforeValidator(_strict_int), Field(ge=0, le=INT32_MAX)]
-Position = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=INT32_MAX)]
-QuotaValue = Annotated[int, BeforeValidator(_strict_int), Field(ge=-1, le=2_000_000_000)]
+TimeoutMs = Annotated[int, Field(ge=0, le=2_073_600_000), BeforeValidator(_strict_int)]
+ConnectionLimit = Annotated[int, Field(ge=-1, le=INT32_MAX), BeforeValidator(_strict_int)]
+Weight = Annotated[int, Field(ge=0, le=256), BeforeValidator(_strict_int)]
+Retries = Annotated[int, Field(ge=1, le=10), BeforeValidator(_strict_int)]
+NonNegative = Annotated[int, Field(ge=0, le=INT32_MAX), BeforeValidator(_strict_int)]
+Position = Annotated[int, Field(ge=1, le=INT32_MAX), BeforeValidator(_strict_int)]
+QuotaValue = Annotated[int, Field(ge=-1, le=2_000_000_000), BeforeValidator(_strict_int)]
 
 class AdditionalVip(BaseModel):
     """One entry of a load balancer's additional_vips (v2.26)."""
