@@ -80,9 +80,11 @@ class Stack:
     def __init__(self, database_url: str, state_dir: str,
                  overrides: dict[str, dict[str, Any]] | None = None,
                  health: bool = False,
-                 auth_overrides: dict[str, dict[str, Any]] | None = None) -> None:
+                 auth_overrides: dict[str, dict[str, Any]] | None = None,
+                 transport_url: str | None = None) -> None:
         """`auth_overrides`: [keystone_authtoken] and [oslo_policy] values, which the
-        middleware and policy register only once the API is built."""
+        middleware and policy register only once the API is built. `transport_url`: a real
+        broker for the casts (as the split deployment has), instead of in-process messaging."""
         settings: dict[str, dict[str, Any]] = {
             "database": {"connection": database_url},
             "api_settings": {"bind_host": "127.0.0.1", "bind_port": 0},
@@ -95,6 +97,8 @@ class Stack:
         }
         if health:  # as standalone runs it, on a free port
             settings["health_manager"] = {"bind_port": 0}
+        if transport_url:
+            settings["DEFAULT"] = {"transport_url": transport_url}
         for group, values in (overrides or {}).items():
             settings.setdefault(group, {}).update(values)
         loaded = bootstrap.load([], state_dir, settings, standalone=health)
@@ -104,10 +108,10 @@ class Stack:
                 self.conf.set_override(name, value, group=group)
         self.db = bootstrap.open_database(self.settings.common, upgrade=True)
         self.drivers = bootstrap.load_drivers(self.settings.drivers)
-        self.transport = bootstrap.messaging(self.conf, in_process=True)
+        self.transport = bootstrap.messaging(self.conf, in_process=not transport_url)
+        self.dispatch = bootstrap.dispatcher(self.transport, self.settings.common)
         self.services = bootstrap.build_services(
-            self.settings.service, self.db, self.drivers,
-            bootstrap.dispatcher(self.transport, self.settings.common))
+            self.settings.service, self.db, self.drivers, self.dispatch)
         self.health: Any = None
         worker = self.settings.worker_process()
         if health:
@@ -188,6 +192,7 @@ class Stack:
         self.runner.stop()
         self.consumer.stop()
         self.consumer.wait()
+        self.dispatch.close()
         self.transport.cleanup()
         self.drivers.close()
         self.db.dispose()

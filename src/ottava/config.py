@@ -230,8 +230,9 @@ def register_library_opts(conf: cfg.ConfigOpts) -> None:
     ]
     for group, options in groups:
         conf.register_opts(options, group=group)
-    # /healthcheck checks the database unless the operator names other checks.
-    conf.set_default("backends", ["ottava_db_check"], group="healthcheck")
+    # /healthcheck checks the database and the broker unless the operator names other checks.
+    conf.set_default("backends", ["ottava_db_check", "ottava_broker_check"],
+                     group="healthcheck")
     if "debug" not in conf:
         logging.register_options(conf)
 
@@ -267,6 +268,7 @@ def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = No
     second, failover after three silent seconds (looked for four times a second: one cheap
     indexed query), VRRP adverts every 0.2 s, heartbeats received in-process; with local
     amphorae, on the amphora bridge's address (`heartbeat_bind_ip`)."""
+    conf.set_default("transport_url", "fake://")  # messaging stays in the process
     conf.set_default("heartbeat_interval", 1.0, group="health_manager")
     conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
     conf.set_default("health_check_interval", 0.25, group="health_manager")

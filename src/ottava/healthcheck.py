@@ -4,14 +4,16 @@ oslo.middleware answers in the format the client accepts (text "OK", or JSON wit
 and `reasons`, or HTML), honours `[healthcheck] detailed`, `allowed_source_ranges` and the
 disable-by-file backends, exactly as Octavia's `/healthcheck` does. The checks it runs are
 stevedore plugins named in `[healthcheck] backends`; Ottava's database check is registered as
-`ottava_db_check` and, so that an octavia.conf keeps working, as `octavia_db_check`;
-`ottava.config` makes it the default.
+`ottava_db_check` and, so that an octavia.conf keeps working, as `octavia_db_check`; the
+broker check as `ottava_broker_check`. `ottava.config` makes both the default.
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+import oslo_messaging
 from oslo_config import cfg
 from oslo_middleware.healthcheck import Healthcheck, pluginbase
 from sqlalchemy import text
@@ -20,6 +22,8 @@ from ottava import config
 from ottava.db.engine import Database
 
 PATH = "/healthcheck"
+DEFAULT_BROKER_PORT = 5672
+BROKER_TIMEOUT = 2.0  # seconds per broker host
 
 
 class DatabaseCheck(pluginbase.HealthcheckBaseExtension):
@@ -39,6 +43,35 @@ class DatabaseCheck(pluginbase.HealthcheckBaseExtension):
                 available=False, reason="The database is not available",
                 details=str(error).splitlines()[0] if str(error) else type(error).__name__)
         return pluginbase.HealthcheckResult(available=True, reason="OK")
+
+
+class BrokerCheck(pluginbase.HealthcheckBaseExtension):
+    """Whether a host of the message broker in `transport_url` accepts a connection.
+
+    A TCP connection, not a message: oslo.messaging offers no ping, and an API whose broker
+    refuses connections is the case worth reporting (its casts wait for the reconciler)."""
+
+    def __init__(self, oslo_conf: cfg.ConfigOpts, conf: dict[str, Any]) -> None:
+        super().__init__(oslo_conf, conf)
+        url = oslo_conf.transport_url
+        parsed = oslo_messaging.TransportURL.parse(oslo_conf, url) if url else None
+        self.hosts = [(h.hostname, h.port or DEFAULT_BROKER_PORT)
+                      for h in (parsed.hosts if parsed and parsed.transport != "fake" else [])
+                      if h.hostname]
+
+    def healthcheck(self, server_port: int) -> pluginbase.HealthcheckResult:
+        if not self.hosts:
+            return pluginbase.HealthcheckResult(available=True, reason="OK")
+        for host, port in self.hosts:
+            try:
+                socket.create_connection((host, port), timeout=BROKER_TIMEOUT).close()
+            except OSError:
+                continue
+            return pluginbase.HealthcheckResult(available=True, reason="OK")
+        named = ", ".join(f"{host}:{port}" for host, port in self.hosts)
+        return pluginbase.HealthcheckResult(
+            available=False, reason="The message broker is not reachable",
+            details=f"no connection to {named}")
 
 
 class WithHealthcheck:

@@ -8,39 +8,62 @@ serves on it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import futurist
 import oslo_messaging
+from futurist import rejection
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 CAST_TRIES = 3
+CAST_BACKLOG = 10_000  # casts waiting for the broker; beyond, the reconciler casts
 
 NAMESPACE = "ottava"
 VERSION = "1.0"
 
 
 class Dispatcher:
-    """Casts an operation id to whichever worker listens on the topic."""
+    """Casts an operation id to whichever worker listens on the topic, off the caller's
+    thread: the API has recorded the operation and answers at once, whether or not the broker
+    does. Casts wait in a bounded backlog; each is tried CAST_TRIES times, each try with one
+    reconnection attempt (oslo.messaging's default is to reconnect forever). An operation
+    that cannot be cast stays QUEUED in the database and the reconciler casts it again."""
 
-    def __init__(self, transport: Any, topic: str) -> None:
+    def __init__(self, transport: Any, topic: str, backlog: int = CAST_BACKLOG) -> None:
         target = oslo_messaging.Target(topic=topic, namespace=NAMESPACE, version=VERSION)
-        self.client = oslo_messaging.get_rpc_client(transport, target)
+        self.client = oslo_messaging.get_rpc_client(transport, target, retry=1)
+        self.executor = futurist.ThreadPoolExecutor(
+            max_workers=1, check_and_reject=rejection.reject_when_reached(backlog))
+        self.closing = threading.Event()
 
     def __call__(self, operation_id: str) -> None:
-        """Cast, tried a few times; an operation that cannot be cast stays QUEUED in the
-        database for the reconciler, so the API request that recorded it still succeeds."""
+        try:
+            self.executor.submit(self.cast, operation_id)
+        except (futurist.RejectedSubmission, RuntimeError) as exc:  # full, or shut down
+            LOG.error("Operation %s left QUEUED for the reconciler: %s", operation_id, exc)
+
+    def cast(self, operation_id: str) -> bool:
         for attempt in range(1, CAST_TRIES + 1):
+            if self.closing.is_set():
+                return False  # stopping: what is left is QUEUED for the reconciler
             try:
                 self.client.cast({}, "run_operation", operation_id=operation_id)
-                return
+                return True
             except Exception as exc:  # any transport failure; the record is safe
                 LOG.warning("Cast of operation %s failed (try %d of %d): %s", operation_id,
                             attempt, CAST_TRIES, exc)
                 time.sleep(0.1 * attempt)
         LOG.error("Operation %s left QUEUED for the reconciler", operation_id)
+        return False
+
+    def close(self) -> None:
+        """Stop: the cast under way finishes, those still waiting stay QUEUED."""
+        self.closing.set()
+        self.executor.shutdown(wait=True)
 
 
 class OperationEndpoint:

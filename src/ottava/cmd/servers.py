@@ -112,6 +112,7 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
         runner.stop()
         consumer.stop()
         consumer.wait()
+        dispatch.close()
         transport.cleanup()
         drivers.close()
         db.dispose()
@@ -123,8 +124,8 @@ def run_api(loaded: bootstrap.Loaded) -> None:
     db = bootstrap.open_database(settings.common)
     drivers = load_drivers(settings.drivers)
     transport = bootstrap.messaging(conf, in_process=False)
-    services = bootstrap.build_services(settings.service, db, drivers,
-                                        bootstrap.dispatcher(transport, settings.common))
+    dispatch = bootstrap.dispatcher(transport, settings.common)
+    services = bootstrap.build_services(settings.service, db, drivers, dispatch)
     bind = settings.api.bind
     api = http_server(bootstrap.api_application(conf, settings.api, services), bind.host,
                       bind.port)
@@ -134,6 +135,7 @@ def run_api(loaded: bootstrap.Loaded) -> None:
         wait_for_signal()
     finally:
         api.stop()
+        dispatch.close()
         transport.cleanup()
         drivers.close()
         db.dispose()
@@ -145,8 +147,8 @@ def run_health_manager(loaded: bootstrap.Loaded) -> None:
     settings = loaded.settings
     db = bootstrap.open_database(settings.common)
     transport = bootstrap.messaging(loaded.conf, in_process=False)
-    services = bootstrap.build_services(settings.service, db, None,
-                                        bootstrap.dispatcher(transport, settings.common))
+    dispatch = bootstrap.dispatcher(transport, settings.common)
+    services = bootstrap.build_services(settings.service, db, None, dispatch)
     health = bootstrap.build_health_manager(settings.health_manager_process(), db,
                                             services.amphorae)
     health.start()
@@ -156,6 +158,7 @@ def run_health_manager(loaded: bootstrap.Loaded) -> None:
         wait_for_signal()
     finally:
         health.stop()
+        dispatch.close()
         transport.cleanup()
         db.dispose()
 
@@ -176,6 +179,7 @@ def run_housekeeping(loaded: bootstrap.Loaded) -> None:
         wait_for_signal()
     finally:
         housekeeping.stop()
+        dispatch.close()
         transport.cleanup()
         db.dispose()
 
