@@ -8,7 +8,9 @@ import socket
 import threading
 import time
 
-from ottava.health.receiver import ReceiverProcesses
+import pytest
+
+from ottava.health.receiver import AddressTaken, Receiver, ReceiverProcesses
 from ottava.wire import heartbeat as wire
 
 KEY = b"receiver-processes-test-key"
@@ -76,3 +78,31 @@ def test_a_receiver_process_that_dies_is_replaced() -> None:
         assert "after" in seen  # the same port, served by the new process
     finally:
         receivers.stop()
+
+
+def test_a_second_health_manager_cannot_take_a_held_heartbeat_address() -> None:
+    """Two health managers on one port would split each other's heartbeats and fail healthy
+    amphorae over: the second is refused, naming the address, in every combination."""
+    first = ReceiverProcesses("127.0.0.1", 0, KEY, count=2, interval=0.1,
+                              accept=lambda batch, count: None)
+    try:
+        host, port = first.address
+        with pytest.raises(AddressTaken, match=f"{host}:{port} is already in use"):
+            ReceiverProcesses(host, port, KEY, count=1, interval=0.1,
+                              accept=lambda batch, count: None)
+        with pytest.raises(AddressTaken):
+            Receiver(host, port, KEY, lambda heartbeat: None)
+    finally:
+        first.stop()
+    single = Receiver("127.0.0.1", 0, KEY, lambda heartbeat: None)
+    try:
+        host, port = single.address
+        with pytest.raises(AddressTaken):
+            Receiver(host, port, KEY, lambda heartbeat: None)
+        with pytest.raises(AddressTaken):
+            ReceiverProcesses(host, port, KEY, count=1, interval=0.1,
+                              accept=lambda batch, count: None)
+    finally:
+        single.close()
+    # Once released, the address is free again.
+    Receiver(host, port, KEY, lambda heartbeat: None).close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import functools
 import multiprocessing
 import multiprocessing.connection
@@ -40,9 +41,22 @@ DRAIN_SPAN = 1.0  # seconds one drain may last under a steady stream
 AT_ONCE = 0.001  # the pause between two drains: none to speak of
 
 
+class AddressTaken(RuntimeError):
+    """The heartbeat address is held by another process: two health managers on one port
+    would each receive about half of the other's heartbeats and fail healthy amphorae over."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"The heartbeat address {host}:{port} is already in use (another Ottava health "
+            "manager on this host?). Stop it, or give this one its own [health_manager] "
+            "bind_ip/bind_port (standalone: its own state folder and amphora network).")
+
+
 def bind(host: str, port: int, shared: bool = False) -> socket.socket:
     """A UDP socket on host:port with a large receive buffer (beyond the system's cap when
-    this process may: root); `shared`: other processes may bind the same port."""
+    this process may: root); `shared`: this health manager's other receiver processes may
+    bind the same port. No SO_REUSEADDR: for UDP it would let a second health manager share
+    the port silently. Raises AddressTaken when the port is held."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
@@ -52,11 +66,24 @@ def bind(host: str, port: int, shared: bool = False) -> socket.socket:
                 break
             except OSError:
                 continue
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if shared:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise AddressTaken(host, port) from None
+        raise
     return sock
+
+
+def claim(host: str, port: int) -> None:
+    """AddressTaken unless host:port is free: a bind without SO_REUSEPORT fails while any
+    other process holds the port, shared or not. Checked before this health manager's own
+    receiver processes bind it together."""
+    if port:
+        bind(host, port).close()
 
 
 class Receiver(PeriodicPart):
@@ -175,6 +202,7 @@ class ReceiverProcesses(PeriodicPart):
         self._stopping = False
         self._lock = threading.Lock()
         self.address = (host, port)
+        claim(host, port)
         for _ in range(count):
             # The others share the first one's port (which may have been asked as 0).
             self._children.append(self._spawn())
