@@ -60,6 +60,17 @@ class NotImplementedByProvider(OttavaError):
     code = 501
 
 
+class Fenced(OttavaError):
+    """A worker's claim on an operation was taken over (its lease lapsed and another worker
+    claimed it): this worker must neither write nor undo anything for it."""
+
+    code = 409
+
+    def __init__(self, operation_id: str, token: int) -> None:
+        super().__init__(f"Operation {operation_id} is no longer held with claim {token}: "
+                         "another worker took it over")
+
+
 class Unavailable(OttavaError):
     """A service Ottava depends on (the database, the broker) does not answer (503)."""
 

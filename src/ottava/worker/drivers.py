@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from ottava.db.engine import Database
+from ottava.db.fencing import FencedDatabase
 from ottava.domain.operations import Plan
 from ottava.domain.ports.amphora import AmphoraAgent
 from ottava.domain.ports.compute import Compute, IssueAgentBoot
@@ -28,11 +29,18 @@ class WorkerDeps:
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One operation as its flow's tasks see it: parsed once, handed to each at build time."""
+    """One operation as its flow's tasks see it: parsed once, handed to each at build time.
+
+    Run by a worker that claimed it, `deps.db` is a `FencedDatabase`: every write checks the
+    claim is still this worker's, and `still_held()` says whether a revert may act."""
 
     deps: WorkerDeps
     plan: Plan
     operation_id: str
+
+    def still_held(self) -> bool:
+        db = self.deps.db
+        return db.still_held() if isinstance(db, FencedDatabase) else True
 
     @property
     def load_balancer_id(self) -> str:

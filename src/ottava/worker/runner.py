@@ -5,7 +5,9 @@ so two workers given the same id (a redelivered message, or the reconciler re-dr
 never run it twice at once. A claim is a lease: a periodic job renews it every third of
 `[house_keeping] operation_lease` while the flow runs, so a RUNNING operation whose lease
 lapsed belongs to a worker that died, and the housekeeping reconciler hands it to another
-(which resumes it from TaskFlow's logbook).
+(which resumes it from TaskFlow's logbook). The claim's count is a fencing token: a worker
+that was only paused, and wakes after the takeover, can neither write, revert nor record an
+outcome (`ottava.db.fencing`).
 
 Fault injection for the crash tests: with OTTAVA_CRASH_AT=<flow kind>:<atom name> in the
 environment, the process kills itself (SIGKILL) as that atom starts, as a power cut would.
@@ -14,6 +16,7 @@ environment, the process kills itself (SIGKILL) as that atom starts, as a power 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import signal
@@ -30,7 +33,9 @@ from taskflow.types import notifier
 
 from ottava.db import health
 from ottava.db import models as m
+from ottava.db.fencing import FencedDatabase
 from ottava.db.transitions import compare_and_set
+from ottava.domain.errors import Fenced
 from ottava.domain.lifecycles import OPERATION, UNFINISHED, OperationState
 from ottava.domain.operations import Plan
 from ottava.periodic import Periodic, PeriodicRunner
@@ -94,18 +99,25 @@ class OperationRunner:
             LOG.debug("Operation %s was claimed elsewhere or is finished", operation_id)
             return None
         plan = Plan.from_json(op.payload)
+        # The claim's token fences every write the flow makes (see ottava.db.fencing).
+        token = op.attempts
+        deps = dataclasses.replace(self.deps, db=FencedDatabase(self.deps.db, op.id, token))
         state, error = OperationState.DONE, None
         self.periodic.start()  # a runner driven without start() still renews its leases
         with self._lock:
             self._running.add(op.id)
         try:
-            self._run_flow(op.id, plan)
+            self._run_flow(Job(deps, plan, op.id))
         except Exception as exc:  # the flow has reverted; record why it failed
             LOG.warning("Operation %s (%s) failed: %s", op.id, op.kind, exc)
             state, error = OperationState.FAILED, f"{type(exc).__name__}: {exc}"
             try:
                 # The flow's own revert may itself have failed part way: make sure.
-                fail_plan(self.deps.db, plan)
+                fail_plan(deps.db, plan)
+            except Fenced:
+                LOG.warning("Operation %s was taken over by another worker: leaving it",
+                            op.id)
+                return None
             except Exception:
                 # Not even that could be written: leave the operation RUNNING; its lease
                 # lapses and the reconciler runs it again later (from its first step: the
@@ -119,12 +131,18 @@ class OperationRunner:
             with self._lock:
                 self._running.discard(op.id)
         with self.deps.db.transaction() as s:
-            compare_and_set(s, OPERATION, m.Operation, op.id, state, [OperationState.RUNNING],
-                            error=error, lease_expires=None)
+            finished = compare_and_set(
+                s, OPERATION, m.Operation, op.id, state, [OperationState.RUNNING],
+                where=[m.Operation.attempts == token], error=error, lease_expires=None)
+        if not finished:
+            LOG.warning("Operation %s was taken over by another worker before it finished "
+                        "here: its outcome is the other worker's to record", op.id)
+            return None
         return state
 
-    def _run_flow(self, operation_id: str, plan: Plan) -> None:
-        flow = flows.build(Job(self.deps, plan, operation_id))
+    def _run_flow(self, job: Job) -> None:
+        operation_id, plan = job.operation_id, job.plan
+        flow = flows.build(job)
         with contextlib.closing(self.backend.get_connection()) as conn:
             try:
                 # A logbook left by a worker that died: the engine resumes where it stopped.

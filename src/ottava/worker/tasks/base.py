@@ -1,17 +1,43 @@
-"""The base of every task: the operation's `Job` (its plan, id, the drivers and database)."""
+"""The base of every task: the operation's `Job` (its plan, id, the drivers and database).
+
+Every task's `revert` is fenced: a worker whose claim was taken over (see
+`ottava.db.fencing`) leaves what it built to the worker that took the operation over, which
+resumes the same flow from its logbook and may be using it."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
+from oslo_log import log as logging
 from taskflow import task
 
 from ottava.worker.drivers import Job
 
+LOG = logging.getLogger(__name__)
+
 
 class WorkerTask(task.Task):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "revert" in cls.__dict__:
+            cls.revert = _fenced(cls.__dict__["revert"])
+
     def __init__(self, job: Job, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job = job
         self.deps = job.deps
         self.plan = job.plan
+
+
+def _fenced(revert: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(revert)
+    def guarded(self: WorkerTask, *args: Any, **kwargs: Any) -> Any:
+        if not self.job.still_held():
+            LOG.warning("Not reverting %s of operation %s: another worker took it over",
+                        self.name, self.job.operation_id)
+            return None
+        return revert(self, *args, **kwargs)
+
+    return guarded

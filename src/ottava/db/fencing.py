@@ -1,0 +1,56 @@
+"""Fencing tokens: what stops a worker that lost its lease from writing.
+
+A claim increments the operation's `attempts`; the value after the claim is that worker's
+token. A worker may pause (a long GC, a frozen VM, a partition) past its lease; the
+reconciler then hands the operation to another worker, whose claim increments `attempts`
+again. When the first one wakes, every transaction it opens through `FencedDatabase` first
+locks the operation row and checks the token: a stale one raises `Fenced` before anything is
+written. The row lock makes the check and the writes one unit against a takeover: the
+takeover's compare-and-set on the same row waits for the transaction (SQLite: the write lock
+taken at BEGIN IMMEDIATE does the same).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ottava.db import models as m
+from ottava.db.engine import Database
+from ottava.domain.errors import Fenced
+from ottava.domain.lifecycles import OperationState
+
+
+def holds(session: Session, operation_id: str, token: int, lock: bool = False) -> bool:
+    """Whether the operation is RUNNING under the claim `token` (locking its row: `lock`)."""
+    query = select(m.Operation.id).where(
+        m.Operation.id == operation_id, m.Operation.state == OperationState.RUNNING,
+        m.Operation.attempts == token)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).first() is not None
+
+
+class FencedDatabase(Database):
+    """The database as the worker running one operation sees it: the same engine and
+    sessions, but every transaction is fenced by the claim's token."""
+
+    def __init__(self, db: Database, operation_id: str, token: int) -> None:
+        # Not Database.__init__: the same engine, pool and session factories as `db`.
+        self.__dict__.update(db.__dict__)
+        self.operation_id = operation_id
+        self.token = token
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with super().transaction() as session:
+            if not holds(session, self.operation_id, self.token, lock=True):
+                raise Fenced(self.operation_id, self.token)
+            yield session
+
+    def still_held(self) -> bool:
+        with self.reader() as session:
+            return holds(session, self.operation_id, self.token)

@@ -1,0 +1,88 @@
+"""Fencing tokens: a worker paused past its lease wakes after another worker took its
+operation over. It must not write, not revert, and not record an outcome; the new holder
+can. Run against every database back end (row locks differ: SQLite's write lock, MariaDB's
+and PostgreSQL's SELECT … FOR UPDATE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ottava.db import models as m
+from ottava.db.fencing import FencedDatabase
+from ottava.db.transitions import compare_and_set
+from ottava.domain.errors import Fenced
+from ottava.domain.lifecycles import OPERATION, OperationState
+from ottava.domain.operations import OperationKind, Plan
+from ottava.worker.drivers import Job
+from ottava.worker.tasks.base import WorkerTask
+from tests.harness import Client
+
+
+class Undo(WorkerTask):
+    """A task whose revert records that it ran (as a real one would delete a server)."""
+
+    undone: list[str] = []
+
+    def execute(self) -> None:
+        return None
+
+    def revert(self, *args: Any, **kwargs: Any) -> None:
+        Undo.undone.append(self.job.operation_id)
+
+
+def claim(stack: Any, op_id: str, worker: str) -> int:
+    """The claim a worker makes (the runner's compare-and-set); returns its token."""
+    with stack.db.transaction() as s:
+        assert compare_and_set(s, OPERATION, m.Operation, op_id, OperationState.RUNNING,
+                               [OperationState.QUEUED], attempts=m.Operation.attempts + 1,
+                               worker=worker)
+        return int(s.scalar(select(m.Operation.attempts).where(m.Operation.id == op_id)))
+
+
+def test_a_worker_that_lost_its_claim_cannot_write_revert_or_finish(
+        api: Client, lb: dict, stack: Any) -> None:
+    with stack.db.transaction() as s:
+        op = m.Operation(kind="loadbalancer_update", target_id=lb["id"],
+                         load_balancer_id=lb["id"], payload={}, state=OperationState.QUEUED)
+        s.add(op)
+        s.flush()
+        op_id = op.id
+    first = claim(stack, op_id, "worker-a")
+    paused = FencedDatabase(stack.db, op_id, first)
+    with paused.transaction() as s:  # while it holds the claim, it writes
+        s.get(m.LoadBalancer, lb["id"]).name = "written-by-a"
+
+    # worker-a pauses past its lease; the reconciler requeues; worker-b claims.
+    with stack.db.transaction() as s:
+        assert compare_and_set(s, OPERATION, m.Operation, op_id, OperationState.QUEUED,
+                               [OperationState.RUNNING])
+    second = claim(stack, op_id, "worker-b")
+    assert second == first + 1
+
+    with pytest.raises(Fenced), paused.transaction() as s:
+        s.get(m.LoadBalancer, lb["id"]).name = "written-by-a-after-waking"
+    assert api.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()[
+        "loadbalancer"]["name"] == "written-by-a"
+
+    Undo.undone.clear()
+    plan = Plan(OperationKind.LOADBALANCER_UPDATE, lb["id"])
+    deps = stack.runner.deps
+    stale = Undo(Job(deps.__class__(**{**deps.__dict__, "db": paused}), plan, op_id))
+    stale.revert()
+    assert Undo.undone == []  # the stale worker leaves what it built to the new holder
+    holder = FencedDatabase(stack.db, op_id, second)
+    current = Undo(Job(deps.__class__(**{**deps.__dict__, "db": holder}), plan, op_id))
+    current.revert()
+    assert Undo.undone == [op_id]
+
+    # The stale worker's finish (the runner's compare-and-set on its token) changes nothing.
+    with stack.db.transaction() as s:
+        assert not compare_and_set(s, OPERATION, m.Operation, op_id, OperationState.DONE,
+                                   [OperationState.RUNNING],
+                                   where=[m.Operation.attempts == first])
+        assert compare_and_set(s, OPERATION, m.Operation, op_id, OperationState.DONE,
+                               [OperationState.RUNNING],
+                               where=[m.Operation.attempts == second])
