@@ -265,7 +265,12 @@ def sender(conn: multiprocessing.connection.Connection, port: int, amphorae: lis
     from ottava.wire import heartbeat as wire
 
     key = KEY.encode()
-    datagrams = [wire.encode(heartbeat(i, g, flap_every), key)  # type: ignore[arg-type]
+    # Encoded ahead, each with its own amphora's key, dated one second apart per round so that
+    # none is a replay of the one before (the health manager's max age allows for it).
+    base = time.time()
+    keys = {i: wire.amphora_key(key, ident("a", i)) for i in amphorae}
+    datagrams = [wire.encode(heartbeat(i, g, flap_every), keys[i],  # type: ignore[arg-type]
+                             sent=base + g)
                  for g in rounds for i in amphorae]
     conn.send(("ready", len(datagrams)))
     if not conn.poll(600):
@@ -507,7 +512,8 @@ def bench_database(kind: str, args: argparse.Namespace, tmp: pathlib.Path) -> li
             f"[DEFAULT]\ntransport_url = {args.rabbit_url}\nstate_path = {state}\n"
             f"[database]\nconnection = {url}\n"
             f"[health_manager]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
-            f"heartbeat_key = {KEY}\nheartbeat_timeout = 86400\n{flush}"
+            f"heartbeat_key = {KEY}\nheartbeat_timeout = 86400\n"
+            f"heartbeat_max_age = 86400\n{flush}"
             f"[oslo_messaging]\ntopic = ottava_bench_health_{uuid.uuid4().hex[:10]}\n")
         subprocess.run([str(VENV_BIN / "ottava"), "db", "upgrade", "--config-file", str(conf)],
                        cwd=ROOT, check=True, timeout=args.start_timeout,

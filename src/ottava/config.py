@@ -134,6 +134,10 @@ health_manager_opts = [
                help="HMAC key of heartbeats; generated in state_path when unset."),
     cfg.FloatOpt("heartbeat_interval", default=10.0, min=0.1,
                  help="Seconds between an amphora's heartbeats (standalone: 1)."),
+    cfg.FloatOpt("heartbeat_max_age", default=30.0, min=1.0,
+                 help="Seconds a heartbeat may have been sent before (or, clocks being "
+                      "what they are, after) it arrives; older ones are refused as stale "
+                      "replays. Amphora and controller clocks must agree within this."),
     cfg.FloatOpt("heartbeat_timeout", default=60.0, min=0.5,
                  help="Seconds without a heartbeat before an amphora is failed over "
                       "(standalone: 3)."),
@@ -386,7 +390,8 @@ def _health(conf: cfg.ConfigOpts) -> s.HealthSettings:
     return s.HealthSettings(
         bind=s.Endpoint(hm.bind_ip, hm.bind_port),
         heartbeat_key=str(hm.heartbeat_key) if hm.heartbeat_key else None,
-        heartbeat_timeout=hm.heartbeat_timeout, check_interval=hm.health_check_interval,
+        heartbeat_timeout=hm.heartbeat_timeout, heartbeat_max_age=hm.heartbeat_max_age,
+        check_interval=hm.health_check_interval,
         flush_interval=hm.health_update_interval, receiver_processes=hm.receiver_processes,
         drift_repair_interval=hm.drift_repair_interval,
         breaker=s.FailoverBreaker(hm.failover_threshold, hm.failover_threshold_ratio,

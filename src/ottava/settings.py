@@ -170,6 +170,7 @@ class HealthSettings:
     bind: Endpoint
     heartbeat_key: str | None = None  # None: generated in the state folder
     heartbeat_timeout: float = 60.0
+    heartbeat_max_age: float = 30.0  # older heartbeats are refused as stale
     check_interval: float = 3.0  # seconds between searches for stale amphorae
     flush_interval: float = 0.5  # seconds heartbeats gather before one batched write
     receiver_processes: int = 2  # 0: a thread of the health manager

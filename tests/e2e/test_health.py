@@ -176,17 +176,20 @@ def test_bad_datagrams_are_dropped_and_counted(env: tuple[harness.Stack, harness
         amp = amphorae(api, lb["id"])[0]
         receiver, ingest = stack.health.receiver, stack.health.ingest
         address = stack.health.address
-        key = receiver.key
+        key = receiver.keys.deployment_key
+        own_key = wire.amphora_key(key, amp["id"])
         genuine: wire.Heartbeat = {"id": amp["id"], "seq": 1, "hash": None, "listeners": {},
                                    "pools": {}}
-        good = wire.encode(genuine, key)
-        forged = wire.encode(genuine, b"not the deployment's key")
-        unknown = wire.encode({**genuine, "id": "0" * 36}, key)
+        good = wire.encode(genuine, own_key)
+        forged = wire.encode(genuine, wire.amphora_key(b"not the deployment's key", amp["id"]))
+        unknown = wire.encode({**genuine, "id": "0" * 36}, wire.amphora_key(key, "0" * 36))
+        header = good[:wire.HEADER_SIZE]  # magic, version, this amphora's id, when sent
         datagrams = {"signature": [forged],
                      "size": [good[:20], b"\0" * (wire.MAX_SIZE + 100)],  # truncated, oversized
                      "magic": [b"X" * 200],
-                     "version": [signed(key, wire.MAGIC + bytes([99]) + good[5:-wire.MAC_SIZE])],
-                     "body": [signed(key, wire.MAGIC + bytes([1]) + b"not zlib" * 4)]}
+                     "version": [signed(own_key, wire.MAGIC + bytes([99])
+                                        + good[wire.ID_AT:-wire.MAC_SIZE])],
+                     "body": [signed(own_key, header + b"not zlib" * 4)]}
         before = dict(receiver.dropped)
         unknown_before = ingest.counters.unknown
         last_seen = stack_last_update(stack, amp["id"])

@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import json
 import logging
+import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -576,9 +578,17 @@ def test_nothing_is_failed_over_within_the_start_grace_period(db: Database) -> N
 
 # --- Receiver -------------------------------------------------------------------------------
 
-def signed(body: bytes, version: int = wire.HEARTBEAT_VERSION) -> bytes:
-    data = wire.MAGIC + bytes([version]) + body
-    return data + hmac.new(KEY, data, hashlib.sha256).digest()
+def signed(body: bytes, version: int = wire.HEARTBEAT_VERSION, sent: float | None = None
+           ) -> bytes:
+    """A datagram of amphora AMP with `body` as is, correctly signed with AMP's key."""
+    millis = int((time.time() if sent is None else sent) * 1000)
+    data = wire.MAGIC + bytes([version]) + AMP.encode() + millis.to_bytes(8, "big") + body
+    return data + hmac.new(wire.amphora_key(KEY, AMP), data, hashlib.sha256).digest()
+
+
+def encoded(hb: Any, key: bytes = KEY, sent: float | None = None) -> bytes:
+    """As the amphora hb["id"] of the deployment keyed `key` sends it."""
+    return wire.encode(hb, wire.amphora_key(key, hb["id"]), sent)
 
 
 def test_receiver_counts_drops_by_reason_and_passes_good_heartbeats_on() -> None:
@@ -586,22 +596,30 @@ def test_receiver_counts_drops_by_reason_and_passes_good_heartbeats_on() -> None
     receiver = Receiver("127.0.0.1", 0, KEY, accepted.append)
     try:
         assert receiver.address[0] == "127.0.0.1" and receiver.address[1] > 0
-        good = wire.encode(heartbeat(), KEY)
+        sent = time.time() - 5
+        good = encoded(heartbeat(), sent=sent)
         assert receiver.handle(good, ("198.51.100.1", 1234)) is True
         assert accepted == [heartbeat()]
 
         bad = {
             "size": [b"", good[:10], b"\0" * (wire.MAX_SIZE + 1)],
             "magic": [b"NOPE" + good[4:]],
-            "signature": [wire.encode(heartbeat(), b"x" * 32), good[:-1] + bytes([good[-1] ^ 1])],
+            "signature": [encoded(heartbeat(), b"x" * 32), good[:-1] + bytes([good[-1] ^ 1]),
+                          # another amphora's key: it cannot speak for AMP
+                          wire.encode(heartbeat(), wire.amphora_key(KEY, OTHER_AMPS[0]))],
             "version": [signed(zlib.compress(b"{}"), version=9)],
+            "stale": [encoded(heartbeat(), sent=time.time() - wire.MAX_AGE - 5)],
             "body": [signed(b"not zlib" * 2)],
             "shape": [signed(zlib.compress(b'{"id": ""}'))],
+            "identity": [signed(zlib.compress(json.dumps(
+                heartbeat(amp=OTHER_AMPS[0])).encode()))],
+            # the same datagram again, and one sent earlier than that: replays
+            "replayed": [good, encoded(heartbeat(), sent=sent - 1)],
         }
         for datagrams in bad.values():
             for datagram in datagrams:
                 assert receiver.handle(datagram, ("198.51.100.2", 9)) is False
-        assert receiver.handle(good) is True  # no source: still fine
+        assert receiver.handle(encoded(heartbeat())) is True  # no source: still fine
         assert dict(receiver.dropped) == {k: len(v) for k, v in bad.items()}
         assert receiver.received == 2 + sum(len(v) for v in bad.values())
         assert len(accepted) == 2
@@ -613,8 +631,8 @@ def test_receiver_feeds_ingest(db: Database) -> None:
     ingest = Ingest(db)
     receiver = Receiver("127.0.0.1", 0, KEY, ingest.offer)
     try:
-        assert receiver.handle(wire.encode(heartbeat(m1="DOWN"), KEY))
-        assert not receiver.handle(wire.encode(heartbeat(amp=OTHER_AMPS[0]), b"y" * 32))
+        assert receiver.handle(encoded(heartbeat(m1="DOWN")))
+        assert not receiver.handle(encoded(heartbeat(amp=OTHER_AMPS[0]), b"y" * 32))
     finally:
         receiver.stop()
     assert ingest.flush() == 1

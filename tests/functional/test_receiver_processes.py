@@ -16,9 +16,17 @@ from ottava.wire import heartbeat as wire
 KEY = b"receiver-processes-test-key"
 
 
+START = time.time()
+
+
 def beat(ident: str, seq: int) -> bytes:
+    """Heartbeat `seq` of amphora `ident`, signed with its own key, each later than the last."""
     return wire.encode({"id": ident, "seq": seq, "hash": None, "listeners": {}, "pools": {}},
-                       KEY)
+                       wire.amphora_key(KEY, ident), sent=START + seq * 0.01)
+
+
+def amphora(i: int) -> str:
+    return f"{i:08d}-0000-4000-8000-000000000000"
 
 
 def test_processes_share_the_port_and_hand_over_the_newest() -> None:
@@ -37,13 +45,13 @@ def test_processes_share_the_port_and_hand_over_the_newest() -> None:
     processes = [p for p, _ in receivers._children]
     try:
         receivers.start()
-        ids = [f"amphora-{i:03d}" for i in range(50)]
+        ids = [amphora(i) for i in range(50)]
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for seq in (1, 2, 3, 4):
                 for ident in ids:
                     # distinct source ports spread the datagrams over both processes
                     s.sendto(beat(ident, seq), receivers.address)
-            forged = wire.encode({"id": "x", "seq": 1, "hash": None, "listeners": {},
+            forged = wire.encode({"id": amphora(99), "seq": 1, "hash": None, "listeners": {},
                                   "pools": {}}, b"wrong key")
             for _ in range(7):
                 s.sendto(forged, receivers.address)
@@ -72,10 +80,10 @@ def test_a_receiver_process_that_dies_is_replaced() -> None:
             time.sleep(0.05)
         assert receivers.restarts == 1
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            while time.monotonic() < deadline and "after" not in seen:
-                s.sendto(beat("after", 1), receivers.address)
+            while time.monotonic() < deadline and amphora(77) not in seen:
+                s.sendto(beat(amphora(77), len(seen) + 1), receivers.address)
                 time.sleep(0.1)
-        assert "after" in seen  # the same port, served by the new process
+        assert amphora(77) in seen  # the same port, served by the new process
     finally:
         receivers.stop()
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import random
+import time
 import zlib
 from typing import Any
 
@@ -29,7 +30,7 @@ MEMBER = "33333333-3333-4333-8333-333333333333"
 
 def heartbeat() -> dict[str, Any]:
     return {
-        "id": "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+        "id": AMPHORA,
         "seq": 7,
         "hash": "h1",
         "listeners": {LISTENER: {"status": "OPEN", "stats": {
@@ -39,10 +40,21 @@ def heartbeat() -> dict[str, Any]:
     }
 
 
-def sign(body: bytes, version: int = wire.HEARTBEAT_VERSION, key: bytes = KEY) -> bytes:
-    """A datagram with `body` as is (not compressed here), correctly signed."""
-    signed = wire.MAGIC + bytes([version]) + body
-    return signed + hmac.new(key, signed, hashlib.sha256).digest()
+AMPHORA = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+
+
+def encode(hb: dict[str, Any], key: bytes = KEY, sent: float | None = None) -> bytes:
+    """As the amphora `hb["id"]` of the deployment keyed `key` sends it."""
+    return wire.encode(hb, wire.amphora_key(key, hb["id"]), sent)  # type: ignore[arg-type]
+
+
+def sign(body: bytes, version: int = wire.HEARTBEAT_VERSION, key: bytes = KEY,
+         ident: str = AMPHORA, sent: float | None = None) -> bytes:
+    """A datagram with `body` as is (not compressed here), correctly signed by `ident`."""
+    millis = int((time.time() if sent is None else sent) * 1000)
+    signed = (wire.MAGIC + bytes([version]) + ident.encode() + millis.to_bytes(8, "big")
+              + body)
+    return signed + hmac.new(wire.amphora_key(key, ident), signed, hashlib.sha256).digest()
 
 
 def signed_document(document: Any) -> bytes:
@@ -65,15 +77,15 @@ def flip(datagram: bytes, index: int, bit: int = 0) -> bytes:
 
 def test_round_trip() -> None:
     hb = heartbeat()
-    datagram = wire.encode(hb, KEY)
+    datagram = encode(hb, KEY)
     assert datagram.startswith(wire.MAGIC + bytes([wire.HEARTBEAT_VERSION]))
     assert wire.MIN_SIZE <= len(datagram) <= wire.MAX_SIZE
     assert wire.decode(datagram, KEY) == hb
 
 
 def test_round_trip_of_an_empty_report_and_null_hash() -> None:
-    hb = {"id": "x", "seq": 0, "hash": None, "listeners": {}, "pools": {}}
-    assert wire.decode(wire.encode(hb, KEY), KEY) == hb
+    hb = {"id": AMPHORA, "seq": 0, "hash": None, "listeners": {}, "pools": {}}
+    assert wire.decode(encode(hb, KEY), KEY) == hb
 
 
 def test_encode_refuses_a_heartbeat_too_big_for_a_datagram() -> None:
@@ -82,20 +94,20 @@ def test_encode_refuses_a_heartbeat_too_big_for_a_datagram() -> None:
     # Incompressible member ids: far more than 65,000 bytes even after zlib.
     hb["pools"][POOL]["members"] = {f"{rng.getrandbits(128):032x}": "UP" for _ in range(4000)}
     with pytest.raises(ValueError, match="exceeds"):
-        wire.encode(hb, KEY)
+        encode(hb, KEY)
 
 
 # --- size -----------------------------------------------------------------------------------
 
 def test_truncated_datagrams_are_rejected_for_size() -> None:
-    datagram = wire.encode(heartbeat(), KEY)
+    datagram = encode(heartbeat(), KEY)
     assert reason(b"") == "size"
     assert reason(datagram[:wire.MIN_SIZE - 1]) == "size"
     assert reason(wire.MAGIC) == "size"
 
 
 def test_a_truncated_datagram_above_the_minimum_fails_the_signature() -> None:
-    datagram = wire.encode(heartbeat(), KEY)
+    datagram = encode(heartbeat(), KEY)
     assert len(datagram) - 1 >= wire.MIN_SIZE
     assert reason(datagram[:-1]) == "signature"
 
@@ -115,7 +127,7 @@ def test_the_largest_allowed_size_gets_past_the_size_check() -> None:
 # --- magic ----------------------------------------------------------------------------------
 
 def test_wrong_magic() -> None:
-    datagram = wire.encode(heartbeat(), KEY)
+    datagram = encode(heartbeat(), KEY)
     assert reason(b"XXXX" + datagram[4:]) == "magic"
     assert reason(flip(datagram, 0)) == "magic"
     assert reason(b"\0" * len(datagram)) == "magic"
@@ -124,14 +136,14 @@ def test_wrong_magic() -> None:
 # --- signature ------------------------------------------------------------------------------
 
 def test_wrong_key() -> None:
-    datagram = wire.encode(heartbeat(), OTHER_KEY)
+    datagram = encode(heartbeat(), OTHER_KEY)
     assert reason(datagram) == "signature"
     assert wire.decode(datagram, OTHER_KEY)["seq"] == 7
 
 
 @pytest.mark.parametrize("bit", [0, 7])
 def test_one_bit_flipped_in_the_body(bit: int) -> None:
-    datagram = wire.encode(heartbeat(), KEY)
+    datagram = encode(heartbeat(), KEY)
     body_middle = (wire.HEADER_SIZE + len(datagram) - wire.MAC_SIZE) // 2
     assert reason(flip(datagram, body_middle, bit)) == "signature"
     assert reason(flip(datagram, wire.HEADER_SIZE, bit)) == "signature"  # first body byte
@@ -140,18 +152,18 @@ def test_one_bit_flipped_in_the_body(bit: int) -> None:
 
 @pytest.mark.parametrize("bit", [0, 7])
 def test_one_bit_flipped_in_the_mac(bit: int) -> None:
-    datagram = wire.encode(heartbeat(), KEY)
+    datagram = encode(heartbeat(), KEY)
     assert reason(flip(datagram, len(datagram) - wire.MAC_SIZE, bit)) == "signature"
     assert reason(flip(datagram, len(datagram) - 1, bit)) == "signature"
 
 
 def test_a_flipped_version_byte_fails_the_signature_not_the_version() -> None:
-    datagram = wire.encode(heartbeat(), KEY)
+    datagram = encode(heartbeat(), KEY)
     assert reason(flip(datagram, len(wire.MAGIC))) == "signature"
 
 
 def test_a_missing_mac() -> None:
-    datagram = wire.encode(heartbeat(), KEY)
+    datagram = encode(heartbeat(), KEY)
     stripped = datagram[:-wire.MAC_SIZE]
     assert len(stripped) >= wire.MIN_SIZE
     assert reason(stripped) == "signature"
@@ -159,7 +171,7 @@ def test_a_missing_mac() -> None:
 
 # --- version --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("version", [0, 2, 255])
+@pytest.mark.parametrize("version", [0, 1, 255])
 def test_other_version_correctly_signed(version: int) -> None:
     body = zlib.compress(json.dumps(heartbeat()).encode())
     assert wire.decode(sign(body), KEY)["id"] == heartbeat()["id"]  # the control
@@ -167,6 +179,44 @@ def test_other_version_correctly_signed(version: int) -> None:
         wire.decode(sign(body, version=version), KEY)
     assert info.value.reason == "version"
     assert str(version) in str(info.value)
+
+
+# --- age, identity, each amphora's own key -------------------------------------------------
+
+@pytest.mark.parametrize("offset", [-wire.MAX_AGE - 5, wire.MAX_AGE + 5])
+def test_a_heartbeat_sent_too_long_ago_or_from_the_future_is_stale(offset: float) -> None:
+    now = time.time()
+    assert wire.decode(encode(heartbeat(), sent=now - 1), KEY, now=now)  # the control
+    assert reason_at(encode(heartbeat(), sent=now + offset), now) == "stale"
+
+
+def test_the_body_must_name_the_amphora_the_header_does() -> None:
+    other = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+    body = zlib.compress(json.dumps({**heartbeat(), "id": other}).encode())
+    assert reason(sign(body, ident=AMPHORA)) == "identity"
+
+
+def test_one_amphora_cannot_sign_for_another() -> None:
+    """An amphora broken into knows its own key only: what it signs as another is refused."""
+    victim = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+    own_key = wire.amphora_key(KEY, AMPHORA)
+    forged = wire.encode({**heartbeat(), "id": victim}, own_key)
+    assert reason(forged) == "signature"
+    assert wire.decode(wire.encode(heartbeat(), own_key), KEY) == heartbeat()  # the control
+
+
+def test_each_amphora_has_its_own_key_and_the_cache_agrees() -> None:
+    keys = wire.Keys(KEY)
+    other = "dddddddd-dddd-4ddd-8ddd-dddddddddddd"
+    assert keys(AMPHORA) == wire.amphora_key(KEY, AMPHORA) != wire.amphora_key(KEY, other)
+    assert wire.amphora_key(KEY, AMPHORA) != wire.amphora_key(OTHER_KEY, AMPHORA)
+    assert wire.decode(encode(heartbeat()), keys) == heartbeat()
+
+
+def reason_at(datagram: bytes, now: float) -> str:
+    with pytest.raises(wire.Rejected) as info:
+        wire.decode(datagram, KEY, now=now)
+    return info.value.reason
 
 
 # --- body -----------------------------------------------------------------------------------
@@ -283,7 +333,7 @@ def test_random_datagrams_raise_only_rejected() -> None:
         else:
             reasons["accepted"] = reasons.get("accepted", 0) + 1
 
-    good = wire.encode(heartbeat(), KEY)
+    good = encode(heartbeat(), KEY)
     for i in range(2000):
         kind = i % 5
         size = rng.choice([0, 1, wire.MIN_SIZE - 1, wire.MIN_SIZE, 100, 1500,

@@ -35,9 +35,11 @@ class HealthManager(PeriodicPart):
             self.receiver = ReceiverProcesses(bind.host, bind.port, key,
                                               settings.receiver_processes,
                                               min(0.1, settings.flush_interval / 2),
-                                              self.ingest.offer_batch)
+                                              self.ingest.offer_batch,
+                                              max_age=settings.heartbeat_max_age)
         else:
-            self.receiver = Receiver(bind.host, bind.port, key, self.ingest.offer)
+            self.receiver = Receiver(bind.host, bind.port, key, self.ingest.offer,
+                                     max_age=settings.heartbeat_max_age)
         breaker = settings.breaker
         self.watchdog = Watchdog(db, requests.failover, timeout=settings.heartbeat_timeout,
                                  interval=settings.check_interval,

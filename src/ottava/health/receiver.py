@@ -88,24 +88,36 @@ def claim(host: str, port: int) -> None:
 
 class Receiver(PeriodicPart):
     def __init__(self, host: str, port: int, key: bytes,
-                 accept: Callable[[Heartbeat], None], shared: bool = False) -> None:
+                 accept: Callable[[Heartbeat], None], shared: bool = False,
+                 max_age: float = wire.MAX_AGE) -> None:
         self.socket = bind(host, port, shared)
         self.socket.settimeout(DRAIN_WAIT)
         self.address = self.socket.getsockname()[:2]
-        self.key = key
+        self.keys = wire.Keys(key)
+        self.max_age = max_age
         self.accept = accept
         self.received = 0
         self.dropped: collections.Counter[str] = collections.Counter()
         self._logged: dict[str, float] = {}
+        # The newest send time accepted from each amphora: one sent no later is a replay.
+        self._newest: dict[str, float] = {}
 
     def handle(self, datagram: bytes, source: tuple[str, int] | None = None) -> bool:
         """Check one datagram and pass it on; False (and counted) when it is dropped."""
         self.received += 1
         try:
-            heartbeat = wire.decode(datagram, self.key)
+            heartbeat = wire.decode(datagram, self.keys, max_age=self.max_age)
         except wire.Rejected as exc:
             self._drop(exc.reason, f"{exc} from {source[0] if source else '?'}")
             return False
+        sent, ident = wire.sent_at(datagram), heartbeat["id"]
+        if sent <= self._newest.get(ident, 0.0):
+            self._drop("replayed", f"a heartbeat of {ident} sent no later than one already "
+                       f"accepted, from {source[0] if source else '?'}")
+            return False
+        if len(self._newest) >= wire.Keys.LIMIT:
+            self._newest.clear()
+        self._newest[ident] = sent
         self.accept(heartbeat)
         return True
 
@@ -146,7 +158,7 @@ class Receiver(PeriodicPart):
         self.socket.close()
 
 
-def _child(host: str, port: int, key: bytes, interval: float,
+def _child(host: str, port: int, key: bytes, interval: float, max_age: float,
            conn: multiprocessing.connection.Connection) -> None:
     """A receiver process: verify datagrams, keep the newest heartbeat per amphora, send
     (batch, accepted, dropped-by-reason) up `conn` every `interval` s until told to stop."""
@@ -158,7 +170,7 @@ def _child(host: str, port: int, key: bytes, interval: float,
         batch[heartbeat["id"]] = heartbeat
         accepted += 1
 
-    receiver = Receiver(host, port, key, keep, shared=True)
+    receiver = Receiver(host, port, key, keep, shared=True, max_age=max_age)
     receiver.socket.settimeout(interval / 4)
     conn.send(("bound", receiver.address))
     recv, handle = receiver.socket.recvfrom, receiver.handle
@@ -190,8 +202,10 @@ class ReceiverProcesses(PeriodicPart):
     process that dies is logged and started again on the same port."""
 
     def __init__(self, host: str, port: int, key: bytes, count: int, interval: float,
-                 accept: Callable[[dict[str, Heartbeat], int], None]) -> None:
+                 accept: Callable[[dict[str, Heartbeat], int], None],
+                 max_age: float = wire.MAX_AGE) -> None:
         self.key = key
+        self.max_age = max_age
         self.accept = accept
         self.interval = interval
         self.received = 0
@@ -211,7 +225,8 @@ class ReceiverProcesses(PeriodicPart):
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_child, daemon=True, name="ottava-heartbeat-receiver",
-            args=(self.address[0], self.address[1], self.key, self.interval, child))
+            args=(self.address[0], self.address[1], self.key, self.interval, self.max_age,
+                  child))
         process.start()
         child.close()
         if not parent.poll(30):

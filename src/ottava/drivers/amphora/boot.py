@@ -13,6 +13,7 @@ import pathlib
 from ottava.domain.ports.compute import AgentBootConfig
 from ottava.drivers.amphora import pki
 from ottava.settings import AgentSettings
+from ottava.wire import heartbeat
 
 
 class AgentBootIssuer:
@@ -30,6 +31,8 @@ class AgentBootIssuer:
             amphora_id=amphora_id, ca_pem=self.ca.cert_pem.decode(), cert_pem=cert.decode(),
             key_pem=private_key.decode(), port=self.settings.port,
             heartbeat_targets=self.settings.heartbeat_targets,
-            heartbeat_key=self.heartbeat_key,
+            # Its own key, not the deployment's: it can sign only its own heartbeats.
+            heartbeat_key=heartbeat.amphora_key(self.heartbeat_key.encode(),
+                                                amphora_id).decode(),
             heartbeat_interval=self.settings.heartbeat_interval)
         return boot, pki.expires(cert)
