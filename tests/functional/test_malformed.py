@@ -83,6 +83,7 @@ class Answers:
             self.bad.append(f"off-format {resp.status_code} {what}: {resp.text[:200]}")
 
     def assert_clean(self) -> None:
+        print(f"{self.sent} requests, {len(self.bad)} answered 5xx or off-format")
         assert not self.bad, f"{len(self.bad)} of {self.sent}:\n" + "\n".join(self.bad)
 
 
