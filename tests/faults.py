@@ -30,6 +30,11 @@ class TcpProxy:
     def cut(self) -> None:
         self.down.set()
         with self.lock:
+            # shutdown() first: a bare close() leaves the socket listening (and accepting into
+            # its backlog) until the accepter's poll returns, so a connect right after cut()
+            # could still succeed.
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)
             self.listener.close()
             for sock in self.open:
                 with contextlib.suppress(OSError):

@@ -17,30 +17,30 @@ import pathlib
 import secrets
 import socket
 from concurrent import futures
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_middleware import http_proxy_to_wsgi, request_id
-from oslo_policy import policy as oslo_policy
 from stevedore import driver as stevedore_driver
 
-from ottava import config, healthcheck, rpc
+from ottava import config, rpc
 from ottava import settings as s
-from ottava.api import auth
-from ottava.api.app import create_app
-from ottava.api.policy import Policy, new_enforcer
-from ottava.db import migrate
 from ottava.db.engine import Database
 from ottava.domain.ports.requests import Dispatch, FailoverRequests, MaintenanceRequests
 from ottava.drivers.bounded import Bounded, call_pool
-from ottava.health.manager import HealthManager
-from ottava.housekeeping.manager import Housekeeping
 from ottava.service.base import Deps
 from ottava.service.container import Services
-from ottava.worker.drivers import WorkerDeps
-from ottava.worker.runner import OperationRunner
+
+if TYPE_CHECKING:
+    from oslo_policy import policy as oslo_policy
+
+    from ottava.health.manager import HealthManager
+    from ottava.housekeeping.manager import Housekeeping
+    from ottava.worker.runner import OperationRunner
+
+# Each process imports only the parts it runs (inside the build_* below): a housekeeper has
+# no use for TaskFlow or the API, and on a slow host every import is seconds of start-up.
 
 LOG = logging.getLogger(__name__)
 
@@ -61,12 +61,14 @@ def load(config_files: list[str] | None = None, state_dir: str | None = None,
     `standalone`, the defaults of one host underneath (a file still overrides them)."""
     conf = config.load(config_files, state_dir, overrides)
     if standalone:
-        bind_ip = None
+        bind_ip, bind_port = None, None
         if conf.controller_worker.compute_driver == "local":
             from ottava.drivers.linux import netlink
 
             bind_ip = str(netlink.GATEWAY)  # heartbeats arrive on the amphora bridge
-        config.standalone_defaults(conf, heartbeat_bind_ip=bind_ip)
+        elif conf.controller_worker.compute_driver == "noop":
+            bind_port = 0  # no amphora will send any: two noop standalones never collide
+        config.standalone_defaults(conf, heartbeat_bind_ip=bind_ip, heartbeat_bind_port=bind_port)
     return Loaded(conf, config.read(conf))
 
 
@@ -74,6 +76,8 @@ def open_database(common: s.Common, upgrade: bool = False) -> Database:
     common.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(common.database_url)
     if upgrade:
+        from ottava.db import migrate
+
         migrate.upgrade(db.engine)
     return db
 
@@ -169,6 +173,9 @@ def build_services(settings: s.ServiceSettings, db: Database, drivers: Drivers |
 
 
 def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers) -> OperationRunner:
+    from ottava.worker.drivers import WorkerDeps
+    from ottava.worker.runner import OperationRunner
+
     agent_boot = None
     if settings.drivers.amphora != "noop":
         from ottava.drivers.amphora.boot import AgentBootIssuer
@@ -184,12 +191,16 @@ def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers) -> O
 
 def build_health_manager(settings: s.HealthManagerProcess, db: Database,
                          requests: FailoverRequests) -> HealthManager:
+    from ottava.health.manager import HealthManager
+
     key = heartbeat_key(settings.common.state_dir, settings.health.heartbeat_key)
     return HealthManager(settings.health, db, key, requests)
 
 
 def build_housekeeping(settings: s.HousekeepingProcess, db: Database, dispatch: Dispatch,
                        requests: MaintenanceRequests | None) -> Housekeeping:
+    from ottava.housekeeping.manager import Housekeeping
+
     return Housekeeping(settings.housekeeping, db, dispatch, requests)
 
 
@@ -198,6 +209,13 @@ def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Ser
     auth_strategy, `/healthcheck` beside it, inside oslo.middleware's standard wrappers
     (request id, X-Forwarded-* for links behind a proxy), which read their options from
     `conf`. The body size limit is the Falcon app's own, so its 413 is a fault body."""
+    from oslo_middleware import http_proxy_to_wsgi, request_id
+
+    from ottava import healthcheck
+    from ottava.api import auth
+    from ottava.api.app import create_app
+    from ottava.api.policy import Policy
+
     app: Any = create_app(services, settings, Policy(conf))
     app = auth.wrap(app, settings, conf)
     if settings.healthcheck_enabled:
@@ -208,6 +226,8 @@ def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Ser
 
 def get_enforcer() -> oslo_policy.Enforcer:
     """The oslo.policy.enforcer entry point (oslopolicy-policy-generator and friends)."""
+    from ottava.api.policy import new_enforcer
+
     conf = config.new_conf()
     conf([], project="ottava")
     return new_enforcer(conf)

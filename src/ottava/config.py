@@ -74,6 +74,14 @@ network_api_opts = [
 
 database_opts = [
     cfg.StrOpt("connection", secret=True, help="SQLAlchemy URL; SQLite in state_path if unset."),
+    # oslo.db's names, so an octavia.conf keeps its meaning: how long a worker's unit of work
+    # is retried while the database does not answer.
+    cfg.IntOpt("db_max_retries", default=20, min=0,
+               help="Retries of a worker's database work after a lost connection (0: none)."),
+    cfg.FloatOpt("db_retry_interval", default=1.0, min=0.0,
+                 help="Seconds before the first retry; doubled for each one after."),
+    cfg.FloatOpt("db_max_retry_interval", default=10.0, min=0.0,
+                 help="The longest wait between two retries, in seconds."),
 ]
 
 worker_opts = [
@@ -267,11 +275,13 @@ def load(config_files: list[str] | None = None, state_dir: str | None = None,
     return conf
 
 
-def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = None) -> None:
+def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = None,
+                        heartbeat_bind_port: int | None = None) -> None:
     """Defaults for one host (a configuration file still overrides them): heartbeats every
     second, failover after three silent seconds (looked for four times a second: one cheap
     indexed query), VRRP adverts every 0.2 s, heartbeats received in-process; with local
-    amphorae, on the amphora bridge's address (`heartbeat_bind_ip`)."""
+    amphorae, on the amphora bridge's address (`heartbeat_bind_ip`); with noop amphorae, on
+    any free port (`heartbeat_bind_port` 0)."""
     conf.set_default("transport_url", "fake://")  # messaging stays in the process
     conf.set_default("heartbeat_interval", 1.0, group="health_manager")
     conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
@@ -281,6 +291,8 @@ def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = No
     conf.set_default("vrrp_advert_int", 0.2, group="keepalived_vrrp")
     if heartbeat_bind_ip is not None:
         conf.set_default("bind_ip", heartbeat_bind_ip, group="health_manager")
+    if heartbeat_bind_port is not None:
+        conf.set_default("bind_port", heartbeat_bind_port, group="health_manager")
 
 
 def list_opts() -> list[tuple[str | None, list[Any]]]:
@@ -315,7 +327,11 @@ def read(conf: cfg.ConfigOpts) -> s.Standalone:
             taskflow_persistence=conf.task_flow.persistence,
             taskflow_engine=conf.task_flow.engine,
             taskflow_max_workers=conf.task_flow.max_workers,
-            vrrp_advert_int=conf.keepalived_vrrp.vrrp_advert_int),
+            vrrp_advert_int=conf.keepalived_vrrp.vrrp_advert_int,
+            database_retry=s.DatabaseRetry(
+                max_retries=conf.database.db_max_retries,
+                interval=conf.database.db_retry_interval,
+                max_interval=conf.database.db_max_retry_interval)),
         agent=s.AgentSettings(
             port=conf.haproxy_amphora.bind_port,
             cert_validity=datetime.timedelta(seconds=conf.certificates.cert_validity_time),

@@ -146,6 +146,17 @@ class AgentSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class DatabaseRetry:
+    """How long a worker rides out a database that does not answer (oslo.db's `[database]`
+    db_max_retries, db_retry_interval, db_max_retry_interval): with these defaults about
+    three minutes before a unit of work gives up."""
+
+    max_retries: int = 20
+    interval: float = 1.0  # seconds before the first retry; doubled each time after
+    max_interval: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
 class WorkerSettings:
     threads: int = 4  # operations one worker runs at once
     operation_lease: float = 30.0  # seconds a claim lasts unless renewed
@@ -153,6 +164,7 @@ class WorkerSettings:
     taskflow_engine: str = "serial"  # serial | parallel
     taskflow_max_workers: int = 5
     vrrp_advert_int: float = 1.0  # seconds between VRRP adverts of a pair
+    database_retry: DatabaseRetry = DatabaseRetry()
 
 
 # --- health manager and housekeeping ---------------------------------------------------------

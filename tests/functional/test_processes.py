@@ -4,7 +4,6 @@ API's casts), a cascade delete removes them, and both processes stop cleanly on 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
 import shutil
@@ -12,126 +11,34 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-import requests
 
+from tests import procs
 from tests.conftest import VIP_SUBNET
 from tests.harness import Client
+from tests.procs import (
+    OTTAVA,
+    RABBIT,
+    TRANSPORT_URL,
+    Deployment,
+    free_port,
+    wait_for_http,
+    wait_for_output,
+)
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-OTTAVA = ROOT / ".venv" / "bin" / "ottava"
-RABBIT = ("127.0.0.1", 5672)
-TRANSPORT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
-START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 LB = "/v2/lbaas/loadbalancers"
-
-
-def _reachable(address: tuple[str, int]) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(address, timeout=2):
-        return True
-    return False
 
 
 @pytest.fixture(autouse=True)
 def _prerequisites() -> None:
     # Fail, never skip: CI (.ci/run) starts RabbitMQ and `make` installs the console script.
     assert OTTAVA.exists(), f"{OTTAVA} is missing: run `make install`"
-    assert _reachable(RABBIT), "RabbitMQ is not listening on 127.0.0.1:5672 (.ci/run starts it)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: pathlib.Path
-
-    def output(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-
-@dataclass
-class Deployment:
-    state: pathlib.Path
-    config: pathlib.Path
-    topic: str
-    env: dict[str, str]
-    procs: list[Proc]
-
-    def start(self, name: str, *args: str) -> Proc:
-        log = self.state / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                [str(OTTAVA), *args, "--config-file", str(self.config),
-                 "--state-dir", str(self.state)],
-                stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.state,
-                start_new_session=True,
-            )
-        proc = Proc(name, popen, log)
-        self.procs.append(proc)
-        return proc
-
-
-def wait_for_output(proc: Proc, text: str, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in proc.output():
-            return
-        if proc.popen.poll() is not None:
-            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n"
-                                 f"{proc.output()}")
-        time.sleep(0.1)
-    raise AssertionError(f"{proc.name} did not print {text!r} in {timeout}s:\n{proc.output()}")
-
-
-def wait_for_http(url: str, proc: Proc, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n"
-                                 f"{proc.output()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer in {timeout}s:\n{proc.output()}")
-
-
-def _kill(proc: Proc) -> None:
-    """Kill a process we started, by its own pid, if it is still running."""
-    if proc.popen.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.popen.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.popen.wait(timeout=10)
-
-
-def _delete_queues(queues: list[str]) -> None:
-    """Best effort: remove the RabbitMQ queues this test's unique topic left behind."""
-    try:
-        import kombu
-    except ImportError:
-        return
-    with contextlib.suppress(Exception), kombu.Connection(TRANSPORT_URL,
-                                                          connect_timeout=5) as conn:
-        channel = conn.channel()
-        for queue in queues:
-            with contextlib.suppress(Exception):
-                channel.queue_delete(queue=queue)
+    assert procs.reachable(RABBIT), \
+        "RabbitMQ is not listening on 127.0.0.1:5672 (.ci/run starts it)"
 
 
 @pytest.fixture
@@ -157,9 +64,9 @@ def deployment() -> Iterator[Deployment]:
         yield dep
     finally:
         for proc in dep.procs:
-            _kill(proc)
+            procs.kill(proc)
         # The topic queue, and `<topic>.<server>` where the server is "<hostname>-<pid>".
-        _delete_queues([topic, *(f"{topic}.{socket.gethostname()}-{p.popen.pid}"
+        procs.delete_queues([topic, *(f"{topic}.{socket.gethostname()}-{p.popen.pid}"
                                  for p in dep.procs)])
         shutil.rmtree(state, ignore_errors=True)
 

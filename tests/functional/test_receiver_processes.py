@@ -16,13 +16,11 @@ from ottava.wire import heartbeat as wire
 KEY = b"receiver-processes-test-key"
 
 
-START = time.time()
-
-
 def beat(ident: str, seq: int) -> bytes:
-    """Heartbeat `seq` of amphora `ident`, signed with its own key, each later than the last."""
+    """Heartbeat `seq` of amphora `ident`, signed with its own key, sent now: later than an
+    earlier one, and never stale however long after collection the test runs."""
     return wire.encode({"id": ident, "seq": seq, "hash": None, "listeners": {}, "pools": {}},
-                       wire.amphora_key(KEY, ident), sent=START + seq * 0.01)
+                       wire.amphora_key(KEY, ident), sent=time.time() + seq * 0.001)
 
 
 def amphora(i: int) -> str:

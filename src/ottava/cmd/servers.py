@@ -12,7 +12,6 @@ from cheroot import wsgi
 from oslo_log import log as logging
 
 from ottava import bootstrap, rpc
-from ottava.api import neutron
 from ottava.settings import DriverSettings
 
 LOG = logging.getLogger(__name__)
@@ -72,6 +71,8 @@ def load_drivers(settings: DriverSettings) -> bootstrap.Drivers:
 def run_standalone(loaded: bootstrap.Loaded) -> None:
     """API, Neutron-compatible endpoint, worker, health manager and housekeeping in one
     process, with in-process messaging."""
+    from ottava.api import neutron  # the standalone's own network API
+
     conf, settings = loaded.conf, loaded.settings
     db = bootstrap.open_database(settings.common, upgrade=True)
     drivers = load_drivers(settings.drivers)

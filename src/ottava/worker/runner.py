@@ -7,7 +7,9 @@ never run it twice at once. A claim is a lease: a periodic job renews it every t
 lapsed belongs to a worker that died, and the housekeeping reconciler hands it to another
 (which resumes it from TaskFlow's logbook). The claim's count is a fencing token: a worker
 that was only paused, and wakes after the takeover, can neither write, revert nor record an
-outcome (`ottava.db.fencing`).
+outcome (`ottava.db.fencing`). Every step rides out a database blip (`ottava.db.retry`); an
+operation whose database stayed away longer than that is left RUNNING, never marked failed:
+its lease lapses and the reconciler runs it again once the database is back.
 
 Fault injection for the crash tests: with OTTAVA_CRASH_AT=<flow kind>:<atom name> in the
 environment, the process kills itself (SIGKILL) as that atom starts, as a power cut would.
@@ -25,7 +27,6 @@ from typing import Any
 
 from oslo_log import log as logging
 from sqlalchemy import select
-from taskflow import engines
 from taskflow import exceptions as tf_exceptions
 from taskflow import states as tf_states
 from taskflow.persistence import models as tf_models
@@ -34,11 +35,13 @@ from taskflow.types import notifier
 from ottava.db import health
 from ottava.db import models as m
 from ottava.db.fencing import FencedDatabase
+from ottava.db.retry import is_transient, retrying
 from ottava.db.transitions import compare_and_set
 from ottava.domain.errors import Fenced
 from ottava.domain.lifecycles import OPERATION, UNFINISHED, OperationState
 from ottava.domain.operations import Plan
 from ottava.periodic import Periodic, PeriodicRunner
+from ottava.worker import engine as flow_engine
 from ottava.worker import flows, persistence
 from ottava.worker.drivers import Job, WorkerDeps
 from ottava.worker.tasks.database import fail_plan
@@ -59,6 +62,7 @@ class OperationRunner:
         self.name = name
         self.lease = float(self.settings.operation_lease)
         self.backend = persistence.backend(self.settings, deps.db)
+        self.retried = retrying(self.settings.database_retry)
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self.periodic = PeriodicRunner(f"worker-{name}", [
@@ -66,6 +70,10 @@ class OperationRunner:
 
     def claim(self, operation_id: str, states: tuple[OperationState, ...] = (
             OperationState.QUEUED,)) -> m.Operation | None:
+        return self.retried(self._claim)(operation_id, states)
+
+    def _claim(self, operation_id: str,
+               states: tuple[OperationState, ...]) -> m.Operation | None:
         with self.deps.db.transaction() as s:
             changed = compare_and_set(
                 s, OPERATION, m.Operation, operation_id, OperationState.RUNNING, states,
@@ -109,11 +117,15 @@ class OperationRunner:
         try:
             self._run_flow(Job(deps, plan, op.id))
         except Exception as exc:  # the flow has reverted; record why it failed
+            if is_transient(exc):
+                LOG.warning("Operation %s (%s) stopped: the database did not answer for "
+                            "longer than its retries; left to the reconciler", op.id, op.kind)
+                return None
             LOG.warning("Operation %s (%s) failed: %s", op.id, op.kind, exc)
             state, error = OperationState.FAILED, f"{type(exc).__name__}: {exc}"
             try:
                 # The flow's own revert may itself have failed part way: make sure.
-                fail_plan(deps.db, plan)
+                self.retried(fail_plan)(deps.db, plan)
             except Fenced:
                 LOG.warning("Operation %s was taken over by another worker: leaving it",
                             op.id)
@@ -130,15 +142,18 @@ class OperationRunner:
         finally:
             with self._lock:
                 self._running.discard(op.id)
-        with self.deps.db.transaction() as s:
-            finished = compare_and_set(
-                s, OPERATION, m.Operation, op.id, state, [OperationState.RUNNING],
-                where=[m.Operation.attempts == token], error=error, lease_expires=None)
-        if not finished:
+        if not self.retried(self._finish)(op.id, token, state, error):
             LOG.warning("Operation %s was taken over by another worker before it finished "
                         "here: its outcome is the other worker's to record", op.id)
             return None
         return state
+
+    def _finish(self, operation_id: str, token: int, state: OperationState,
+                error: str | None) -> bool:
+        with self.deps.db.transaction() as s:
+            return compare_and_set(
+                s, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
+                where=[m.Operation.attempts == token], error=error, lease_expires=None) > 0
 
     def _run_flow(self, job: Job) -> None:
         operation_id, plan = job.operation_id, job.plan
@@ -154,17 +169,7 @@ class OperationRunner:
                 detail = tf_models.FlowDetail(plan.kind, uuid=operation_id)
                 book.add(detail)
                 conn.save_logbook(book)
-        options: dict[str, Any] = {}
-        if self.settings.taskflow_engine == "parallel":
-            options["max_workers"] = self.settings.taskflow_max_workers
-        engine = engines.load(
-            flow,
-            backend=self.backend,
-            book=book,
-            flow_detail=detail,
-            engine=self.settings.taskflow_engine,
-            **options,
-        )
+        engine = flow_engine.load(flow, detail, self.backend, self.settings)
         crash_at = os.environ.get(CRASH_ENV, "")
         if crash_at.startswith(f"{plan.kind}:"):
             atom = crash_at.split(":", 1)[1]

@@ -1,5 +1,8 @@
 """The base of every task: the operation's `Job` (its plan, id, the drivers and database).
 
+Every task's `execute` and `revert` ride out a database blip: run again while the database
+does not answer, as `[database] db_max_retries` allows (`ottava.db.retry`); every step of a
+flow is safe to run twice, as resuming a flow from its logbook already requires.
 Every task's `revert` is fenced: a worker whose claim was taken over (see
 `ottava.db.fencing`) leaves what it built to the worker that took the operation over, which
 resumes the same flow from its logbook and may be using it."""
@@ -13,6 +16,7 @@ from typing import Any
 from oslo_log import log as logging
 from taskflow import task
 
+from ottava.db.retry import retrying
 from ottava.worker.drivers import Job
 
 LOG = logging.getLogger(__name__)
@@ -21,8 +25,10 @@ LOG = logging.getLogger(__name__)
 class WorkerTask(task.Task):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "execute" in cls.__dict__:
+            cls.execute = _riding_out_blips(cls.__dict__["execute"])
         if "revert" in cls.__dict__:
-            cls.revert = _fenced(cls.__dict__["revert"])
+            cls.revert = _riding_out_blips(_fenced(cls.__dict__["revert"]))
 
     def __init__(self, job: Job, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -41,3 +47,11 @@ def _fenced(revert: Callable[..., Any]) -> Callable[..., Any]:
         return revert(self, *args, **kwargs)
 
     return guarded
+
+
+def _riding_out_blips(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def retried(self: WorkerTask, *args: Any, **kwargs: Any) -> Any:
+        return retrying(self.deps.settings.database_retry)(method)(self, *args, **kwargs)
+
+    return retried

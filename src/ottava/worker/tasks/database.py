@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ottava.db import health, loads
 from ottava.db import models as m
+from ottava.db.retry import is_transient
 from ottava.db.transitions import compare_and_set
 from ottava.domain import spec
 from ottava.domain.lifecycles import (
@@ -43,13 +44,23 @@ class FailPlanOnRevert(WorkerTask):
     """First task of every flow; its revert runs last and marks the failure in the database.
 
     Objects the operation was creating, changing or deleting go to ERROR; locked parents are
-    unlocked (ACTIVE), so nothing is left PENDING_* after a failed flow.
+    unlocked (ACTIVE), so nothing is left PENDING_* after a failed flow. Unless the flow
+    failed only because the database stayed away beyond its retries: nothing the user asked
+    for was wrong, so nothing goes to ERROR; the operation stays RUNNING and the reconciler
+    runs it again when the database is back.
     """
 
     def execute(self) -> None:
         return None
 
-    def revert(self, *args: Any, **kwargs: Any) -> None:
+    def revert(self, *args: Any, flow_failures: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        causes = [f.exception for f in (flow_failures or {}).values()]
+        if causes and all(c is not None and is_transient(c) for c in causes):
+            LOG.warning("Operation %s on load balancer %s stopped while the database did not "
+                        "answer: left PENDING for the reconciler", self.plan.kind,
+                        self.plan.load_balancer_id)
+            return
         fail_plan(self.deps.db, self.plan)
 
 
