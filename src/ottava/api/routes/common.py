@@ -195,8 +195,9 @@ class StandardRoutes(Routes):
         self.send_one(resp, obj, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
-        self.check_owner(req, "get_one", ident)
+        # One read: the object (404 if none) carries its project, which the policy checks.
         obj = self.services.reads.show(self.model, self.title, ident)
+        self.authorize(req, "get_one", obj.project_id)
         self.send_one(resp, obj, fields=selected_fields(req))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
