@@ -176,7 +176,13 @@ class Stack:
             if not busy:
                 return
             time.sleep(0.02)
-        raise AssertionError("operations still running")
+        with self.db.reader() as s:
+            stuck = s.execute(select(Operation.id, Operation.kind, Operation.state,
+                                     Operation.attempts, Operation.worker,
+                                     Operation.lease_expires)
+                              .where(Operation.state.in_(["QUEUED", "RUNNING"]))).all()
+        raise AssertionError(f"{len(stuck)} operations still queued or running after "
+                             f"{timeout} s, e.g. {[tuple(map(str, row)) for row in stuck[:5]]}")
 
     def snapshot(self) -> dict[str, list[tuple[str, ...]]]:
         """Every row of every table (operation included), as sorted tuples of strings."""

@@ -234,4 +234,6 @@ def get_enforcer() -> oslo_policy.Enforcer:
 
 
 def worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """Unique to one runner (host, process, and a nonce for several runners in one process):
+    a claim recognises itself by it (`ottava.worker.runner.OperationRunner.claim`)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

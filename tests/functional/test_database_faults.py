@@ -2,7 +2,11 @@
 cuts. While it is down every request answers 503 in Octavia's fault format (never 500, never
 a hang) and /healthcheck says why; once it is back the API serves again with nothing
 half-written. A blip (every connection killed, new ones refused for a moment) under load is
-ridden out: every create the API accepted ends ACTIVE, none in ERROR, every operation DONE."""
+ridden out: every create the API accepted ends ACTIVE, none in ERROR, every operation DONE.
+
+The blip test runs housekeeping's reconciler beside the stack, as every deployment does: a
+commit the database made while the connection died before it could say so is the one thing
+no retry can see, and the reconciler is what finishes such an operation."""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from ottava.db import models as m
+from ottava.housekeeping.reconciler import Reconciler
+from ottava.periodic import Periodic, PeriodicRunner
 from tests import faults, harness
 from tests.conftest import VIP_SUBNET
 from tests.harness import Client
@@ -25,6 +31,7 @@ LBS = "/v2/lbaas/loadbalancers"
 ANSWER_WITHIN = 30  # seconds; a request that hangs on the dead database fails the test
 # A worker retries quickly here (the defaults wait up to ten seconds between tries).
 FAST_RETRY = {"db_max_retries": 40, "db_retry_interval": 0.1, "db_max_retry_interval": 0.5}
+LEASE = 3.0  # seconds; the reconciler hands on what a worker stopped renewing after this
 CLIENTS = 6
 LOAD_SECONDS = 6.0  # each client stops creating after this long
 BLIP_AT, BLIP_FOR = 2.0, 1.5  # seconds into the load; how long new connections are refused
@@ -41,7 +48,8 @@ def behind_proxy(request: pytest.FixtureRequest
         proxied = url.set(host="127.0.0.1", port=database.port)
         stack = harness.Stack(proxied.render_as_string(hide_password=False), state,
                               overrides={"database": FAST_RETRY,
-                                         "task_flow": {"persistence": request.param}})
+                                         "task_flow": {"persistence": request.param},
+                                         "house_keeping": {"operation_lease": LEASE}})
         try:
             yield stack, Client(stack.url), database
         finally:
@@ -111,6 +119,10 @@ def test_a_database_blip_under_load_leaves_nothing_in_error(
                     assert is_fault(resp, 503), (resp.status_code, resp.text)
                     refused.append(resp.status_code)
 
+    reconciler = Reconciler(stack.db, stack.dispatch, lease=LEASE)
+    housekeeping = PeriodicRunner("test-housekeeping",
+                                  [Periodic("reconcile", 1.0, reconciler.run_once)])
+    housekeeping.start()
     threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(CLIENTS)]
     for thread in threads:
         thread.start()
@@ -121,20 +133,30 @@ def test_a_database_blip_under_load_leaves_nothing_in_error(
     database.cut()
     time.sleep(BLIP_FOR)
     database.restore()
-    for thread in threads:
-        thread.join(timeout=LOAD_SECONDS + 2 * ANSWER_WITHIN)
-        assert not thread.is_alive()
-
-    stack.settle(timeout=120)
+    try:
+        for thread in threads:
+            thread.join(timeout=LOAD_SECONDS + 2 * ANSWER_WITHIN)
+            assert not thread.is_alive()
+        began = time.monotonic()
+        stack.settle(timeout=120)
+        settled = time.monotonic() - began
+    finally:
+        housekeeping.stop()
     with stack.db.reader() as s:
         statuses = dict(s.execute(
             select(m.LoadBalancer.id, m.LoadBalancer.provisioning_status)).all())
         operations = dict(s.execute(select(m.Operation.id, m.Operation.state)).all())
-    print(f"\n{len(accepted)} creates accepted, {len(refused)} refused (503) during the blip, "
-          f"{len(in_flight)} operations in flight when it began")
+    answer_lost = set(statuses) - set(accepted)
+    print(f"\n{len(accepted)} creates accepted, {len(refused)} refused (503) during the blip "
+          f"({len(answer_lost)} of them committed before the connection died), "
+          f"{len(in_flight)} operations in flight when it began; settled {settled:.1f} s "
+          f"after the load; the reconciler requeued {reconciler.requeued} and cast "
+          f"{reconciler.recast} again")
     assert in_flight, "no operation was running when the database went away"
     assert refused, "the blip refused no request: it did not happen"
-    # Every accepted create is ACTIVE; a refused one left no row behind.
-    assert sorted(statuses) == sorted(accepted)
+    # Every accepted create is there and ACTIVE. A refused one left nothing, unless its commit
+    # reached the database before the connection died (then it is whole, and ACTIVE too).
+    assert set(accepted) <= set(statuses)
+    assert len(answer_lost) <= len(refused)
     assert set(statuses.values()) == {"ACTIVE"}, statuses
     assert set(operations.values()) == {"DONE"}, operations

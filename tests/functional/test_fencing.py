@@ -5,6 +5,9 @@ and PostgreSQL's SELECT … FOR UPDATE)."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,10 +16,12 @@ from sqlalchemy import select
 from ottava.db import models as m
 from ottava.db.fencing import FencedDatabase
 from ottava.db.transitions import compare_and_set
-from ottava.domain.errors import Fenced
+from ottava.domain.errors import Fenced, Unavailable
 from ottava.domain.lifecycles import OPERATION, OperationState
 from ottava.domain.operations import OperationKind, Plan
+from ottava.settings import DatabaseRetry
 from ottava.worker.drivers import Job
+from ottava.worker.runner import OperationRunner
 from ottava.worker.tasks.base import WorkerTask
 from tests.harness import Client
 
@@ -42,14 +47,19 @@ def claim(stack: Any, op_id: str, worker: str) -> int:
         return int(s.scalar(select(m.Operation.attempts).where(m.Operation.id == op_id)))
 
 
-def test_a_worker_that_lost_its_claim_cannot_write_revert_or_finish(
-        api: Client, lb: dict, stack: Any) -> None:
+def queued(stack: Any, lb: dict) -> str:
+    """A queued operation on `lb` that no worker was told about."""
     with stack.db.transaction() as s:
         op = m.Operation(kind="loadbalancer_update", target_id=lb["id"],
                          load_balancer_id=lb["id"], payload={}, state=OperationState.QUEUED)
         s.add(op)
         s.flush()
-        op_id = op.id
+        return str(op.id)
+
+
+def test_a_worker_that_lost_its_claim_cannot_write_revert_or_finish(
+        api: Client, lb: dict, stack: Any) -> None:
+    op_id = queued(stack, lb)
     first = claim(stack, op_id, "worker-a")
     paused = FencedDatabase(stack.db, op_id, first)
     with paused.transaction() as s:  # while it holds the claim, it writes
@@ -86,3 +96,53 @@ def test_a_worker_that_lost_its_claim_cannot_write_revert_or_finish(
         assert compare_and_set(s, OPERATION, m.Operation, op_id, OperationState.DONE,
                                [OperationState.RUNNING],
                                where=[m.Operation.attempts == second])
+
+
+class AnswerLost:
+    """The database behind a connection that dies just after COMMIT reached the server: the
+    next transaction is written, and its caller hears that the database went away."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.lose_next = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self.db.transaction() as s:
+            yield s
+        if self.lose_next:
+            self.lose_next = False
+            raise Unavailable("The database is not available")
+
+
+def test_a_claim_and_an_outcome_whose_answers_were_lost_are_known_as_ones_own(
+        api: Client, lb: dict, stack: Any) -> None:
+    op_id, other_id = queued(stack, lb), queued(stack, lb)
+    lossy = AnswerLost(stack.db)
+    deps = stack.runner.deps
+    runner = OperationRunner(dataclasses.replace(
+        deps, db=lossy, settings=dataclasses.replace(
+            deps.settings, database_retry=DatabaseRetry(3, 0.01, 0.01))), "worker-lossy")
+
+    lossy.lose_next = True
+    claimed = runner.claim(op_id)  # written, answer lost, tried again: it is this claim
+    assert claimed is not None
+    assert (claimed.state, claimed.attempts, claimed.worker) == ("RUNNING", 1, "worker-lossy")
+    lossy.lose_next = True
+    assert runner.finish(op_id, 1, OperationState.DONE)
+    with stack.db.reader() as s:
+        assert s.get(m.Operation, op_id).state == "DONE"
+
+    # What another worker took over is never taken for one's own, lost answer or not.
+    assert runner.claim(other_id) is not None  # token 1; then its lease lapses
+    with stack.db.transaction() as s:
+        assert compare_and_set(s, OPERATION, m.Operation, other_id, OperationState.QUEUED,
+                               [OperationState.RUNNING])
+    assert claim(stack, other_id, "worker-a") == 2
+    lossy.lose_next = True
+    assert runner.claim(other_id) is None
+    lossy.lose_next = True
+    assert not runner.finish(other_id, 1, OperationState.DONE)

@@ -79,7 +79,7 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
     transport = bootstrap.messaging(conf, in_process=True)
     runner = bootstrap.build_runner(settings.worker_process(), db, drivers)
     runner.start()
-    consumer = rpc.server(transport, settings.common.topic, runner.run, bootstrap.worker_name())
+    consumer = rpc.server(transport, settings.common.topic, runner.run, runner.name)
     consumer.start(override_pool_size=settings.worker.threads)
     resumed = runner.resume_unfinished()
     if resumed:
@@ -193,7 +193,7 @@ def run_worker(loaded: bootstrap.Loaded) -> None:
     transport = bootstrap.messaging(loaded.conf, in_process=False)
     runner = bootstrap.build_runner(settings, db, drivers)
     runner.start()
-    consumer = rpc.server(transport, settings.common.topic, runner.run, bootstrap.worker_name())
+    consumer = rpc.server(transport, settings.common.topic, runner.run, runner.name)
     consumer.start(override_pool_size=settings.worker.threads)
     print("ottava worker: consuming operations", flush=True)
     try:

@@ -70,15 +70,30 @@ class OperationRunner:
 
     def claim(self, operation_id: str, states: tuple[OperationState, ...] = (
             OperationState.QUEUED,)) -> m.Operation | None:
-        return self.retried(self._claim)(operation_id, states)
+        """Take the operation (RUNNING, under a new fencing token) if it is in one of
+        `states`; None when another worker has it or it is finished."""
+        # The token a try wrote: when the connection drops after the database committed a
+        # claim but before it said so, the next try finds the row already RUNNING under that
+        # token and this worker's name, and knows the claim is its own.
+        written: list[int] = []
+        return self.retried(self._claim)(operation_id, states, written)
 
-    def _claim(self, operation_id: str,
-               states: tuple[OperationState, ...]) -> m.Operation | None:
+    def _claim(self, operation_id: str, states: tuple[OperationState, ...],
+               written: list[int]) -> m.Operation | None:
         with self.deps.db.transaction() as s:
+            row = s.execute(select(m.Operation.state, m.Operation.attempts, m.Operation.worker)
+                            .where(m.Operation.id == operation_id)).one_or_none()
+            if row is None:
+                return None
+            if (written and row.state == OperationState.RUNNING
+                    and row.attempts == written[-1] and row.worker == self.name):
+                return s.get(m.Operation, operation_id)
+            token = row.attempts + 1
+            written.append(token)
             changed = compare_and_set(
                 s, OPERATION, m.Operation, operation_id, OperationState.RUNNING, states,
-                attempts=m.Operation.attempts + 1, worker=self.name,
-                lease_expires=lease_until(self.lease))
+                where=[m.Operation.attempts == row.attempts], attempts=token,
+                worker=self.name, lease_expires=lease_until(self.lease))
             return s.get(m.Operation, operation_id) if changed else None
 
     def renew_leases(self) -> int:
@@ -102,6 +117,19 @@ class OperationRunner:
     def run(self, operation_id: str, states: tuple[OperationState, ...] = (
             OperationState.QUEUED,)) -> OperationState | None:
         """Run the operation if it can be claimed; returns its final state."""
+        with self._lock:
+            if operation_id in self._running:  # delivered again while it runs here
+                return None
+            self._running.add(operation_id)  # from here on its lease is renewed
+        self.periodic.start()  # a runner driven without start() still renews its leases
+        try:
+            return self._claim_and_run(operation_id, states)
+        finally:
+            with self._lock:
+                self._running.discard(operation_id)
+
+    def _claim_and_run(self, operation_id: str,
+                       states: tuple[OperationState, ...]) -> OperationState | None:
         op = self.claim(operation_id, states)
         if op is None:
             LOG.debug("Operation %s was claimed elsewhere or is finished", operation_id)
@@ -111,9 +139,6 @@ class OperationRunner:
         token = op.attempts
         deps = dataclasses.replace(self.deps, db=FencedDatabase(self.deps.db, op.id, token))
         state, error = OperationState.DONE, None
-        self.periodic.start()  # a runner driven without start() still renews its leases
-        with self._lock:
-            self._running.add(op.id)
         try:
             self._run_flow(Job(deps, plan, op.id))
         except Exception as exc:  # the flow has reverted; record why it failed
@@ -136,24 +161,30 @@ class OperationRunner:
                 # flow's logbook is gone, and every step is safe to run again).
                 LOG.exception("Operation %s could not be marked failed; leaving it to the "
                               "reconciler", op.id)
-                with self._lock:
-                    self._running.discard(op.id)
                 return None
-        finally:
-            with self._lock:
-                self._running.discard(op.id)
-        if not self.retried(self._finish)(op.id, token, state, error):
+        if not self.finish(op.id, token, state, error):
             LOG.warning("Operation %s was taken over by another worker before it finished "
                         "here: its outcome is the other worker's to record", op.id)
             return None
         return state
 
+    def finish(self, operation_id: str, token: int, state: OperationState,
+               error: str | None = None) -> bool:
+        """Record the outcome of the claim `token` unless another worker took the operation
+        over; True when it is recorded (by this try, or by an earlier one whose answer was
+        lost with the connection)."""
+        return self.retried(self._finish)(operation_id, token, state, error)
+
     def _finish(self, operation_id: str, token: int, state: OperationState,
                 error: str | None) -> bool:
         with self.deps.db.transaction() as s:
-            return compare_and_set(
-                s, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
-                where=[m.Operation.attempts == token], error=error, lease_expires=None) > 0
+            if compare_and_set(
+                    s, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
+                    where=[m.Operation.attempts == token], error=error, lease_expires=None):
+                return True
+            held = s.execute(select(m.Operation.state, m.Operation.attempts)
+                             .where(m.Operation.id == operation_id)).one_or_none()
+            return held is not None and tuple(held) == (state, token)
 
     def _run_flow(self, job: Job) -> None:
         operation_id, plan = job.operation_id, job.plan
