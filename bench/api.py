@@ -548,9 +548,12 @@ def phase_list(http: Http, args: argparse.Namespace, res: dict[str, Any]) -> Non
             print(f"    list: phase deadline after {len(lat)} lists", flush=True)
             break
         t0 = time.perf_counter()
-        body = http.call("GET", path)
-        lat.append(time.perf_counter() - t0)
-        count = len(body["loadbalancers"])
+        status, payload = http.raw("GET", path)
+        lat.append(time.perf_counter() - t0)  # the answer, not this client parsing it
+        if status != 200:
+            http.problems.add(f"[{http.deployment}] GET {path} -> {status}", str(payload[:200]))
+            continue
+        count = len(json.loads(payload)["loadbalancers"])
     res["list_p50"] = percentile(lat, 50) * 1e3
     res["list_count"] = count
     print(f"    list: {len(lat)} lists of {count} LBs, p50 {res['list_p50']:.1f} ms, "

@@ -91,8 +91,8 @@ class Stack:
             "network_api": {"bind_host": "127.0.0.1", "bind_port": 0},
             "controller_worker": {"compute_driver": "noop", "network_driver": "noop",
                                   "amphora_driver": "noop"},
-            # In-process messaging is one bus per process: a topic of its own keeps each
-            # stack's operations away from another stack's worker.
+            # On a broker shared by several stacks, a topic of its own keeps each stack's
+            # operations away from another stack's worker.
             "oslo_messaging": {"topic": f"ottava-test-{uuid.uuid4().hex[:12]}"},
         }
         if health:  # as standalone runs it, on a free port
@@ -108,8 +108,11 @@ class Stack:
                 self.conf.set_override(name, value, group=group)
         self.db = bootstrap.open_database(self.settings.common, upgrade=True)
         self.drivers = bootstrap.load_drivers(self.settings.drivers)
-        self.transport = bootstrap.messaging(self.conf, in_process=not transport_url)
-        self.dispatch = bootstrap.dispatcher(self.transport, self.settings.common)
+        # With a broker: oslo.messaging, as separate processes talk; else the in-process bus.
+        self.transport = bootstrap.messaging(self.conf) if transport_url else None
+        self.bus = None if transport_url else rpc.InProcessBus()
+        self.dispatch: Any = (bootstrap.dispatcher(self.transport, self.settings.common)
+                              if self.transport else self.bus)
         self.services = bootstrap.build_services(
             self.settings.service, self.db, self.drivers, self.dispatch)
         self.health: Any = None
@@ -136,6 +139,9 @@ class Stack:
         self.network_url = f"http://127.0.0.1:{self.network_api.bind_addr[1]}"
 
     def restart_consumer(self) -> Any:
+        """(Re)start running what is cast: on the in-process bus, or from the broker."""
+        if self.bus is not None:
+            return self.bus.serve(self.runner.run, 4)
         consumer = rpc.server(self.transport, self.settings.common.topic, self.runner.run,
                               f"test-{uuid.uuid4().hex[:6]}")
         consumer.start(override_pool_size=4)
@@ -195,11 +201,12 @@ class Stack:
         stop_servers(self.api, self.network_api)
         if self.health is not None:
             self.health.stop()
-        self.runner.stop()
         self.consumer.stop()
         self.consumer.wait()
+        self.runner.stop()
         self.dispatch.close()
-        self.transport.cleanup()
+        if self.transport is not None:
+            self.transport.cleanup()
         self.drivers.close()
         self.db.dispose()
 

@@ -82,9 +82,10 @@ def open_database(common: s.Common, upgrade: bool = False) -> Database:
     return db
 
 
-def messaging(conf: cfg.ConfigOpts, in_process: bool) -> Any:
-    """The oslo.messaging transport: in-process for standalone, else `transport_url`."""
-    return oslo_messaging.get_rpc_transport(conf, url="fake://" if in_process else None)
+def messaging(conf: cfg.ConfigOpts) -> Any:
+    """The oslo.messaging transport of `transport_url`, between separate processes (one
+    process uses `rpc.InProcessBus` instead)."""
+    return oslo_messaging.get_rpc_transport(conf)
 
 
 def dispatcher(transport: Any, common: s.Common) -> rpc.Dispatcher:

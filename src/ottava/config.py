@@ -282,7 +282,8 @@ def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = No
     indexed query), VRRP adverts every 0.2 s, heartbeats received in-process; with local
     amphorae, on the amphora bridge's address (`heartbeat_bind_ip`); with noop amphorae, on
     any free port (`heartbeat_bind_port` 0)."""
-    conf.set_default("transport_url", "fake://")  # messaging stays in the process
+    # No broker: operations run on the process's own threads (`ottava.rpc.InProcessBus`).
+    conf.set_default("transport_url", "fake://")
     conf.set_default("heartbeat_interval", 1.0, group="health_manager")
     conf.set_default("heartbeat_timeout", 3.0, group="health_manager")
     conf.set_default("health_check_interval", 0.25, group="health_manager")

@@ -1,9 +1,11 @@
-"""Controller messaging over oslo.messaging: the API casts operation ids, workers consume them.
+"""Controller messaging: the API casts operation ids, workers run them.
 
-`fake://` is oslo.messaging's in-process transport, used by `ottava standalone`; a
-`rabbit://` transport_url connects separate `ottava api` and `ottava worker` processes. The
-composition root builds the transport from the configuration; this module only casts and
-serves on it.
+Between processes it is oslo.messaging: a `rabbit://` transport_url connects separate
+`ottava api` and `ottava worker` processes (`Dispatcher` casts, `server` consumes). Within one
+process (`ottava standalone`, the test harness) it is `InProcessBus`: a cast runs the operation
+on the process's own worker threads at once. oslo.messaging's in-process `fake://` driver
+polls its queues every 50 ms, a delay every create would wait on (docs/decisions/0018). The
+composition root chooses; this module only casts and serves.
 """
 
 from __future__ import annotations
@@ -64,6 +66,68 @@ class Dispatcher:
         """Stop: the cast under way finishes, those still waiting stay QUEUED."""
         self.closing.set()
         self.executor.shutdown(wait=True)
+
+
+class InProcessBus:
+    """Casts and consumer in one process: `bus(operation_id)` runs `run(operation_id)` on a
+    pool of `threads` started by `serve`. The backlog is bounded like a broker's casts: an
+    operation cast while the pool is full, stopped or not yet started stays QUEUED, and the
+    reconciler (or `resume_unfinished` at the next start) runs it."""
+
+    def __init__(self, backlog: int = CAST_BACKLOG) -> None:
+        self.backlog = backlog
+        self._executor: futurist.ThreadPoolExecutor | None = None
+        self._run: Callable[[str], Any] | None = None
+        self._stopped: futurist.ThreadPoolExecutor | None = None  # until `wait` drains it
+        self._lock = threading.Lock()
+
+    def serve(self, run: Callable[[str], Any], threads: int) -> InProcessBus:
+        """Start running what is cast (again, after `stop`); returns the bus as the consumer."""
+        with self._lock:
+            if self._executor is None:
+                self._run = run
+                self._executor = futurist.ThreadPoolExecutor(
+                    max_workers=threads,
+                    check_and_reject=rejection.reject_when_reached(self.backlog))
+        return self
+
+    def __call__(self, operation_id: str) -> None:
+        with self._lock:
+            executor, run = self._executor, self._run
+            if executor is None or run is None:
+                LOG.info("Operation %s left QUEUED: no worker is serving", operation_id)
+                return
+            try:
+                executor.submit(self._deliver, run, operation_id)
+            except (futurist.RejectedSubmission, RuntimeError) as exc:  # full, or shut down
+                LOG.error("Operation %s left QUEUED for the reconciler: %s", operation_id, exc)
+
+    @staticmethod
+    def _deliver(run: Callable[[str], Any], operation_id: str) -> None:
+        try:
+            run(operation_id)
+        except Exception:  # as an RPC server would: log, and leave it to the reconciler
+            LOG.exception("Operation %s could not be run", operation_id)
+
+    def stop(self) -> None:
+        """Take no more casts; those not started stay QUEUED."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+            if executor is not None:
+                self._stopped = executor
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def wait(self) -> None:
+        """Wait for the operations under way to finish (after `stop`)."""
+        with self._lock:
+            executor, self._stopped = self._stopped, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def close(self) -> None:
+        self.stop()
+        self.wait()
 
 
 class OperationEndpoint:

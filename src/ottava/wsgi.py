@@ -20,7 +20,7 @@ def build() -> object:
     settings = loaded.settings.api_process()
     db = bootstrap.open_database(settings.common)
     drivers = bootstrap.load_drivers(settings.drivers)
-    transport = bootstrap.messaging(loaded.conf, in_process=False)
+    transport = bootstrap.messaging(loaded.conf)
     services = bootstrap.build_services(settings.service, db, drivers,
                                         bootstrap.dispatcher(transport, settings.common))
     return bootstrap.api_application(loaded.conf, settings.api, services)

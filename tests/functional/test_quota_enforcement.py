@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import pathlib
 import shutil
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,9 +35,6 @@ def new_stack(backend: str, overrides: dict[str, dict[str, Any]],
     state = harness.new_state_dir()
     url = (f"sqlite:///{pathlib.Path(state) / 'ottava.db'}" if backend == "sqlite"
            else harness.server_database(backend))
-    # In-process (fake://) transports share their exchanges within a process: a topic of its
-    # own keeps this stack's operations away from the workers of the suite's other stacks.
-    overrides = {**overrides, "oslo_messaging": {"topic": f"ottava-test-{uuid.uuid4().hex}"}}
     return Stack(url, state, overrides, auth_overrides=auth_overrides), state, url
 
 

@@ -225,8 +225,6 @@ def envs() -> Iterator[dict[str, Env]]:
                 states.append(state)
                 stack = Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
                     "api_settings": {"auth_strategy": "keystone"},
-                    # fake:// exchanges are shared in a process: a topic per stack.
-                    "oslo_messaging": {"topic": f"ottava-rbac-{uuid.uuid4().hex}"},
                 }, auth_overrides={"keystone_authtoken": AUTHTOKEN, **auth})
                 ENVS[mode] = Env(stack, tokens)
                 ENVS[mode].build_tree()
@@ -552,7 +550,6 @@ def test_an_operators_policy_file_overrides_the_defaults(tmp_path: pathlib.Path)
     with fake_keystone() as tokens:
         stack = Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
             "api_settings": {"auth_strategy": "keystone"},
-            "oslo_messaging": {"topic": f"ottava-rbac-{uuid.uuid4().hex}"},
         }, auth_overrides={"keystone_authtoken": AUTHTOKEN,
                            "oslo_policy": {"policy_file": str(policy)}})
         try:
@@ -572,8 +569,7 @@ def test_an_operators_policy_file_overrides_the_defaults(tmp_path: pathlib.Path)
 def test_testing_strategy_trusts_the_headers_and_applies_the_policy() -> None:
     state = harness.new_state_dir()
     stack = Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state, {
-        "api_settings": {"auth_strategy": "testing"},
-        "oslo_messaging": {"topic": f"ottava-rbac-{uuid.uuid4().hex}"}})
+        "api_settings": {"auth_strategy": "testing"}})
     try:
         member = Client(stack.url, {"X-Project-Id": "p1", "X-Roles": "member,reader"})
         other = Client(stack.url, {"X-Project-Id": "p2", "X-Roles": "member,reader"})

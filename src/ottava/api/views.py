@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -54,50 +56,79 @@ EMPTY_AS_STRING = frozenset({"name", "description"})
 
 def value(v: Any) -> Any:
     if isinstance(v, datetime.datetime):
-        return v.replace(microsecond=0).isoformat()
+        return v.isoformat(timespec="seconds")
     return v
 
 
 TIMESTAMPS = frozenset({"created_at", "updated_at", "cert_expiration"})
 
-# How each field of a resource is rendered: (name, attribute or None, computed function or None).
-Step = tuple[str, str | None, Computed | None]
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """How one resource is rendered, worked out once: every field read in one C call
+    (`attrgetter`), then the few that need more are fixed in place, so the keys keep the
+    order of the field table."""
+
+    names: tuple[str, ...]
+    attrs: tuple[str, ...]  # the attribute behind each name (a computed one: "id")
+    read: Callable[[Any], tuple[Any, ...]]  # every one of them at once
+    as_string: tuple[str, ...]  # NULL rendered as ""
+    timestamps: tuple[str, ...]
+    lists: tuple[str, ...]  # copied, so the answer never shares a stored list
+    computed: tuple[tuple[str, Computed], ...]
 
 
-_PLANS: dict[str, tuple[Step, ...]] = {}
+_PLANS: dict[str, _Plan] = {}
 
 
-def _plan(resource: f.Resource) -> tuple[Step, ...]:
+def _plan(resource: f.Resource) -> _Plan:
     plan = _PLANS.get(resource.key)
     if plan is None:
         computed = COMPUTED.get(resource.key, {})
-        plan = _PLANS[resource.key] = tuple(
-            (fld.name, fld.attr, computed.get(fld.name))
-            for fld in resource.readable()
-            if fld.name in computed or fld.attr is not None
-        )
+        shown = [fld for fld in resource.readable()
+                 if fld.name in computed or fld.attr is not None]
+        names = tuple(fld.name for fld in shown)
+        attrs = tuple("id" if fld.name in computed else str(fld.attr) for fld in shown)
+        plan = _PLANS[resource.key] = _Plan(
+            names=names,
+            attrs=attrs,
+            read=_reader(attrs),
+            as_string=tuple(n for n in names if n in EMPTY_AS_STRING and n not in computed),
+            timestamps=tuple(n for n in names if n in TIMESTAMPS and n not in computed),
+            lists=tuple(n for n in names if n == "tags" and n not in computed),
+            computed=tuple((n, computed[n]) for n in names if n in computed))
     return plan
+
+
+def _reader(attrs: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    get = operator.attrgetter(*attrs)
+    if len(attrs) == 1:
+        return lambda obj: (get(obj),)
+    return get
 
 
 def render(resource: f.Resource, obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
     """`obj` (a model object or a list Record) as the API returns it; only `fields` when the
     client selected some. Called for every object of every list: kept lean."""
-    out: dict[str, Any] = {}
-    for name, attr, compute in _plan(resource):
-        if fields and name not in fields:
-            continue
-        if compute is not None:
+    plan = _plan(resource)
+    if fields:  # only the selected fields, in the table's order
+        out = {name: getattr(obj, attr) for name, attr in zip(plan.names, plan.attrs,
+                                                              strict=True) if name in fields}
+    else:
+        out = dict(zip(plan.names, plan.read(obj), strict=True))
+    for name in plan.as_string:
+        if out.get(name, "") is None:
+            out[name] = ""
+    for name in plan.timestamps:
+        stamp = out.get(name)
+        if stamp is not None:
+            out[name] = stamp.isoformat(timespec="seconds")
+    for name in plan.lists:
+        if out.get(name) is not None:
+            out[name] = list(out[name])
+    for name, compute in plan.computed:
+        if name in out:
             out[name] = compute(obj)
-            continue
-        v = getattr(obj, attr)  # type: ignore[arg-type]
-        if v is None:
-            out[name] = "" if name in EMPTY_AS_STRING else None
-        elif name in TIMESTAMPS:
-            out[name] = value(v)
-        elif name == "tags":
-            out[name] = list(v)
-        else:
-            out[name] = v
     return out
 
 

@@ -76,15 +76,12 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
     conf, settings = loaded.conf, loaded.settings
     db = bootstrap.open_database(settings.common, upgrade=True)
     drivers = load_drivers(settings.drivers)
-    transport = bootstrap.messaging(conf, in_process=True)
     runner = bootstrap.build_runner(settings.worker_process(), db, drivers)
     runner.start()
-    consumer = rpc.server(transport, settings.common.topic, runner.run, runner.name)
-    consumer.start(override_pool_size=settings.worker.threads)
+    dispatch = rpc.InProcessBus().serve(runner.run, settings.worker.threads)
     resumed = runner.resume_unfinished()
     if resumed:
         LOG.info("Resumed %d unfinished operations", len(resumed))
-    dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, drivers, dispatch)
     health = bootstrap.build_health_manager(settings.health_manager_process(), db,
                                             services.amphorae)
@@ -110,11 +107,8 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
         stop_servers(api, network_api)
         housekeeping.stop()
         health.stop()
+        dispatch.close()  # the operations under way finish, their leases still renewed
         runner.stop()
-        consumer.stop()
-        consumer.wait()
-        dispatch.close()
-        transport.cleanup()
         drivers.close()
         db.dispose()
 
@@ -124,7 +118,7 @@ def run_api(loaded: bootstrap.Loaded) -> None:
     conf, settings = loaded.conf, loaded.settings.api_process()
     db = bootstrap.open_database(settings.common)
     drivers = load_drivers(settings.drivers)
-    transport = bootstrap.messaging(conf, in_process=False)
+    transport = bootstrap.messaging(conf)
     dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, drivers, dispatch)
     bind = settings.api.bind
@@ -147,7 +141,7 @@ def run_health_manager(loaded: bootstrap.Loaded) -> None:
     workers over `transport_url`."""
     settings = loaded.settings
     db = bootstrap.open_database(settings.common)
-    transport = bootstrap.messaging(loaded.conf, in_process=False)
+    transport = bootstrap.messaging(loaded.conf)
     dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, None, dispatch)
     health = bootstrap.build_health_manager(settings.health_manager_process(), db,
@@ -169,7 +163,7 @@ def run_housekeeping(loaded: bootstrap.Loaded) -> None:
     casting what it starts to workers over `transport_url`."""
     settings = loaded.settings
     db = bootstrap.open_database(settings.common)
-    transport = bootstrap.messaging(loaded.conf, in_process=False)
+    transport = bootstrap.messaging(loaded.conf)
     dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, None, dispatch)
     housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
@@ -190,7 +184,7 @@ def run_worker(loaded: bootstrap.Loaded) -> None:
     settings = loaded.settings.worker_process()
     db = bootstrap.open_database(settings.common)
     drivers = load_drivers(settings.drivers)
-    transport = bootstrap.messaging(loaded.conf, in_process=False)
+    transport = bootstrap.messaging(loaded.conf)
     runner = bootstrap.build_runner(settings, db, drivers)
     runner.start()
     consumer = rpc.server(transport, settings.common.topic, runner.run, runner.name)

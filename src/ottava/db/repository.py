@@ -7,7 +7,19 @@ import functools
 import types
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, exists, func, not_, select
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    not_,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from ottava.db import loads
@@ -82,11 +94,12 @@ def _conditions(model: Any, query: ListQuery) -> list[Any]:
 def list_page(
     session: Session, model: Any, query: ListQuery, where: list[Any] | None = None
 ) -> Page:
-    """One page of `model` rows matching `query`, in its sort order, eagerly loaded for render.
+    """One page of `model` rows matching `query`, in its sort order, as Records for render.
 
-    The ordered ids are read first, then the page's rows: a marker is found by its position in
-    that order, which stays correct with NULLs in sort keys on every backend, and the rows are
-    loaded with a constant number of queries whatever the page size.
+    Without a marker the page is one ordered, limited query. With one, the ordered ids are
+    read first and the marker found by its position in that order, which stays correct with
+    NULLs in sort keys on every backend. Either way the page's relations (tags, children's
+    ids) come in one more query, whatever the page size.
     """
     conditions = _conditions(model, query) + list(where or [])
     key_column = model.id if hasattr(model, "id") else model.name
@@ -99,20 +112,26 @@ def list_page(
         order.append(model.created_at.desc() if query.page_reverse else model.created_at.asc())
     if key_column.key not in [k.attr for k in query.sort]:
         order.append(key_column.desc() if query.page_reverse else key_column.asc())
-    ids = list(session.scalars(select(key_column).where(*conditions).order_by(*order)))
-    start = 0
-    if query.marker is not None:
+    if query.marker is None:
+        rows = select(*model.__table__.columns).where(*conditions).order_by(*order)
+        if query.limit is not None:
+            rows = rows.limit(query.limit)
+        items = _records(session, model, key_column, session.execute(rows))
+        full = query.limit is not None and len(items) == query.limit
+    else:
+        ids = list(session.scalars(select(key_column).where(*conditions).order_by(*order)))
         if query.marker not in ids:
             if session.scalar(select(func.count()).where(key_column == query.marker)) == 0:
                 raise Invalid(f"Invalid marker: {query.marker}")
             return Page(items=[], full=False)
         start = ids.index(query.marker) + 1
-    chosen = ids[start:] if query.limit is None else ids[start : start + query.limit]
-    full = query.limit is not None and len(chosen) == query.limit
+        chosen = ids[start:] if query.limit is None else ids[start : start + query.limit]
+        full = query.limit is not None and len(chosen) == query.limit
+        records = load_records(session, model, key_column, chosen)
+        items = [records[i] for i in chosen if i in records]
     if query.page_reverse:
-        chosen.reverse()
-    records = load_records(session, model, key_column, chosen)
-    return Page(items=[records[i] for i in chosen if i in records], full=full)
+        items.reverse()
+    return Page(items=items, full=full)
 
 
 class Record(types.SimpleNamespace):
@@ -121,55 +140,84 @@ class Record(types.SimpleNamespace):
 
 def load_records(session: Session, model: Any, key_column: Any, ids: list[Any]
                  ) -> dict[Any, Record]:
-    """Rows of `model` with these keys as Records, in a fixed number of queries."""
+    """Rows of `model` with these keys as Records, in two queries."""
     if not ids:
         return {}
-    statements = _record_statements(model, key_column)
-    ids_param = {"ids": list(ids)}
-    result = session.execute(statements.rows, ids_param)
-    names = list(result.keys())
-    key_index = names.index(key_column.key)
-    records = {row[key_index]: Record(**dict(zip(names, row, strict=True))) for row in result}
-    if statements.tags is not None:
-        for record in records.values():
-            record.tags = []
-        for resource_id, tag in session.execute(statements.tags, ids_param):
-            records[resource_id].tags.append(tag)
-    for (name, _child, _parent, extra, many), stmt in zip(
-            loads.LIST_CHILDREN.get(model, []), statements.children, strict=True):
-        for record in records.values():
+    rows = session.execute(_statements(model, key_column).rows, {"ids": list(ids)})
+    return {getattr(r, key_column.key): r for r in _records(session, model, key_column, rows)}
+
+
+def _records(session: Session, model: Any, key_column: Any, rows: Any) -> list[Record]:
+    """`rows` (a result of every column of `model`) as Records, in their order, each with
+    its relations read in one query."""
+    names = list(rows.keys())
+    records = [Record(**dict(zip(names, row, strict=True))) for row in rows]
+    relations = _statements(model, key_column).relations
+    if relations is None or not records:
+        return records
+    by_key = {getattr(r, key_column.key): r for r in records}
+    kinds = _RELATIONS[model]
+    for record in records:
+        for name, (many, _extra) in kinds.items():
             setattr(record, name, [] if many else None)
-        for row in session.execute(stmt, ids_param):
-            item = Record(id=row[0], **{c: row[2 + i] for i, c in enumerate(extra)})
-            if many:
-                getattr(records[row[1]], name).append(item)
-            else:
-                setattr(records[row[1]], name, item)
+    for relation, owner, value, extra in session.execute(relations, {"ids": list(by_key)}):
+        record = by_key[owner]
+        many, extra_name = kinds[relation]
+        if relation == "tags":
+            record.tags.append(value)
+            continue
+        item = Record(id=value, **{extra_name: extra}) if extra_name else Record(id=value)
+        if many:
+            getattr(record, relation).append(item)
+        else:
+            setattr(record, relation, item)
     return records
 
 
+# Per model, each relation a Record carries: its name -> (a list or one, the one extra
+# column of each child or None). Tags are plain strings; children are Records.
+_RELATIONS: dict[Any, dict[str, tuple[bool, str | None]]] = {
+    model: {**({"tags": (True, None)} if model in m.TAGGED else {}),
+            **{name: (many, extra[0] if extra else None)
+               for name, _child, _parent, extra, many in loads.LIST_CHILDREN.get(model, [])}}
+    for model in {*m.TAGGED, *loads.LIST_CHILDREN}
+}
+assert all(len(extra) <= 1 for children in loads.LIST_CHILDREN.values()
+           for *_rest, extra, _many in children), "a child carries at most one extra column"
+
+
 @dataclasses.dataclass(frozen=True)
-class _RecordStatements:
-    rows: Any
-    tags: Any
-    children: tuple[Any, ...]
+class _Statements:
+    rows: Any  # every column of the rows whose key is in :ids
+    relations: Any  # (relation, owner key, value, extra) of every relation of those rows
 
 
 @functools.cache
-def _record_statements(model: Any, key_column: Any) -> _RecordStatements:
+def _statements(model: Any, key_column: Any) -> _Statements:
     """The queries of `load_records` for `model`, built once: building a statement and its
     cache key costs more than SQLAlchemy's cached compilation it then finds (a quarter of a
-    GET of one load balancer). `ids` is an expanding parameter."""
+    GET of one load balancer). `ids` is an expanding parameter. Every relation (tags and
+    each kind of child) is one branch of a UNION ALL, so a Record costs two queries however
+    many relations its model has."""
     ids: Any = bindparam("ids", expanding=True)
-    tags = (select(m.Tag.resource_id, m.Tag.tag).where(m.Tag.resource_id.in_(ids))
-            .order_by(m.Tag.resource_id, m.Tag.tag)) if model in m.TAGGED else None
-    children = []
-    for _name, child, parent_column, extra, _many in loads.LIST_CHILDREN.get(model, []):
-        parent = getattr(child, parent_column)
-        children.append(select(child.id, parent, *(getattr(child, c) for c in extra))
-                        .where(parent.in_(ids)).order_by(child.id))
-    return _RecordStatements(select(*model.__table__.columns).where(key_column.in_(ids)),
-                             tags, tuple(children))
+    no_extra = cast(null(), String)
+    branches = []
+    if model in m.TAGGED:
+        branches.append(select(literal("tags").label("relation"),
+                               m.Tag.resource_id.label("owner"), m.Tag.tag.label("value"),
+                               no_extra.label("extra")))
+    for name, child, parent_column, extra, _many in loads.LIST_CHILDREN.get(model, []):
+        branches.append(select(literal(name), getattr(child, parent_column), child.id,
+                               getattr(child, extra[0]) if extra else no_extra))
+    relations = None
+    if branches:
+        # The key filter once, outside: each backend pushes it into every branch (and its
+        # index), and a page of a thousand ids is bound once, not once per branch.
+        union = union_all(*branches).subquery()
+        relations = (select(union).where(union.c.owner.in_(ids))
+                     .order_by(union.c.relation, union.c.value))
+    return _Statements(select(*model.__table__.columns).where(key_column.in_(ids)),
+                       relations)
 
 
 def count(session: Session, model: Any, *where: Any) -> int:
