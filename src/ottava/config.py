@@ -125,7 +125,8 @@ certificate_opts = [
 
 taskflow_opts = [
     cfg.StrOpt("persistence", default="database", choices=["database", "memory"],
-               help="Where TaskFlow keeps flow progress: the service database, or memory."),
+               help="Where TaskFlow keeps flow progress: in the operation's row of the service "
+                    "database (a crashed worker's flow is resumed), or in memory."),
     cfg.StrOpt("engine", default="serial", choices=["serial", "parallel"]),
     cfg.IntOpt("max_workers", default=5),
 ]

@@ -24,9 +24,9 @@ from ottava.db.engine import make_engine
 from ottava.db.models import Base
 from tests import harness
 
-TASKFLOW_TABLES = {"logbooks", "flowdetails", "atomdetails"}
-# Ours, and the one TaskFlow's own alembic migrations keep on server databases.
-VERSION_TABLES = {migrate.VERSION_TABLE, "alembic_version"}
+# What TaskFlow's own migrations made before revision 0003 removed them.
+TASKFLOW_TABLES = {"logbooks", "flowdetails", "atomdetails", "alembic_version"}
+VERSION_TABLES = {migrate.VERSION_TABLE}
 OTTAVA_TABLES = set(Base.metadata.tables)
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OTTAVA_CLI = ROOT / ".venv" / "bin" / "ottava"
@@ -65,9 +65,28 @@ def test_upgrade_from_empty_creates_every_table(engine: Engine) -> None:
     migrate.upgrade(engine)
 
     present = tables(engine)
-    missing = (OTTAVA_TABLES | TASKFLOW_TABLES | {migrate.VERSION_TABLE}) - present
+    missing = (OTTAVA_TABLES | VERSION_TABLES) - present
     assert not missing, f"tables not created by the migration: {sorted(missing)}"
+    assert present == OTTAVA_TABLES | VERSION_TABLES, sorted(present)
     assert migrate.current(engine) == head_revision()
+
+
+def test_upgrade_to_0003_removes_taskflows_tables(engine: Engine) -> None:
+    from taskflow.persistence.backends import impl_sqlalchemy
+
+    migrate.upgrade(engine, "0002")
+    # As the release before 0003 started: TaskFlow's own migrations beside Ottava's.
+    taskflow = impl_sqlalchemy.SQLAlchemyBackend({"connection": str(engine.url)},
+                                                 engine=engine)
+    conn = taskflow.get_connection()
+    conn.upgrade()
+    conn.close()
+    assert tables(engine) >= {"logbooks", "flowdetails", "atomdetails"}
+
+    migrate.upgrade(engine)
+    assert tables(engine) == OTTAVA_TABLES | VERSION_TABLES
+    columns = {c["name"] for c in inspect(engine).get_columns("operation")}
+    assert "progress" in columns
 
 
 def test_upgrade_is_idempotent(engine: Engine) -> None:
@@ -85,8 +104,7 @@ def test_downgrade_to_base_removes_ottava_tables_and_upgrade_works_again(
     left = tables(engine) & OTTAVA_TABLES
     assert not left, f"tables left after downgrade to base: {sorted(left)}"
     assert migrate.current(engine) is None
-    # Nothing but TaskFlow's tables and version tables may remain.
-    assert tables(engine) <= TASKFLOW_TABLES | VERSION_TABLES
+    assert tables(engine) <= VERSION_TABLES
 
     migrate.upgrade(engine)
     assert tables(engine) >= OTTAVA_TABLES
@@ -95,16 +113,16 @@ def test_downgrade_to_base_removes_ottava_tables_and_upgrade_works_again(
 
 def _include_object(obj: Any, name: str | None, type_: str, reflected: bool,
                     compare_to: Any) -> bool:
-    if type_ == "table" and name in TASKFLOW_TABLES | VERSION_TABLES:
+    if type_ == "table" and name in VERSION_TABLES:
         return False
     table = getattr(obj, "table", None)
-    return not (table is not None and table.name in TASKFLOW_TABLES | VERSION_TABLES)
+    return not (table is not None and table.name in VERSION_TABLES)
 
 
 def _include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
     if type_ == "table":
-        return name not in TASKFLOW_TABLES | VERSION_TABLES
-    return parent_names.get("table_name") not in TASKFLOW_TABLES | VERSION_TABLES
+        return name not in VERSION_TABLES
+    return parent_names.get("table_name") not in VERSION_TABLES
 
 
 def test_models_and_migrated_schema_do_not_drift(engine: Engine) -> None:

@@ -62,7 +62,7 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
     with harness.fresh_database(request.param, "ottava-health-") as url:
         db = Database(url)
         try:
-            migrate.upgrade(db.engine, taskflow=False)
+            migrate.upgrade(db.engine)
             yield db
         finally:
             db.dispose()

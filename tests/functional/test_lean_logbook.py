@@ -1,28 +1,39 @@
-"""The worker's logbook (`ottava.worker.engine.LeanStorage`) on a real SQLite database: it
-writes only a task's outcome (no RUNNING state, no progress), and a flow stopped half way is
-resumed from it without running again what was done."""
+"""A flow's logbook in its operation's row (`ottava.worker.persistence`) with the lean
+storage (`ottava.worker.engine.LeanStorage`), on every database back end: only a task's
+outcome is written (no RUNNING state, no progress), a flow stopped half way is resumed from
+the row without running again what was done, and a worker whose claim was taken over cannot
+write the row."""
 
 from __future__ import annotations
 
-import contextlib
+import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from sqlalchemy import select, update
 from taskflow import task
 from taskflow.patterns import linear_flow
 from taskflow.persistence import models as tf_models
 
+from ottava.db import models as m
 from ottava.db.engine import Database
+from ottava.db.migrate import upgrade
+from ottava.domain.errors import Fenced
+from ottava.domain.lifecycles import OperationState
 from ottava.settings import WorkerSettings
 from ottava.worker import engine as flow_engine
 from ottava.worker import persistence
+from tests import harness
 
 RUNS: list[str] = []
+OPERATION = "0e0e0e0e-0000-4000-8000-000000000001"
 
 
 class Step(task.Task):
-    def execute(self) -> str:
+    def execute(self) -> dict[str, str]:
         RUNS.append(self.name)
-        return f"{self.name} done"
+        return {"done": self.name}
 
 
 def flow() -> Any:
@@ -31,24 +42,49 @@ def flow() -> Any:
                                          Step("third", provides="c"))
 
 
-def test_only_outcomes_are_written_and_a_stopped_flow_resumes(tmp_path: Any) -> None:
-    db = Database(f"sqlite:///{tmp_path}/ottava.db")
+@pytest.fixture(params=harness.backends())
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A migrated database holding one operation, RUNNING under claim 1."""
+    with harness.fresh_database(request.param, "ottava-logbook-") as url:
+        database = Database(url)
+        try:
+            upgrade(database.engine)
+            with database.transaction() as s:
+                s.add(m.Operation(id=OPERATION, kind="steps", target_id=OPERATION,
+                                  state=OperationState.RUNNING, attempts=1))
+            yield database
+        finally:
+            database.dispose()
+
+
+def progress(db: Database) -> Any:
+    with db.reader() as s:
+        text = s.scalar(select(m.Operation.progress).where(m.Operation.id == OPERATION))
+    return None if text is None else json.loads(text)
+
+
+def saved_states(db: Database) -> dict[str, str]:
+    flows = progress(db)["flows"]
+    return {atom["name"]: atom["state"]
+            for kept in flows.values() for atom in kept["atoms"].values()}
+
+
+def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> None:
     settings = WorkerSettings()
-    backend = persistence.backend(settings, db)
-    with contextlib.closing(backend.get_connection()) as conn:
-        conn.upgrade()
-        book = tf_models.LogBook("operation", uuid="op-1")
-        detail = tf_models.FlowDetail("steps", uuid="op-1")
-        book.add(detail)
-        conn.save_logbook(book)
-        writes: list[str] = []
-        update = conn.update_atom_details
+    backend = persistence.backend(settings, db, OPERATION, 1)
+    conn = backend.get_connection()
+    book = tf_models.LogBook("operation", uuid=OPERATION)
+    detail = tf_models.FlowDetail("steps", uuid=OPERATION)
+    book.add(detail)
+    conn.save_logbook(book)
+    writes: list[str] = []
+    update_atom = conn.update_atom_details
 
-        def counted(atom_detail: Any) -> Any:
-            writes.append(f"{atom_detail.name}:{atom_detail.state}")
-            return update(atom_detail)
+    def counted(atom_detail: Any) -> Any:
+        writes.append(f"{atom_detail.name}:{atom_detail.state}")
+        return update_atom(atom_detail)
 
-        conn.update_atom_details = counted
+    conn.update_atom_details = counted
 
     RUNS.clear()
     first = flow_engine.load(flow(), detail, backend, settings)
@@ -59,11 +95,24 @@ def test_only_outcomes_are_written_and_a_stopped_flow_resumes(tmp_path: Any) -> 
     states.close()
     assert RUNS == ["first"]
     assert writes == ["first:SUCCESS"]  # neither RUNNING nor progress reached the database
+    assert saved_states(db) == {"first": "SUCCESS", "second": "PENDING", "third": "PENDING"}
 
-    with contextlib.closing(backend.get_connection()) as conn:
-        saved = conn.get_logbook("op-1").find("op-1")
+    # Another worker takes the operation over (claim 2) and resumes from the row alone.
+    with db.transaction() as s:
+        s.execute(update(m.Operation).where(m.Operation.id == OPERATION).values(attempts=2))
+    resumed = persistence.backend(settings, db, OPERATION, 2)
+    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
     RUNS.clear()
-    flow_engine.load(flow(), saved, backend, settings).run()
+    flow_engine.load(flow(), saved, resumed, settings).run()
     assert RUNS == ["second", "third"]  # the first one's saved outcome was not redone
-    assert writes == ["first:SUCCESS", "second:SUCCESS", "third:SUCCESS"]
-    db.dispose()
+    assert saved_states(db) == {"first": "SUCCESS", "second": "SUCCESS", "third": "SUCCESS"}
+    first_result = [atom["results"] for kept in progress(db)["flows"].values()
+                    for atom in kept["atoms"].values() if atom["name"] == "first"]
+    assert first_result == [{"done": "first"}]
+
+    # The first worker wakes: claim 1 no longer holds, and the row is not its to write.
+    with pytest.raises(Fenced):
+        conn.destroy_logbook(OPERATION)
+    assert saved_states(db)["third"] == "SUCCESS"
+    resumed.get_connection().destroy_logbook(OPERATION)
+    assert progress(db) is None

@@ -8,6 +8,9 @@ from sqlalchemy.orm import raiseload, selectinload
 
 from ottava.db import models as m
 
+# The row alone: none of its relationships (not even its tags, which load eagerly otherwise).
+BARE = (raiseload("*"),)
+
 
 def _ids(rel: Any, target: Any) -> Any:
     # Only the children's ids, and none of their own relationships (tags included).

@@ -1,8 +1,7 @@
-"""Schema migrations: Ottava's (alembic, own version table) and TaskFlow's persistence tables."""
+"""Schema migrations: Ottava's alembic revisions, with their own version table."""
 
 from __future__ import annotations
 
-import contextlib
 import pathlib
 
 from alembic import command
@@ -11,7 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
 MIGRATIONS = pathlib.Path(__file__).parent / "migrations"
-# Ours is not "alembic_version": TaskFlow's own migrations use that name in the same database.
+# Not "alembic_version": TaskFlow's own migrations used that name in the same database until
+# revision 0003, which removes them.
 VERSION_TABLE = "ottava_alembic_version"
 
 
@@ -22,15 +22,8 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head", taskflow: bool = True) -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
-    if taskflow:
-        from taskflow.persistence.backends import impl_sqlalchemy
-
-        backend = impl_sqlalchemy.SQLAlchemyBackend({"connection": str(engine.url)},
-                                                    engine=engine)
-        with contextlib.closing(backend.get_connection()) as conn:
-            conn.upgrade()
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -369,6 +369,9 @@ class Amphora(Timestamped, Base):
     )
 
 
+# MariaDB's TEXT holds 64 KB; a flow's progress (the desired state of a large load balancer)
+# may hold more.
+LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 # Microseconds everywhere: MariaDB's plain DATETIME would drop them, and liveness is judged in
 # fractions of a second.
 PRECISE_TIME = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
@@ -422,6 +425,9 @@ class Operation(Timestamped, Base):
     # belongs to a worker that died, and the reconciler runs it again.
     worker: Mapped[str | None] = mapped_column(String(255))
     lease_expires: Mapped[datetime.datetime | None] = mapped_column(DateTime, index=True)
+    # The flow's TaskFlow logbook while it runs, one JSON document written only under the
+    # claim (`ottava.worker.persistence`); cleared with the outcome.
+    progress: Mapped[str | None] = mapped_column(LONG_TEXT)
 
 
 TAGGED = (LoadBalancer, Listener, Pool, Member, HealthMonitor, L7Policy, L7Rule)

@@ -17,7 +17,6 @@ environment, the process kills itself (SIGKILL) as that atom starts, as a power 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import os
@@ -30,6 +29,7 @@ from sqlalchemy import select
 from taskflow import exceptions as tf_exceptions
 from taskflow import states as tf_states
 from taskflow.persistence import models as tf_models
+from taskflow.persistence.backends import impl_memory
 from taskflow.types import notifier
 
 from ottava.db import health
@@ -61,7 +61,9 @@ class OperationRunner:
         self.settings = deps.settings
         self.name = name
         self.lease = float(self.settings.operation_lease)
-        self.backend = persistence.backend(self.settings, deps.db)
+        # `[task_flow] persistence = memory`: one in-memory logbook store for every flow.
+        self.memory = (impl_memory.MemoryBackend()
+                       if self.settings.taskflow_persistence == "memory" else None)
         self.retried = retrying(self.settings.database_retry)
         self._running: set[str] = set()
         self._lock = threading.Lock()
@@ -140,7 +142,7 @@ class OperationRunner:
         deps = dataclasses.replace(self.deps, db=FencedDatabase(self.deps.db, op.id, token))
         state, error = OperationState.DONE, None
         try:
-            self._run_flow(Job(deps, plan, op.id))
+            self._run_flow(Job(deps, plan, op.id), token)
         except Exception as exc:  # the flow has reverted; record why it failed
             if is_transient(exc):
                 LOG.warning("Operation %s (%s) stopped: the database did not answer for "
@@ -180,27 +182,30 @@ class OperationRunner:
         with self.deps.db.transaction() as s:
             if compare_and_set(
                     s, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
-                    where=[m.Operation.attempts == token], error=error, lease_expires=None):
+                    where=[m.Operation.attempts == token], error=error, lease_expires=None,
+                    progress=None):
                 return True
             held = s.execute(select(m.Operation.state, m.Operation.attempts)
                              .where(m.Operation.id == operation_id)).one_or_none()
             return held is not None and tuple(held) == (state, token)
 
-    def _run_flow(self, job: Job) -> None:
+    def _run_flow(self, job: Job, token: int) -> None:
         operation_id, plan = job.operation_id, job.plan
         flow = flows.build(job)
-        with contextlib.closing(self.backend.get_connection()) as conn:
-            try:
-                # A logbook left by a worker that died: the engine resumes where it stopped.
-                book = conn.get_logbook(operation_id)
-                detail = book.find(operation_id)
-                LOG.info("Resuming operation %s (%s)", operation_id, plan.kind)
-            except tf_exceptions.NotFound:
-                book = tf_models.LogBook(f"operation-{operation_id}", uuid=operation_id)
-                detail = tf_models.FlowDetail(plan.kind, uuid=operation_id)
-                book.add(detail)
-                conn.save_logbook(book)
-        engine = flow_engine.load(flow, detail, self.backend, self.settings)
+        backend = persistence.backend(self.settings, self.deps.db, operation_id, token,
+                                      self.memory)
+        conn = backend.get_connection()
+        try:
+            # A logbook left by a worker that died: the engine resumes where it stopped.
+            book = conn.get_logbook(operation_id)
+            detail = book.find(operation_id)
+            LOG.info("Resuming operation %s (%s)", operation_id, plan.kind)
+        except tf_exceptions.NotFound:
+            book = tf_models.LogBook(f"operation-{operation_id}", uuid=operation_id)
+            detail = tf_models.FlowDetail(plan.kind, uuid=operation_id)
+            book.add(detail)
+            conn.save_logbook(book)
+        engine = flow_engine.load(flow, detail, backend, self.settings)
         crash_at = os.environ.get(CRASH_ENV, "")
         if crash_at.startswith(f"{plan.kind}:"):
             atom = crash_at.split(":", 1)[1]
@@ -213,10 +218,14 @@ class OperationRunner:
             engine.atom_notifier.register(notifier.Notifier.ANY, crash)
         try:
             engine.run()
-        finally:
-            # Progress is kept only while an operation runs; a finished one needs none.
-            with contextlib.closing(self.backend.get_connection()) as conn:
-                conn.destroy_logbook(book.uuid)
+        except BaseException:
+            # The flow has reverted: whoever runs the operation again starts it afresh.
+            conn.destroy_logbook(book.uuid)
+            raise
+        # A finished operation keeps no progress: recording its outcome clears the row's
+        # (`_finish`); the memory store forgets it here.
+        if self.memory is not None:
+            conn.destroy_logbook(book.uuid)
 
     def resume_unfinished(self) -> list[str]:
         """Run every operation left QUEUED or RUNNING, e.g. by a process that died.

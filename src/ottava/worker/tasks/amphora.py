@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from ottava.db import loads
 from ottava.db import models as m
 from ottava.domain.lifecycles import AmphoraStatus
 from ottava.domain.topology import DEFAULT_VRRP_PRIORITY, Topology
@@ -46,7 +47,7 @@ class ConfigureVrrp(WorkerTask):
 
     def execute(self, amphora_ids: list[str], replacement_ids: list[str] | None = None) -> None:
         with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, self.job.load_balancer_id)
+            lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
             if lb is None or lb.topology != Topology.ACTIVE_STANDBY:
                 return
             leaving = set(replacement_ids or [])

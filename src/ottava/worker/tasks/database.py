@@ -180,7 +180,7 @@ class CreateAmphoraRows(WorkerTask):
                 m.Amphora.claimed_by == operation_id).order_by(m.Amphora.role)))
             if mine:
                 return mine
-            lb = s.get(m.LoadBalancer, lb_id)
+            lb = s.get(m.LoadBalancer, lb_id, options=loads.BARE)
             assert lb is not None
             wanted = roles(lb.topology)
             if replacement_ids:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from ottava.db import loads
 from ottava.db import models as m
 from ottava.domain.ports.amphora import AmphoraRef
 from ottava.domain.ports.network import Vip
@@ -40,7 +41,7 @@ class PlugVip(WorkerTask):
 
     def _targets(self, amphora_ids: list[str]) -> list[tuple[m.Amphora, Vip]]:
         with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, self.job.load_balancer_id)
+            lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
             assert lb is not None
             vip = vip_of(lb)
             return [(a, vip) for a in (s.get(m.Amphora, i) for i in amphora_ids) if a]
@@ -49,7 +50,7 @@ class PlugVip(WorkerTask):
 class DeallocateVip(WorkerTask):
     def execute(self) -> None:
         with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, self.job.load_balancer_id)
+            lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
             assert lb is not None
             vip = vip_of(lb)
         self.deps.network.deallocate_vip(lb.id, vip)
