@@ -46,6 +46,10 @@ FIGURES = [
     ("get_over_floor", "  GET one LB / floor", 2.0, ""),
     ("get_p99", "GET one LB p99 (ms)", None, ""),
     ("get_rps", "GET one LB (req/s)", None, ""),
+    ("conc_rps", "GET one LB, 16 clients (req/s)", None, ""),
+    ("conc_over_one", "  / one client's req/s", None, ""),
+    ("conc_p50", "  p50 (ms)", None, ""),
+    ("conc_cores", "  server CPU (cores busy)", None, ""),
     ("list_p50", "list LBs p50 (ms)", 20.0, "15 (5 LBs)"),
     ("list_count", "  LBs per list", None, ""),
     ("create_p50", "create->ACTIVE p50 (ms)", 30.0, "405"),
@@ -537,6 +541,91 @@ def phase_get(http: Http, args: argparse.Namespace, res: dict[str, Any], lb_id: 
           f"p99 {res['get_p99']:.2f} ms, {res['get_rps']:.0f}/s", flush=True)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes and their children (gunicorn's workers)
+    so far, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0, list(pids), set()
+    while todo:
+        cur = todo.pop()
+        if cur in seen:
+            continue
+        seen.add(cur)
+        try:
+            fields = pathlib.Path(f"/proc/{cur}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in pathlib.Path(f"/proc/{cur}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / tick
+
+
+def concurrent_client(port: int, path: str, seconds: float, count: int,
+                      start: float) -> tuple[list[float], int]:
+    """One of the concurrent clients (its own process): GETs `path` on its own keep-alive
+    connection from `start` for `seconds` (and at most `count` times); latencies, errors."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    lat: list[float] = []
+    errors = 0
+    time.sleep(max(0.0, start - time.time()))
+    until = time.monotonic() + seconds
+    for _ in range(count):
+        if time.monotonic() > until:
+            break
+        t0 = time.perf_counter()
+        try:
+            conn.request("GET", path, headers={"Accept": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                errors += 1
+            if resp.will_close:
+                conn.close()
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+        lat.append(time.perf_counter() - t0)
+    conn.close()
+    return lat, errors
+
+
+def phase_concurrent(dep: Deployment, args: argparse.Namespace, res: dict[str, Any],
+                     lb_id: str, problems: Problems) -> None:
+    """`--clients` processes GET one load balancer at once for `--concurrent-seconds`: the
+    requests per second of all of them, beside one client's (phase GET), and how many of the
+    host's cores the server processes kept busy meanwhile (from their CPU time)."""
+    import multiprocessing
+
+    path = f"{LB}/{lb_id}"
+    pids = [p.popen.pid for p in dep.procs]
+    context = multiprocessing.get_context("fork")
+    start = time.time() + 1.0  # every client starts at once, after all have forked
+    with context.Pool(args.clients) as pool:
+        waiting = [pool.apply_async(concurrent_client, (dep.port, path, args.concurrent_seconds,
+                                                        args.gets * 10, start))
+                   for _ in range(args.clients)]
+        time.sleep(max(0.0, start - time.time()))
+        cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+        outcomes = [w.get(timeout=args.concurrent_seconds + args.request_timeout + 10)
+                    for w in waiting]
+        wall = time.perf_counter() - t0
+        cpu = cpu_seconds(pids) - cpu0
+    lat = [x for lats, _ in outcomes for x in lats]
+    errors = sum(e for _, e in outcomes)
+    if errors:
+        problems.add(f"[{dep.name}] concurrent GET", f"{errors} requests failed")
+    res["conc_rps"] = len(lat) / wall if wall else float("nan")
+    res["conc_p50"] = percentile(lat, 50) * 1e3
+    res["conc_cores"] = cpu / wall if wall else float("nan")
+    one = res.get("get_rps")
+    res["conc_over_one"] = res["conc_rps"] / one if one else float("nan")
+    print(f"    {args.clients} clients: {len(lat)} GETs in {wall:.1f} s, "
+          f"{res['conc_rps']:.0f}/s ({res['conc_over_one']:.2f}x one client), "
+          f"p50 {res['conc_p50']:.2f} ms; server CPU {res['conc_cores']:.2f} cores of "
+          f"{os.cpu_count()}", flush=True)
+
+
 def phase_list(http: Http, args: argparse.Namespace, res: dict[str, Any]) -> None:
     deadline = deadline_after(args.phase_timeout)
     path = f"{LB}?limit=1000"
@@ -604,6 +693,7 @@ def run_deployment(dep: Deployment, args: argparse.Namespace, problems: Problems
         ("create->ACTIVE", lambda: phase_create_active(http, args, res)),
         ("bulk create", lambda: phase_bulk(http, args, res)),
         ("GET", lambda: phase_get(http, args, res, lb_id)),
+        ("concurrent GET", lambda: phase_concurrent(dep, args, res, lb_id, problems)),
         ("list", lambda: phase_list(http, args, res)),
         ("batch members", lambda: phase_batch(http, args, res, lb_id)),
     ]
@@ -640,7 +730,7 @@ def run_deployment(dep: Deployment, args: argparse.Namespace, problems: Problems
 def fmt(value: Any, key: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "-"
-    if key == "get_over_floor" and isinstance(value, float):
+    if key in ("get_over_floor", "conc_over_one") and isinstance(value, float):
         return f"{value:.2f}x"
     if key.endswith("_count") or key == "batch_members":
         return str(int(value))
@@ -709,9 +799,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gets", type=int, help="GETs of one load balancer (default 3000)")
     p.add_argument("--lists", type=int, help="lists timed (default 36)")
     p.add_argument("--creates", type=int, help="timed create->ACTIVE (default 50)")
+    p.add_argument("--clients", type=int, default=16,
+                   help="concurrent clients of phase 'concurrent GET' (16)")
+    p.add_argument("--concurrent-seconds", type=float, default=8.0,
+                   help="how long the concurrent clients run, s (8)")
     p.add_argument("--poll", type=float, default=0.002, help="poll interval, s (0.002)")
     p.add_argument("--skip", default="", help="comma-separated phases to skip: "
-                   "'create->ACTIVE', 'bulk create', GET, list, 'batch members'")
+                   "'create->ACTIVE', 'bulk create', GET, 'concurrent GET', list, "
+                   "'batch members'")
     p.add_argument("--pg-url", default=os.environ.get(
         "OTTAVA_BENCH_POSTGRESQL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
         help="PostgreSQL admin URL; a fresh database is created and dropped")
