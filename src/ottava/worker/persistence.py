@@ -34,6 +34,13 @@ from ottava.domain.errors import Fenced
 from ottava.domain.lifecycles import OperationState
 from ottava.settings import WorkerSettings
 
+
+class Unread:
+    """The progress of a row not read yet (None is a row without progress)."""
+
+
+UNREAD = Unread()
+
 # An atom in one of these states has not run (TaskFlow's None: not yet set).
 UNSTARTED = frozenset({None, tf_states.PENDING})
 
@@ -43,13 +50,15 @@ class OperationProgress(base.Backend):
     `token` holds it. The book's uuid is the operation's id."""
 
     def __init__(self, db: Database, operation_id: str, token: int,
-                 settings: WorkerSettings) -> None:
+                 settings: WorkerSettings, claimed: str | Unread | None = UNREAD) -> None:
+        """`claimed`: the progress the row held when the claim was taken (read with it), so
+        the first look at the logbook costs no query."""
         super().__init__({})
         self.db = db
         self.operation_id = operation_id
         self.token = token
         self.retried = retrying(settings.database_retry)
-        self._connection = _RowConnection(self)
+        self._connection = _RowConnection(self, claimed)
 
     def get_connection(self) -> _RowConnection:
         # Stateless between calls but for the document; one serves every caller.
@@ -63,8 +72,10 @@ class _RowConnection(base.Connection):
     """TaskFlow's connection contract over the document: what a running engine and the
     runner call (save, update, get, destroy); the listing calls serve the one book."""
 
-    def __init__(self, backend: OperationProgress) -> None:
+    def __init__(self, backend: OperationProgress, claimed: str | Unread | None) -> None:
         self._backend = backend
+        # What the row held at the claim, until the logbook is first read.
+        self._claimed: list[str | None] = [] if isinstance(claimed, Unread) else [claimed]
         # The document as last saved: {"book": …, "flows": {uuid: {"flow": …,
         # "atoms": {uuid: …}}}}.
         self._document: dict[str, Any] | None = None
@@ -193,7 +204,8 @@ class _RowConnection(base.Connection):
                 return conn.execute(select(m.Operation.progress).where(
                     m.Operation.id == self._backend.operation_id)).scalar()
 
-        text = self._backend.retried(read)()
+        # Nobody else writes the row while the claim holds: what the claim read is current.
+        text = self._claimed.pop() if self._claimed else self._backend.retried(read)()
         return None if text is None else json.loads(text)
 
 
@@ -224,9 +236,10 @@ def _book(document: dict[str, Any]) -> tf_models.LogBook:
 
 
 def backend(settings: WorkerSettings, db: Database, operation_id: str, token: int,
-            memory: Any = None) -> Any:
-    """Where the flow of `operation_id`, claimed under `token`, keeps its progress: its row,
-    or (`[task_flow] persistence = memory`) the runner's `memory` backend."""
+            claimed: str | Unread | None = UNREAD, memory: Any = None) -> Any:
+    """Where the flow of `operation_id`, claimed under `token` (its row then holding the
+    progress `claimed`), keeps its progress: that row, or (`[task_flow] persistence =
+    memory`) the runner's `memory` backend."""
     if settings.taskflow_persistence == "memory":
         return memory if memory is not None else impl_memory.MemoryBackend()
-    return OperationProgress(db, operation_id, token, settings)
+    return OperationProgress(db, operation_id, token, settings, claimed)

@@ -142,7 +142,7 @@ class OperationRunner:
         deps = dataclasses.replace(self.deps, db=FencedDatabase(self.deps.db, op.id, token))
         state, error = OperationState.DONE, None
         try:
-            self._run_flow(Job(deps, plan, op.id), token)
+            self._run_flow(Job(deps, plan, op.id), token, op.progress)
         except Exception as exc:  # the flow has reverted; record why it failed
             if is_transient(exc):
                 LOG.warning("Operation %s (%s) stopped: the database did not answer for "
@@ -189,11 +189,11 @@ class OperationRunner:
                              .where(m.Operation.id == operation_id)).one_or_none()
             return held is not None and tuple(held) == (state, token)
 
-    def _run_flow(self, job: Job, token: int) -> None:
+    def _run_flow(self, job: Job, token: int, progress: str | None) -> None:
         operation_id, plan = job.operation_id, job.plan
         flow = flows.build(job)
         backend = persistence.backend(self.settings, self.deps.db, operation_id, token,
-                                      self.memory)
+                                      progress, self.memory)
         conn = backend.get_connection()
         try:
             # A logbook left by a worker that died: the engine resumes where it stopped.
