@@ -95,17 +95,16 @@ def taskflow_floor(tasks: int, runs: int) -> list[float]:
     from taskflow import task
     from taskflow.patterns import linear_flow
     from taskflow.persistence import models
-    from taskflow.persistence.backends import impl_memory
 
     from ottava.settings import WorkerSettings
-    from ottava.worker import engine
+    from ottava.worker import engine, persistence
 
     class Nothing(task.Task):
         def execute(self) -> None:
             return None
 
     settings = WorkerSettings(taskflow_persistence="memory")
-    memory = impl_memory.MemoryBackend()
+    memory = persistence.in_memory()
     spent = []
     for _ in range(runs + 5):
         t0 = time.thread_time()

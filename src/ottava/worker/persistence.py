@@ -235,11 +235,17 @@ def _book(document: dict[str, Any]) -> tf_models.LogBook:
     return book
 
 
+def in_memory() -> Any:
+    """TaskFlow's memory backend as TaskFlow's storage makes its own: without deep copies
+    (the storage hands it copies already; deep-copying them again was most of its cost)."""
+    return impl_memory.MemoryBackend({"deep_copy": False})
+
+
 def backend(settings: WorkerSettings, db: Database, operation_id: str, token: int,
             claimed: str | Unread | None = UNREAD, memory: Any = None) -> Any:
     """Where the flow of `operation_id`, claimed under `token` (its row then holding the
     progress `claimed`), keeps its progress: that row, or (`[task_flow] persistence =
     memory`) the runner's `memory` backend."""
     if settings.taskflow_persistence == "memory":
-        return memory if memory is not None else impl_memory.MemoryBackend()
+        return memory if memory is not None else in_memory()
     return OperationProgress(db, operation_id, token, settings, claimed)

@@ -29,7 +29,6 @@ from sqlalchemy import select
 from taskflow import exceptions as tf_exceptions
 from taskflow import states as tf_states
 from taskflow.persistence import models as tf_models
-from taskflow.persistence.backends import impl_memory
 from taskflow.types import notifier
 
 from ottava.db import health
@@ -62,7 +61,7 @@ class OperationRunner:
         self.name = name
         self.lease = float(self.settings.operation_lease)
         # `[task_flow] persistence = memory`: one in-memory logbook store for every flow.
-        self.memory = (impl_memory.MemoryBackend()
+        self.memory = (persistence.in_memory()
                        if self.settings.taskflow_persistence == "memory" else None)
         self.retried = retrying(self.settings.database_retry)
         self._running: set[str] = set()
