@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from ottava.domain.errors import Invalid, Unavailable
+from ottava.domain.errors import Deadlock, Invalid, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "ottava_writer"
@@ -97,10 +97,27 @@ def translated_errors() -> Iterator[None]:
         raise Invalid(f"Invalid input: the database refused a value ({_first_line(error)})"
                       ) from error
     except (exc.OperationalError, exc.InterfaceError) as error:
+        if _is_deadlock(error):
+            raise Deadlock() from error
         raise Unavailable("The database is not available, try again later.") from error
     except OverflowError as error:
         # SQLite's driver refuses an integer beyond 64 bits before the statement runs.
         raise Invalid(f"Invalid input: the database refused a value ({error})") from error
+
+
+# MariaDB's ER_LOCK_DEADLOCK; PostgreSQL's deadlock_detected and serialization_failure.
+MARIADB_DEADLOCK = 1213
+POSTGRESQL_DEADLOCKS = frozenset({"40P01", "40001"})
+
+
+def _is_deadlock(error: exc.DBAPIError) -> bool:
+    """Whether the database rolled this transaction back to break a deadlock (it is whole
+    and safe to run again; no server is missing)."""
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in POSTGRESQL_DEADLOCKS:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and args[0] == MARIADB_DEADLOCK
 
 
 def _first_line(error: exc.DBAPIError) -> str:

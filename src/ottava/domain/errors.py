@@ -56,6 +56,15 @@ class PendingState(Conflict):
         super().__init__(f"Invalid state {state} of loadbalancer resource {ident}")
 
 
+class Deadlock(Conflict):
+    """The database broke a deadlock between this change and a concurrent one by rolling this
+    one back. The service tries it again a few times (`service.base.retry_deadlocks`); a 409
+    only if it keeps losing."""
+
+    def __init__(self) -> None:
+        super().__init__("The request conflicts with a concurrent change, try again.")
+
+
 class NotImplementedByProvider(OttavaError):
     code = 501
 

@@ -15,7 +15,7 @@ from ottava.domain.errors import Conflict, NotFound
 from ottava.domain.lifecycles import DELETABLE, AmphoraStatus, Provisioning
 from ottava.domain.operations import Entity, OperationKind, Plan
 from ottava.domain.query import ListQuery, Page
-from ottava.service.base import Operations, lock_load_balancer
+from ottava.service.base import Operations, lock_load_balancer, retry_deadlocks
 from ottava.service.listeners import STAT_NAMES
 
 
@@ -62,6 +62,7 @@ class AmphoraService(Operations):
                                activate=((Entity.LOADBALANCER, lb_id),) if locked and lb_id
                                else (), amphora_id=ident), ident)
 
+    @retry_deadlocks
     def configure(self, ident: str) -> None:
         """The admin API's push (Octavia's: the load balancer's status is not touched)."""
         self._operation(ident, OperationKind.AMPHORA_CONFIG, None)
@@ -72,6 +73,7 @@ class AmphoraService(Operations):
         document, and the amphora would then match a stale recorded hash."""
         self._operation(ident, OperationKind.AMPHORA_CONFIG, frozenset({Provisioning.ACTIVE}))
 
+    @retry_deadlocks
     def failover(self, ident: str) -> None:
         self._operation(ident, OperationKind.AMPHORA_FAILOVER, DELETABLE)
 
@@ -84,6 +86,7 @@ class AmphoraService(Operations):
         """Housekeeping's request: a new certificate for the amphora's agent."""
         self._operation(ident, OperationKind.AMPHORA_CERT_ROTATE, None)
 
+    @retry_deadlocks
     def delete(self, ident: str) -> None:
         amp = self.get(ident)
         if amp.status != AmphoraStatus.ERROR:

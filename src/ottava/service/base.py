@@ -5,14 +5,24 @@ Each change runs in one transaction and records one operation (`Change.submit`);
 operation is cast to the workers only once the transaction has committed. Nothing in a
 change transaction calls a driver: lookups and allocations happen before it opens (see
 `ottava.service.loadbalancers`), so no network answer holds the database's write lock.
+
+Two changes that lock the same rows in opposite orders (an API create inserting a member,
+whose foreign key share-locks its pool, while a worker finishing the load balancer holds it
+and wants the pool) deadlock on MariaDB and PostgreSQL; the database rolls one of them back.
+Every public change of a service is wrapped in `retry_deadlocks`: such a change is whole
+and safe to run again, so the client gets the answer it would have had a moment later, not
+a 503.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Collection, Iterable, Iterator
-from typing import Any
+import functools
+import random
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,12 +31,32 @@ from ottava.db import loads
 from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.db.transitions import compare_and_set
-from ottava.domain.errors import Immutable, PendingState
+from ottava.domain.errors import Deadlock, Immutable, PendingState
 from ottava.domain.lifecycles import DELETABLE, MUTABLE, PROVISIONING, Provisioning
 from ottava.domain.operations import Entity, Plan, Ref
 from ottava.domain.ports.network import NetworkCatalog, NetworkPlumbing
 from ottava.domain.ports.requests import Dispatch
 from ottava.settings import ServiceSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEADLOCK_TRIES = 4
+DEADLOCK_PAUSE_S = (0.005, 0.05)  # a random pause between tries, so the two part ways
+
+
+def retry_deadlocks(change: F) -> F:
+    """Run `change` again (up to DEADLOCK_TRIES in all) when the database rolled it back to
+    break a deadlock; the last Deadlock is raised (409)."""
+    @functools.wraps(change)
+    def retried(*args: Any, **kwargs: Any) -> Any:
+        for _ in range(DEADLOCK_TRIES - 1):
+            try:
+                return change(*args, **kwargs)
+            except Deadlock:
+                time.sleep(random.uniform(*DEADLOCK_PAUSE_S))
+        return change(*args, **kwargs)
+
+    return retried  # type: ignore[return-value]
 
 
 @dataclasses.dataclass(frozen=True)

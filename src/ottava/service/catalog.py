@@ -17,7 +17,7 @@ from ottava.db import models as m
 from ottava.db import repository as repo
 from ottava.domain.errors import Conflict, Invalid, NotFound
 from ottava.domain.query import ListQuery, Page
-from ottava.service.base import Operations, apply
+from ottava.service.base import Operations, apply, retry_deadlocks
 from ottava.service.providers import validate_profile_data
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -48,6 +48,7 @@ class CatalogService(Operations):
         with self.db.reader() as s:
             return repo.list_page(s, self.model, query)
 
+    @retry_deadlocks
     def create(self, values: dict[str, Any]) -> Any:
         self.check_profile_data(values)
         with self.db.transaction() as s:
@@ -57,6 +58,7 @@ class CatalogService(Operations):
             s.flush()
             return obj
 
+    @retry_deadlocks
     def update(self, ident: str, values: dict[str, Any]) -> Any:
         if ident == NIL_UUID:
             raise NotFound(self.title, ident)
@@ -72,6 +74,7 @@ class CatalogService(Operations):
             apply(obj, values)
             return obj
 
+    @retry_deadlocks
     def delete(self, ident: str) -> None:
         if ident == NIL_UUID:
             raise NotFound(self.title, ident)

@@ -31,6 +31,7 @@ from ottava.service.base import (
     lock_load_balancer,
     mark_pending,
     reload,
+    retry_deadlocks,
     unlock_refs,
 )
 
@@ -99,6 +100,7 @@ class ChildService(Operations):
             return repo.get_record(session, self.model, ident, self.title,
                                    parent=(self.parent_key, parent_id))
 
+    @retry_deadlocks
     def create(self, values: dict[str, Any], parent_id: str | None = None) -> Any:
         with self.change() as change:
             session = change.session
@@ -112,6 +114,7 @@ class ChildService(Operations):
             self.submit(change, Action.CREATE, obj.id, self.scope(session, obj), created)
             return reload(session, self.model, obj.id)
 
+    @retry_deadlocks
     def update(self, ident: str, values: dict[str, Any], parent_id: str | None = None) -> Any:
         with self.change() as change:
             session = change.session
@@ -122,6 +125,7 @@ class ChildService(Operations):
             self.after_update(session, obj, values)
             return reload(session, self.model, ident)
 
+    @retry_deadlocks
     def delete(self, ident: str, parent_id: str | None = None) -> None:
         with self.change() as change:
             session = change.session

@@ -17,7 +17,7 @@ from ottava.domain.lifecycles import DELETABLE, Operating, Provisioning
 from ottava.domain.operations import Entity, OperationKind, Plan, Ref
 from ottava.domain.ports.network import Vip, VipRequest
 from ottava.service import quotas
-from ottava.service.base import Operations, apply, lock_load_balancer, reload
+from ottava.service.base import Operations, apply, lock_load_balancer, reload, retry_deadlocks
 from ottava.service.healthmonitors import HealthMonitorService
 from ottava.service.l7 import L7PolicyService, L7RuleService
 from ottava.service.listeners import ListenerService, listener_stats
@@ -26,6 +26,7 @@ from ottava.service.pools import PoolService
 
 
 class LoadBalancerService(Operations):
+    @retry_deadlocks
     def create(self, values: dict[str, Any]) -> m.LoadBalancer:
         """A load balancer (with the listeners and pools of a fully populated create).
 
@@ -174,6 +175,7 @@ class LoadBalancerService(Operations):
             select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.GRAPH)
         ).one()
 
+    @retry_deadlocks
     def update(self, ident: str, values: dict[str, Any]) -> m.LoadBalancer:
         with self.change() as change:
             s = change.session
@@ -184,6 +186,7 @@ class LoadBalancerService(Operations):
                                activate=((Entity.LOADBALANCER, lb.id),)), lb.id)
             return reload(s, m.LoadBalancer, ident)
 
+    @retry_deadlocks
     def delete(self, ident: str, cascade: bool) -> None:
         with self.change() as change:
             s = change.session
@@ -194,6 +197,7 @@ class LoadBalancerService(Operations):
             change.submit(Plan(kind=OperationKind.LOADBALANCER_DELETE, load_balancer_id=lb.id,
                                remove=((Entity.LOADBALANCER, lb.id),)), lb.id)
 
+    @retry_deadlocks
     def failover(self, ident: str) -> None:
         with self.change() as change:
             s = change.session

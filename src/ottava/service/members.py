@@ -19,6 +19,7 @@ from ottava.service.base import (
     lock_load_balancer,
     mark_pending,
     new_child,
+    retry_deadlocks,
     unlock_refs,
 )
 from ottava.service.children import ChildService, Scope
@@ -84,6 +85,7 @@ class MemberService(ChildService):
             raise Conflict(f"Another member on this pool is already using ip {address} on "
                            f"protocol_port {port}")
 
+    @retry_deadlocks
     def batch(self, pool_id: str, wanted: list[dict[str, Any]], additive_only: bool) -> None:
         """Make the pool's members what `wanted` says, matched on (address, protocol_port)."""
         keys = [(w["address"], w["protocol_port"]) for w in wanted]

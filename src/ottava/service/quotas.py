@@ -26,7 +26,7 @@ from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.domain.errors import Invalid, NotFound, QuotaExceeded
 from ottava.domain.lifecycles import Provisioning
-from ottava.service.base import Operations
+from ottava.service.base import Operations, retry_deadlocks
 from ottava.settings import QuotaSettings
 
 COLUMNS = ("load_balancer", "listener", "pool", "health_monitor", "member", "l7policy",
@@ -100,6 +100,7 @@ class QuotaService(Operations):
                 stmt = stmt.where(m.Quota.project_id == project_id)
             return list(s.scalars(stmt))
 
+    @retry_deadlocks
     def update(self, project_id: str, values: dict[str, Any]) -> m.Quota:
         with self.db.transaction() as s:
             quota = s.get(m.Quota, project_id, with_for_update=True)
@@ -110,6 +111,7 @@ class QuotaService(Operations):
                 setattr(quota, name, value)
             return quota
 
+    @retry_deadlocks
     def reset(self, project_id: str) -> None:
         with self.db.transaction() as s:
             quota = s.get(m.Quota, project_id)
