@@ -48,6 +48,7 @@ tempest: install
 
 bench: install
 	$(PY) bench/api.py
+	$(PY) bench/worker.py
 	$(PY) bench/dataplane.py
 	$(PY) bench/health.py
 	$(PY) bench/failover.py
