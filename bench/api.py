@@ -221,20 +221,30 @@ def stop(proc: Proc, timeout: float) -> tuple[float, bool]:
     return took, killed
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (gunicorn's workers), MB."""
-    total, todo, seen = 0, [pid], set()
+def process_tree(pids: list[int]) -> Iterator[int]:
+    """These processes and every descendant (gunicorn's workers) still alive, from /proc."""
+    todo, seen = list(pids), set()
     while todo:
         cur = todo.pop()
         if cur in seen:
             continue
         seen.add(cur)
+        yield cur
+        try:
+            for task in pathlib.Path(f"/proc/{cur}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (gunicorn's workers), MB."""
+    total = 0
+    for cur in process_tree([pid]):
         try:
             for line in pathlib.Path(f"/proc/{cur}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            for task in pathlib.Path(f"/proc/{cur}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, ValueError):
             continue
     return total / 1024
@@ -545,17 +555,11 @@ def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds of these processes and their children (gunicorn's workers)
     so far, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
-    total, todo, seen = 0, list(pids), set()
-    while todo:
-        cur = todo.pop()
-        if cur in seen:
-            continue
-        seen.add(cur)
+    total = 0
+    for cur in process_tree(pids):
         try:
             fields = pathlib.Path(f"/proc/{cur}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime
-            for task in pathlib.Path(f"/proc/{cur}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, ValueError, IndexError):
             continue
     return total / tick

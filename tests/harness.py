@@ -63,6 +63,22 @@ def fresh_database(backend: str, prefix: str = "ottava-db-") -> Iterator[str]:
         shutil.rmtree(state, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def migrated_database(backend: str, prefix: str = "ottava-db-") -> Iterator[Any]:
+    """A fresh database of `backend` with Ottava's schema, as an open `Database`, disposed of
+    and removed on the way out."""
+    from ottava.db.engine import Database
+    from ottava.db.migrate import upgrade
+
+    with fresh_database(backend, prefix) as url:
+        db = Database(url)
+        try:
+            upgrade(db.engine)
+            yield db
+        finally:
+            db.dispose()
+
+
 def drop_server_database(backend: str, database_url: str) -> None:
     url = make_url(database_url)
     admin = create_engine(make_url(SERVER_URLS[backend]), isolation_level="AUTOCOMMIT")

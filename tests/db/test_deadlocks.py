@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from ottava.db import models as m
 from ottava.db.engine import Database
-from ottava.db.migrate import upgrade
 from ottava.domain.errors import Deadlock
 from ottava.service.base import DEADLOCK_TRIES, retry_deadlocks
 from tests import harness
@@ -24,15 +23,10 @@ SERVERS = [b for b in harness.backends() if b != "sqlite"]  # SQLite has one wri
 
 @pytest.fixture(params=SERVERS)
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    with harness.fresh_database(request.param, "ottava-deadlock-") as url:
-        database = Database(url)
-        try:
-            upgrade(database.engine)
-            with database.transaction() as s:
-                s.add_all([m.Quota(project_id="first"), m.Quota(project_id="second")])
-            yield database
-        finally:
-            database.dispose()
+    with harness.migrated_database(request.param, "ottava-deadlock-") as database:
+        with database.transaction() as s:
+            s.add_all([m.Quota(project_id="first"), m.Quota(project_id="second")])
+        yield database
 
 
 def crossing(db: Database, barrier: threading.Barrier) -> Callable[[str, str], str]:

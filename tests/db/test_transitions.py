@@ -11,7 +11,6 @@ import pytest
 
 from ottava.db import models as m
 from ottava.db.engine import Database
-from ottava.db.migrate import upgrade
 from ottava.db.transitions import compare_and_set, current
 from ottava.domain.lifecycles import (
     AMPHORA,
@@ -27,11 +26,8 @@ from tests import harness
 
 @pytest.fixture(params=harness.backends(), scope="module")
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    with harness.fresh_database(request.param) as url:
-        database = Database(url)
-        upgrade(database.engine)
+    with harness.migrated_database(request.param) as database:
         yield database
-        database.dispose()
 
 
 def new_lb(db: Database, status: Provisioning) -> str:

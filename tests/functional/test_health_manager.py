@@ -33,7 +33,6 @@ import pytest
 from sqlalchemy import select, text, update
 
 from ottava.db import health as queries
-from ottava.db import migrate
 from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.health.ingest import Ingest
@@ -59,13 +58,8 @@ KEY = b"test-only heartbeat key, 32 byte"
 @pytest.fixture(scope="module", params=harness.backends())
 def database(request: pytest.FixtureRequest) -> Iterator[Database]:
     """A migrated database of each back end, shared by this module's tests."""
-    with harness.fresh_database(request.param, "ottava-health-") as url:
-        db = Database(url)
-        try:
-            migrate.upgrade(db.engine)
-            yield db
-        finally:
-            db.dispose()
+    with harness.migrated_database(request.param, "ottava-health-") as db:
+        yield db
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from taskflow.persistence import models as tf_models
 
 from ottava.db import models as m
 from ottava.db.engine import Database
-from ottava.db.migrate import upgrade
 from ottava.domain.errors import Fenced
 from ottava.domain.lifecycles import OperationState
 from ottava.settings import WorkerSettings
@@ -45,16 +44,11 @@ def flow() -> Any:
 @pytest.fixture(params=harness.backends())
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
     """A migrated database holding one operation, RUNNING under claim 1."""
-    with harness.fresh_database(request.param, "ottava-logbook-") as url:
-        database = Database(url)
-        try:
-            upgrade(database.engine)
-            with database.transaction() as s:
-                s.add(m.Operation(id=OPERATION, kind="steps", target_id=OPERATION,
-                                  state=OperationState.RUNNING, attempts=1))
-            yield database
-        finally:
-            database.dispose()
+    with harness.migrated_database(request.param, "ottava-logbook-") as database:
+        with database.transaction() as s:
+            s.add(m.Operation(id=OPERATION, kind="steps", target_id=OPERATION,
+                              state=OperationState.RUNNING, attempts=1))
+        yield database
 
 
 def progress(db: Database) -> Any:

@@ -28,7 +28,7 @@ from taskflow.persistence import models as tf_models
 from taskflow.persistence.backends import impl_memory
 
 from ottava.db import models as m
-from ottava.db.engine import Database, translated_errors
+from ottava.db.engine import Database
 from ottava.db.retry import retrying
 from ottava.domain.errors import Fenced
 from ottava.domain.lifecycles import OperationState
@@ -200,9 +200,9 @@ class _RowConnection(base.Connection):
 
     def _read(self) -> dict[str, Any] | None:
         def read() -> str | None:
-            with translated_errors(), self._backend.db.engine.connect() as conn:
-                return conn.execute(select(m.Operation.progress).where(
-                    m.Operation.id == self._backend.operation_id)).scalar()
+            with self._backend.db.reader() as s:
+                return s.scalar(select(m.Operation.progress).where(
+                    m.Operation.id == self._backend.operation_id))
 
         # Nobody else writes the row while the claim holds: what the claim read is current.
         text = self._claimed.pop() if self._claimed else self._backend.retried(read)()
