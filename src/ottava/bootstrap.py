@@ -170,7 +170,8 @@ def build_services(settings: s.ServiceSettings, db: Database, drivers: Drivers |
     else:
         network = drivers.network
     return Services(Deps(db=db, dispatch=dispatch, settings=settings, catalog=network,
-                         plumbing=network))
+                         plumbing=network,
+                         certificates=drivers.certificates if drivers else None))
 
 
 def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers) -> OperationRunner:
@@ -186,7 +187,7 @@ def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers) -> O
                                      key.decode())
     deps = WorkerDeps(db=db, compute=drivers.compute, network=drivers.network,
                       amphora=drivers.amphora, settings=settings.worker,
-                      agent_boot=agent_boot)
+                      agent_boot=agent_boot, certificates=drivers.certificates)
     return OperationRunner(deps, worker_name())
 
 

@@ -121,6 +121,31 @@ quota_opts = [cfg.IntOpt(f"default_{name}_quota", default=-1) for name in QUOTA_
 certificate_opts = [
     cfg.IntOpt("cert_validity_time", default=2_592_000,
                help="Seconds an amphora agent's certificate is valid (30 days)."),
+    # Where the `barbican` certificates driver reads listeners' and pools' certificates.
+    cfg.StrOpt("endpoint",
+               help="Barbican's URL. Unset: the service catalog's (with [service_auth]), or "
+                    "the local key manager of `ottava standalone` (without)."),
+    cfg.StrOpt("region_name", help="Region of Barbican's endpoint in the catalog."),
+    cfg.StrOpt("endpoint_type", default="public", help="Interface of Barbican's endpoint."),
+    cfg.IntOpt("timeout", default=10, min=1, help="Seconds one call to Barbican may take."),
+]
+
+key_manager_api_opts = [
+    cfg.BoolOpt("enabled", default=True,
+                help="`ottava standalone` serves a Barbican-compatible key manager API."),
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1"),
+    cfg.PortOpt("bind_port", default=9311),
+]
+
+# keystoneauth's password plugin, as Octavia's [service_auth]: how controller processes
+# authenticate to Barbican (and, later, Nova, Neutron, Glance).
+service_auth_opts = [
+    cfg.StrOpt("auth_url"),
+    cfg.StrOpt("username"),
+    cfg.StrOpt("password", secret=True),
+    cfg.StrOpt("project_name"),
+    cfg.StrOpt("user_domain_name", default="Default"),
+    cfg.StrOpt("project_domain_name", default="Default"),
 ]
 
 taskflow_opts = [
@@ -201,6 +226,8 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
     (None, default_opts),
     ("api_settings", api_opts),
     ("network_api", network_api_opts),
+    ("key_manager_api", key_manager_api_opts),
+    ("service_auth", service_auth_opts),
     ("database", database_opts),
     ("controller_worker", worker_opts),
     ("haproxy_amphora", haproxy_opts),
@@ -321,6 +348,9 @@ def read(conf: cfg.ConfigOpts) -> s.Standalone:
             healthcheck_enabled=api.healthcheck_enabled, providers=providers,
             max_request_body_size=conf.oslo_middleware.max_request_body_size),
         network_api=s.Endpoint(conf.network_api.bind_host, conf.network_api.bind_port),
+        key_manager_api=(s.Endpoint(conf.key_manager_api.bind_host,
+                                    conf.key_manager_api.bind_port)
+                         if conf.key_manager_api.enabled else None),
         service=_service(conf, providers),
         drivers=_drivers(conf, state_dir),
         worker=s.WorkerSettings(
@@ -399,8 +429,31 @@ def _drivers(conf: cfg.ConfigOpts, state_dir: pathlib.Path) -> s.DriverSettings:
     return s.DriverSettings(
         state_dir=state_dir, compute=worker.compute_driver, network=worker.network_driver,
         amphora=worker.amphora_driver, certificates=worker.certificates_driver,
-        agent_port=conf.haproxy_amphora.bind_port, call_timeout=worker.driver_call_timeout,
-        call_retries=worker.driver_call_retries)
+        key_manager=_key_manager(conf), agent_port=conf.haproxy_amphora.bind_port,
+        call_timeout=worker.driver_call_timeout, call_retries=worker.driver_call_retries)
+
+
+def _service_auth(conf: cfg.ConfigOpts) -> s.ServiceAuth | None:
+    sa = conf.service_auth
+    if not sa.auth_url:
+        return None
+    return s.ServiceAuth(auth_url=sa.auth_url, username=sa.username or "",
+                         password=sa.password or "", project_name=sa.project_name or "",
+                         user_domain_name=sa.user_domain_name,
+                         project_domain_name=sa.project_domain_name)
+
+
+def _key_manager(conf: cfg.ConfigOpts) -> s.KeyManagerSettings:
+    certs, auth = conf.certificates, _service_auth(conf)
+    endpoint = certs.endpoint
+    if endpoint is None and auth is None:
+        # No Keystone to find Barbican in: the key manager `ottava standalone` serves.
+        kma = conf.key_manager_api
+        host = "127.0.0.1" if kma.bind_host in ("0.0.0.0", "::") else kma.bind_host
+        endpoint = f"http://{host}:{kma.bind_port}"
+    return s.KeyManagerSettings(endpoint=endpoint, region_name=certs.region_name,
+                                endpoint_type=certs.endpoint_type, auth=auth,
+                                timeout=float(certs.timeout))
 
 
 def _health(conf: cfg.ConfigOpts) -> s.HealthSettings:

@@ -121,6 +121,33 @@ class ApiSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ServiceAuth:
+    """How a controller process authenticates to other OpenStack services (Octavia's
+    `[service_auth]`, keystoneauth's password plugin)."""
+
+    auth_url: str
+    username: str
+    password: str
+    project_name: str
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyManagerSettings:
+    """Where TLS certificates are read from (Octavia's `[certificates]`): a Barbican, or the
+    Barbican-compatible key manager of `ottava standalone`."""
+
+    endpoint: str | None = None  # None: Barbican's endpoint from the service catalog
+    region_name: str | None = None
+    endpoint_type: str = "public"
+    # None: no Keystone; each call names its project in X-Project-Id (Barbican's
+    # unauthenticated mode, which the local key manager speaks).
+    auth: ServiceAuth | None = None
+    timeout: float = 10.0  # seconds one HTTP call may take
+
+
+@dataclasses.dataclass(frozen=True)
 class DriverSettings:
     """Which driver of each capability a process loads, and what they are built with."""
 
@@ -129,6 +156,7 @@ class DriverSettings:
     network: str = "local"
     amphora: str = "rest"
     certificates: str = "noop"
+    key_manager: KeyManagerSettings = KeyManagerSettings()
     agent_port: int = 9443  # the amphora agent's HTTPS port, dialled by the REST driver
     call_timeout: float = 60.0  # seconds one driver call may take
     call_retries: int = 3  # tries of a call that failed in a way worth retrying
@@ -222,6 +250,7 @@ class Standalone:
     common: Common
     api: ApiSettings
     network_api: Endpoint
+    key_manager_api: Endpoint | None  # the Barbican-compatible key manager; None: not served
     service: ServiceSettings
     drivers: DriverSettings
     worker: WorkerSettings

@@ -17,14 +17,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ottava.render.haproxy import RenderPaths
+from ottava.render.haproxy import RenderPaths, tls_files
+from ottava.wire import lbspec
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 HERE = pathlib.Path(__file__).parent
 GOLDEN = HERE / "golden"
-CERTIFICATE = HERE / "test-only-selfsigned.pem"
+TLS = HERE / "tls"  # test-only certificates (see its README)
 FD_LIMIT = 20000  # the goldens are rendered for this limit; real runs use the real one
-CERTIFIED = "l-terminated"  # the TERMINATED_HTTPS listener that gets a certificate
+
+
+def pem(name: str) -> str:
+    """A test-only PEM of tests/render/tls."""
+    return (TLS / f"{name}.pem").read_text()
+
+
+def cert_name(name: str) -> str:
+    """The document's name of a test-only PEM (a digest of its content)."""
+    return lbspec.certificate_name(pem(name))
+
+
+def certificates(*names: str) -> dict[str, str]:
+    return {cert_name(n): pem(n) for n in names}
 
 
 # --- documents ---------------------------------------------------------------------------
@@ -49,7 +63,8 @@ def pool(ident: str, protocol: str = "HTTP", members: list[dict] | None = None,
          **kw: Any) -> dict:
     return {"id": ident, "protocol": protocol, "lb_algorithm": "ROUND_ROBIN", "enabled": True,
             "session_persistence": None, "tls_enabled": False, "tls_ciphers": None,
-            "tls_versions": None, "alpn_protocols": None,
+            "tls_versions": None, "alpn_protocols": None, "tls_certificate": None,
+            "ca_certificate": None, "crl": None,
             "members": [member(f"m-{ident}-1")] if members is None else members,
             "health_monitor": None, **kw}
 
@@ -74,20 +89,23 @@ def listener(ident: str, protocol: str = "HTTP", port: int = 80,
             "connection_limit": -1, "default_pool_id": default_pool_id, "insert_headers": {},
             "allowed_cidrs": None, "timeout_client_data": 50000,
             "timeout_member_connect": 5000, "timeout_member_data": 50000,
-            "timeout_tcp_inspect": 0, "default_tls_container_ref": None,
-            "sni_container_refs": [], "client_authentication": "NONE", "tls_ciphers": None,
+            "timeout_tcp_inspect": 0, "tls_certificate": None, "sni_certificates": [],
+            "client_ca": None, "client_crl": None, "client_authentication": "NONE",
+            "tls_ciphers": None,
             "tls_versions": None, "alpn_protocols": None, "hsts_max_age": None,
             "hsts_include_subdomains": False, "hsts_preload": False, "l7policies": [], **kw}
 
 
-def document(listeners: list[dict], pools: list[dict], **lb: Any) -> dict:
+def document(listeners: list[dict], pools: list[dict],
+             certificates: dict[str, str] | None = None, **lb: Any) -> dict:
     body = {
-        "version": 1,
+        "version": lbspec.SPEC_VERSION,
         "load_balancer": {"id": "lb-1", "enabled": True, "topology": "SINGLE",
                           "vip_address": "198.51.100.10", "vip_subnet_id": "subnet-1",
                           "additional_vips": [], **lb},
         "listeners": listeners,
         "pools": pools,
+        "certificates": certificates or {},
     }
     content = json.dumps(body, sort_keys=True).encode()
     body["hash"] = hashlib.sha256(content).hexdigest()
@@ -332,7 +350,6 @@ def variants() -> list[Variant]:
             [listener("l-http", default_pool_id="p-web"),
              listener("l-tcp", "TCP", 8080, default_pool_id="p-web"),
              listener("l-udp", "UDP", 53, default_pool_id="p-dns"),
-             listener("l-tls-nocert", "TERMINATED_HTTPS", 443, default_pool_id="p-web"),
              listener("l-nopool")],
             [pool("p-web"), pool("p-dns", "UDP")],
             additional_vips=[{"subnet_id": "subnet-6", "ip_address": "2001:db8::10"}]), [
@@ -342,17 +359,45 @@ def variants() -> list[Variant]:
             "backend p-web:l-http",
             "backend p-web:l-tcp",
             "bind [2001:db8::10]:80",
-        ], absent=("l-udp", "p-dns", "l-tls-nocert")),
+        ], absent=("l-udp", "p-dns")),
         Variant("terminated_https", document(
-            [listener(CERTIFIED, "TERMINATED_HTTPS", 443, default_pool_id="p-web",
+            [listener("l-terminated", "TERMINATED_HTTPS", 443, default_pool_id="p-web",
+                      tls_certificate=cert_name("www"),
                       insert_headers={"X-Forwarded-Proto": "true",
                                       "X-Forwarded-For": "true"})],
-            [pool("p-web")]), [
-            'bind 198.51.100.10:443 ssl crt "/var/lib/ottava/certs/l-terminated.pem"',
+            [pool("p-web")], certificates("www")), [
+            'bind 198.51.100.10:443 ssl crt-list "/var/lib/ottava/lb-1/tls/l-terminated.crtlist"',
             "mode http",
             "http-request set-header X-Forwarded-Proto https",
             "option forwardfor",
-        ]),
+        ], absent=("verify", "Strict-Transport-Security", "X-SSL")),
+        Variant("terminated_https_sni_client_auth_hsts", document(
+            [listener("l-terminated", "TERMINATED_HTTPS", 443, default_pool_id="p-web",
+                      tls_certificate=cert_name("www"), sni_certificates=[cert_name("api")],
+                      client_authentication="MANDATORY", client_ca=cert_name("ca"),
+                      client_crl=cert_name("crl"), tls_versions=["TLSv1.2", "TLSv1.3"],
+                      tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256",
+                      alpn_protocols=["h2", "http/1.1"], hsts_max_age=31536000,
+                      hsts_include_subdomains=True, hsts_preload=True,
+                      insert_headers={"X-SSL-Client-Verify": "true",
+                                      "X-SSL-Client-CN": "true", "X-SSL-Client-DN": "false"},
+                      l7policies=[policy("po-cert", "REJECT", 1, [
+                          rule("r-nocert", "SSL_CONN_HAS_CERT", "EQUAL_TO", "tRUe",
+                               invert=True),
+                          rule("r-ou", "SSL_DN_FIELD", "EQUAL_TO", "blocked", key="OU")])])],
+            [pool("p-web")], certificates("www", "api", "ca", "crl")), [
+            'bind 198.51.100.10:443 ssl crt-list "/var/lib/ottava/lb-1/tls/l-terminated.crtlist"'
+            f' ca-file "/var/lib/ottava/lb-1/tls/{cert_name("ca")}.pem" verify required'
+            f' crl-file "/var/lib/ottava/lb-1/tls/{cert_name("crl")}.pem" no-sslv3 no-tlsv10'
+            " no-tlsv11 ciphers ECDHE-ECDSA-AES128-GCM-SHA256 alpn h2,http/1.1",
+            'http-response set-header Strict-Transport-Security '
+            '"max-age=31536000; includeSubDomains; preload;"',
+            "http-request set-header X-SSL-Client-Verify %[ssl_c_verify]",
+            "http-request set-header X-SSL-Client-CN %{+Q}[ssl_c_s_dn(cn)]",
+            "acl r-nocert ssl_c_used",
+            'acl r-ou ssl_c_s_dn(OU) -m str -- "blocked"',
+            "http-request deny if !r-nocert r-ou",
+        ], absent=("X-SSL-Client-DN",)),
         Variant("reencrypt", web(tls_enabled=True, tls_versions=["TLSv1.2", "TLSv1.3"],
                                  tls_ciphers="ECDHE-ECDSA-AES256-GCM-SHA384:"
                                              "ECDHE-RSA-AES256-GCM-SHA384",
@@ -360,6 +405,18 @@ def variants() -> list[Variant]:
             "server m-p-web-1 192.0.2.11:8080 weight 1 ssl verify none no-sslv3 no-tlsv10 "
             "no-tlsv11 ciphers ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384 "
             "alpn h2,http/1.1",
+        ]),
+        Variant("reencrypt_verified_with_client_certificate", document(
+            [listener("l-terminated", "TERMINATED_HTTPS", 443, default_pool_id="p-web",
+                      tls_certificate=cert_name("www"))],
+            [pool("p-web", tls_enabled=True, tls_certificate=cert_name("client"),
+                  ca_certificate=cert_name("ca"), crl=cert_name("crl"),
+                  health_monitor=monitor("HTTPS"))],
+            certificates("www", "client", "ca", "crl")), [
+            "server m-p-web-1 192.0.2.11:8080 weight 1 check inter 5s fall 3 rise 2 "
+            f'check-ssl verify none ssl verify required ca-file "/var/lib/ottava/lb-1/tls/'
+            f'{cert_name("ca")}.pem" crl-file "/var/lib/ottava/lb-1/tls/{cert_name("crl")}.pem"'
+            f' crt "/var/lib/ottava/lb-1/tls/{cert_name("client")}.pem" sni ssl_fc_sni',
         ]),
     ]
 
@@ -375,7 +432,7 @@ def golden_paths(ping_command: bool = True) -> RenderPaths:
     return RenderPaths(stats_socket="/run/ottava/lb-1/haproxy.sock",
                        state_file="/var/lib/ottava/lb-1/servers.state",
                        ping_command="/usr/lib/ottava/ping-check" if ping_command else None,
-                       certificates={CERTIFIED: f"/var/lib/ottava/certs/{CERTIFIED}.pem"})
+                       tls_dir="/var/lib/ottava/lb-1/tls")
 
 
 @contextlib.contextmanager
@@ -388,15 +445,18 @@ def workdir() -> Iterator[pathlib.Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def local_paths(directory: pathlib.Path, ping_command: bool = True) -> RenderPaths:
+def local_paths(directory: pathlib.Path, ping_command: bool = True,
+                spec: dict | None = None) -> RenderPaths:
     """Paths inside `directory`, with what HAProxy reads there: a server-state file (its
-    version line) and the test certificate."""
+    version line) and the TLS files of `spec`, as the agent writes them."""
     (directory / "servers.state").write_text("1\n")
-    certificate = directory / f"{CERTIFIED}.pem"
-    shutil.copy(CERTIFICATE, certificate)
     ping = str(directory / "ping-check") if ping_command else None
-    return RenderPaths.under(directory, ping_command=ping,
-                             certificates={CERTIFIED: str(certificate)})
+    paths = RenderPaths.under(directory, ping_command=ping)
+    if spec is not None:
+        (directory / "tls").mkdir(exist_ok=True)
+        for path, content in tls_files(spec, paths).items():
+            pathlib.Path(path).write_text(content)
+    return paths
 
 
 def haproxy_check(config: str, directory: pathlib.Path) -> subprocess.CompletedProcess[str]:

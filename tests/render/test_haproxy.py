@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ottava.domain import spec as domain_spec
+from ottava.domain.ports.certificates import CertificateBundle
 from ottava.render import haproxy
 from ottava.wire import lbspec
 from tests.render import specs
@@ -54,7 +55,7 @@ def test_variant_renders_its_golden_file_and_haproxy_accepts_it(name: str) -> No
     assert [frag for frag in variant.absent if frag in text] == []
 
     with specs.workdir() as directory:
-        paths = specs.local_paths(directory, variant.ping_command)
+        paths = specs.local_paths(directory, variant.ping_command, variant.spec)
         result = specs.haproxy_check(haproxy.render(variant.spec, paths, specs.FD_LIMIT),
                                      directory)
     assert result.returncode == 0, result.stdout
@@ -154,8 +155,8 @@ def test_variant_is_a_valid_wire_document(name: str) -> None:
 
 def test_wire_contract_refuses_other_versions_and_unknown_fields() -> None:
     doc = json.loads(json.dumps(VARIANTS["http_round_robin"].spec))
-    with pytest.raises(ValueError, match="version 2 is not supported"):
-        lbspec.parse({**doc, "version": 2})
+    with pytest.raises(ValueError, match="version 1 is not supported"):
+        lbspec.parse({**doc, "version": 1})
     doc["listeners"][0]["surprise"] = True
     with pytest.raises(ValueError, match="surprise"):
         lbspec.parse(doc)
@@ -173,8 +174,9 @@ def test_what_the_domain_builds_satisfies_the_contract_and_renders() -> None:
                     monitor_address=None, monitor_port=None, subnet_id=None)]
     p = _obj("p-web", protocol="HTTP", lb_algorithm="ROUND_ROBIN",
              session_persistence={"type": "APP_COOKIE", "cookie_name": "sid"},
-             tls_enabled=False, tls_ciphers=None, tls_versions=None, alpn_protocols=None,
-             members=members, health_monitor=hm)
+             tls_enabled=True, tls_ciphers=None, tls_versions=None, alpn_protocols=None,
+             tls_container_ref=None, ca_tls_container_ref="https://km/v1/secrets/ca",
+             crl_container_ref=None, members=members, health_monitor=hm)
     rules = [_obj("r-1", type="PATH", compare_type="STARTS_WITH", key=None, value="/a",
                   invert=False)]
     policies = [_obj("po-1", action="REDIRECT_TO_POOL", position=1, redirect_pool_id="p-web",
@@ -185,12 +187,49 @@ def test_what_the_domain_builds_satisfies_the_contract_and_renders() -> None:
               allowed_cidrs=["10.0.0.0/8"], timeout_client_data=50000,
               timeout_member_connect=5000, timeout_member_data=50000, timeout_tcp_inspect=0,
               default_tls_container_ref=None, sni_container_refs=[],
+              client_ca_tls_container_ref=None, client_crl_container_ref=None,
               client_authentication="NONE", tls_ciphers=None, tls_versions=None,
               alpn_protocols=None, hsts_max_age=None, hsts_include_subdomains=False,
               hsts_preload=False, l7policies=policies)
+    tls = _obj("l-tls", protocol="TERMINATED_HTTPS", protocol_port=443, connection_limit=-1,
+               default_pool_id="p-web", insert_headers={}, allowed_cidrs=[],
+               timeout_client_data=None, timeout_member_connect=None, timeout_member_data=None,
+               timeout_tcp_inspect=None, default_tls_container_ref="https://km/v1/containers/w",
+               sni_container_refs=["https://km/v1/containers/a"],
+               client_ca_tls_container_ref=None, client_crl_container_ref=None,
+               client_authentication="NONE", tls_ciphers=None, tls_versions=None,
+               alpn_protocols=None, hsts_max_age=None, hsts_include_subdomains=False,
+               hsts_preload=False, l7policies=[])
     lb = _obj("lb-1", topology="SINGLE", vip_address="198.51.100.10", vip_subnet_id="s-1",
-              additional_vips=[], listeners=[li], pools=[p])
-    doc = json.loads(json.dumps(domain_spec.build(lb)))
-    assert lbspec.parse(doc)["hash"] == doc["hash"]
-    assert "use_backend p-web:l-web if r-1" in haproxy.render(doc, specs.golden_paths(),
-                                                               specs.FD_LIMIT)
+              additional_vips=[], listeners=[li, tls], pools=[p])
+    built = domain_spec.build(lb)
+    assert domain_spec.references(built) == [
+        ("bundle", "https://km/v1/containers/w"), ("bundle", "https://km/v1/containers/a"),
+        ("ca", "https://km/v1/secrets/ca")]
+    doc = json.loads(json.dumps(domain_spec.resolve(built, _Store(), "project-1")))
+    assert lbspec.parse(doc)["hash"] == doc["hash"] != built["hash"]
+    assert set(doc["certificates"]) == {specs.cert_name(n) for n in ("www", "api", "ca")}
+    assert doc["listeners"][1]["sni_certificates"] == [specs.cert_name("api")]
+    text = haproxy.render(doc, specs.golden_paths(), specs.FD_LIMIT)
+    assert "use_backend p-web:l-web if r-1" in text
+    assert "crt-list" in text and "verify required" in text
+    with specs.workdir() as directory:
+        result = specs.haproxy_check(
+            haproxy.render(doc, specs.local_paths(directory, spec=doc), specs.FD_LIMIT),
+            directory)
+    assert result.returncode == 0, result.stdout
+
+
+class _Store:
+    """The certificates port over the test-only PEMs, for the project that owns them."""
+
+    PEMS = {"https://km/v1/containers/w": "www", "https://km/v1/containers/a": "api",
+            "https://km/v1/secrets/ca": "ca"}
+
+    def fetch(self, ref: str, project_id: str | None) -> CertificateBundle:
+        assert project_id == "project-1"
+        return CertificateBundle(certificate=specs.pem(self.PEMS[ref]))
+
+    def fetch_secret(self, ref: str, project_id: str | None, kind: str) -> str:
+        assert project_id == "project-1" and kind == "ca"
+        return specs.pem(self.PEMS[ref])

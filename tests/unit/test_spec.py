@@ -32,7 +32,8 @@ def pool(ident: str, status: str = "ACTIVE", members: list[NS] | None = None,
          health_monitor: NS | None = None) -> NS:
     return NS(**_base(ident, status), protocol="HTTP", lb_algorithm="ROUND_ROBIN",
               session_persistence=None, tls_enabled=False, tls_ciphers=None,
-              tls_versions=None, alpn_protocols=None, members=members or [],
+              tls_versions=None, alpn_protocols=None, tls_container_ref=None,
+              ca_tls_container_ref=None, crl_container_ref=None, members=members or [],
               health_monitor=health_monitor)
 
 
@@ -54,6 +55,7 @@ def listener(ident: str, status: str = "ACTIVE", l7policies: list[NS] | None = N
               allowed_cidrs=None, timeout_client_data=50000, timeout_member_connect=5000,
               timeout_member_data=50000, timeout_tcp_inspect=0,
               default_tls_container_ref=None, sni_container_refs=[],
+              client_ca_tls_container_ref=None, client_crl_container_ref=None,
               client_authentication="NONE", tls_ciphers=None, tls_versions=None,
               alpn_protocols=None, hsts_max_age=None, hsts_include_subdomains=False,
               hsts_preload=False, l7policies=l7policies or [])

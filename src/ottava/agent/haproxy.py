@@ -10,6 +10,8 @@ This module owns one *state folder* per load balancer and everything in it:
     haproxy.sock        the admin stats socket (rendered by `ottava.render`; `expose-fd listeners`)
     servers.state       member health saved before each reload (`server-state-file`)
     haproxy.log         HAProxy's own start-up output (no request is logged)
+    tls/                the document's certificates, keys, CAs and CRLs, and a crt-list per
+                        TLS-terminating listener (folder 0700, files 0600)
 
 `HAProxy.apply(document)` parses the versioned spec (`ottava.wire.lbspec`), checks its hash,
 renders it (`ottava.render.haproxy`), validates it with `haproxy -c`, renames it into place
@@ -52,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ottava.render.haproxy import RenderPaths, render
+from ottava.render.haproxy import RenderPaths, render, tls_files
 from ottava.wire import lbspec
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -119,6 +121,8 @@ class HAProxy:
                 return False
             self.directory.mkdir(parents=True, exist_ok=True)
             text = render(spec, self.paths, self.fd_limit)
+            tls = tls_files(spec, self.paths)
+            self._write_tls(tls)
             self._validate(text)
             previous = self.config.read_text() if self.config.exists() else None
             os.replace(self.candidate, self.config)  # atomic within the folder
@@ -135,7 +139,29 @@ class HAProxy:
                 else:
                     _write_atomic(self.config, previous)
                 raise
+            self._prune_tls(tls)  # what the previous configuration alone used
             return True
+
+    def _write_tls(self, files: Mapping[str, str]) -> None:
+        """Write the files the new configuration reads; those already there are the same
+        content (a PEM's name is its digest), crt-lists are rewritten."""
+        if not files:
+            return
+        folder = Path(self.paths.tls_dir)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for path, content in files.items():
+            target = Path(path)
+            if target.parent != folder:
+                raise ValueError(f"TLS file {path} is outside {folder}")
+            if not (target.exists() and target.read_text() == content):
+                _write_atomic(target, content, mode=0o600)
+
+    def _prune_tls(self, keep: Mapping[str, str]) -> None:
+        folder = Path(self.paths.tls_dir)
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if str(path) not in keep:
+                    path.unlink(missing_ok=True)
 
     def applied_hash(self) -> str | None:
         """The spec hash of the configuration HAProxy runs, or None when it does not run."""
@@ -413,9 +439,12 @@ def _wait_gone(pids: set[int], timeout: float) -> bool:
     return True
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w") as f:
+    temporary.unlink(missing_ok=True)
+    # Created with its final mode: a key is never readable by others, even for a moment.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())

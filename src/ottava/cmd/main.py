@@ -32,6 +32,10 @@ def parser() -> argparse.ArgumentParser:
     standalone.add_argument("--bind", type=_host_port, default=None, metavar="HOST:PORT")
     standalone.add_argument("--network-api-bind", type=_host_port, default=None,
                             metavar="HOST:PORT")
+    standalone.add_argument("--key-manager-api-bind", type=_host_port, default=None,
+                            metavar="HOST:PORT",
+                            help="where the Barbican-compatible key manager API listens "
+                                 "(default 127.0.0.1:9311)")
     standalone.add_argument("--noop", action="store_true",
                             help="noop compute, network and amphora drivers (no data plane)")
     api = command("api", "the REST API (development server; use gunicorn in production)")
@@ -57,6 +61,9 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     if getattr(args, "network_api_bind", None):
         out["network_api"] = {"bind_host": args.network_api_bind[0],
                               "bind_port": args.network_api_bind[1]}
+    if getattr(args, "key_manager_api_bind", None):
+        out["key_manager_api"] = {"bind_host": args.key_manager_api_bind[0],
+                                  "bind_port": args.key_manager_api_bind[1]}
     if getattr(args, "noop", False):
         out["controller_worker"] = {"compute_driver": "noop", "network_driver": "noop",
                                     "amphora_driver": "noop"}

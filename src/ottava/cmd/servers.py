@@ -12,7 +12,9 @@ from cheroot import wsgi
 from oslo_log import log as logging
 
 from ottava import bootstrap, rpc
-from ottava.settings import DriverSettings
+from ottava.keymanager import app as key_manager_app
+from ottava.keymanager import store as key_manager_store
+from ottava.settings import DriverSettings, Standalone
 
 LOG = logging.getLogger(__name__)
 
@@ -68,9 +70,25 @@ def load_drivers(settings: DriverSettings) -> bootstrap.Drivers:
         raise CannotStart(2) from exc
 
 
+def start_key_manager(settings: Standalone
+                      ) -> tuple[wsgi.Server, key_manager_store.Store] | None:
+    """The Barbican-compatible key manager of standalone, storing under
+    <state_dir>/key-manager/, serving in its own thread; None when `[key_manager_api]` is
+    disabled. Returns the server and the store (closed after the server stops)."""
+    if settings.key_manager_api is None:
+        return None
+    store = key_manager_store.Store(settings.common.state_dir / "key-manager")
+    # "noauth": callers name their project in X-Project-Id, as Barbican's unauthenticated
+    # mode and Ottava's own certificate driver without [service_auth] do.
+    server = http_server(key_manager_app.create_app(store), settings.key_manager_api.host,
+                         settings.key_manager_api.port, threads=4)
+    serve_in_thread(server, "key-manager-api")
+    return server, store
+
+
 def run_standalone(loaded: bootstrap.Loaded) -> None:
-    """API, Neutron-compatible endpoint, worker, health manager and housekeeping in one
-    process, with in-process messaging."""
+    """API, Neutron-compatible endpoint, Barbican-compatible key manager, worker, health
+    manager and housekeeping in one process, with in-process messaging."""
     from ottava.api import neutron  # the standalone's own network API
 
     conf, settings = loaded.conf, loaded.settings
@@ -94,17 +112,28 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
                       bind.port)
     network_api = http_server(neutron.create_app(drivers.network), network_bind.host,
                               network_bind.port, threads=4)
+    servers = [api, network_api]
     serve_in_thread(api, "api")
     serve_in_thread(network_api, "network-api")
+    key_manager = start_key_manager(settings)
+    if key_manager is not None:
+        servers.append(key_manager[0])
     LOG.info("Ottava standalone: API on http://%s:%d, network API on http://%s:%d, state in %s",
              bind.host, api.bind_addr[1], network_bind.host, network_api.bind_addr[1],
              settings.common.state_dir)
+    key_manager_line = ""
+    if key_manager is not None and settings.key_manager_api is not None:
+        key_manager_line = (f" key manager API http://{settings.key_manager_api.host}:"
+                            f"{key_manager[0].bind_addr[1]}")
     print(f"ottava standalone: API http://{bind.host}:{api.bind_addr[1]} "
-          f"network API http://{network_bind.host}:{network_api.bind_addr[1]}", flush=True)
+          f"network API http://{network_bind.host}:{network_api.bind_addr[1]}"
+          f"{key_manager_line}", flush=True)
     try:
         wait_for_signal()
     finally:
-        stop_servers(api, network_api)
+        stop_servers(*servers)
+        if key_manager is not None:
+            key_manager[1].close()
         housekeeping.stop()
         health.stop()
         dispatch.close()  # the operations under way finish, their leases still renewed

@@ -3,6 +3,12 @@
 The document is what an amphora must run: every enabled listener, pool, member, monitor and
 L7 policy of one load balancer, with objects being deleted left out. It is plain JSON with a
 version and a hash of its content, so applying it twice is harmless and drift is visible.
+
+It is made in two steps. `build` reads only rows: where a listener or pool uses TLS material
+it writes the user's reference (a Barbican URL). `resolve`, called just before the document
+is sent, fetches each reference through the certificates port and replaces it with the name
+of its content in the document's `certificates`. What `build` returns may be kept (TaskFlow
+records it); what `resolve` returns holds private keys and is only sent.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ottava.domain.lifecycles import AmphoraStatus, Provisioning
+from ottava.domain.ports.certificates import CertificateStore
 from ottava.wire import lbspec
 from ottava.wire.lbspec import SPEC_VERSION
 
@@ -47,6 +54,9 @@ def _pool(pool: Any) -> dict[str, Any]:
         "enabled": pool.admin_state_up, "session_persistence": pool.session_persistence,
         "tls_enabled": pool.tls_enabled, "tls_ciphers": pool.tls_ciphers,
         "tls_versions": pool.tls_versions, "alpn_protocols": pool.alpn_protocols,
+        "tls_certificate": pool.tls_container_ref if pool.tls_enabled else None,
+        "ca_certificate": pool.ca_tls_container_ref if pool.tls_enabled else None,
+        "crl": pool.crl_container_ref if pool.tls_enabled else None,
         "members": [_member(mb) for mb in _live(pool.members)],
         "health_monitor": _monitor(pool.health_monitor),
     }
@@ -77,8 +87,10 @@ def _listener(listener: Any) -> dict[str, Any]:
         "timeout_member_connect": listener.timeout_member_connect,
         "timeout_member_data": listener.timeout_member_data,
         "timeout_tcp_inspect": listener.timeout_tcp_inspect,
-        "default_tls_container_ref": listener.default_tls_container_ref,
-        "sni_container_refs": listener.sni_container_refs,
+        "tls_certificate": listener.default_tls_container_ref,
+        "sni_certificates": list(listener.sni_container_refs or []),
+        "client_ca": listener.client_ca_tls_container_ref,
+        "client_crl": listener.client_crl_container_ref,
         "client_authentication": listener.client_authentication,
         "tls_ciphers": listener.tls_ciphers, "tls_versions": listener.tls_versions,
         "alpn_protocols": listener.alpn_protocols, "hsts_max_age": listener.hsts_max_age,
@@ -106,9 +118,61 @@ def build(lb: Any, leaving: frozenset[str] = frozenset()) -> dict[str, Any]:
         "load_balancer": load_balancer,
         "listeners": [_listener(li) for li in _live(lb.listeners)],
         "pools": [_pool(p) for p in _live(lb.pools)],
+        "certificates": {},
     }
     body["hash"] = digest(body)
     return body
+
+
+def references(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every TLS reference of a built document as (kind, reference): kind "bundle" (a
+    certificate with its key), "ca" or "crl"; each once, in document order."""
+    found: list[tuple[str, str]] = []
+    for listener in document["listeners"]:
+        found += [("bundle", ref) for ref in
+                  [listener["tls_certificate"], *listener["sni_certificates"]] if ref]
+        found += [(kind, listener[key]) for kind, key in (("ca", "client_ca"),
+                                                          ("crl", "client_crl"))
+                  if listener[key]]
+    for pool in document["pools"]:
+        found += [(kind, pool[key]) for kind, key in (("bundle", "tls_certificate"),
+                                                      ("ca", "ca_certificate"),
+                                                      ("crl", "crl")) if pool[key]]
+    return list(dict.fromkeys(found))
+
+
+def resolve(document: dict[str, Any], store: CertificateStore,
+            project_id: str | None) -> dict[str, Any]:
+    """`document` with every TLS reference fetched (as `project_id` may read it) and
+    replaced by the name of its content in `certificates`; re-hashed. Raises what the store
+    raises (Invalid for a reference that no longer resolves)."""
+    names: dict[str, str] = {}
+    certificates: dict[str, str] = {}
+    for kind, ref in references(document):
+        if kind == "bundle":
+            pem = store.fetch(ref, project_id).pem()
+        else:
+            pem = store.fetch_secret(ref, project_id, "ca" if kind == "ca" else "crl")
+        name = lbspec.certificate_name(pem)
+        names[ref] = name
+        certificates[name] = pem
+
+    def named(ref: str | None) -> str | None:
+        return names[ref] if ref else None
+
+    listeners = [{**li, "tls_certificate": named(li["tls_certificate"]),
+                  "sni_certificates": [names[r] for r in li["sni_certificates"]],
+                  "client_ca": named(li["client_ca"]), "client_crl": named(li["client_crl"])}
+                 for li in document["listeners"]]
+    pools = [{**p, "tls_certificate": named(p["tls_certificate"]),
+              "ca_certificate": named(p["ca_certificate"]), "crl": named(p["crl"])}
+             for p in document["pools"]]
+    body = {**document, "listeners": listeners, "pools": pools,
+            "certificates": certificates}
+    body.pop("hash", None)
+    body["hash"] = digest(body)
+    return body
+
 
 
 digest = lbspec.digest

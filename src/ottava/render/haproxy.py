@@ -26,8 +26,14 @@ Choices where Octavia's amphora gives no answer or a poor one:
   `ssl-hello-chk`, which modern servers refuse.
 - Cookie persistence (HTTP_COOKIE, APP_COOKIE) needs HTTP mode; on TCP-mode listeners it is
   left out, as are L7 policies (the API refuses both there).
-- TERMINATED_HTTPS listeners are rendered only when `RenderPaths.certificates` gives a PEM
-  bundle for them; UDP, SCTP and PROMETHEUS listeners are not HAProxy's and are skipped.
+- TLS: the document carries every PEM (`certificates`, by digest name); `tls_files` says
+  which files the amphora must write for it (each PEM, and a crt-list per TERMINATED_HTTPS
+  listener: the default certificate first, then the SNI ones), and the configuration names
+  them under `RenderPaths.tls_dir`. A TERMINATED_HTTPS listener without a certificate is
+  refused (ValueError), never left out: no load balancer goes ACTIVE with a listener
+  missing. Pools re-encrypt with `verify required` against their CA (and CRL) when they
+  have one, presenting their client certificate when given, and pass the client's SNI on.
+- UDP, SCTP and PROMETHEUS listeners are not HAProxy's and are skipped.
 - No request is logged: no `log` line at all.
 """
 
@@ -36,7 +42,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +82,23 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 TLS_VERSION_FLAGS = {"SSLv3": "no-sslv3", "TLSv1": "no-tlsv10", "TLSv1.1": "no-tlsv11",
                      "TLSv1.2": "no-tlsv12", "TLSv1.3": "no-tlsv13"}
 ALPN = frozenset({"h2", "http/1.1", "http/1.0"})
+CLIENT_VERIFY = {"OPTIONAL": "optional", "MANDATORY": "required"}  # client_authentication
+# The X-SSL-* insert_headers of TERMINATED_HTTPS listeners: what the client's certificate said.
+CLIENT_CERTIFICATE_HEADERS = {
+    "X-SSL-Client-Verify": "%[ssl_c_verify]",  # 0: verified
+    "X-SSL-Client-Has-Cert": "%[ssl_c_used]",
+    "X-SSL-Client-DN": "%{+Q}[ssl_c_s_dn]",
+    "X-SSL-Client-CN": "%{+Q}[ssl_c_s_dn(cn)]",
+    "X-SSL-Issuer": "%{+Q}[ssl_c_i_dn]",
+    "X-SSL-Client-SHA1": "%{+Q}[ssl_c_sha1,hex]",
+    "X-SSL-Client-Not-Before": "%{+Q}[ssl_c_notbefore]",
+    "X-SSL-Client-Not-After": "%{+Q}[ssl_c_notafter]",
+}
 EXTERNAL_CHECK_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # HAProxy gives check scripts no PATH
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _HEX = re.compile(r"[0-9a-f]{0,128}")
+_CERT_NAME = re.compile(rf"[0-9a-f]{{{lbspec.CERTIFICATE_NAME_LENGTH}}}")
 # A header or cookie name: an RFC 7230 token without the quote, which HAProxy's sample
 # argument parser would take as the start of a quoted argument.
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&*+.^_`|~-]{1,255}")
@@ -100,13 +119,13 @@ class RenderPaths:
     stats_socket: str
     state_file: str
     ping_command: str | None = None  # external check script for PING monitors
-    certificates: Mapping[str, str] = field(default_factory=dict)  # listener id -> PEM
+    tls_dir: str = "/var/lib/ottava/tls"  # where the document's PEMs and crt-lists are kept
 
     @classmethod
     def under(cls, directory: str | Path, **kw: Any) -> RenderPaths:
         base = Path(directory)
         return cls(stats_socket=str(base / "haproxy.sock"),
-                   state_file=str(base / "servers.state"), **kw)
+                   state_file=str(base / "servers.state"), tls_dir=str(base / "tls"), **kw)
 
 
 def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int) -> str:
@@ -116,10 +135,11 @@ def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int) -> str:
     lb = spec["load_balancer"]
     pools = {pool["id"]: pool for pool in spec["pools"]}
     listeners = [li for li in spec["listeners"] if _rendered(li, paths)]
-    frontends = [_frontend(li, lb, pools, paths, maxconn) for li in listeners]
+    certificates = spec.get("certificates") or {}
+    frontends = [_frontend(li, lb, pools, paths, maxconn, certificates) for li in listeners]
     peers = _peers(lb.get("peers") or [])
     backends = [
-        _backend(pools[pool_id], li, paths, shared=bool(peers))
+        _backend(pools[pool_id], li, paths, certificates, shared=bool(peers))
         for li in listeners
         for pool_id in _pools_of(li, pools)
     ]
@@ -212,10 +232,7 @@ def _global(maxconn: int, paths: RenderPaths, backends: Sequence[Backend]) -> li
 
 
 def _rendered(listener: Mapping[str, Any], paths: RenderPaths) -> bool:
-    protocol = listener["protocol"]
-    if protocol == "TERMINATED_HTTPS":
-        return listener["id"] in paths.certificates
-    return protocol in HTTP_MODE_LISTENERS | TCP_MODE_LISTENERS
+    return listener["protocol"] in HTTP_MODE_LISTENERS | TCP_MODE_LISTENERS
 
 
 def _mode(listener: Mapping[str, Any]) -> str:
@@ -246,10 +263,10 @@ def _timeout(listener: Mapping[str, Any], key: str) -> int:
 
 
 def _frontend(listener: Mapping[str, Any], lb: Mapping[str, Any], pools: Mapping[str, Any],
-              paths: RenderPaths, maxconn: int) -> Frontend:
+              paths: RenderPaths, maxconn: int, certificates: Mapping[str, str]) -> Frontend:
     lid = ident(listener["id"], "listener id")
     settings = [f"mode {_mode(listener)}"]
-    settings += _binds(listener, lb, paths)
+    settings += _binds(listener, lb, paths, certificates)
     limit = _int(listener["connection_limit"], "connection_limit", -1, None)
     settings.append(f"maxconn {maxconn if limit < 0 else min(limit, maxconn)}")
     settings.append(f"timeout client {_timeout(listener, 'timeout_client_data')}")
@@ -267,10 +284,13 @@ def _frontend(listener: Mapping[str, Any], lb: Mapping[str, Any], pools: Mapping
         rules += [_policy_rule(policy, lid) for policy in policies]
     if listener["default_pool_id"] in pools:
         rules.append(f"default_backend {_backend_name(listener['default_pool_id'], lid)}")
+    if listener["protocol"] == "TERMINATED_HTTPS":
+        rules += _hsts(listener)
     return Frontend(name=lid, settings=settings, acls=acls, rules=rules)
 
 
-def _binds(listener: Mapping[str, Any], lb: Mapping[str, Any], paths: RenderPaths) -> list[str]:
+def _binds(listener: Mapping[str, Any], lb: Mapping[str, Any], paths: RenderPaths,
+           certificates: Mapping[str, str]) -> list[str]:
     port = _int(listener["protocol_port"], "protocol_port", 1, 65535)
     vips = [lb["vip_address"]] + [v.get("ip_address") for v in lb.get("additional_vips") or []]
     vips = [v for v in vips if v]
@@ -278,8 +298,100 @@ def _binds(listener: Mapping[str, Any], lb: Mapping[str, Any], paths: RenderPath
         raise ValueError(f"load balancer {lb['id']} has no VIP address to bind")
     tls = ""
     if listener["protocol"] == "TERMINATED_HTTPS":
-        tls = f" ssl crt {quote(paths.certificates[listener['id']], 'certificate path')}"
+        tls = " " + " ".join(_bind_tls(listener, paths, certificates))
     return [f"bind {_endpoint(vip, port, 'VIP address')}{tls}" for vip in vips]
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+def tls_files(spec: Mapping[str, Any], paths: RenderPaths) -> dict[str, str]:
+    """The files the configuration of `spec` reads under `paths.tls_dir`, path -> content:
+    every PEM of the document, and a crt-list for each TERMINATED_HTTPS listener. The
+    amphora writes them (private: they hold keys) before it checks the configuration."""
+    certificates = spec.get("certificates") or {}
+    files = {_tls_path(paths, name, certificates, "certificate"): pem
+             for name, pem in certificates.items()}
+    for listener in spec["listeners"]:
+        if listener["protocol"] == "TERMINATED_HTTPS":
+            lines = [_tls_path(paths, name, certificates, "certificate")
+                     for name in _served_certificates(listener)]
+            files[_crt_list_path(listener, paths)] = "".join(f"{line}\n" for line in lines)
+    return files
+
+
+def _served_certificates(listener: Mapping[str, Any]) -> list[str]:
+    """The certificates a TERMINATED_HTTPS listener serves, its default first (without one,
+    the first SNI certificate is the default, as HAProxy takes the first of a crt-list)."""
+    names = [listener.get("tls_certificate"), *(listener.get("sni_certificates") or [])]
+    served = list(dict.fromkeys(name for name in names if name))
+    if not served:
+        raise ValueError(f"TERMINATED_HTTPS listener {listener['id']} has no certificate")
+    return served
+
+
+def _tls_path(paths: RenderPaths, name: Any, certificates: Mapping[str, str],
+              what: str) -> str:
+    if not isinstance(name, str) or not _CERT_NAME.fullmatch(name):
+        raise ValueError(f"{what} {name!r} is not a certificate name")
+    if name not in certificates:
+        raise ValueError(f"{what} {name} is not among the document's certificates")
+    return str(Path(paths.tls_dir) / f"{name}.pem")
+
+
+def _crt_list_path(listener: Mapping[str, Any], paths: RenderPaths) -> str:
+    return str(Path(paths.tls_dir) / f"{ident(listener['id'], 'listener id')}.crtlist")
+
+
+def _bind_tls(listener: Mapping[str, Any], paths: RenderPaths,
+              certificates: Mapping[str, str]) -> list[str]:
+    _served_certificates(listener)  # refuses a listener without a certificate
+    words = ["ssl", f"crt-list {quote(_crt_list_path(listener, paths), 'crt-list path')}"]
+    mode = listener.get("client_authentication") or "NONE"
+    if mode not in CLIENT_VERIFY and mode != "NONE":
+        raise ValueError(f"client_authentication {mode!r} is not supported")
+    if mode != "NONE":
+        ca = _tls_path(paths, listener.get("client_ca"), certificates, "client CA")
+        words += [f"ca-file {quote(ca, 'CA path')}", f"verify {CLIENT_VERIFY[mode]}"]
+        if listener.get("client_crl"):
+            crl = _tls_path(paths, listener["client_crl"], certificates, "client CRL")
+            words.append(f"crl-file {quote(crl, 'CRL path')}")
+    return words + _tls_options(listener)
+
+
+def _tls_options(obj: Mapping[str, Any]) -> list[str]:
+    """Versions, ciphers and ALPN of a listener's binds or a pool's servers."""
+    options = []
+    versions = obj.get("tls_versions")
+    if versions:
+        unknown = set(versions) - set(TLS_VERSION_FLAGS)
+        if unknown:
+            raise ValueError(f"tls_versions {sorted(unknown)} are not supported")
+        options += [flag for name, flag in TLS_VERSION_FLAGS.items() if name not in versions]
+    ciphers = obj.get("tls_ciphers")
+    if ciphers:
+        if not isinstance(ciphers, str) or not _CIPHERS.fullmatch(ciphers):
+            raise ValueError(f"tls_ciphers {ciphers!r} is not an OpenSSL cipher string")
+        options.append(f"ciphers {ciphers}")
+    alpn = obj.get("alpn_protocols")
+    if alpn:
+        if not set(alpn) <= ALPN:
+            raise ValueError(f"alpn_protocols {alpn!r} are not among {sorted(ALPN)}")
+        options.append(f"alpn {','.join(alpn)}")
+    return options
+
+
+def _hsts(listener: Mapping[str, Any]) -> list[str]:
+    """Strict-Transport-Security on every response of a TERMINATED_HTTPS listener."""
+    max_age = listener.get("hsts_max_age")
+    if max_age is None:
+        return []
+    value = f"max-age={_int(max_age, 'hsts_max_age', 0, None)}"
+    if listener.get("hsts_include_subdomains"):
+        value += "; includeSubDomains"
+    if listener.get("hsts_preload"):
+        value += "; preload"
+    return [f'http-response set-header Strict-Transport-Security "{value};"']
 
 
 def _allowed_cidrs(cidrs: Sequence[str] | None) -> list[str]:
@@ -381,8 +493,8 @@ def _peers(peers: Sequence[Mapping[str, Any]]) -> list[str]:
             f"{_endpoint(p['address'], lbspec.PEER_PORT, 'peer address')}" for p in peers]
 
 
-def _backend(pool: Mapping[str, Any], listener: Mapping[str, Any],
-             paths: RenderPaths, shared: bool = False) -> Backend:
+def _backend(pool: Mapping[str, Any], listener: Mapping[str, Any], paths: RenderPaths,
+             certificates: Mapping[str, str], shared: bool = False) -> Backend:
     mode = _mode(listener)
     settings = [f"mode {mode}"]
     if not pool["enabled"]:
@@ -407,7 +519,8 @@ def _backend(pool: Mapping[str, Any], listener: Mapping[str, Any],
         settings += _insert_headers(listener, pool)
     settings.append("option allbackups")
     cookie = mode == "http" and any(line.startswith("cookie ") for line in persistence)
-    servers = [_server(member, pool, check, cookie) for member in pool["members"]]
+    tls = _server_tls(pool, listener, certificates, paths) if pool.get("tls_enabled") else []
+    servers = [_server(member, pool, check, cookie, tls) for member in pool["members"]]
     return Backend(name=_backend_name(pool["id"], listener["id"]), settings=settings,
                    servers=servers, external_check=bool(check and check.external))
 
@@ -446,6 +559,10 @@ def _insert_headers(listener: Mapping[str, Any], pool: Mapping[str, Any]) -> lis
     if "x-forwarded-proto" in wanted:
         scheme = "https" if listener["protocol"] == "TERMINATED_HTTPS" else "http"
         lines.append(f"http-request set-header X-Forwarded-Proto {scheme}")
+    if listener["protocol"] == "TERMINATED_HTTPS":
+        lines += [f"http-request set-header {name} {value}"
+                  for name, value in CLIENT_CERTIFICATE_HEADERS.items()
+                  if name.lower() in wanted]
     return lines
 
 
@@ -513,7 +630,7 @@ def _codes(monitor: Mapping[str, Any]) -> str:
 
 
 def _server(member: Mapping[str, Any], pool: Mapping[str, Any], check: Check | None,
-            cookie: bool) -> Server:
+            cookie: bool, tls: list[str]) -> Server:
     mid = ident(member["id"], "member id")
     port = _int(member["protocol_port"], "member protocol_port", 1, 65535)
     options = [f"weight {_int(member['weight'], 'weight', 0, 256)}"]
@@ -531,35 +648,34 @@ def _server(member: Mapping[str, Any], pool: Mapping[str, Any], check: Check | N
         options.append("send-proxy")
     elif pool["protocol"] == "PROXYV2":
         options.append("send-proxy-v2")
-    if pool.get("tls_enabled"):
-        options += _server_tls(pool)
+    options += tls
     if cookie:
         options.append(f"cookie {mid}")
     return Server(name=mid, address=_endpoint(member["address"], port, "member address"),
                   options=options)
 
 
-def _server_tls(pool: Mapping[str, Any]) -> list[str]:
-    """Re-encryption towards members; members' certificates are not verified until pools
-    carry a CA (the TLS issue)."""
-    options = ["ssl", "verify none"]
-    versions = pool.get("tls_versions")
-    if versions:
-        unknown = set(versions) - set(TLS_VERSION_FLAGS)
-        if unknown:
-            raise ValueError(f"tls_versions {sorted(unknown)} are not supported")
-        options += [flag for name, flag in TLS_VERSION_FLAGS.items() if name not in versions]
-    ciphers = pool.get("tls_ciphers")
-    if ciphers:
-        if not isinstance(ciphers, str) or not _CIPHERS.fullmatch(ciphers):
-            raise ValueError(f"tls_ciphers {ciphers!r} is not an OpenSSL cipher string")
-        options.append(f"ciphers {ciphers}")
-    alpn = pool.get("alpn_protocols")
-    if alpn:
-        if not set(alpn) <= ALPN:
-            raise ValueError(f"alpn_protocols {alpn!r} are not among {sorted(ALPN)}")
-        options.append(f"alpn {','.join(alpn)}")
-    return options
+def _server_tls(pool: Mapping[str, Any], listener: Mapping[str, Any],
+                certificates: Mapping[str, str], paths: RenderPaths) -> list[str]:
+    """Re-encryption towards members: their certificates verified against the pool's CA
+    (and CRL) when it has one, the pool's client certificate presented when it has one."""
+    options = ["ssl"]
+    if pool.get("ca_certificate"):
+        ca = _tls_path(paths, pool["ca_certificate"], certificates, "pool CA")
+        options += ["verify required", f"ca-file {quote(ca, 'CA path')}"]
+        if pool.get("crl"):
+            crl = _tls_path(paths, pool["crl"], certificates, "pool CRL")
+            options.append(f"crl-file {quote(crl, 'CRL path')}")
+    else:
+        options.append("verify none")
+    if pool.get("tls_certificate"):
+        crt = _tls_path(paths, pool["tls_certificate"], certificates, "pool certificate")
+        options.append(f"crt {quote(crt, 'certificate path')}")
+    if listener["protocol"] == "TERMINATED_HTTPS":
+        # The name the client asked for goes on to the member (and, with verify required,
+        # is the name its certificate must carry); without one, none is sent.
+        options.append("sni ssl_fc_sni")
+    return options + _tls_options(pool)
 
 
 # --- values ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from ottava.db.transitions import compare_and_set
 from ottava.domain.errors import Deadlock, Immutable, PendingState
 from ottava.domain.lifecycles import DELETABLE, MUTABLE, PROVISIONING, Provisioning
 from ottava.domain.operations import Entity, Plan, Ref
+from ottava.domain.ports.certificates import CertificateStore
 from ottava.domain.ports.network import NetworkCatalog, NetworkPlumbing
 from ottava.domain.ports.requests import Dispatch
 from ottava.settings import ServiceSettings
@@ -68,6 +69,9 @@ class Deps:
     settings: ServiceSettings
     catalog: NetworkCatalog  # subnets, networks and ports the API validates against
     plumbing: NetworkPlumbing  # VIP allocation
+    # TLS references are checked through it before a listener or pool is written; None in
+    # processes that create neither (the health manager, housekeeping).
+    certificates: CertificateStore | None = None
 
 
 class Operations:

@@ -3,9 +3,13 @@
 Listeners, pools, members, health monitors, L7 policies and L7 rules are created, updated
 and deleted the same way, in one transaction:
 
-    create: parent -> quota -> new (checks) -> insert -> after_insert -> lock -> operation
-    update: find -> check_update -> lock -> apply -> after_update -> operation
+    create: [check_outside] parent -> quota -> new (checks) -> insert -> after_insert -> lock
+            -> operation
+    update: [check_outside] find -> check_update -> lock -> apply -> after_update -> operation
     delete: find -> check_delete -> lock -> operation
+
+`check_outside` runs before the transaction opens: the checks that ask a driver (TLS
+references of listeners and pools), so no answer of another service holds the database.
 
 "lock" takes the load balancer (409 unless ACTIVE) and moves the object's parents
 (`scope`) to PENDING_UPDATE; the operation's plan activates the object (or removes it) and
@@ -77,6 +81,10 @@ class ChildService(Operations):
         """Work once the new row has its id; returns further objects created with it."""
         return []
 
+    def check_outside(self, values: dict[str, Any], ident: str | None) -> None:
+        """Checks that call a driver, before the transaction: `ident` is the object being
+        updated, None for a create."""
+
     def check_update(self, session: Session, obj: Any, values: dict[str, Any]) -> None:
         """Check `values` against `obj`; may fill defaults into `values`."""
 
@@ -102,6 +110,7 @@ class ChildService(Operations):
 
     @retry_deadlocks
     def create(self, values: dict[str, Any], parent_id: str | None = None) -> Any:
+        self.check_outside(values, None)
         with self.change() as change:
             session = change.session
             parent = self.parent(session, values, parent_id)
@@ -116,6 +125,7 @@ class ChildService(Operations):
 
     @retry_deadlocks
     def update(self, ident: str, values: dict[str, Any], parent_id: str | None = None) -> Any:
+        self.check_outside(values, ident)
         with self.change() as change:
             session = change.session
             obj = self.find(session, ident, parent_id)

@@ -14,6 +14,7 @@ from ottava.domain import rules
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.lifecycles import Operating
 from ottava.domain.operations import Entity, Ref
+from ottava.service import tls
 from ottava.service.base import new_child
 from ottava.service.children import ChildService, Scope
 
@@ -42,6 +43,22 @@ class ListenerService(ChildService):
 
     def scope(self, session: Session, obj: m.Listener) -> Scope:
         return Scope(obj.load_balancer_id)
+
+    def check_outside(self, values: dict[str, Any], ident: str | None) -> None:
+        if not any(values.get(name) for name in tls.LISTENER_REFERENCES):
+            return
+        with self.db.reader() as session:
+            if ident is None:
+                current = None
+                project_id = session.scalar(select(m.LoadBalancer.project_id).where(
+                    m.LoadBalancer.id == values.get("loadbalancer_id")))
+            else:
+                current = session.get(m.Listener, ident)
+                project_id = current.project_id if current else None
+            if project_id is None:
+                return  # no such listener or load balancer: the transaction answers 404
+            tls.check_references(self.deps.certificates, tls.LISTENER_REFERENCES, values,
+                                 current, project_id)
 
     def build(self, lb: m.LoadBalancer, values: dict[str, Any]) -> m.Listener:
         """A new listener on `lb` from create values, checked and with defaults filled in."""

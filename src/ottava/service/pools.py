@@ -13,6 +13,7 @@ from ottava.domain import rules
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.lifecycles import Operating
 from ottava.domain.operations import Entity, Ref
+from ottava.service import tls
 from ottava.service.base import new_child, require_mutable
 from ottava.service.children import ChildService, Scope
 
@@ -72,6 +73,27 @@ class PoolService(ChildService):
                                f"{listener.default_pool_id}.")
             listener.default_pool_id = obj.id
         return []
+
+    def check_outside(self, values: dict[str, Any], ident: str | None) -> None:
+        if not any(values.get(name) for name in tls.POOL_REFERENCES):
+            return
+        with self.db.reader() as session:
+            current = None
+            if ident is not None:
+                current = session.get(m.Pool, ident)
+                if current is None:
+                    return  # the transaction answers the 404
+                project_id = current.project_id
+            elif values.get("listener_id"):
+                project_id = session.scalar(select(m.Listener.project_id).where(
+                    m.Listener.id == values["listener_id"]))
+            else:
+                project_id = session.scalar(select(m.LoadBalancer.project_id).where(
+                    m.LoadBalancer.id == values.get("loadbalancer_id")))
+            if project_id is None:
+                return  # no such listener or load balancer: the transaction answers 404
+            tls.check_references(self.deps.certificates, tls.POOL_REFERENCES, values,
+                                 current, project_id)
 
     def scope(self, session: Session, obj: m.Pool) -> Scope:
         return Scope(obj.load_balancer_id, tuple(

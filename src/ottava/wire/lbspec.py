@@ -6,6 +6,14 @@ listener, pool, member, health monitor, L7 policy and rule of one load balancer,
 Octavia's field names (`admin_state_up` is spelled `enabled`), plus `version` and `hash` (a
 SHA-256 of the rest, so applying the same document twice is harmless and drift is visible).
 
+TLS material travels in the document itself: `certificates` maps a name to a PEM file's
+content (certificate, intermediates and key; CA certificates; a CRL), and listeners and pools
+name the files they use. A name is a digest of the content, so a renewed secret is a new
+name, a new hash, and a reload; the agent writes each file 0600 beside the configuration.
+The controller builds the document first with Barbican references in those fields
+(`ottava.domain.spec.build`) and swaps them for names just before sending
+(`ottava.domain.spec.resolve`), so no key is kept anywhere but on the amphora.
+
 The TypedDicts below are the contract, for type checkers and, through pydantic, at run time.
 Any change of shape or meaning raises SPEC_VERSION; an agent refuses a version it does not
 know rather than guessing.
@@ -21,7 +29,7 @@ from typing import Any, Literal, NotRequired
 
 from typing_extensions import TypedDict
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: TLS material in the document (`certificates`)
 
 ListenerProtocol = Literal[
     "HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP", "PROMETHEUS"
@@ -98,8 +106,11 @@ class Listener(TypedDict):
     timeout_member_connect: int | None
     timeout_member_data: int | None
     timeout_tcp_inspect: int | None
-    default_tls_container_ref: str | None
-    sni_container_refs: list[str]
+    # Names in the document's `certificates` (references until `resolve`).
+    tls_certificate: str | None  # the default certificate (with its key)
+    sni_certificates: list[str]  # more certificates, chosen by the client's SNI
+    client_ca: str | None  # CA certificates a client certificate must chain to
+    client_crl: str | None  # revoked client certificates
     client_authentication: Literal["NONE", "OPTIONAL", "MANDATORY"]
     tls_ciphers: str | None
     tls_versions: list[str] | None
@@ -154,6 +165,10 @@ class Pool(TypedDict):
     tls_ciphers: str | None
     tls_versions: list[str] | None
     alpn_protocols: list[str] | None
+    # Names in the document's `certificates` (references until `resolve`).
+    tls_certificate: str | None  # the client certificate presented to members
+    ca_certificate: str | None  # members' certificates must chain to it (verify required)
+    crl: str | None  # revoked member certificates
     members: list[Member]
     health_monitor: HealthMonitor | None
 
@@ -166,6 +181,7 @@ class LBSpec(TypedDict):
     load_balancer: LoadBalancer
     listeners: list[Listener]
     pools: list[Pool]
+    certificates: dict[str, str]  # name (a digest of the content) -> PEM
 
 
 # Every object of the document is closed: pydantic refuses keys the contract does not name.
@@ -211,6 +227,14 @@ def parse(document: Any) -> LBSpec:
                    else document)
     result: LBSpec = _adapter().validate_python(document, strict=True)
     return result
+
+
+CERTIFICATE_NAME_LENGTH = 32  # hex digits of SHA-256 naming a certificate file
+
+
+def certificate_name(pem: str) -> str:
+    """The name of a PEM in the document: a digest of it (also a safe file name)."""
+    return hashlib.sha256(pem.encode()).hexdigest()[:CERTIFICATE_NAME_LENGTH]
 
 
 def digest(document: Mapping[str, Any]) -> str:

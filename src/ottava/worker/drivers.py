@@ -10,6 +10,7 @@ from ottava.db.engine import Database
 from ottava.db.fencing import FencedDatabase
 from ottava.domain.operations import Plan
 from ottava.domain.ports.amphora import AmphoraAgent
+from ottava.domain.ports.certificates import CertificateStore
 from ottava.domain.ports.compute import Compute, IssueAgentBoot
 from ottava.domain.ports.network import NetworkPlumbing
 from ottava.settings import WorkerSettings
@@ -25,6 +26,8 @@ class WorkerDeps:
     # None where amphorae run no agent (the noop amphora driver): no certificate, no
     # heartbeats to wait for.
     agent_boot: IssueAgentBoot | None = None
+    # Where listeners' and pools' TLS references are fetched just before a document is sent.
+    certificates: CertificateStore | None = None
 
 
 @dataclasses.dataclass(frozen=True)

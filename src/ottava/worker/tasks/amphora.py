@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 
 from ottava.db import loads
 from ottava.db import models as m
+from ottava.domain import spec as domain_spec
 from ottava.domain.lifecycles import AmphoraStatus
 from ottava.domain.topology import DEFAULT_VRRP_PRIORITY, Topology
 from ottava.worker.tasks.base import WorkerTask
@@ -16,17 +17,34 @@ from ottava.worker.tasks.network import amphora_ref
 
 class ApplySpec(WorkerTask):
     """Make every given amphora run the desired-state document, then record its hash as the
-    one the load balancer's amphorae run (heartbeats reporting another one are drift)."""
+    one the load balancer's amphorae run (heartbeats reporting another one are drift).
+
+    The document it is given carries TLS references; they are fetched here, as the load
+    balancer's project, and the certificates sent with the document (`spec.resolve`), so
+    private keys live only in this call and on the amphorae. A reference that no longer
+    resolves fails the task (the operation ends in ERROR, never ACTIVE without TLS)."""
 
     def execute(self, amphora_ids: list[str], spec: dict[str, Any]) -> None:
         amphorae = self._amphorae(amphora_ids)
+        if not amphorae:
+            return
+        lb_id = amphorae[0].load_balancer_id
+        document = self._resolved(spec, lb_id) if domain_spec.references(spec) else spec
         for amp in amphorae:
-            self.deps.amphora.apply(amphora_ref(amp), spec)
-        if amphorae:
-            with self.deps.db.transaction() as s:
-                s.execute(update(m.LoadBalancer)
-                          .where(m.LoadBalancer.id == amphorae[0].load_balancer_id)
-                          .values(spec_hash=spec["hash"]))
+            self.deps.amphora.apply(amphora_ref(amp), document)
+        with self.deps.db.transaction() as s:
+            s.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
+                      .values(spec_hash=document["hash"]))
+
+    def _resolved(self, spec: dict[str, Any], lb_id: str | None) -> dict[str, Any]:
+        store = self.deps.certificates
+        if store is None:
+            raise RuntimeError("this worker has no certificates driver to fetch TLS "
+                               "references with")
+        with self.deps.db.reader() as s:
+            project_id = s.scalar(select(m.LoadBalancer.project_id)
+                                  .where(m.LoadBalancer.id == lb_id))
+        return domain_spec.resolve(spec, store, project_id)
 
     def _amphorae(self, amphora_ids: list[str]) -> list[m.Amphora]:
         with self.deps.db.reader() as s:

@@ -1,0 +1,1 @@
+"""Tests against the real OpenStack services of ../shared/mini-openstack (tools/cloud-tests.sh)."""

@@ -1,0 +1,73 @@
+"""`ottava standalone --noop` serves the key manager on --key-manager-api-bind, storing under
+<state_dir>/key-manager/; a secret stored there with barbicanclient reads back."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ottava.keymanager import store
+from tests import procs
+from tests.keymanager.conftest import barbican_for
+
+STOP_TIMEOUT = 30.0
+
+
+@pytest.fixture
+def standalone() -> Iterator[tuple[str, pathlib.Path, procs.Proc]]:
+    assert procs.OTTAVA.exists(), f"{procs.OTTAVA} is missing: run `make install`"
+    state = pathlib.Path(tempfile.mkdtemp(prefix="ottava-km-"))
+    log = state / "standalone.log"
+    api, network, key_manager = procs.free_port(), procs.free_port(), procs.free_port()
+    with log.open("ab") as out:
+        popen = subprocess.Popen(
+            [str(procs.OTTAVA), "standalone", "--noop", "--bind", f"127.0.0.1:{api}",
+             "--network-api-bind", f"127.0.0.1:{network}",
+             "--key-manager-api-bind", f"127.0.0.1:{key_manager}", "--state-dir", str(state)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=state,
+            start_new_session=True)
+    proc = procs.Proc("standalone", popen, log)
+    try:
+        procs.wait_for_output(proc, f"key manager API http://127.0.0.1:{key_manager}")
+        yield f"http://127.0.0.1:{key_manager}", state, proc
+    finally:
+        _stop(proc)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _stop(proc: procs.Proc) -> None:
+    """SIGTERM the process we started, by its pid; SIGKILL if it lingers."""
+    if proc.popen.poll() is not None:
+        return
+    os.kill(proc.popen.pid, signal.SIGTERM)
+    try:
+        proc.popen.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        procs.kill(proc)
+
+
+def test_standalone_serves_the_key_manager(
+        standalone: tuple[str, pathlib.Path, procs.Proc]) -> None:
+    url, state, proc = standalone
+    client = barbican_for(url)("standalone-project", user="alice")
+    ref = client.secrets.create(name="tls", payload=b"\x30\x82pkcs12-ish").store()
+    assert ref.startswith(f"{url}/v1/secrets/")
+    assert barbican_for(url)("standalone-project").secrets.get(ref).payload == \
+        b"\x30\x82pkcs12-ish"
+    key_file = state / "key-manager" / store.KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+    os.kill(proc.popen.pid, signal.SIGTERM)  # stops cleanly, the key manager with the rest
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while proc.popen.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.popen.returncode == 0, proc.output()
