@@ -106,7 +106,7 @@ class Stack:
             "api_settings": {"bind_host": "127.0.0.1", "bind_port": 0},
             "network_api": {"bind_host": "127.0.0.1", "bind_port": 0},
             "controller_worker": {"compute_driver": "noop", "network_driver": "noop",
-                                  "amphora_driver": "noop"},
+                                  "amphora_driver": "noop", "certificates_driver": "noop"},
             # On a broker shared by several stacks, a topic of its own keeps each stack's
             # operations away from another stack's worker.
             "oslo_messaging": {"topic": f"ottava-test-{uuid.uuid4().hex[:12]}"},

@@ -139,6 +139,7 @@ ks roles "$workdir/keystone" admin member reader service manager \
   load-balancer_member load-balancer_quota_admin
 api_port="$(free_port)"
 net_port="$(free_port)"
+km_port="$(free_port)"
 api_url="http://127.0.0.1:$api_port"
 # Ottava's own service user: keystonemiddleware validates callers' tokens with it.
 ks user "$workdir/keystone" ottava ottava-secret service service admin
@@ -262,7 +263,8 @@ for mode in ${modes//,/ }; do
   log "[$mode] starting ottava standalone --noop on $api_url"
   (cd "$mdir" && exec "$ottava" standalone --noop --debug --config-file "$mdir/ottava.conf" \
      --state-dir "$mdir/state" --bind "127.0.0.1:$api_port" \
-     --network-api-bind "127.0.0.1:$net_port") >"$mdir/ottava.log" 2>&1 &
+     --network-api-bind "127.0.0.1:$net_port" \
+     --key-manager-api-bind "127.0.0.1:$km_port") >"$mdir/ottava.log" 2>&1 &
   ottava_pid=$!
   wait_http "$api_url/" 90 || { tail -50 "$mdir/ottava.log" >&2; die "[$mode] ottava did not start"; }
 

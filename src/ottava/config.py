@@ -90,7 +90,9 @@ worker_opts = [
     cfg.StrOpt("compute_driver", default="local"),
     cfg.StrOpt("network_driver", default="local"),
     cfg.StrOpt("amphora_driver", default="rest"),
-    cfg.StrOpt("certificates_driver", default="noop",
+    # Barbican's API: the cloud's (found through [service_auth]) or, on one host, the key
+    # manager `ottava standalone` serves ([key_manager_api]).
+    cfg.StrOpt("certificates_driver", default="barbican",
                help="Where listeners' and pools' TLS certificates are fetched from."),
     cfg.IntOpt("workers", default=4, min=1, help="Operations run at once by one worker."),
     cfg.IntOpt("driver_call_timeout", default=60, help="Seconds a driver call may take."),
@@ -449,8 +451,9 @@ def _key_manager(conf: cfg.ConfigOpts) -> s.KeyManagerSettings:
     if endpoint is None and auth is None:
         # No Keystone to find Barbican in: the key manager `ottava standalone` serves.
         kma = conf.key_manager_api
-        host = "127.0.0.1" if kma.bind_host in ("0.0.0.0", "::") else kma.bind_host
-        endpoint = f"http://{host}:{kma.bind_port}"
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(kma.bind_host, kma.bind_host)
+        endpoint = f"http://[{host}]:{kma.bind_port}" if ":" in host else \
+            f"http://{host}:{kma.bind_port}"
     return s.KeyManagerSettings(endpoint=endpoint, region_name=certs.region_name,
                                 endpoint_type=certs.endpoint_type, auth=auth,
                                 timeout=float(certs.timeout))

@@ -155,7 +155,7 @@ class DriverSettings:
     compute: str = "local"
     network: str = "local"
     amphora: str = "rest"
-    certificates: str = "noop"
+    certificates: str = "barbican"
     key_manager: KeyManagerSettings = KeyManagerSettings()
     agent_port: int = 9443  # the amphora agent's HTTPS port, dialled by the REST driver
     call_timeout: float = 60.0  # seconds one driver call may take

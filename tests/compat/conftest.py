@@ -142,10 +142,10 @@ def standalone(compat_venv: Path) -> Iterator[Standalone]:
     log = state / "standalone.log"
     errors = []
     for _attempt in range(3):  # a free port can be taken between probing and binding
-        api_port, net_port = _free_port(), _free_port()
+        api_port, net_port, km_port = _free_port(), _free_port(), _free_port()
         cmd = [*_ottava_command(), "standalone", "--noop", "--debug",
                "--bind", f"127.0.0.1:{api_port}", "--network-api-bind", f"127.0.0.1:{net_port}",
-               "--state-dir", str(state)]
+               "--key-manager-api-bind", f"127.0.0.1:{km_port}", "--state-dir", str(state)]
         with open(log, "ab") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)

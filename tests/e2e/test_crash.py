@@ -83,7 +83,8 @@ class Standalone:
         self.proc = subprocess.Popen(
             [str(exe), "standalone", "--state-dir", str(state), "--config-file", str(config),
              "--bind", f"127.0.0.1:{self.port}",
-             "--network-api-bind", f"127.0.0.1:{free_port()}"],
+             "--network-api-bind", f"127.0.0.1:{free_port()}",
+             "--key-manager-api-bind", f"127.0.0.1:{free_port()}"],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30

@@ -95,7 +95,8 @@ def _start_ottava(ks: Any) -> Iterator[compat.Standalone]:
     api_port, net_port = launcher.free_port(), launcher.free_port()
     cmd = [*compat._ottava_command(), "standalone", "--noop", "--debug",
            "--config-file", str(conf), "--bind", f"127.0.0.1:{api_port}",
-           "--network-api-bind", f"127.0.0.1:{net_port}", "--state-dir", str(state)]
+           "--network-api-bind", f"127.0.0.1:{net_port}",
+           "--key-manager-api-bind", f"127.0.0.1:{launcher.free_port()}", "--state-dir", str(state)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)

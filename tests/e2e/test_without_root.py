@@ -25,7 +25,8 @@ def test_standalone_without_net_admin_explains_and_exits() -> None:
             ["setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin",
              str(OTTAVA), "standalone", "--state-dir", state,
              "--bind", f"127.0.0.1:{free_port()}",
-             "--network-api-bind", f"127.0.0.1:{free_port()}"],
+             "--network-api-bind", f"127.0.0.1:{free_port()}",
+             "--key-manager-api-bind", f"127.0.0.1:{free_port()}"],
             capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2, done.stderr
     assert "--noop" in done.stderr and "CAP_NET_ADMIN" in done.stderr, done.stderr

@@ -11,7 +11,7 @@ import requests
 from barbicanclient import exceptions as barbican_errors
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from tests.keymanager.certs import make_bundle
+from tests.certs import make_bundle
 from tests.keymanager.conftest import Barbican, KeyManager
 
 
@@ -69,7 +69,7 @@ def test_binary_pkcs12_secret_round_trip(barbican: Barbican, project: str) -> No
     assert fetched.content_types == {"default": "application/octet-stream"}
     assert fetched.payload == bundle.pkcs12
     key, cert, extra = pkcs12.load_key_and_certificates(fetched.payload, None)
-    assert key is not None and cert is not None and len(extra) == 1
+    assert key is not None and cert is not None and len(extra) == 2  # intermediate, root
 
 
 def test_metadata_only_secret_takes_its_payload_once(barbican: Barbican, project: str

@@ -15,8 +15,9 @@ from ottava.domain import rules
 from ottava.domain.errors import Invalid
 from ottava.domain.lifecycles import DELETABLE, Operating, Provisioning
 from ottava.domain.operations import Entity, OperationKind, Plan, Ref
+from ottava.domain.ports.certificates import CertificateStore
 from ottava.domain.ports.network import Vip, VipRequest
-from ottava.service import quotas
+from ottava.service import quotas, tls
 from ottava.service.base import Operations, apply, lock_load_balancer, reload, retry_deadlocks
 from ottava.service.healthmonitors import HealthMonitorService
 from ottava.service.l7 import L7PolicyService, L7RuleService
@@ -42,6 +43,7 @@ class LoadBalancerService(Operations):
         counts = graph_counts(listeners_in, pools_in)
         self.check_vip_request(values)
         check_subnets(self.deps.catalog, graph_members(listeners_in, pools_in))
+        check_graph_references(self.deps.certificates, listeners_in, pools_in, project)
         with self.db.reader() as s:
             self.resolve_provider(s, values)
             values["topology"] = self.topology(s, values.get("flavor_id"))
@@ -357,14 +359,29 @@ def graph_counts(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
     return counts
 
 
-def graph_members(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
-                  ) -> list[dict[str, Any]]:
-    """Every member a fully populated create defines, wherever its pool is defined."""
+def graph_pools(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """Every pool a fully populated create defines or names, wherever it stands."""
     definitions = list(pools)
     for listener in listeners:
         definitions.append(listener.get("default_pool") or {})
         definitions += [p.get("redirect_pool") or {} for p in listener.get("l7policies") or []]
-    return [mb for pool in definitions for mb in pool.get("members") or []]
+    return definitions
+
+
+def graph_members(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """Every member a fully populated create defines, wherever its pool is defined."""
+    return [mb for pool in graph_pools(listeners, pools) for mb in pool.get("members") or []]
+
+
+def check_graph_references(store: CertificateStore | None, listeners: list[dict[str, Any]],
+                           pools: list[dict[str, Any]], project_id: str) -> None:
+    """The TLS references of a fully populated create, checked as the single creates do."""
+    for listener in listeners:
+        tls.check_references(store, tls.LISTENER_REFERENCES, listener, None, project_id)
+    for pool in graph_pools(listeners, pools):
+        tls.check_references(store, tls.POOL_REFERENCES, pool, None, project_id)
 
 
 def _defines(pool: dict[str, Any] | None) -> bool:
