@@ -1,9 +1,12 @@
 """Backends for the end-to-end tests: small HTTP servers on the host's bridge address that
-answer with their name, can hold requests open, set an application cookie, and be frozen."""
+answer with their name, can hold requests open, set an application cookie, echo the request's
+headers, speak HTTPS, and be frozen."""
 
 from __future__ import annotations
 
+import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,13 +20,16 @@ class Backend(ThreadingHTTPServer):
     """An HTTP server on the bridge address answering its own name.
 
     `/slow` sleeps while `hold` is set (at most HOLD_LIMIT s); `/app` sets the cookie
-    JSESSIONID=<name>; `freeze()` stops serving while the socket keeps listening (a stopped
-    process: connections are accepted by the kernel and never answered); `thaw()` resumes."""
+    JSESSIONID=<name>; `/headers` answers the request's headers as a JSON object; `freeze()`
+    stops serving while the socket keeps listening (a stopped process: connections are
+    accepted by the kernel and never answered); `thaw()` resumes. With `tls` (a server
+    context) every connection is HTTPS."""
 
     daemon_threads = True
 
-    def __init__(self, name: str, port: int = 0) -> None:
+    def __init__(self, name: str, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.name = name
+        self.tls = tls
         self.hold = threading.Event()
         self.inflight = 0
         self.served = 0
@@ -40,6 +46,8 @@ class Backend(ThreadingHTTPServer):
                         while server.hold.is_set() and time.monotonic() < deadline:
                             time.sleep(0.02)
                     body = name.encode()
+                    if self.path.startswith("/headers"):
+                        body = json.dumps(dict(self.headers.items())).encode()
                     self.send_response(200)
                     if self.path.startswith("/app"):
                         self.send_header("Set-Cookie", f"JSESSIONID={name}; Path=/")
@@ -61,6 +69,13 @@ class Backend(ThreadingHTTPServer):
         self.server_activate()
         self.port = self.socket.getsockname()[1]
         self.thaw()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = self.socket.accept()
+        if self.tls is not None:
+            # The handshake happens on the handler's first read, not on the accepting thread.
+            conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # health checks hang up without reading the answer: not worth a traceback

@@ -143,8 +143,8 @@ def test_a_crl_its_ca_did_not_issue_is_refused(api: harness.Client, stack: harne
              _listener(lb, default_tls_container_ref=store.bundle(),
                        client_authentication="MANDATORY", client_ca_tls_container_ref=ca,
                        client_crl_container_ref=foreign_crl),
-             "The CRL specified is not valid for the certificate authority reference "
-             f"supplied: {ca}")
+             "The CRL specified is not valid for client certificate authority reference "
+             "supplied.")
 
 
 def test_a_certificate_given_as_a_crl_is_refused(api: harness.Client, stack: harness.Stack,

@@ -3,6 +3,7 @@ fresh store, and python-barbicanclient clients speaking for any project and user
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import threading
 import uuid
@@ -24,9 +25,9 @@ class KeyManager:
     store: store.Store
 
 
-@pytest.fixture
-def key_manager(tmp_path: pathlib.Path) -> Iterator[KeyManager]:
-    folder = tmp_path / "key-manager"
+@contextlib.contextmanager
+def running_key_manager(folder: pathlib.Path) -> Iterator[KeyManager]:
+    """The key manager over a store in `folder`, served until the block ends."""
     km_store = store.Store(folder)
     server = wsgi.Server(("127.0.0.1", 0), app.create_app(km_store), numthreads=4,
                          shutdown_timeout=2)
@@ -39,6 +40,12 @@ def key_manager(tmp_path: pathlib.Path) -> Iterator[KeyManager]:
         server.stop()
         thread.join(timeout=10)
         km_store.close()
+
+
+@pytest.fixture
+def key_manager(tmp_path: pathlib.Path) -> Iterator[KeyManager]:
+    with running_key_manager(tmp_path / "key-manager") as running:
+        yield running
 
 
 Barbican = Callable[..., barbican_client.Client]

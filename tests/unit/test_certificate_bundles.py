@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from ottava.domain.errors import Invalid
 from ottava.domain.ports.certificates import CertificateBundle
 from ottava.drivers.certificates import bundles
+from ottava.service import tls
 from tests import certs
 
 
@@ -229,14 +230,12 @@ def test_a_crl_comes_back_as_pem(pki: certs.Pki, leaf: certs.Leaf) -> None:
     assert bundles.check_crl(der) == pem
 
 
-def test_a_crl_is_checked_against_its_ca_when_given(pki: certs.Pki) -> None:
-    for signer in ("root", "intermediate"):
-        crl = pki.crl(signer=signer)
-        assert bundles.check_crl(crl, issuers=pki.chain_pem) == crl
-    with pytest.raises(Invalid) as refused:
-        bundles.check_crl(pki.crl(), issuers=certs.cert_pem(certs.Pki(name="Other").root))
-    assert refused.value.message == ("Validation failure: The CRL specified is not valid for "
-                                     "client certificate authority reference supplied.")
+def test_a_crl_file_of_a_chain_keeps_every_list(pki: certs.Pki, leaf: certs.Leaf) -> None:
+    both = pki.crl() + pki.crl(revoked=leaf.cert, signer="intermediate")
+    assert bundles.check_crl(both) == both
+    assert tls.crl_issued_by(both, pki.chain_pem)
+    assert not tls.crl_issued_by(both, certs.cert_pem(pki.root))  # the intermediate's list
+    assert not tls.crl_issued_by(pki.crl(), certs.cert_pem(certs.Pki(name="Other").root))
 
 
 @pytest.mark.parametrize("garbage", ["garbage", b"\x30\x03\x02\x01\x00"])

@@ -11,6 +11,7 @@ so a secret replaced in the store reaches the amphora with the next change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,19 +60,26 @@ def check_references(store: CertificateStore | None, fields: Mapping[str, str],
         crl = fetched.get(crl_field) or store.fetch_secret(crl_ref, project_id, "crl")
         ca = fetched.get(ca_field) or store.fetch_secret(ca_ref, project_id, "ca")
         if not crl_issued_by(crl, ca):
-            raise Invalid(f"The CRL specified is not valid for the certificate authority "
-                          f"reference supplied: {ca_ref}")
+            raise Invalid(CRL_NOT_OF_CA)
+
+
+CRL_NOT_OF_CA = ("Validation failure: The CRL specified is not valid for client certificate "
+                 "authority reference supplied.")  # Octavia's words
+_CRL_BLOCK = re.compile(r"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.S)
 
 
 def crl_issued_by(crl_pem: str, ca_pem: str) -> bool:
-    """Whether one of the CA certificates in `ca_pem` signed the CRL."""
-    crl = x509.load_pem_x509_crl(crl_pem.encode())
-    for ca in x509.load_pem_x509_certificates(ca_pem.encode()):
-        key = ca.public_key()
-        if ca.subject == crl.issuer and isinstance(key, SIGNING_KEYS) \
-                and crl.is_signature_valid(key):
-            return True
-    return False
+    """Whether every CRL in `crl_pem` was signed by one of the CA certificates in `ca_pem`
+    (a chain of CAs comes with one CRL per CA)."""
+    cas = x509.load_pem_x509_certificates(ca_pem.encode())
+    crls = [x509.load_pem_x509_crl(block.encode()) for block in _CRL_BLOCK.findall(crl_pem)]
+    return bool(crls) and all(any(_signed(crl, ca) for ca in cas) for crl in crls)
+
+
+def _signed(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    key = ca.public_key()
+    return (ca.subject == crl.issuer and isinstance(key, SIGNING_KEYS)
+            and crl.is_signature_valid(key))
 
 
 SIGNING_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, dsa.DSAPublicKey,

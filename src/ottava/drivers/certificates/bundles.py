@@ -14,6 +14,8 @@ certificate: [...]") and log the why, as Octavia does. PKCS#12, CA and CRL failu
 
 from __future__ import annotations
 
+import re
+
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -38,14 +40,13 @@ INVALID_CA = ("Validation failure: The client authentication CA certificate is i
 INVALID_CRL = ("Validation failure: The client authentication certificate revocation list is "
                "invalid. It must be a valid x509 PEM format certificate revocation list. "
                "Error: {error}")
-CRL_NOT_OF_CA = ("Validation failure: The CRL specified is not valid for client certificate "
-                 "authority reference supplied.")
 
 # Ottava's own reasons, for the log.
 NO_CERTIFICATE = "No certificate found"
 NO_KEY = "No private key found for the certificate"
 
 _PEM_BEGIN = b"-----BEGIN "
+_CRL_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.S)
 
 
 class UnusableCertificate(Invalid):
@@ -121,22 +122,24 @@ def check_ca(data: Data) -> str:
     return "".join(_cert_pem(c) for c in certs)
 
 
-def check_crl(data: Data, issuers: Data | None = None) -> str:
-    """A certificate revocation list (PEM or DER) as PEM. Given `issuers` (CA certificates,
-    as `check_ca` reads them), the CRL must also be signed by one of them.
-
-    Raises Invalid with Octavia's CRL messages."""
+def check_crl(data: Data) -> str:
+    """Certificate revocation lists as PEM: one DER list, or one or more PEM lists in a file
+    (a chain of CAs needs one list per CA, since HAProxy checks every certificate of a
+    client's chain). Raises Invalid with Octavia's CRL message."""
     raw = _as_bytes(data).strip()
     try:
-        crl = (x509.load_pem_x509_crl(raw) if raw.startswith(_PEM_BEGIN)
-               else x509.load_der_x509_crl(raw))
+        if raw.startswith(_PEM_BEGIN):
+            blocks = _CRL_BLOCK.findall(raw)
+            if not blocks:
+                raise ValueError("Valid PEM but no BEGIN X509 CRL/END X509 delimiters. "
+                                 "Are you sure this is a CRL?")
+            crls = [x509.load_pem_x509_crl(block) for block in blocks]
+        else:
+            crls = [x509.load_der_x509_crl(raw)]
     except ValueError as exc:
         raise Invalid(INVALID_CRL.format(error=exc)) from None
-    if issuers is not None:
-        cas = _load_certificates(_as_bytes(issuers))
-        if not any(_signed_by(crl, ca) for ca in cas):
-            raise Invalid(CRL_NOT_OF_CA)
-    return crl.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return "".join(crl.public_bytes(serialization.Encoding.PEM).decode("ascii")
+                   for crl in crls)
 
 
 def _as_bytes(data: Data) -> bytes:
@@ -218,13 +221,6 @@ def _require_subject(cert: x509.Certificate) -> None:
         raise Invalid(NO_SUBJECT) from None
     if not san.value.get_values_for_type(x509.DNSName):
         raise Invalid(NO_SUBJECT)
-
-
-def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
-    try:
-        return crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False  # a CA whose key type cannot sign a CRL
 
 
 def _cert_pem(cert: x509.Certificate) -> str:
