@@ -3,7 +3,9 @@
 * `compat_venv` runs tools/compat-venv.sh once per session, so .venv-compat holds the pinned
   python-openstackclient, python-octaviaclient and openstacksdk (their pins never meet ours).
 * `standalone` starts `ottava standalone --noop` as a subprocess on free loopback ports with a
-  temporary state dir, and stops it by PID at the end (SIGTERM, then SIGKILL after a timeout).
+  temporary state dir, and stops it by PID at the end (SIGTERM, then SIGKILL after a timeout);
+  its `key_manager_url` is the Barbican-compatible key manager it serves (no Keystone: the
+  project is X-Project-Id, default "ottava", the load-balancer API's default project too).
 * `cli` runs the `openstack` command with auth_type none and the endpoint overrides.
 * `sdk` runs a small openstacksdk script with .venv-compat/bin/python (the SDK cannot be
   imported into our own venv) and returns what the script passed to `emit()`.
@@ -93,6 +95,7 @@ def compat_venv() -> Path:
 class Standalone:
     url: str
     network_url: str
+    key_manager_url: str
     state_dir: Path
     pid: int
     log: Path
@@ -115,7 +118,8 @@ def _wait_up(proc: subprocess.Popen[bytes], urls: list[str], log: Path) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"ottava standalone not up after {START_TIMEOUT}s:\n{_tail(log)}")
         try:
-            if requests.get(pending[0] + "/", timeout=2).status_code == 200:
+            # Barbican's version document answers 300 Multiple Choices.
+            if requests.get(pending[0] + "/", timeout=2).status_code in (200, 300):
                 pending.pop(0)
                 continue
         except requests.RequestException:
@@ -150,8 +154,9 @@ def standalone(compat_venv: Path) -> Iterator[Standalone]:
             proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
         url, net = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{net_port}"
+        key_manager = f"http://127.0.0.1:{km_port}"
         try:
-            _wait_up(proc, [url, net], log)
+            _wait_up(proc, [url, net, key_manager], log)
         except RuntimeError as e:
             errors.append(str(e))
             _stop(proc)
@@ -161,7 +166,8 @@ def standalone(compat_venv: Path) -> Iterator[Standalone]:
         shutil.rmtree(state, ignore_errors=True)
         pytest.fail("could not start ottava standalone:\n" + "\n---\n".join(errors))
     try:
-        yield Standalone(url=url, network_url=net, state_dir=state, pid=proc.pid, log=log)
+        yield Standalone(url=url, network_url=net, key_manager_url=key_manager, state_dir=state,
+                         pid=proc.pid, log=log)
     finally:
         _stop(proc)
         shutil.rmtree(state, ignore_errors=True)
@@ -268,6 +274,7 @@ URL = os.environ["OTTAVA_URL"]
 NETWORK_URL = os.environ["OTTAVA_NETWORK_URL"]
 SUBNET_ID = os.environ["OTTAVA_SUBNET_ID"]
 NETWORK_ID = os.environ["OTTAVA_NETWORK_ID"]
+KEY_MANAGER_URL = os.environ["OTTAVA_KEY_MANAGER_URL"]
 if os.environ.get("OTTAVA_SDK_DEBUG"):
     openstack.enable_logging(debug=True, http_debug=True, stream=sys.stderr)
 
@@ -290,12 +297,14 @@ class Sdk:
 
     def __call__(self, script: str, env: dict[str, str] | None = None,
                  timeout: float = CLI_TIMEOUT) -> Any:
-        """Run SCRIPT after a prelude that defines URL, SUBNET_ID, `connect(**kw)` (auth_type
-        none + load_balancer_endpoint_override) and `emit(value)`; returns the emitted value."""
+        """Run SCRIPT after a prelude that defines URL, KEY_MANAGER_URL, SUBNET_ID,
+        `connect(**kw)` (auth_type none + load_balancer_endpoint_override) and `emit(value)`;
+        returns the emitted value."""
         source = SDK_PRELUDE + textwrap.dedent(script)
         full_env = _clean_env()
         full_env.update({
             "OTTAVA_URL": self.stack.url, "OTTAVA_NETWORK_URL": self.stack.network_url,
+            "OTTAVA_KEY_MANAGER_URL": self.stack.key_manager_url,
             "OTTAVA_SUBNET_ID": SUBNET_ID, "OTTAVA_NETWORK_ID": NETWORK_ID,
             "OTTAVA_SDK_DEBUG": "1",
         })

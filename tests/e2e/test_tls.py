@@ -9,7 +9,7 @@ Covered: SNI picks the certificate, and an unknown name gets the default one; AL
 HSTS; client authentication MANDATORY (no certificate, a revoked one by the CRL, a good one,
 whose details reach the member in X-SSL-* headers) and OPTIONAL; re-encryption to an HTTPS
 member verified against the pool's CA (a CA that did not issue the member's certificate gives
-503); the PEMs on the amphora are private (0600 in a 0700 folder) and go when the listener
+503, and its health checks put the member in ERROR); the PEMs on the amphora are private (0600 in a 0700 folder) and go when the listener
 goes. Every connection has a timeout; every server started is stopped.
 """
 
@@ -148,7 +148,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     folder = tmp_path_factory.mktemp("tls")
     ca_file = folder / "ca.pem"
     ca_file.write_text(PKI.ca_pem)
-    with running_key_manager(folder / "key-manager") as km, harness.local_stack(overrides={
+    with running_key_manager(folder / "key-manager") as km, harness.local_stack(
+            health=True, overrides={
             "controller_worker": {"certificates_driver": "barbican"},
             "certificates": {"endpoint": km.url}}) as (stack, api):
         resp = api.post(f"{P}/loadbalancers", {"loadbalancer": {
@@ -179,9 +180,9 @@ def test_sni_picks_the_certificate_alpn_offers_h2_and_hsts_is_sent(env: Env,
                                                                     plain_pool: str) -> None:
     www, api = PKI.leaf("www.example.test", dns=("www.example.test",)), \
         PKI.leaf("api.example.test", dns=("api.example.test",))
-    env.listener(443, plain_pool, default_tls_container_ref=env.container(www),
-                 sni_container_refs=[env.container(api)], hsts_max_age=31536000,
-                 hsts_include_subdomains=True)
+    listener = env.listener(443, plain_pool, default_tls_container_ref=env.container(www),
+                            sni_container_refs=[env.container(api)], hsts_max_age=31536000,
+                            hsts_include_subdomains=True)
 
     answer = fetch(env, 443, "www.example.test")
     assert (answer.status, answer.body, answer.peer_cn) == (200, "plain", "www.example.test")
@@ -191,6 +192,16 @@ def test_sni_picks_the_certificate_alpn_offers_h2_and_hsts_is_sent(env: Env,
     with pytest.raises(ssl.SSLCertVerificationError):  # the default certificate: www's
         fetch(env, 443, "unknown.example.test")
     assert fetch(env, 443, "www.example.test", alpn=("h2", "http/1.1")).alpn == "h2"
+
+    # A new reference is served once the update is ACTIVE.
+    renewed = PKI.leaf("www.example.test", dns=("www.example.test",))
+    env.apply("PUT", f"{P}/listeners/{listener}",
+              {"listener": {"default_tls_container_ref": env.container(renewed)}})
+    with socket.create_connection((env.vip, 443), timeout=5) as raw, \
+            ssl.create_default_context(cafile=env.ca_file).wrap_socket(
+                raw, server_hostname="www.example.test") as tls:
+        served = tls.getpeercert(binary_form=True)
+    assert served == renewed.cert.public_bytes(certs.DER)
 
 
 def test_client_authentication_with_a_crl(env: Env, plain_pool: str) -> None:
@@ -234,6 +245,21 @@ def test_re_encryption_verifies_the_member_against_the_pools_ca(env: Env) -> Non
 
     assert fetch(env, 9443, "backend.example.test").body == "secure"
     assert fetch(env, 9444, "backend.example.test").status == 503
+
+    # Health checks go over the same verified TLS: the member the pool cannot verify is ERROR.
+    for pool in (trusted, wrong):
+        env.apply("POST", f"{P}/healthmonitors", {"healthmonitor": {
+            "pool_id": pool, "type": "HTTPS", "delay": 1, "timeout": 1, "max_retries": 1,
+            "max_retries_down": 1}})
+
+    def statuses() -> dict[str, str]:
+        return {pool: env.api.get(f"{P}/pools/{pool}/members").json()["members"][0]
+                ["operating_status"] for pool in (trusted, wrong)}
+
+    deadline = time.monotonic() + 30
+    while statuses() != {trusted: "ONLINE", wrong: "ERROR"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert statuses() == {trusted: "ONLINE", wrong: "ERROR"}
 
 
 def test_pems_on_the_amphora_are_private_and_go_with_the_listener(env: Env,
