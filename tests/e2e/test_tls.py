@@ -6,11 +6,12 @@ the API between tests. Clients are Python's ssl on the host, talking to the VIP 
 they choose (SNI); members are HTTP and HTTPS servers on the bridge address (198.18.0.1).
 
 Covered: SNI picks the certificate, and an unknown name gets the default one; ALPN offers h2;
-HSTS; client authentication MANDATORY (no certificate, a revoked one by the CRL, a good one,
-whose details reach the member in X-SSL-* headers) and OPTIONAL; re-encryption to an HTTPS
-member verified against the pool's CA (a CA that did not issue the member's certificate gives
-503, and its health checks put the member in ERROR); the PEMs on the amphora are private (0600 in a 0700 folder) and go when the listener
-goes. Every connection has a timeout; every server started is stopped.
+HSTS; a new reference is served after an update; client authentication MANDATORY (no
+certificate, a revoked one by the CRL, a good one, whose details reach the member in X-SSL-*
+headers) and OPTIONAL; re-encryption to an HTTPS member verified against the pool's CA (a CA
+that did not issue the member's certificate gives 503, and its health checks put the member
+in ERROR); the PEMs on the amphora are private (0600 in a 0700 folder) and go when the
+listener goes. Every connection has a timeout; every server started is stopped.
 """
 
 from __future__ import annotations
