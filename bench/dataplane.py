@@ -125,15 +125,17 @@ def remove_namespace(name: str) -> None:
 
 
 class Api:
-    def __init__(self, port: int, timeout: float) -> None:
+    def __init__(self, port: int, timeout: float, headers: dict[str, str] | None = None
+                 ) -> None:
         self.port, self.timeout = port, timeout
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json",
+                        **(headers or {})}
 
     def call(self, method: str, path: str, body: Any = None,
              expect: tuple[int, ...] = (200, 201, 202, 204)) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         try:
-            conn.request(method, path, None if body is None else json.dumps(body),
-                         {"Content-Type": "application/json", "Accept": "application/json"})
+            conn.request(method, path, None if body is None else json.dumps(body), self.headers)
             resp = conn.getresponse()
             payload = resp.read()
         finally:
@@ -259,9 +261,11 @@ def wait_serving(address: str, port: int, timeout: float) -> None:
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
-def wrk(url: str, conns: int, duration: float) -> dict[str, float]:
+def wrk(url: str, conns: int, duration: float, *extra: str) -> dict[str, float]:
+    """One wrk run (`extra`: more options, e.g. "-H", "Connection: close"): req/s, latency
+    p50 and p99 (ms), errors (non-2xx/3xx answers and socket errors)."""
     argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration:g}s", "--latency", "--timeout", "5s",
-            url]
+            *extra, url]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30,
                          check=False).stdout
 

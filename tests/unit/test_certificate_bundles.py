@@ -16,16 +16,6 @@ from ottava.service import tls
 from tests import certs
 
 
-@pytest.fixture(scope="module")
-def pki() -> certs.Pki:
-    return certs.Pki()
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: certs.Pki) -> certs.Leaf:
-    return pki.leaf()
-
-
 def _unencrypted(pem: str) -> None:
     assert pem.startswith("-----BEGIN PRIVATE KEY-----\n")  # PKCS#8, not encrypted
     serialization.load_pem_private_key(pem.encode(), None)

@@ -12,16 +12,6 @@ from ottava.drivers.certificates.noop import NoopCertificateStore
 from tests import certs
 
 
-@pytest.fixture(scope="module")
-def pki() -> certs.Pki:
-    return certs.Pki()
-
-
-@pytest.fixture(scope="module")
-def leaf(pki: certs.Pki) -> certs.Leaf:
-    return pki.leaf()
-
-
 @pytest.fixture
 def bundle(pki: certs.Pki, leaf: certs.Leaf) -> CertificateBundle:
     return CertificateBundle(certificate=leaf.cert_pem, private_key=leaf.key_pem,

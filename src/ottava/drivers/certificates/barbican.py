@@ -40,7 +40,6 @@ import contextlib
 import re
 import threading
 import urllib.parse
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +49,7 @@ from barbicanclient.v1 import containers as barbican_containers
 from keystoneauth1 import exceptions as ks_errors
 from keystoneauth1 import identity, session
 from oslo_log import log as logging
+from oslo_utils import uuidutils
 
 from ottava.domain.errors import Fatal, Retryable
 from ottava.domain.ports.certificates import CertificateBundle, PemKind
@@ -197,18 +197,10 @@ def _kind(ref: str) -> str:
     parsed = urllib.parse.urlsplit(ref)
     match = _REF_TAIL.search(parsed.path)
     if (match is None or parsed.scheme.lower() not in ("http", "https") or not parsed.netloc
-            or parsed.query or parsed.fragment or not _is_uuid(match["uuid"])):
+            or parsed.query or parsed.fragment or not uuidutils.is_uuid_like(match["uuid"])):
         LOG.warning("Refusing %r: not a Barbican container or secret reference", ref)
         raise bundles.retrieval_error(ref)
     return match["kind"]
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _netloc(parsed: urllib.parse.SplitResult) -> str:
