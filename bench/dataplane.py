@@ -256,6 +256,87 @@ def wait_serving(address: str, port: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
+# ---------------------------------------------------------------- what a run starts
+
+
+class Rig:
+    """What a data-plane benchmark starts, and close() stops by PID: `ottava standalone`
+    (real local drivers, SQLite in a temporary --state-dir, every port it listens on free:
+    API, network API, key manager, health manager), HAProxy processes (backends, baseline),
+    the baseline's namespace; and the amphorae of this run (`mine`, and any new `ottava-`
+    namespace whose processes name `tmp`)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+        self.before = namespaces("ottava-")
+        self.mine: set[str] = set()  # the namespaces of this run's amphorae
+        self.procs: list[Proc] = []
+        self.ottava: Proc | None = None
+        self.api: Api | None = None
+        self.key_manager_port = 0
+        self.lb: dict[str, Any] = {}  # the load balancer kept for traffic; close() deletes it
+
+    def start_ottava(self, timeout: float) -> Api:
+        port, self.key_manager_port = free_port(), free_port()
+        state = self.tmp / "state"
+        state.mkdir()
+        config = self.tmp / "ottava.conf"
+        config.write_text(f"[health_manager]\nbind_port = {free_port()}\n")
+        self.ottava = spawn("ottava standalone", [
+            str(VENV_BIN / "ottava"), "standalone", "--bind", f"127.0.0.1:{port}",
+            "--network-api-bind", f"127.0.0.1:{free_port()}",
+            "--key-manager-api-bind", f"127.0.0.1:{self.key_manager_port}",
+            "--state-dir", str(state), "--config-file", str(config)], self.tmp / "ottava.log")
+        wait_api(port, self.ottava, timeout)  # the bridge exists from here on
+        self.api = Api(port, 30)
+        return self.api
+
+    def start_backends(self, count: int = 2) -> list[int]:
+        """`count` zero-cost HTTP backends on the bridge's host address; their ports."""
+        members = [free_port(GATEWAY) for _ in range(count)]
+        for i, mport in enumerate(members):
+            self.procs.append(spawn_haproxy(f"backend{i}", backend_conf(mport), self.tmp))
+        for mport in members:
+            wait_serving(GATEWAY, mport, 10)
+        return members
+
+    def start_baseline(self, conf: str) -> Proc:
+        """The baseline HAProxy in a namespace of its own on the bridge (BASELINE_ADDRESS)."""
+        create_baseline_namespace()
+        proc = spawn_haproxy("baseline", conf, self.tmp, BASELINE_NS)
+        self.procs.append(proc)
+        return proc
+
+    def close(self, args: argparse.Namespace, failed: str) -> str:
+        """Delete the kept load balancer, stop every process started, delete the baseline's
+        namespace and any amphora namespace of this run left behind; `failed`, or the
+        problem found here. Reads args.item_timeout, stop_timeout and keep_logs."""
+        api, ottava = self.api, self.ottava
+        if api is not None and self.lb and ottava is not None and ottava.popen.poll() is None:
+            with contextlib.suppress(Exception):
+                api.call("DELETE", f"{LB}/{self.lb['id']}?cascade=true", expect=(204,))
+                api.wait(f"{LB}/{self.lb['id']}", args.item_timeout, 0.05, want="DELETED")
+                print("  deleted the kept load balancer", flush=True)
+        for proc in reversed(self.procs):
+            stop(proc, args.stop_timeout)
+        if ottava is not None:
+            stop(ottava, args.stop_timeout)
+        if BASELINE_NS in namespaces(BASELINE_NS):
+            remove_namespace(BASELINE_NS)
+        with contextlib.suppress(Failure):
+            run("ip", "link", "delete", BASELINE_VETH, check=False)
+        # Only namespaces of this run: other sessions on the host may create `ottava-` ones.
+        for leftover in sorted(namespaces("ottava-") - self.before):
+            if leftover in self.mine or runs_from(leftover, self.tmp):
+                failed = failed or f"Ottava left namespace {leftover} behind"
+                remove_namespace(leftover)
+        if args.keep_logs or failed:
+            print(f"logs in {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return failed
+
+
 # ---------------------------------------------------------------- load generators
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -424,18 +505,23 @@ def phase_traffic(args: argparse.Namespace, targets: dict[str, str],
 # ---------------------------------------------------------------- report
 
 
+def ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is NaN or 0."""
+    return a / b if b == b and b else float("nan")
+
+
+def number(v: float, nd: int = 2) -> str:
+    """A figure for a table: "-" for NaN, `nd` decimals below 1000, none from there."""
+    return "-" if v != v else f"{v:.{nd}f}" if v < 1000 else f"{v:.0f}"
+
+
 def report(res: dict[str, Any], args: argparse.Namespace) -> None:
     c = args.connections
+    f = number
 
     def fig(key: str) -> float:
         v = res.get(key)
         return float(v) if isinstance(v, (int, float)) else float("nan")
-
-    def ratio(a: float, b: float) -> float:
-        return a / b if b == b and b else float("nan")
-
-    def f(v: float, nd: int = 2) -> str:
-        return "-" if v != v else f"{v:.{nd}f}" if v < 1000 else f"{v:.0f}"
 
     rows: list[tuple[str, str, str, str, str, str]] = []
     rows.append(("create->ACTIVE p50 (s)", "<= 1", f(fig("create_p50"), 3), "",
@@ -505,34 +591,15 @@ def main(argv: list[str] | None = None) -> int:
     args.version = source_version()
     print(f"source: {args.version}", flush=True)
 
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="ottava-bench-dp-"))
-    before = namespaces("ottava-")
-    mine: set[str] = set()  # the namespaces of this run's amphorae
+    rig = Rig("ottava-bench-dp-")
     res: dict[str, Any] = {}
-    procs: list[Proc] = []
     failed = ""
-    ottava: Proc | None = None
-    api: Api | None = None
-    lb: dict[str, Any] = {}
     try:
-        port = free_port()
-        state = tmp / "state"
-        state.mkdir()
-        ottava = spawn("ottava standalone", [
-            str(VENV_BIN / "ottava"), "standalone", "--bind", f"127.0.0.1:{port}",
-            "--network-api-bind", f"127.0.0.1:{free_port()}", "--state-dir", str(state)],
-            tmp / "ottava.log")
-        wait_api(port, ottava, args.start_timeout)  # the bridge exists from here on
-        api = Api(port, 30)
-
-        members = [free_port(GATEWAY), free_port(GATEWAY)]
-        for i, mport in enumerate(members):
-            procs.append(spawn_haproxy(f"backend{i}", backend_conf(mport), tmp))
-        for mport in members:
-            wait_serving(GATEWAY, mport, 10)
+        api = rig.start_ottava(args.start_timeout)
+        members = rig.start_backends()
 
         print("== create -> ACTIVE", flush=True)
-        lb = phase_create(api, args, members, res, mine)
+        lb = rig.lb = phase_create(api, args, members, res, rig.mine)
         [amp] = api.call("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb['id']}")[1][
             "amphorae"]
         amp_ns = amp["compute_id"]
@@ -540,14 +607,12 @@ def main(argv: list[str] | None = None) -> int:
         amp_pids = netns_pids(amp_ns)  # kept: measured by PID even if the namespace file goes
         res["rss_idle"], _, _ = memory(amp_pids)
 
-        amp_conf = amphora_config(amp_ns, tmp)
+        amp_conf = amphora_config(amp_ns, rig.tmp)
         threads = args.baseline_threads or None
         m = re.search(r"^\s*nbthread\s+(\d+)", amp_conf, re.M)
         if not threads and m:
             threads = int(m.group(1))
-        create_baseline_namespace()
-        procs.append(spawn_haproxy("baseline", baseline_conf(BASELINE_ADDRESS, members,
-                                                             threads), tmp, BASELINE_NS))
+        rig.start_baseline(baseline_conf(BASELINE_ADDRESS, members, threads))
         wait_serving(BASELINE_ADDRESS, 80, 10)
 
         print(f"== traffic (Ottava VIP {lb['vip_address']}:80 in {amp_ns}, baseline "
@@ -566,28 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = f"{exc!r}"[:800]
         print(f"FAILED: {failed}", flush=True)
     finally:
-        if api is not None and lb and ottava is not None and ottava.popen.poll() is None:
-            with contextlib.suppress(Exception):
-                api.call("DELETE", f"{LB}/{lb['id']}?cascade=true", expect=(204,))
-                api.wait(f"{LB}/{lb['id']}", args.item_timeout, 0.05, want="DELETED")
-                print("  deleted the kept load balancer", flush=True)
-        for proc in reversed(procs):
-            stop(proc, args.stop_timeout)
-        if ottava is not None:
-            stop(ottava, args.stop_timeout)
-        if BASELINE_NS in namespaces(BASELINE_NS):
-            remove_namespace(BASELINE_NS)
-        with contextlib.suppress(Failure):
-            run("ip", "link", "delete", BASELINE_VETH, check=False)
-        # Only namespaces of this run: other sessions on the host may create `ottava-` ones.
-        for leftover in sorted(namespaces("ottava-") - before):
-            if leftover in mine or runs_from(leftover, tmp):
-                failed = failed or f"Ottava left namespace {leftover} behind"
-                remove_namespace(leftover)
-        if args.keep_logs or failed:
-            print(f"logs in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        failed = rig.close(args, failed)
     report(res, args)
     if failed:
         print(f"\nProblem: {failed}")

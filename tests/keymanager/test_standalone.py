@@ -71,3 +71,15 @@ def test_standalone_serves_the_key_manager(
     while proc.popen.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert proc.popen.returncode == 0, proc.output()
+
+
+def test_a_key_manager_bound_beyond_loopback_is_refused_at_start() -> None:
+    with tempfile.TemporaryDirectory() as state:
+        done = subprocess.run(
+            [str(procs.OTTAVA), "standalone", "--noop", "--state-dir", state,
+             "--bind", f"127.0.0.1:{procs.free_port()}",
+             "--network-api-bind", f"127.0.0.1:{procs.free_port()}",
+             "--key-manager-api-bind", f"0.0.0.0:{procs.free_port()}"],
+            capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "must listen on a loopback address, not 0.0.0.0" in done.stderr

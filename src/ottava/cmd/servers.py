@@ -3,6 +3,7 @@ housekeeping, and standalone (all of them in one); each stops on SIGTERM."""
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import sys
 import threading
@@ -86,12 +87,31 @@ def start_key_manager(settings: Standalone
     return server, store
 
 
+def check_key_manager_bind(settings: Standalone) -> None:
+    """Exit before anything starts if the key manager would listen beyond loopback: it
+    trusts X-Project-Id, so anyone who reached it would read every project's secrets."""
+    api = settings.key_manager_api
+    if api is not None and not _loopback(api.host):
+        print(f"ottava: the key manager API is unauthenticated and must listen on a loopback "
+              f"address, not {api.host}; in a cloud use Barbican and set [key_manager_api] "
+              "enabled = false", file=sys.stderr)
+        raise CannotStart(2)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def run_standalone(loaded: bootstrap.Loaded) -> None:
     """API, Neutron-compatible endpoint, Barbican-compatible key manager, worker, health
     manager and housekeeping in one process, with in-process messaging."""
     from ottava.api import neutron  # the standalone's own network API
 
     conf, settings = loaded.conf, loaded.settings
+    check_key_manager_bind(settings)
     db = bootstrap.open_database(settings.common, upgrade=True)
     drivers = load_drivers(settings.drivers)
     runner = bootstrap.build_runner(settings.worker_process(), db, drivers)
