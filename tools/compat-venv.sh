@@ -31,6 +31,7 @@ fi
   || die "pip install -r $reqs failed"
 "$venv/bin/python" -m pip check || die "inconsistent dependencies in $venv"
 "$venv/bin/openstack" --version >/dev/null || die "$venv/bin/openstack does not run"
-"$venv/bin/python" -c "import openstack, octaviaclient" || die "cannot import the clients"
+"$venv/bin/python" -c "import openstack, octaviaclient, barbicanclient, castellan" \
+  || die "cannot import the clients"
 cp "$reqs" "$stamp"
 echo "compat-venv: ready" >&2

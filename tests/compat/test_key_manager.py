@@ -15,8 +15,9 @@ Covered:
   The SDK sends no project header with auth_type none, so both APIs take their default
   project, "ottava"; a connection built on a keystoneauth Session with
   `additional_headers={"X-Project-Id": ...}` (the documented way to pass a prebuilt session:
-  `openstack.connection.Connection(session=...)`) puts the secret and the load balancer in
-  that project, and another project's reference is refused.
+  `openstack.connection.Connection(session=...)`) puts the secrets and the load balancer in
+  that project (its listing of more than a page follows the `next` link), and another
+  project's reference is refused.
 * `openstack secret ...` (python-barbicanclient's openstackclient plugin): its `make_client`
   passes only the session, region and interface (barbicanclient/osc_plugin.py), so
   OS_KEY_MANAGER_ENDPOINT_OVERRIDE is never read; with auth_type none the endpoint is the
@@ -236,7 +237,12 @@ def test_sdk_project_header_through_a_session(sdk: Sdk) -> None:
         theirs = default.key_manager.create_secret(
             name={name + "-theirs"!r}, payload=payload,
             payload_content_type="application/octet-stream", payload_content_encoding="base64")
-        mine_sees = [s.name for s in mine.key_manager.secrets() if s.name.startswith({name!r})]
+        # Eleven more: the project's listing takes two pages (10 by default), the SDK following
+        # the key manager's `next` link.
+        for i in range(11):
+            mine.key_manager.create_secret(name={name!r} + f"-filler-{{i:02d}}",
+                                           payload="filler", payload_content_type="text/plain")
+        mine_sees = [s.name for s in mine.key_manager.secrets()]
         default_sees = [s.name for s in default.key_manager.secrets()
                         if s.name.startswith({name!r})]
 
@@ -261,7 +267,7 @@ def test_sdk_project_header_through_a_session(sdk: Sdk) -> None:
                "default_sees": default_sees}})
     """)
     assert out["project"] == project
-    assert out["mine_sees"] == [f"{name}-own"]
+    assert out["mine_sees"] == [f"{name}-own", *[f"{name}-filler-{i:02d}" for i in range(11)]]
     assert out["default_sees"] == [f"{name}-theirs"]
     assert out["status"] == "ACTIVE"
     assert out["refused"] is not None, "another project's secret was accepted"
