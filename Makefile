@@ -50,6 +50,7 @@ bench: install
 	$(PY) bench/api.py
 	$(PY) bench/worker.py
 	$(PY) bench/dataplane.py
+	$(PY) bench/tls.py
 	$(PY) bench/health.py
 	$(PY) bench/failover.py
 

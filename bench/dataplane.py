@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from api import (
@@ -59,6 +60,9 @@ BRIDGE = "ottava0"
 BASELINE_ADDRESS = "198.19.255.254"
 BASELINE_NS = f"obench-{os.getpid()}"
 BASELINE_VETH = f"obh-{os.getpid()}"[:15]
+# An amphora's stats socket is <state-dir>/amphorae/<uuid>/lb/haproxy.sock (62 characters more)
+# and HAProxy refuses a socket path past 97: keep the temporary folder's prefix short.
+MAX_STATE_DIR = 97 - 62
 
 
 class Failure(Exception):
@@ -242,17 +246,19 @@ def get(address: str, port: int = 80) -> tuple[int, bytes]:
         conn.close()
 
 
-def wait_serving(address: str, port: int, timeout: float) -> None:
+def wait_serving(address: str, port: int, timeout: float,
+                 serving: Callable[[], bool] | None = None) -> None:
+    """Until `serving()` is true; by default, until http://address:port/ answers 200."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: Any = "answering, not as wanted"
     for _ in range(MAX_POLLS):
         try:
-            if get(address, port)[0] == 200:
+            if serving() if serving else get(address, port)[0] == 200:
                 return
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             last = exc
         if time.monotonic() > deadline:
-            raise Failure(f"http://{address}:{port}/ not answering 200: {last!r}")
+            raise Failure(f"{address}:{port} not serving after {timeout:.0f} s: {last!r}")
         time.sleep(0.05)
 
 
@@ -279,6 +285,9 @@ class Rig:
     def start_ottava(self, timeout: float) -> Api:
         port, self.key_manager_port = free_port(), free_port()
         state = self.tmp / "state"
+        if len(str(state)) > MAX_STATE_DIR:
+            raise Failure(f"--state-dir {state} is longer than {MAX_STATE_DIR} characters: "
+                          "the amphorae's HAProxy stats sockets would be too long for HAProxy")
         state.mkdir()
         config = self.tmp / "ottava.conf"
         config.write_text(f"[health_manager]\nbind_port = {free_port()}\n")

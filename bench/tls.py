@@ -58,6 +58,7 @@ import argparse
 import base64
 import contextlib
 import datetime
+import functools
 import http.client
 import os
 import pathlib
@@ -89,6 +90,7 @@ from dataplane import (
     netns_pids,
     number,
     ratio,
+    wait_serving,
     wrk,
 )
 
@@ -167,22 +169,16 @@ def get_https(address: str, port: int) -> tuple[int, bytes]:
         conn.close()
 
 
-def wait_https(address: str, port: int, der: bytes, timeout: float) -> None:
-    """Until https://address:port/ answers 200 with the certificate `der`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    for _ in range(10_000):
-        try:
-            status, served = get_https(address, port)
-            if status == 200 and served == der:
-                return
-            last = f"status {status}, {'the' if served == der else 'another'} certificate"
-        except (OSError, http.client.HTTPException) as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise Failure(f"https://{address}:{port}/ not serving: {last!r}")
-        time.sleep(0.05)
-    raise Failure(f"https://{address}:{port}/ not serving after 10000 tries: {last!r}")
+def served(address: str, port: int, der: bytes) -> bool:
+    """Whether https://address:port/ answers 200 with the certificate `der`."""
+    return get_https(address, port) == (200, der)
+
+
+def wait_https(address: str, ders: dict[str, bytes], timeout: float) -> None:
+    """Until each port of `address` answers 200 over HTTPS with its certificate."""
+    for key_type, der in ders.items():
+        port = PORTS[key_type]
+        wait_serving(address, port, timeout, functools.partial(served, address, port, der))
 
 
 # ---------------------------------------------------------------- the two HAProxies
@@ -274,13 +270,13 @@ def wrk_run(target: Target, port: int, args: argparse.Namespace, *extra: str
 
 
 def marks(outs: list[pathlib.Path]) -> int:
-    """Connections s_time made so far: one mark each ('*' full, 'r' resumed) after the
-    first line ("Collecting connection statistics for N seconds")."""
+    """Connections s_time made so far: the run of marks ('*' full, 'r' resumed), one per
+    connection, that follows its first line ("Collecting connection statistics for ...")."""
     total = 0
     for out in outs:
         with contextlib.suppress(OSError):
-            body = out.read_bytes().partition(b"\n")[2]
-            total += body.count(b"*") + body.count(b"r")
+            m = re.match(rb"[*r]*", out.read_bytes().partition(b"\n")[2])
+            total += len(m.group(0)) if m else 0
     return total
 
 
@@ -360,7 +356,7 @@ def phase_traffic(args: argparse.Namespace, cases: list[Case], targets: dict[str
 
 def report(res: dict[Any, Any], cases: list[Case], args: argparse.Namespace) -> None:
     def fig(*key: Any) -> float:
-        v = res.get(key)
+        v = res.get(key[0] if len(key) == 1 else key)
         return float(v) if isinstance(v, (int, float)) else float("nan")
 
     head = f"{'figure':<44}{'Ottava':>10}{'baseline':>10}{'ratio':>8}{'goal':>9}"
@@ -368,7 +364,8 @@ def report(res: dict[Any, Any], cases: list[Case], args: argparse.Namespace) -> 
     print(f"Ottava TLS benchmark at {args.version}")
     print(f"({args.repeats} x {args.duration:g} s per figure and side, interleaved, median run "
           f"shown; wrk -t1 -c{args.connections}, openssl s_time -new x {args.clients}; "
-          f"{os.cpu_count()} CPUs shared by clients and servers)")
+          f"{os.cpu_count()} CPUs shared by clients and servers, load average "
+          f"{number(fig('load'))} when it started)")
     print(head)
     print("-" * len(head))
     for case in cases:
@@ -389,8 +386,9 @@ def report(res: dict[Any, Any], cases: list[Case], args: argparse.Namespace) -> 
                 print(f"Problem: {name} resumed up to {most:.0f}% of the {case.label}")
             if case.kind == "resumed" and least < 90:
                 print(f"Note: {name} resumed as few as {least:.0f}% of the {case.label}")
-            if fig(case, name, "errors"):
-                print(f"Problem: {fig(case, name, 'errors'):.0f} errors, {name}, {case.label}")
+            errors = fig(case, name, "errors")
+            if errors == errors and errors:
+                print(f"Problem: {errors:.0f} errors, {name}, {case.label}")
 
 
 # ---------------------------------------------------------------- main
@@ -436,8 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"source: {args.version}", flush=True)
     cases = cases_for(keys)
 
-    rig = Rig("ottava-bench-tls-")
-    res: dict[Any, Any] = {}
+    rig = Rig("ottava-tls-")
+    res: dict[Any, Any] = {"load": os.getloadavg()[0]}  # others' work disturbs the figures
     failed = ""
     try:
         api = rig.start_ottava(args.start_timeout)
@@ -455,8 +453,8 @@ def main(argv: list[str] | None = None) -> int:
             "amphorae"]
         amp_ns = amp["compute_id"]
         rig.mine.add(amp_ns)
-        for k, (_, _, der) in certs.items():
-            wait_https(lb["vip_address"], PORTS[k], der, 20)
+        ders = {k: der for k, (_, _, der) in certs.items()}
+        wait_https(lb["vip_address"], ders, 20)
 
         amphora = amphora_config(amp_ns, rig.tmp)
         sock = re.search(r'^\s*stats socket "([^"]+)"', amphora, re.M)
@@ -466,8 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         conf = baseline_conf(copied, words, {k: pem for k, (pem, _, _) in certs.items()},
                              members, rig.tmp / "baseline.sock")
         baseline = rig.start_baseline(conf)
-        for k, (_, _, der) in certs.items():
-            wait_https(BASELINE_ADDRESS, PORTS[k], der, 10)
+        wait_https(BASELINE_ADDRESS, ders, 10)
 
         targets = {
             "ottava": Target(lb["vip_address"], sock.group(1) if sock else "",
