@@ -119,10 +119,10 @@ class Tracked(HAProxy):
             self.seen |= {p.pid for p in self.processes()}
 
 
-@pytest.fixture
-def agent() -> Iterator[Tracked]:
-    directory = tempfile.mkdtemp(prefix="ottava-agent-")  # short: a socket path is <108 bytes
-    lb = Tracked(Path(directory) / "lb-1")
+@contextlib.contextmanager
+def tracked(directory: str, *folders: str) -> Iterator[Tracked]:
+    """An agent's HAProxy in `directory`/`folders`/lb-1, everything it ran ended after."""
+    lb = Tracked(Path(directory, *folders) / "lb-1")
     try:
         yield lb
     finally:
@@ -134,6 +134,12 @@ def agent() -> Iterator[Tracked]:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def agent() -> Iterator[Tracked]:
+    with tracked(tempfile.mkdtemp(prefix="ottava-agent-")) as lb:
+        yield lb
 
 
 def master_reloads(lb: HAProxy) -> tuple[int, int]:
@@ -286,3 +292,21 @@ def test_remove_leaves_no_process_and_no_file(agent: Tracked, backends: dict[str
     with pytest.raises(OSError):
         get(port, timeout=2)
     agent.remove()  # twice is harmless
+
+
+def test_a_state_folder_too_deep_for_a_unix_socket_still_serves(
+        backends: dict[str, int]) -> None:
+    deep = ("a-state-folder-whose-path-is-far-too-long-for-a-unix-socket",
+            "amphorae", "0d4e7c6a-5b7e-4f7e-9a51-0c1f7c3c9a10")
+    with tracked(tempfile.mkdtemp(prefix="ottava-agent-"), *deep) as lb:
+        assert len(str(lb.directory / "haproxy.sock")) > 108
+        port = free_port()
+        lb.apply(spec(port, backends))
+        lb.apply(spec(port, backends, {"a": 2, "b": 1}))  # a reload through the master CLI
+        assert get(port) in ("a", "b")
+        assert lb.stats()["listeners"]["l-web"]["status"] == "OPEN"
+        assert HAProxy(lb.directory).master_pid() == lb.master_pid()  # another agent adopts
+        sockets = lb.sockets
+        assert sockets != lb.directory and (sockets / "master.sock").is_socket()
+        lb.remove()
+        assert not sockets.exists()

@@ -8,6 +8,8 @@ This module owns one *state folder* per load balancer and everything in it:
     haproxy.pid         the master's PID (`-p`)
     master.sock         the master CLI (`-S`): `reload`, `show proc`
     haproxy.sock        the admin stats socket (rendered by `ottava.render`; `expose-fd listeners`)
+                        (both sockets go to a short folder of their own under /run/ottava
+                        when the state folder's path is too long for a UNIX socket)
     servers.state       member health saved before each reload (`server-state-file`)
     haproxy.log         HAProxy's own start-up output (no request is logged)
     tls/                the document's certificates, keys, CAs and CRLs, and a crt-list per
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import os
 import re
@@ -47,6 +50,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +62,9 @@ from ottava.render.haproxy import RenderPaths, render, tls_files
 from ottava.wire import lbspec
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+# The longest socket path kept in the state folder: HAProxy refuses more than 97 bytes, and
+# binds the stats socket under a temporary name 16 bytes longer first.
+SOCKET_PATH_MAX = 80
 CHECK_TIMEOUT = 30.0  # haproxy -c
 START_TIMEOUT = 15.0  # daemon start until the master CLI answers
 RELOAD_TIMEOUT = 15.0  # `reload` until a new worker runs
@@ -95,12 +102,14 @@ class HAProxy:
         self.local_peer = local_peer
         self.haproxy = haproxy
         self.fd_limit = fd_limit or resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        self.paths = RenderPaths.under(self.directory)
+        self.sockets = socket_folder(self.directory)
+        self.paths = RenderPaths.under(self.directory,
+                                       stats_socket=str(self.sockets / "haproxy.sock"))
         self.config = self.directory / "haproxy.cfg"
         self.candidate = self.directory / "haproxy.cfg.new"
         self.failed = self.directory / "haproxy.cfg.failed"
         self.pidfile = self.directory / "haproxy.pid"
-        self.master_socket = self.directory / "master.sock"
+        self.master_socket = self.sockets / "master.sock"
         self.log = self.directory / "haproxy.log"
         self._lock = threading.Lock()
         # Called just before each reload (the heartbeat keeps the old worker's counters).
@@ -214,6 +223,8 @@ class HAProxy:
         self.stop(timeout)
         with self._lock:
             shutil.rmtree(self.directory, ignore_errors=True)
+            if self.sockets != self.directory:
+                shutil.rmtree(self.sockets, ignore_errors=True)
 
     # --- stats ---------------------------------------------------------------------------
 
@@ -437,6 +448,24 @@ def _wait_gone(pids: set[int], timeout: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def socket_folder(directory: Path) -> Path:
+    """Where the HAProxy of `directory` keeps its UNIX sockets: `directory` itself, unless a
+    socket there would pass HAProxy's limit (a path of 97 bytes, less the suffix it adds
+    while binding); then a folder under /run/ottava (or the temporary folder) named after
+    `directory`'s hash, so every agent on it finds the same one."""
+    if len(os.fsencode(directory / "haproxy.sock")) <= SOCKET_PATH_MAX:
+        return directory
+    digest = hashlib.sha256(os.fsencode(directory)).hexdigest()[:16]
+    for root in (Path("/run/ottava"), Path(tempfile.gettempdir()) / "ottava-sockets"):
+        folder = root / digest
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            continue
+        return folder
+    raise OSError(f"no folder for the HAProxy sockets of {directory}")
 
 
 def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

@@ -124,8 +124,8 @@ class RenderPaths:
     @classmethod
     def under(cls, directory: str | Path, **kw: Any) -> RenderPaths:
         base = Path(directory)
-        return cls(stats_socket=str(base / "haproxy.sock"),
-                   state_file=str(base / "servers.state"), tls_dir=str(base / "tls"), **kw)
+        kw.setdefault("stats_socket", str(base / "haproxy.sock"))
+        return cls(state_file=str(base / "servers.state"), tls_dir=str(base / "tls"), **kw)
 
 
 def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int) -> str:
