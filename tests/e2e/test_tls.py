@@ -11,7 +11,8 @@ certificate, a revoked one by the CRL, a good one, whose details reach the membe
 headers) and OPTIONAL; re-encryption to an HTTPS member verified against the pool's CA (a CA
 that did not issue the member's certificate gives 503, and its health checks put the member
 in ERROR); the PEMs on the amphora are private (0600 in a 0700 folder) and go when the
-listener goes. Every connection has a timeout; every server started is stopped.
+listener goes; `tls_ciphers` narrows TLS 1.3 suites as well as older ciphers. Every
+connection has a timeout; every server started is stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pathlib
 import socket
 import ssl
 import stat
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -284,3 +286,21 @@ def test_pems_on_the_amphora_are_private_and_go_with_the_listener(env: Env,
     while holding() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert holding() == []
+
+
+def test_tls_ciphers_narrow_tls_1_3_suites_too(env: Env, plain_pool: str) -> None:
+    leaf = PKI.leaf("narrow.example.test", dns=("narrow.example.test",))
+    env.listener(11443, plain_pool, default_tls_container_ref=env.container(leaf),
+                 tls_ciphers="TLS_AES_256_GCM_SHA384:ECDHE-ECDSA-AES128-GCM-SHA256")
+
+    def handshake(*options: str) -> bool:
+        done = subprocess.run(
+            ["openssl", "s_client", "-connect", f"{env.vip}:11443",
+             "-servername", "narrow.example.test", *options],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10, check=False)
+        return done.returncode == 0
+
+    assert handshake("-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384")
+    assert not handshake("-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256")
+    assert handshake("-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert not handshake("-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384")

@@ -376,7 +376,7 @@ def variants() -> list[Variant]:
                       tls_certificate=cert_name("www"), sni_certificates=[cert_name("api")],
                       client_authentication="MANDATORY", client_ca=cert_name("ca"),
                       client_crl=cert_name("crl"), tls_versions=["TLSv1.2", "TLSv1.3"],
-                      tls_ciphers="ECDHE-ECDSA-AES128-GCM-SHA256",
+                      tls_ciphers="TLS_AES_256_GCM_SHA384:ECDHE-ECDSA-AES128-GCM-SHA256",
                       alpn_protocols=["h2", "http/1.1"], hsts_max_age=31536000,
                       hsts_include_subdomains=True, hsts_preload=True,
                       insert_headers={"X-SSL-Client-Verify": "true",
@@ -389,7 +389,8 @@ def variants() -> list[Variant]:
             'bind 198.51.100.10:443 ssl crt-list "/var/lib/ottava/lb-1/tls/l-terminated.crtlist"'
             f' ca-file "/var/lib/ottava/lb-1/tls/{cert_name("ca")}.pem" verify required'
             f' crl-file "/var/lib/ottava/lb-1/tls/{cert_name("crl")}.pem" no-sslv3 no-tlsv10'
-            " no-tlsv11 ciphers ECDHE-ECDSA-AES128-GCM-SHA256 alpn h2,http/1.1",
+            " no-tlsv11 ciphers ECDHE-ECDSA-AES128-GCM-SHA256"
+            " ciphersuites TLS_AES_256_GCM_SHA384 alpn h2,http/1.1",
             'http-response set-header Strict-Transport-Security '
             '"max-age=31536000; includeSubDomains; preload;"',
             "http-request set-header X-SSL-Client-Verify %[ssl_c_verify]",

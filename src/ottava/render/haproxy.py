@@ -372,7 +372,15 @@ def _tls_options(obj: Mapping[str, Any]) -> list[str]:
     if ciphers:
         if not isinstance(ciphers, str) or not _CIPHERS.fullmatch(ciphers):
             raise ValueError(f"tls_ciphers {ciphers!r} is not an OpenSSL cipher string")
-        options.append(f"ciphers {ciphers}")
+        # OpenSSL configures TLS 1.3 suites apart: in `ciphers` their names are ignored, so a
+        # user's list could not narrow TLS 1.3 without `ciphersuites`.
+        names = ciphers.split(":")
+        tls13 = [name for name in names if name.startswith("TLS_")]
+        older = [name for name in names if not name.startswith("TLS_")]
+        if older:
+            options.append(f"ciphers {':'.join(older)}")
+        if tls13:
+            options.append(f"ciphersuites {':'.join(tls13)}")
     alpn = obj.get("alpn_protocols")
     if alpn:
         if not set(alpn) <= ALPN:
