@@ -310,3 +310,6 @@ def test_a_state_folder_too_deep_for_a_unix_socket_still_serves(
         assert sockets != lb.directory and (sockets / "master.sock").is_socket()
         lb.remove()
         assert not sockets.exists()
+        lb.apply(spec(port, backends))  # applied again after a removal (a drift repair)
+        assert get(port) in ("a", "b")
+        lb.remove()

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ottava.agent.haproxy import socket_folder
 from tests import harness
 from tests.e2e.backends import GATEWAY, Backend
 from tests.e2e.test_health import amphorae, destroy_namespace, eventually, get
@@ -48,7 +49,8 @@ def holder(namespaces: list[str], vip: str) -> str | None:
 def stick_entries(stack: harness.Stack, amphora_id: str) -> int:
     """Entries in the stick tables of the amphora's HAProxy (its admin socket, read from
     the host: a Unix socket is a file, whatever the namespace)."""
-    path = stack.settings.common.state_dir / "amphorae" / amphora_id / "lb" / "haproxy.sock"
+    folder = socket_folder(stack.settings.common.state_dir / "amphorae" / amphora_id / "lb")
+    path = folder / "haproxy.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(5)
         s.connect(str(path))

@@ -92,11 +92,11 @@ def _start_ottava(ks: Any) -> Iterator[compat.Standalone]:
         project_domain_name = Default
         region_name = {ks.region}
         """))
-    api_port, net_port = launcher.free_port(), launcher.free_port()
+    api_port, net_port, km_port = launcher.free_port(), launcher.free_port(), launcher.free_port()
     cmd = [*compat._ottava_command(), "standalone", "--noop", "--debug",
            "--config-file", str(conf), "--bind", f"127.0.0.1:{api_port}",
            "--network-api-bind", f"127.0.0.1:{net_port}",
-           "--key-manager-api-bind", f"127.0.0.1:{launcher.free_port()}", "--state-dir", str(state)]
+           "--key-manager-api-bind", f"127.0.0.1:{km_port}", "--state-dir", str(state)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
@@ -107,8 +107,9 @@ def _start_ottava(ks: Any) -> Iterator[compat.Standalone]:
         compat._stop(proc)
         pytest.fail(str(e))
     try:
-        yield compat.Standalone(url=url, network_url=net, state_dir=state, pid=proc.pid,
-                                log=log)
+        yield compat.Standalone(url=url, network_url=net,
+                                key_manager_url=f"http://127.0.0.1:{km_port}", state_dir=state,
+                                pid=proc.pid, log=log)
     finally:
         compat._stop(proc)
 

@@ -62,9 +62,9 @@ from ottava.render.haproxy import RenderPaths, render, tls_files
 from ottava.wire import lbspec
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-# The longest socket path kept in the state folder: HAProxy refuses more than 97 bytes, and
-# binds the stats socket under a temporary name 16 bytes longer first.
-SOCKET_PATH_MAX = 80
+# The longest socket path kept in the state folder: HAProxy refuses more (it binds the
+# stats socket under a temporary name ".<pid>.tmp" longer first, within sun_path's 108).
+SOCKET_PATH_MAX = 97
 CHECK_TIMEOUT = 30.0  # haproxy -c
 START_TIMEOUT = 15.0  # daemon start until the master CLI answers
 RELOAD_TIMEOUT = 15.0  # `reload` until a new worker runs
@@ -129,6 +129,7 @@ class HAProxy:
             if self.applied_hash() == spec["hash"]:
                 return False
             self.directory.mkdir(parents=True, exist_ok=True)
+            self.sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
             text = render(spec, self.paths, self.fd_limit)
             tls = tls_files(spec, self.paths)
             self._write_tls(tls)
@@ -454,18 +455,13 @@ def socket_folder(directory: Path) -> Path:
     """Where the HAProxy of `directory` keeps its UNIX sockets: `directory` itself, unless a
     socket there would pass HAProxy's limit (a path of 97 bytes, less the suffix it adds
     while binding); then a folder under /run/ottava (or the temporary folder) named after
-    `directory`'s hash, so every agent on it finds the same one."""
+    `directory`'s hash, so every agent on it finds the same one. `apply` creates it."""
     if len(os.fsencode(directory / "haproxy.sock")) <= SOCKET_PATH_MAX:
         return directory
     digest = hashlib.sha256(os.fsencode(directory)).hexdigest()[:16]
-    for root in (Path("/run/ottava"), Path(tempfile.gettempdir()) / "ottava-sockets"):
-        folder = root / digest
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError:
-            continue
-        return folder
-    raise OSError(f"no folder for the HAProxy sockets of {directory}")
+    root = (Path("/run/ottava") if os.access("/run", os.W_OK)
+            else Path(tempfile.gettempdir()) / "ottava-sockets")
+    return root / digest
 
 
 def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

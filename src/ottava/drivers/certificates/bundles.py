@@ -126,7 +126,7 @@ def check_crl(data: Data) -> str:
     """Certificate revocation lists as PEM: one DER list, or one or more PEM lists in a file
     (a chain of CAs needs one list per CA, since HAProxy checks every certificate of a
     client's chain). Raises Invalid with Octavia's CRL message."""
-    raw = _as_bytes(data).strip()
+    raw = _trimmed(_as_bytes(data))
     try:
         if raw.startswith(_PEM_BEGIN):
             blocks = _CRL_BLOCK.findall(raw)
@@ -142,13 +142,20 @@ def check_crl(data: Data) -> str:
                    for crl in crls)
 
 
+def _trimmed(raw: bytes) -> bytes:
+    """PEM text without surrounding whitespace (Barbican strips a text secret's final newline;
+    a user may add some); DER as it is, since its last bytes may be whitespace characters."""
+    stripped = raw.strip()
+    return stripped if stripped.startswith(_PEM_BEGIN) or not stripped else raw
+
+
 def _as_bytes(data: Data) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else bytes(data)
 
 
 def _load_certificates(raw: bytes) -> list[x509.Certificate]:
     """Every certificate of a PEM blob, a PKCS#7 bundle (PEM or DER), or one DER certificate."""
-    raw = raw.strip()
+    raw = _trimmed(raw)
     if not raw:
         raise UnusableCertificate(UNREADABLE)
     try:
@@ -175,7 +182,7 @@ def _load_one_certificate(raw: bytes) -> x509.Certificate:
 
 
 def _load_private_key(raw: bytes, passphrase: Data | None) -> key_types.PrivateKeyTypes:
-    raw = raw.strip()
+    raw = _trimmed(raw)
     load = (serialization.load_pem_private_key if raw.startswith(_PEM_BEGIN)
             else serialization.load_der_private_key)
     password = _as_bytes(passphrase) if passphrase else None
