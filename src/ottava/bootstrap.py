@@ -226,6 +226,18 @@ def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Ser
     return request_id.RequestId(app)
 
 
+def key_manager_application(conf: cfg.ConfigOpts, api: s.ApiSettings, store: Any) -> Any:
+    """Standalone's key manager: behind the same token check as the API when its
+    auth_strategy is keystone (callers are who their tokens say), else Barbican's
+    unauthenticated mode (the project in X-Project-Id)."""
+    from ottava.api import auth
+    from ottava.keymanager import app as key_manager_app
+
+    keystone = api.auth_strategy == auth.KEYSTONE
+    app = key_manager_app.create_app(store, auth_strategy="keystone" if keystone else "noauth")
+    return auth.wrap(app, api, conf)
+
+
 def get_enforcer() -> oslo_policy.Enforcer:
     """The oslo.policy.enforcer entry point (oslopolicy-policy-generator and friends)."""
     from ottava.api.policy import new_enforcer

@@ -6,11 +6,14 @@ gunicorn on loopback) is started by tools/keystone.py. Through its v3 API this m
 two projects, their users and the load-balancer roles, Ottava's service user, and the
 `load-balancer` and `network` services with endpoints at the standalone's API and its
 Neutron-compatible endpoint. The clients come from .venv-compat (tools/compat-venv.sh).
+The standalone's key manager sits behind the same token check; Ottava reads the certificates
+stored there as its service user ([service_auth]).
 Nothing here skips: a missing piece fails the test with its output.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -29,6 +32,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests import certs
 from tests.compat import conftest as compat
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,9 +81,19 @@ def _start_ottava(ks: Any) -> Iterator[compat.Standalone]:
     state = Path(tempfile.mkdtemp(prefix="ottava-e2e-keystone-"))
     log = state / "standalone.log"
     conf = state / "ottava.conf"
+    api_port, net_port, km_port = launcher.free_port(), launcher.free_port(), launcher.free_port()
     conf.write_text(textwrap.dedent(f"""\
         [api_settings]
         auth_strategy = keystone
+
+        [certificates]
+        endpoint = http://127.0.0.1:{km_port}
+
+        [service_auth]
+        auth_url = {ks.auth_url}
+        username = ottava
+        password = {SERVICE_PASSWORD}
+        project_name = service
 
         [keystone_authtoken]
         www_authenticate_uri = {ks.auth_url}
@@ -92,7 +106,6 @@ def _start_ottava(ks: Any) -> Iterator[compat.Standalone]:
         project_domain_name = Default
         region_name = {ks.region}
         """))
-    api_port, net_port, km_port = launcher.free_port(), launcher.free_port(), launcher.free_port()
     cmd = [*compat._ottava_command(), "standalone", "--noop", "--debug",
            "--config-file", str(conf), "--bind", f"127.0.0.1:{api_port}",
            "--network-api-bind", f"127.0.0.1:{net_port}",
@@ -291,3 +304,41 @@ def test_token_is_validated_by_keystone_once_then_cached(cloud: Cloud) -> None:
     after = validations()
     assert after - before == 1, (before, after, os.linesep.join(
         cloud.keystone.access_log.read_text(errors="replace").splitlines()[-20:]))
+
+
+def test_the_key_manager_takes_tokens_and_ottava_reads_as_its_service_user(
+        cloud: Cloud) -> None:
+    km = cloud.ottava.key_manager_url
+    p12 = certs.make_bundle("www.example.test").pkcs12
+    secret = {"name": "www", "payload": base64.b64encode(p12).decode(),
+              "payload_content_type": "application/octet-stream",
+              "payload_content_encoding": "base64"}
+    # Without a token, or with X-Project-Id alone, nothing is stored.
+    for headers in ({}, {"X-Project-Id": cloud.projects["alpha"]}):
+        assert requests.post(f"{km}/v1/secrets", json=secret, headers=headers,
+                             timeout=30).status_code == 401
+    alice = {"X-Auth-Token": cloud.keystone.token("alice", PASSWORD,
+                                                  project_name(cloud, "alpha"))}
+    stored = requests.post(f"{km}/v1/secrets", json=secret, headers=alice, timeout=30)
+    assert stored.status_code == 201, stored.text
+    ref = stored.json()["secret_ref"]
+    bob = {"X-Auth-Token": cloud.keystone.token("bob", PASSWORD, project_name(cloud, "beta"))}
+    assert requests.get(ref, headers=bob, timeout=30).status_code == 404  # not bob's
+
+    lbs = f"{cloud.ottava.url}/v2/lbaas/loadbalancers"
+    created = requests.post(lbs, headers=alice, timeout=30, json={"loadbalancer": {
+        "vip_subnet_id": compat.SUBNET_ID, "listeners": [{
+            "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
+            "default_tls_container_ref": ref}]}})
+    assert created.status_code == 201, created.text
+    lb_id = created.json()["loadbalancer"]["id"]
+    wait_active(f"{lbs}/{lb_id}", alice["X-Auth-Token"])
+    missing = ref.rsplit("/", 1)[0] + "/" + str(uuid.uuid4())
+    refused = requests.post(lbs, headers=alice, timeout=30, json={"loadbalancer": {
+        "vip_subnet_id": compat.SUBNET_ID, "listeners": [{
+            "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
+            "default_tls_container_ref": missing}]}})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["faultstring"] == f"Could not retrieve certificate: ['{missing}']"
+    assert requests.delete(f"{lbs}/{lb_id}?cascade=true", headers=alice,
+                           timeout=30).status_code == 204

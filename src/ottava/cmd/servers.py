@@ -13,7 +13,6 @@ from cheroot import wsgi
 from oslo_log import log as logging
 
 from ottava import bootstrap, rpc
-from ottava.keymanager import app as key_manager_app
 from ottava.keymanager import store as key_manager_store
 from ottava.settings import DriverSettings, Standalone
 
@@ -71,7 +70,7 @@ def load_drivers(settings: DriverSettings) -> bootstrap.Drivers:
         raise CannotStart(2) from exc
 
 
-def start_key_manager(settings: Standalone
+def start_key_manager(conf: Any, settings: Standalone
                       ) -> tuple[wsgi.Server, key_manager_store.Store] | None:
     """The Barbican-compatible key manager of standalone, storing under
     <state_dir>/key-manager/, serving in its own thread; None when `[key_manager_api]` is
@@ -79,19 +78,19 @@ def start_key_manager(settings: Standalone
     if settings.key_manager_api is None:
         return None
     store = key_manager_store.Store(settings.common.state_dir / "key-manager")
-    # "noauth": callers name their project in X-Project-Id, as Barbican's unauthenticated
-    # mode and Ottava's own certificate driver without [service_auth] do.
-    server = http_server(key_manager_app.create_app(store), settings.key_manager_api.host,
-                         settings.key_manager_api.port, threads=4)
+    server = http_server(bootstrap.key_manager_application(conf, settings.api, store),
+                         settings.key_manager_api.host, settings.key_manager_api.port,
+                         threads=4)
     serve_in_thread(server, "key-manager-api")
     return server, store
 
 
 def check_key_manager_bind(settings: Standalone) -> None:
-    """Exit before anything starts if the key manager would listen beyond loopback: it
-    trusts X-Project-Id, so anyone who reached it would read every project's secrets."""
+    """Exit before anything starts if the key manager would listen beyond loopback without
+    Keystone: it then trusts X-Project-Id, so anyone who reached it would read every
+    project's secrets."""
     api = settings.key_manager_api
-    if api is not None and not _loopback(api.host):
+    if api is not None and settings.api.auth_strategy != "keystone" and not _loopback(api.host):
         print(f"ottava: the key manager API is unauthenticated and must listen on a loopback "
               f"address, not {api.host}; in a cloud use Barbican and set [key_manager_api] "
               "enabled = false", file=sys.stderr)
@@ -135,7 +134,7 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
     servers = [api, network_api]
     serve_in_thread(api, "api")
     serve_in_thread(network_api, "network-api")
-    key_manager = start_key_manager(settings)
+    key_manager = start_key_manager(conf, settings)
     if key_manager is not None:
         servers.append(key_manager[0])
     LOG.info("Ottava standalone: API on http://%s:%d, network API on http://%s:%d, state in %s",
