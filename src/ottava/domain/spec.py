@@ -124,20 +124,21 @@ def build(lb: Any, leaving: frozenset[str] = frozenset()) -> dict[str, Any]:
     return body
 
 
+# The document's TLS fields and what each names: a certificate with its key ("bundle"), CA
+# certificates, or a CRL. A listener's `sni_certificates` is a list of bundles.
+LISTENER_TLS_FIELDS = {"tls_certificate": "bundle", "client_ca": "ca", "client_crl": "crl"}
+POOL_TLS_FIELDS = {"tls_certificate": "bundle", "ca_certificate": "ca", "crl": "crl"}
+
+
 def references(document: dict[str, Any]) -> list[tuple[str, str]]:
-    """Every TLS reference of a built document as (kind, reference): kind "bundle" (a
-    certificate with its key), "ca" or "crl"; each once, in document order."""
+    """Every TLS reference of a built document as (kind, reference): kind "bundle", "ca" or
+    "crl"; each once, in document order."""
     found: list[tuple[str, str]] = []
-    for listener in document["listeners"]:
-        found += [("bundle", ref) for ref in
-                  [listener["tls_certificate"], *listener["sni_certificates"]] if ref]
-        found += [(kind, listener[key]) for kind, key in (("ca", "client_ca"),
-                                                          ("crl", "client_crl"))
-                  if listener[key]]
-    for pool in document["pools"]:
-        found += [(kind, pool[key]) for kind, key in (("bundle", "tls_certificate"),
-                                                      ("ca", "ca_certificate"),
-                                                      ("crl", "crl")) if pool[key]]
+    for objects, fields in ((document["listeners"], LISTENER_TLS_FIELDS),
+                            (document["pools"], POOL_TLS_FIELDS)):
+        for obj in objects:
+            found += [(kind, obj[key]) for key, kind in fields.items() if obj[key]]
+            found += [("bundle", ref) for ref in obj.get("sni_certificates", ())]
     return list(dict.fromkeys(found))
 
 
@@ -153,26 +154,21 @@ def resolve(document: dict[str, Any], store: CertificateStore,
             pem = store.fetch(ref, project_id).pem()
         else:
             pem = store.fetch_secret(ref, project_id, "ca" if kind == "ca" else "crl")
-        name = lbspec.certificate_name(pem)
-        names[ref] = name
-        certificates[name] = pem
+        names[ref] = lbspec.certificate_name(pem)
+        certificates[names[ref]] = pem
 
-    def named(ref: str | None) -> str | None:
-        return names[ref] if ref else None
+    def named(obj: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+        out = {**obj, **{key: names[obj[key]] if obj[key] else None for key in fields}}
+        if "sni_certificates" in obj:
+            out["sni_certificates"] = [names[ref] for ref in obj["sni_certificates"]]
+        return out
 
-    listeners = [{**li, "tls_certificate": named(li["tls_certificate"]),
-                  "sni_certificates": [names[r] for r in li["sni_certificates"]],
-                  "client_ca": named(li["client_ca"]), "client_crl": named(li["client_crl"])}
-                 for li in document["listeners"]]
-    pools = [{**p, "tls_certificate": named(p["tls_certificate"]),
-              "ca_certificate": named(p["ca_certificate"]), "crl": named(p["crl"])}
-             for p in document["pools"]]
-    body = {**document, "listeners": listeners, "pools": pools,
-            "certificates": certificates}
+    body = {**document, "certificates": certificates,
+            "listeners": [named(li, LISTENER_TLS_FIELDS) for li in document["listeners"]],
+            "pools": [named(p, POOL_TLS_FIELDS) for p in document["pools"]]}
     body.pop("hash", None)
     body["hash"] = digest(body)
     return body
-
 
 
 digest = lbspec.digest
