@@ -342,17 +342,13 @@ def graph_counts(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
     """How many objects of each quota kind a (fully populated) create writes."""
     counts = dict.fromkeys(quotas.COLUMNS, 0)
     counts["load_balancer"] = 1
-    definitions = list(pools)
     for listener in listeners:
         counts["listener"] += 1
-        if _defines(listener.get("default_pool")):
-            definitions.append(listener["default_pool"])
         for policy in listener.get("l7policies") or []:
             counts["l7policy"] += 1
             counts["l7rule"] += len(policy.get("rules") or [])
-            if _defines(policy.get("redirect_pool")):
-                definitions.append(policy["redirect_pool"])
-    for pool in definitions:
+    # A pool named by its name alone is defined elsewhere in the request.
+    for pool in filter(_defines, graph_pools(listeners, pools)):
         counts["pool"] += 1
         counts["health_monitor"] += 1 if pool.get("healthmonitor") is not None else 0
         counts["member"] += len(pool.get("members") or [])
