@@ -30,7 +30,7 @@ import logging
 import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 import falcon
 
@@ -232,6 +232,20 @@ class Version:
 # --- secrets -------------------------------------------------------------------------------
 
 
+class _Owned(Protocol):
+    """A secret or a container, as far as who may read or change it goes."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def creator_id(self) -> str | None: ...
+
+
+Owned = TypeVar("Owned", bound=_Owned)
+
+
 class Resources:
     """What every resource shares: the store, who is calling, the limits, lookups with the
     caller's rights."""
@@ -246,37 +260,35 @@ class Resources:
     def caller(self, req: falcon.Request) -> Caller:
         return caller_of(req, self.auth_strategy)
 
-    def readable_secret(self, caller: Caller, secret_id: str) -> storage.Secret:
+    def readable_secret(self, caller: Caller, secret_id: str,
+                        manage: bool = False) -> storage.Secret:
         secret = self.store.get_secret(secret_id) if _is_uuid(secret_id) else None
-        if (secret is None or secret.expired(storage.utcnow())
-                or not caller.reads(secret.project_id, secret.creator_id,
-                                    self.store.get_acl("secret", secret.id))):
-            fail(404, "Secret not found.")
-        return secret
+        if secret is not None and secret.expired(storage.utcnow()):
+            secret = None
+        return self._allowed(caller, "secret", secret, manage)
 
     def managed_secret(self, caller: Caller, secret_id: str) -> storage.Secret:
-        secret = self.readable_secret(caller, secret_id)
-        if not caller.owns(secret.project_id, secret.creator_id,
-                           self.store.get_acl("secret", secret.id)):
-            fail(403, "Only the secret's project (or its creator, when private) may change "
-                      "it.")
-        return secret
+        return self.readable_secret(caller, secret_id, manage=True)
 
-    def readable_container(self, caller: Caller, container_id: str) -> storage.Container:
+    def readable_container(self, caller: Caller, container_id: str,
+                           manage: bool = False) -> storage.Container:
         container = self.store.get_container(container_id) if _is_uuid(container_id) else None
-        if container is None or not caller.reads(
-                container.project_id, container.creator_id,
-                self.store.get_acl("container", container.id)):
-            fail(404, "Container not found.")
-        return container
+        return self._allowed(caller, "container", container, manage)
 
     def managed_container(self, caller: Caller, container_id: str) -> storage.Container:
-        container = self.readable_container(caller, container_id)
-        if not caller.owns(container.project_id, container.creator_id,
-                           self.store.get_acl("container", container.id)):
-            fail(403, "Only the container's project (or its creator, when private) may "
-                      "change it.")
-        return container
+        return self.readable_container(caller, container_id, manage=True)
+
+    def _allowed(self, caller: Caller, kind: storage.EntityKind, entity: Owned | None,
+                 manage: bool) -> Owned:
+        """`entity` when the caller may read it (else 404, as if it did not exist) and, with
+        `manage`, change it (else 403); its ACL is read once for both."""
+        acl = self.store.get_acl(kind, entity.id) if entity is not None else None
+        if entity is None or not caller.reads(entity.project_id, entity.creator_id, acl):
+            fail(404, f"{kind.capitalize()} not found.")
+        if manage and not caller.owns(entity.project_id, entity.creator_id, acl):
+            fail(403, f"Only the {kind}'s project (or its creator, when private) may change "
+                      "it.")
+        return entity
 
 
 def _is_uuid(text: str) -> bool:
