@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
+from keystoneauth1 import loading as ks_loading
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -120,6 +121,12 @@ class Stack:
         loaded = bootstrap.load([], state_dir, settings, standalone=health)
         self.conf, self.settings = loaded.conf, loaded.settings
         for group, values in (auth_overrides or {}).items():
+            if "auth_type" in values:
+                # A real Keystone: the plugin's options (username, …) are known once its
+                # type is; keystonemiddleware registers the same ones again, harmlessly.
+                ks_loading.register_auth_conf_options(self.conf, group)
+                self.conf.register_opts(
+                    ks_loading.get_auth_plugin_conf_options(values["auth_type"]), group=group)
             for name, value in values.items():
                 self.conf.set_override(name, value, group=group)
         self.db = bootstrap.open_database(self.settings.common, upgrade=True)

@@ -8,6 +8,7 @@ mini-openstack's own Python (the SDK does not live in Ottava's venv), and remove
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -91,12 +92,34 @@ def _admin(*args: str) -> str:
     return done.stdout
 
 
+@contextlib.contextmanager
+def _made_accounts() -> Iterator[dict[str, str]]:
+    made = json.loads(_admin("create", uuid.uuid4().hex[:8]).strip().splitlines()[-1])
+    try:
+        yield made
+    finally:
+        _admin("delete", json.dumps(made))
+
+
 @pytest.fixture(scope="module")
 def accounts(cloud: None) -> Iterator[dict[str, str]]:
     """A demo project with its user, and Ottava's service user, all removed afterwards."""
-    made = json.loads(_admin("create", uuid.uuid4().hex[:8]).strip().splitlines()[-1])
-    yield made
-    _admin("delete", json.dumps(made))
+    with _made_accounts() as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def stranger(cloud: None) -> Iterator[dict[str, str]]:
+    """Another project with its user (its service user goes unused), removed afterwards."""
+    with _made_accounts() as made:
+        yield made
+
+
+def user_token(accounts: dict[str, str]) -> str:
+    """A token of the accounts' demo user, scoped to its project, from the real Keystone."""
+    token = _password_session(accounts["user"], "demo-secret", accounts["project"]).get_token()
+    assert token, "Keystone gave no token"
+    return token
 
 
 def _password_session(username: str, password: str, project: str) -> session.Session:

@@ -53,5 +53,7 @@ class RequestContext:
         creds: dict[str, Any] = dict(ctx.to_policy_values())
         creds["is_admin"] = bool(ctx.is_admin) or self.policy.is_admin(creds)
         req.context.creds = creds
+        # Only a token keystonemiddleware has checked speaks for the caller.
+        token = ctx.auth_token if self.settings.auth_strategy == auth.KEYSTONE else None
         req.context.caller = Caller(project_id=ctx.project_id, roles=tuple(ctx.roles),
-                                    is_admin=creds["is_admin"])
+                                    is_admin=creds["is_admin"], token=token)

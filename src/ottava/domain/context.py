@@ -3,6 +3,9 @@
 The API builds it from the request's identity (see `ottava.api.auth`) and decides with the
 policy what the caller may do before a service runs; services use the project to own what
 they create. `is_admin` is the policy's `context_is_admin` (always true under noauth).
+`token` is the caller's Keystone token, only where Keystone checked it (auth_strategy
+keystone): with it the TLS references a listener or pool names are checked as the caller may
+read them and granted to Ottava's own user (`CertificateStore.grant`), as Octavia does.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ class Caller:
     project_id: str | None
     roles: tuple[str, ...] = ()
     is_admin: bool = False
+    token: str | None = dataclasses.field(default=None, repr=False)  # never in a log line
 
     @property
     def reads_everything(self) -> bool:

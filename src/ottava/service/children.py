@@ -9,7 +9,8 @@ and deleted the same way, in one transaction:
     delete: find -> check_delete -> lock -> operation
 
 `check_outside` runs before the transaction opens: the checks that ask a driver (TLS
-references of listeners and pools), so no answer of another service holds the database.
+references of listeners and pools, with the caller's `token` where Keystone gave one), so no
+answer of another service holds the database.
 
 "lock" takes the load balancer (409 unless ACTIVE) and moves the object's parents
 (`scope`) to PENDING_UPDATE; the operation's plan activates the object (or removes it) and
@@ -81,9 +82,10 @@ class ChildService(Operations):
         """Work once the new row has its id; returns further objects created with it."""
         return []
 
-    def check_outside(self, values: dict[str, Any], ident: str | None) -> None:
+    def check_outside(self, values: dict[str, Any], ident: str | None, token: str | None
+                      ) -> None:
         """Checks that call a driver, before the transaction: `ident` is the object being
-        updated, None for a create."""
+        updated, None for a create; `token` the caller's (see `domain.context.Caller`)."""
 
     def check_update(self, session: Session, obj: Any, values: dict[str, Any]) -> None:
         """Check `values` against `obj`; may fill defaults into `values`."""
@@ -109,8 +111,9 @@ class ChildService(Operations):
                                    parent=(self.parent_key, parent_id))
 
     @retry_deadlocks
-    def create(self, values: dict[str, Any], parent_id: str | None = None) -> Any:
-        self.check_outside(values, None)
+    def create(self, values: dict[str, Any], parent_id: str | None = None,
+               token: str | None = None) -> Any:
+        self.check_outside(values, None, token)
         with self.change() as change:
             session = change.session
             parent = self.parent(session, values, parent_id)
@@ -124,8 +127,9 @@ class ChildService(Operations):
             return reload(session, self.model, obj.id)
 
     @retry_deadlocks
-    def update(self, ident: str, values: dict[str, Any], parent_id: str | None = None) -> Any:
-        self.check_outside(values, ident)
+    def update(self, ident: str, values: dict[str, Any], parent_id: str | None = None,
+               token: str | None = None) -> Any:
+        self.check_outside(values, ident, token)
         with self.change() as change:
             session = change.session
             obj = self.find(session, ident, parent_id)

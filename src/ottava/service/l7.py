@@ -45,11 +45,12 @@ class L7PolicyService(ChildService):
     def quota_use(self, values: dict[str, Any]) -> dict[str, int]:
         return {"l7policy": 1, "l7rule": len(values.get("rules") or [])}
 
-    def create(self, values: dict[str, Any], parent_id: str | None = None) -> m.L7Policy:
+    def create(self, values: dict[str, Any], parent_id: str | None = None,
+               token: str | None = None) -> m.L7Policy:
         """A policy, with the rules given inline (if any) created and activated with it."""
         if len(values.get("rules") or []) > MAX_RULES_PER_POLICY:
             raise Conflict("Too many rules on the L7 policy")
-        return super().create(values, parent_id)
+        return super().create(values, parent_id, token)
 
     def new(self, session: Session, parent: m.Listener, values: dict[str, Any]) -> m.L7Policy:
         values = {k: v for k, v in values.items() if k not in ("rules", "position")}

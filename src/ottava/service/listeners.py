@@ -44,7 +44,8 @@ class ListenerService(ChildService):
     def scope(self, session: Session, obj: m.Listener) -> Scope:
         return Scope(obj.load_balancer_id)
 
-    def check_outside(self, values: dict[str, Any], ident: str | None) -> None:
+    def check_outside(self, values: dict[str, Any], ident: str | None, token: str | None
+                      ) -> None:
         if not any(values.get(name) for name in tls.LISTENER_REFERENCES):
             return
         with self.db.reader() as session:
@@ -58,7 +59,7 @@ class ListenerService(ChildService):
             if project_id is None:
                 return  # no such listener or load balancer: the transaction answers 404
             tls.check_references(self.deps.certificates, tls.LISTENER_REFERENCES, values,
-                                 current, project_id)
+                                 current, project_id, token)
 
     def build(self, lb: m.LoadBalancer, values: dict[str, Any]) -> m.Listener:
         """A new listener on `lb` from create values, checked and with defaults filled in."""

@@ -28,10 +28,11 @@ from ottava.service.pools import PoolService
 
 class LoadBalancerService(Operations):
     @retry_deadlocks
-    def create(self, values: dict[str, Any]) -> m.LoadBalancer:
+    def create(self, values: dict[str, Any], token: str | None = None) -> m.LoadBalancer:
         """A load balancer (with the listeners and pools of a fully populated create).
 
-        The owner is `values["project_id"]`, chosen and authorized by the API. What the
+        The owner is `values["project_id"]`, chosen and authorized by the API; `token` is
+        the caller's, with which the TLS references of the graph are granted to Ottava. What the
         network must answer (subnets, the VIP) is asked before the transaction that writes
         the load balancer opens; if that transaction fails, the VIP is released again."""
         listeners_in = values.pop("listeners", None) or []
@@ -43,7 +44,7 @@ class LoadBalancerService(Operations):
         counts = graph_counts(listeners_in, pools_in)
         self.check_vip_request(values)
         check_subnets(self.deps.catalog, graph_members(listeners_in, pools_in))
-        check_graph_references(self.deps.certificates, listeners_in, pools_in, project)
+        check_graph_references(self.deps.certificates, listeners_in, pools_in, project, token)
         with self.db.reader() as s:
             self.resolve_provider(s, values)
             values["topology"] = self.topology(s, values.get("flavor_id"))
@@ -372,12 +373,13 @@ def graph_members(listeners: list[dict[str, Any]], pools: list[dict[str, Any]]
 
 
 def check_graph_references(store: CertificateStore | None, listeners: list[dict[str, Any]],
-                           pools: list[dict[str, Any]], project_id: str) -> None:
+                           pools: list[dict[str, Any]], project_id: str, token: str | None
+                           ) -> None:
     """The TLS references of a fully populated create, checked as the single creates do."""
     for listener in listeners:
-        tls.check_references(store, tls.LISTENER_REFERENCES, listener, None, project_id)
+        tls.check_references(store, tls.LISTENER_REFERENCES, listener, None, project_id, token)
     for pool in graph_pools(listeners, pools):
-        tls.check_references(store, tls.POOL_REFERENCES, pool, None, project_id)
+        tls.check_references(store, tls.POOL_REFERENCES, pool, None, project_id, token)
 
 
 def _defines(pool: dict[str, Any] | None) -> bool:

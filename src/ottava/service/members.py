@@ -54,9 +54,10 @@ class MemberService(ChildService):
         if values.get("monitor_address") is not None:
             self.check_address(values["monitor_address"])
 
-    def create(self, values: dict[str, Any], parent_id: str | None = None) -> m.Member:
-        check_subnets(self.deps.catalog, [values])
-        return super().create(values, parent_id)
+    def check_outside(self, values: dict[str, Any], ident: str | None, token: str | None
+                      ) -> None:
+        if ident is None:  # a member's subnet is set at create only
+            check_subnets(self.deps.catalog, [values])
 
     def build(self, pool: m.Pool, values: dict[str, Any], monitored: bool) -> m.Member:
         """A new member of `pool`, checked; the caller checks for duplicates and, before

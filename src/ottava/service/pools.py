@@ -74,7 +74,8 @@ class PoolService(ChildService):
             listener.default_pool_id = obj.id
         return []
 
-    def check_outside(self, values: dict[str, Any], ident: str | None) -> None:
+    def check_outside(self, values: dict[str, Any], ident: str | None, token: str | None
+                      ) -> None:
         if not any(values.get(name) for name in tls.POOL_REFERENCES):
             return
         with self.db.reader() as session:
@@ -93,7 +94,7 @@ class PoolService(ChildService):
             if project_id is None:
                 return  # no such listener or load balancer: the transaction answers 404
             tls.check_references(self.deps.certificates, tls.POOL_REFERENCES, values,
-                                 current, project_id)
+                                 current, project_id, token)
 
     def scope(self, session: Session, obj: m.Pool) -> Scope:
         return Scope(obj.load_balancer_id, tuple(

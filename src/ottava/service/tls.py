@@ -1,8 +1,10 @@
 """TLS references of listeners and pools, checked before anything is written.
 
 A listener or pool names its certificates by reference (Barbican URLs). Each reference a
-request sets is fetched through the certificates port, as the owning project may read it,
-before the change's transaction opens (no driver call holds the database, decision 0011):
+request sets is first granted to Ottava with the caller's token where Keystone gave one
+(`CertificateStore.grant`: the caller must be able to read it, as in Octavia), then fetched
+through the certificates port, as the owning project may read it, before the change's
+transaction opens (no driver call holds the database, decision 0011):
 a reference that does not resolve, a key that does not match its certificate, a CA or CRL
 that is not one, or a CRL that its CA did not issue is a 400 with nothing written. The
 worker fetches them again when it sends the configuration (`ottava.domain.spec.resolve`),
@@ -33,9 +35,11 @@ CRL_AND_CA = (("client_crl_container_ref", "client_ca_tls_container_ref"),
 
 
 def check_references(store: CertificateStore | None, fields: Mapping[str, str],
-                     values: Mapping[str, Any], current: Any, project_id: str | None) -> None:
-    """Fetch every reference `values` sets (fields as in `fields`); `current` (the row being
-    updated, or None) supplies a CA whose CRL is being replaced, and the reverse."""
+                     values: Mapping[str, Any], current: Any, project_id: str | None,
+                     token: str | None = None) -> None:
+    """Fetch every reference `values` sets (fields as in `fields`), granted first with the
+    caller's `token` if there is one; `current` (the row being updated, or None) supplies a
+    CA whose CRL is being replaced, and the reverse."""
     given = {name: values[name] for name in fields if values.get(name)}
     if not given:
         return
@@ -45,6 +49,8 @@ def check_references(store: CertificateStore | None, fields: Mapping[str, str],
     for name, value in given.items():
         kind = fields[name]
         for ref in value if isinstance(value, list) else [value]:
+            if token:
+                store.grant(ref, token)
             if kind == "bundle":
                 store.fetch(ref, project_id)
             else:

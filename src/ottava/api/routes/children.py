@@ -8,7 +8,7 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import schemas
-from ottava.api.routes.common import PREFIXES, StandardRoutes
+from ottava.api.routes.common import PREFIXES, StandardRoutes, caller
 from ottava.db import models as m
 
 
@@ -17,6 +17,9 @@ class ListenerRoutes(StandardRoutes):
 
     def service(self) -> Any:
         return self.services.listeners
+
+    def write_options(self, req: falcon.Request) -> dict[str, Any]:
+        return {"token": caller(req).token}  # TLS references are granted to Ottava with it
 
     def create_owner(self, values: dict[str, Any]) -> str | None:
         return self.parent_owner(m.LoadBalancer, values.get("loadbalancer_id"))
@@ -36,6 +39,9 @@ class PoolRoutes(StandardRoutes):
 
     def service(self) -> Any:
         return self.services.pools
+
+    def write_options(self, req: falcon.Request) -> dict[str, Any]:
+        return {"token": caller(req).token}  # TLS references are granted to Ottava with it
 
     def create_owner(self, values: dict[str, Any]) -> str | None:
         if values.get("listener_id"):

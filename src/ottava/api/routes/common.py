@@ -169,6 +169,11 @@ class StandardRoutes(Routes):
         """The project a new object will belong to: its parent's (given in the body)."""
         raise NotImplementedError
 
+    def write_options(self, req: falcon.Request) -> dict[str, Any]:
+        """What the service's create and update take beyond the values (see the listener
+        and pool routes: the caller's token, for the certificates they name)."""
+        return {}
+
     def parent_owner(self, model: Any, ident: str | None) -> str | None:
         """The project of a parent named in a create body; None if there is no such parent
         (the service then answers as Octavia does, before anything is written)."""
@@ -191,7 +196,7 @@ class StandardRoutes(Routes):
         if project is not None:
             self.authorize(req, "post", project)
         # With no parent found the service answers Octavia's 400/404 before writing anything.
-        obj = self.service().create(values)
+        obj = self.service().create(values, **self.write_options(req))
         self.send_one(resp, obj, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
@@ -203,7 +208,7 @@ class StandardRoutes(Routes):
     def on_put(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:
         values = self.update_values(req)
         self.check_owner(req, "put", ident)
-        obj = self.service().update(ident, values)
+        obj = self.service().update(ident, values, **self.write_options(req))
         self.send_one(resp, obj)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, ident: str) -> None:

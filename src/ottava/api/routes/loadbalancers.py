@@ -35,7 +35,7 @@ class LoadBalancerRoutes(StandardRoutes):
             raise Invalid(MISSING_PROJECT)
         self.authorize(req, "post", project)
         values["project_id"] = project
-        lb = self.service().create(values)
+        lb = self.service().create(values, token=caller(req).token)
         resp.status = 201
         resp.media = {"loadbalancer": render_graph(lb) if is_graph else self.render(lb)}
 

@@ -10,6 +10,9 @@ the caller (whose project must be allowed to read it) and checks that what it fo
   decrypted (the amphora holds no passphrase).
 - `fetch_secret`: a PEM secret, one or more CA certificates (`client_ca_tls_container_ref`,
   a pool's `ca_tls_container_ref`) or a certificate revocation list (`*crl_container_ref`).
+- `grant`: with the API caller's own token, check that the caller may read a reference and
+  let Ottava read it from then on (where the store reads as Ottava's own user, a reference
+  the caller cannot read must not become usable through Ottava's rights).
 """
 
 from __future__ import annotations
@@ -47,4 +50,11 @@ class CertificateStore(Protocol):
         """The PEM secret `ref` names: CA certificates (`kind` "ca") or a CRL ("crl").
 
         Raises Invalid as `fetch` does, and when the payload is not a PEM of that kind."""
+        ...
+
+    def grant(self, ref: str, token: str) -> None:
+        """As the holder of `token` (the caller's Keystone token): check they may read `ref`
+        and give Ottava read on it (a container: on the secrets in it too).
+
+        Raises Invalid when they may not, as `fetch` does. Repeating it changes nothing."""
         ...

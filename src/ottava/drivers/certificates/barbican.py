@@ -13,8 +13,13 @@ session, in one of two ways, after `settings.key_manager`:
   `endpoint`.
 
 With a service user the caller's project is not checked by Barbican: whatever was granted to
-Ottava can be read on anyone's behalf. Octavia closes that by first touching the ACL with the
-caller's own token; the port carries no token, so here the grant is the only gate.
+Ottava can be read on anyone's behalf. `grant` closes that, as Octavia does: with the caller's
+own token (a token plugin at the key manager's endpoint, so no call to Keystone) it reads the
+reference's ACL, which only those who manage it may (403/404 otherwise: the reference is
+refused), and adds Ottava's user to its readers, on a container's secrets too. So the user
+never has to grant Ottava anything, and another project's reference is refused even when its
+owner granted it to Ottava. In the unauthenticated mode every fetch already names the
+caller's project, and `grant` does nothing.
 
 A reference names the Barbican it lives in; one of another host (or path) is refused before
 any call, so a user cannot point the controller at another server. barbicanclient would only
@@ -47,7 +52,7 @@ from barbicanclient import client as barbican_client
 from barbicanclient import exceptions as barbican_errors
 from barbicanclient.v1 import containers as barbican_containers
 from keystoneauth1 import exceptions as ks_errors
-from keystoneauth1 import identity, session
+from keystoneauth1 import identity, session, token_endpoint
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
@@ -97,15 +102,37 @@ class BarbicanCertificateStore:
             payload = _payload(self._client(project_id, ref).secrets.get(ref))
             return bundles.check_ca(payload) if kind == "ca" else bundles.check_crl(payload)
 
+    def grant(self, ref: str, token: str) -> None:
+        if self._settings.auth is None:
+            return  # no user of Ottava's own: fetches read as the caller's project
+        kind = _kind(ref)
+        with self._answers(ref):
+            self._require_ours(ref)
+            ottava_user = self._session.get_user_id()  # known since the authentication
+            if not ottava_user:
+                raise Fatal("Keystone named no user for Ottava's [service_auth]")
+            endpoint = self._endpoint()
+        with self._answers(ref, as_caller=True):
+            caller = self._caller_client(token, endpoint)
+            refs = [ref]
+            if kind == "containers":
+                refs += _certificate_container(caller, ref).secret_refs.values()
+            for each in refs:
+                _add_reader(caller, each, ottava_user)
+
     @contextlib.contextmanager
-    def _answers(self, ref: str) -> Iterator[None]:
-        """Barbican's and keystoneauth's errors as the port's: see the module's docstring."""
+    def _answers(self, ref: str, as_caller: bool = False) -> Iterator[None]:
+        """Barbican's and keystoneauth's errors as the port's: see the module's docstring.
+        `as_caller`: the calls carry the caller's token, so a 401 is theirs, not Ottava's."""
         try:
             yield
         except bundles.UnusableCertificate as exc:
             LOG.warning("Certificate %s is not usable: %s", ref, exc.message)
             raise bundles.retrieval_error(ref) from None
         except barbican_errors.HTTPAuthError as exc:
+            if as_caller:
+                LOG.warning("Barbican refused the caller's token for %s: %s", ref, exc)
+                raise bundles.retrieval_error(ref) from None
             raise Fatal(f"Barbican refused Ottava's credentials: {exc}") from None
         except barbican_errors.HTTPServerError as exc:
             raise Retryable(f"Barbican failed ({exc.status_code}): {exc}") from None
@@ -148,6 +175,21 @@ class BarbicanCertificateStore:
                         if (url := _catalog_url(self._session, km, interface))]
             self._bases = tuple(dict.fromkeys(_base(url) for url in urls))
         return self._bases
+
+    def _endpoint(self) -> str:
+        """The key manager's URL: the configured one, else the catalog's."""
+        km = self._settings
+        url = km.endpoint or _catalog_url(self._session, km, km.endpoint_type)
+        if not url:
+            raise Fatal(f"The catalog has no {km.endpoint_type} {SERVICE_TYPE} endpoint")
+        return url
+
+    def _caller_client(self, token: str, endpoint: str) -> Any:
+        """A client acting as the holder of `token`, made per call (it costs Barbican's
+        version discovery, one unauthenticated GET)."""
+        auth = token_endpoint.Token(endpoint, token)
+        caller_session = session.Session(auth=auth, timeout=self._settings.timeout)
+        return barbican_client.Client(session=caller_session, endpoint=endpoint)
 
     def _client(self, project_id: str | None, ref: str) -> Any:
         """barbicanclient's client: one for the service user, or one per project (it holds
@@ -242,6 +284,18 @@ def _certificate_container(client: Any, ref: str) -> Any:
         # Octavia reads only certificate containers (a generic one's names are free-form).
         raise bundles.UnusableCertificate("The container is not a certificate container")
     return container
+
+
+def _add_reader(client: Any, ref: str, user_id: str) -> None:
+    """Add `user_id` to the read ACL of the secret or container `ref` (kept as it is when
+    it is there already; the users and project access already set stay)."""
+    acl = client.acls.get(ref)
+    read = acl.read  # every entity has a read ACL, if only the implicit one
+    users = list(read.users or [])
+    if user_id in users:
+        return
+    read.users = [*users, user_id]
+    acl.submit()
 
 
 def _payload(secret: Any) -> str | bytes:

@@ -5,6 +5,8 @@ noop drivers' data plane terminates no TLS, and tests put the bundles and CA/CRL
 need. A bundle or secret put for a project is fetched only by that project, as Barbican's ACLs
 would have it. What is put is kept as given and checked on every fetch by the same
 `bundles` checks the Barbican store runs, so a test sees the same 400s a cloud would give.
+It knows no tokens: `grant` only records what it was asked (`granted`), so a test can see
+that the caller's token reached the store; the project checks of the fetches are its gate.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class NoopCertificateStore:
         self._lock = threading.Lock()
         self._bundles: dict[str, tuple[CertificateBundle, str | None]] = {}
         self._secrets: dict[str, tuple[str, str | None]] = {}
+        self.granted: list[tuple[str, str]] = []  # (reference, token), in the order asked
 
     def put(self, ref: str, bundle: CertificateBundle, project_id: str | None = None) -> None:
         """Keep `bundle` under `ref`, readable by `project_id` only (None: by everyone)."""
@@ -51,3 +54,7 @@ class NoopCertificateStore:
         if found is None or found[1] not in (None, project_id):
             raise bundles.retrieval_error(ref)
         return bundles.check_ca(found[0]) if kind == "ca" else bundles.check_crl(found[0])
+
+    def grant(self, ref: str, token: str) -> None:
+        with self._lock:
+            self.granted.append((ref, token))
