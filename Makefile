@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived
+DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived chromium
 
 .PHONY: install run test lint unit functional compat db-tests bench clean tempest
 

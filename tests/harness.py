@@ -24,6 +24,7 @@ from ottava import bootstrap, rpc
 from ottava.api import neutron
 from ottava.cmd.servers import http_server, serve_in_thread, stop_servers
 from ottava.db.models import Base
+from ottava.metrics import Registry
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -139,20 +140,24 @@ class Stack:
         self.services = bootstrap.build_services(
             self.settings.service, self.db, self.drivers, self.dispatch)
         self.health: Any = None
+        # One registry for the stack's parts, served at the API's /metrics, as standalone's.
+        self.metrics = Registry()
         worker = self.settings.worker_process()
         if health:
             self.health = bootstrap.build_health_manager(
-                self.settings.health_manager_process(), self.db, self.services.amphorae)
+                self.settings.health_manager_process(), self.db, self.services.amphorae,
+                self.metrics)
             host, port = self.health.address
             # The amphorae send their heartbeats to the port the health manager got.
             worker = dataclasses.replace(worker, agent=dataclasses.replace(
                 worker.agent, heartbeat_targets=(f"{host}:{port}",)))
             self.health.start()
-        self.runner = bootstrap.build_runner(worker, self.db, self.drivers)
+        self.runner = bootstrap.build_runner(worker, self.db, self.drivers, self.metrics)
         self.runner.start()
         self.consumer = self.restart_consumer()
         self.api = http_server(
-            bootstrap.api_application(self.conf, self.settings.api, self.services),
+            bootstrap.api_application(self.conf, self.settings.api, self.services,
+                                      self.metrics),
             "127.0.0.1", 0)
         self.network_api = http_server(neutron.create_app(self.drivers.network),
                                        "127.0.0.1", 0, threads=4)

@@ -29,6 +29,7 @@ from ottava import settings as s
 from ottava.db.engine import Database
 from ottava.domain.ports.requests import Dispatch, FailoverRequests, MaintenanceRequests
 from ottava.drivers.bounded import Bounded, call_pool
+from ottava.metrics import Registry
 from ottava.service.base import Deps
 from ottava.service.container import Services
 
@@ -174,7 +175,8 @@ def build_services(settings: s.ServiceSettings, db: Database, drivers: Drivers |
                          certificates=drivers.certificates if drivers else None))
 
 
-def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers) -> OperationRunner:
+def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers,
+                 metrics: Registry | None = None) -> OperationRunner:
     from ottava.worker.drivers import WorkerDeps
     from ottava.worker.runner import OperationRunner
 
@@ -188,29 +190,48 @@ def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers) -> O
     deps = WorkerDeps(db=db, compute=drivers.compute, network=drivers.network,
                       amphora=drivers.amphora, settings=settings.worker,
                       agent_boot=agent_boot, certificates=drivers.certificates)
-    return OperationRunner(deps, worker_name())
+    return OperationRunner(deps, worker_name(), metrics)
 
 
 def build_health_manager(settings: s.HealthManagerProcess, db: Database,
-                         requests: FailoverRequests) -> HealthManager:
+                         requests: FailoverRequests, metrics: Registry | None = None
+                         ) -> HealthManager:
+    """The health manager; with `metrics`, its counters and the fleet's state are read into
+    that registry at every scrape."""
     from ottava.health.manager import HealthManager
+    from ottava.health.metrics import FleetCollector, HealthCollector
 
     key = heartbeat_key(settings.common.state_dir, settings.health.heartbeat_key)
-    return HealthManager(settings.health, db, key, requests)
+    manager = HealthManager(settings.health, db, key, requests)
+    if metrics is not None:
+        metrics.register(HealthCollector(manager))
+        metrics.register(FleetCollector(db))
+    return manager
 
 
 def build_housekeeping(settings: s.HousekeepingProcess, db: Database, dispatch: Dispatch,
-                       requests: MaintenanceRequests | None) -> Housekeeping:
+                       requests: MaintenanceRequests | None, metrics: Registry | None = None
+                       ) -> Housekeeping:
     from ottava.housekeeping.manager import Housekeeping
 
-    return Housekeeping(settings.housekeeping, db, dispatch, requests)
+    housekeeping = Housekeeping(settings.housekeeping, db, dispatch, requests)
+    if metrics is not None:
+        metrics.register(housekeeping)
+    return housekeeping
 
 
-def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Services) -> Any:
+def metrics_registry(settings: s.Common) -> Registry | None:
+    """This process's metrics registry; None when `[metrics] enabled` is off."""
+    return Registry() if settings.metrics is not None else None
+
+
+def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Services,
+                    metrics: Registry | None = None) -> Any:
     """The API's WSGI application: the Falcon app behind the token check of the
     auth_strategy, `/healthcheck` beside it, inside oslo.middleware's standard wrappers
     (request id, X-Forwarded-* for links behind a proxy), which read their options from
-    `conf`. The body size limit is the Falcon app's own, so its 413 is a fault body."""
+    `conf`. The body size limit is the Falcon app's own, so its 413 is a fault body. With
+    `metrics` (the process's registry), `/metrics` serves it."""
     from oslo_middleware import http_proxy_to_wsgi, request_id
 
     from ottava import healthcheck
@@ -218,7 +239,7 @@ def api_application(conf: cfg.ConfigOpts, settings: s.ApiSettings, services: Ser
     from ottava.api.app import create_app
     from ottava.api.policy import Policy
 
-    app: Any = create_app(services, settings, Policy(conf))
+    app: Any = create_app(services, settings, Policy(conf), metrics)
     app = auth.wrap(app, settings, conf)
     if settings.healthcheck_enabled:
         app = healthcheck.WithHealthcheck(app, conf)

@@ -224,6 +224,18 @@ messaging_opts = [
     cfg.StrOpt("topic", default="ottava_provisioning"),
 ]
 
+metrics_opts = [
+    cfg.BoolOpt("enabled", default=True,
+                help="Serve Prometheus metrics at /metrics: the API on its own port, the "
+                     "worker, health manager and housekeeping processes on the ports below."),
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1",
+                       help="Address the worker, health manager and housekeeping serve "
+                            "/metrics on."),
+    cfg.PortOpt("worker_port", default=9465),
+    cfg.PortOpt("health_manager_port", default=9466),
+    cfg.PortOpt("housekeeping_port", default=9467),
+]
+
 GROUPS: list[tuple[str | None, list[Any]]] = [
     (None, default_opts),
     ("api_settings", api_opts),
@@ -241,6 +253,7 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
     ("house_keeping", house_keeping_opts),
     ("keepalived_vrrp", keepalived_opts),
     ("oslo_messaging", messaging_opts),
+    ("metrics", metrics_opts),
 ]
 
 
@@ -342,7 +355,7 @@ def read(conf: cfg.ConfigOpts) -> s.Standalone:
     health = _health(conf)
     return s.Standalone(
         common=s.Common(state_dir=state_dir, database_url=_database_url(conf, state_dir),
-                        topic=conf.oslo_messaging.topic),
+                        topic=conf.oslo_messaging.topic, metrics=_metrics(conf)),
         api=s.ApiSettings(
             bind=s.Endpoint(api.bind_host, api.bind_port), auth_strategy=api.auth_strategy,
             default_project_id=api.default_project_id, base_uri=api.api_base_uri,
@@ -457,6 +470,15 @@ def _key_manager(conf: cfg.ConfigOpts) -> s.KeyManagerSettings:
     return s.KeyManagerSettings(endpoint=endpoint, region_name=certs.region_name,
                                 endpoint_type=certs.endpoint_type, auth=auth,
                                 timeout=float(certs.timeout))
+
+
+def _metrics(conf: cfg.ConfigOpts) -> s.MetricsSettings | None:
+    m = conf.metrics
+    if not m.enabled:
+        return None
+    return s.MetricsSettings(host=m.bind_host, worker_port=m.worker_port,
+                             health_manager_port=m.health_manager_port,
+                             housekeeping_port=m.housekeeping_port)
 
 
 def _health(conf: cfg.ConfigOpts) -> s.HealthSettings:

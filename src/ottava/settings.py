@@ -236,11 +236,24 @@ class HousekeepingSettings:
 
 @dataclasses.dataclass(frozen=True)
 class Common:
-    """What every controller process shares: its state folder, database and message topic."""
+    """What every controller process shares: its state folder, database and message topic,
+    and where the processes without an API serve their /metrics."""
 
     state_dir: pathlib.Path
     database_url: str
     topic: str = "ottava_provisioning"
+    metrics: MetricsSettings | None = None  # None: no /metrics port of their own
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsSettings:
+    """`[metrics]`: the address the worker, health manager and housekeeping processes serve
+    Prometheus' /metrics on (the API serves it on its own port; standalone only there)."""
+
+    host: str = "127.0.0.1"
+    worker_port: int = 9465
+    health_manager_port: int = 9466
+    housekeeping_port: int = 9467
 
 
 @dataclasses.dataclass(frozen=True)

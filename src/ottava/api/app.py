@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from ottava.api import faults, openapi
 from ottava.api.context import RequestContext
+from ottava.api.metrics import MetricsRoute, RequestMetrics
 from ottava.api.policy import Policy
 from ottava.api.root import Root, VersionRoot
 from ottava.api.routes.amphorae import AmphoraRoutes
@@ -25,6 +28,7 @@ from ottava.api.routes.loadbalancers import LoadBalancerRoutes
 from ottava.api.routes.nested import L7RuleRoutes, MemberRoutes
 from ottava.api.routes.providers import ProviderRoutes
 from ottava.api.routes.quotas import QuotaRoutes
+from ottava.metrics import Registry
 from ottava.service.container import Services
 from ottava.settings import ApiSettings
 
@@ -35,10 +39,15 @@ ROUTES = (
 )
 
 
-def create_app(services: Services, settings: ApiSettings, policy: Policy) -> falcon.App:
+def create_app(services: Services, settings: ApiSettings, policy: Policy,
+               metrics: Registry | None = None) -> falcon.App:
     """The Falcon application of the v2 API. The composition root puts it behind the token
-    check and oslo.middleware's wrappers (see `ottava.bootstrap.api_application`)."""
-    app = falcon.App(middleware=[RequestContext(settings, policy)])
+    check and oslo.middleware's wrappers (see `ottava.bootstrap.api_application`). With
+    `metrics`, requests are counted into it and `/metrics` serves it."""
+    middleware: list[Any] = [RequestContext(settings, policy)]
+    if metrics is not None:
+        middleware.insert(0, RequestMetrics(metrics))
+    app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
     app.resp_options.default_media_type = falcon.MEDIA_JSON
@@ -49,4 +58,6 @@ def create_app(services: Services, settings: ApiSettings, policy: Policy) -> fal
     app.add_route("/v2/openapi.json", openapi.OpenAPIDocument(app))
     for routes in ROUTES:
         routes(services, settings, policy).add_to(app)
+    if metrics is not None:
+        app.add_route("/metrics", MetricsRoute(metrics, settings, policy))
     return app

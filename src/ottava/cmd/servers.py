@@ -1,5 +1,8 @@
 """Processes of the control plane: the API server, the worker, the health manager,
-housekeeping, and standalone (all of them in one); each stops on SIGTERM."""
+housekeeping, and standalone (all of them in one); each stops on SIGTERM.
+
+Each process has one metrics registry (`ottava.metrics`): the API and standalone serve it
+at the API's `/metrics`, the others on their own `[metrics]` port."""
 
 from __future__ import annotations
 
@@ -39,6 +42,18 @@ def serve_in_thread(server: wsgi.Server, name: str) -> threading.Thread:
     thread = threading.Thread(target=server.serve, name=name, daemon=True)
     thread.start()
     return thread
+
+
+def serve_metrics(registry: Any, settings: Any, port: int, name: str) -> wsgi.Server | None:
+    """The process's /metrics on `[metrics] bind_host`:`port`, in its own thread (None when
+    metrics are off)."""
+    if registry is None or settings is None:
+        return None
+    server = http_server(registry.wsgi_app(), settings.host, port, threads=2)
+    serve_in_thread(server, f"{name}-metrics")
+    LOG.info("Metrics of the %s on http://%s:%d/metrics", name, settings.host,
+             server.bind_addr[1])
+    return server
 
 
 def wait_for_signal() -> None:
@@ -113,7 +128,8 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
     check_key_manager_bind(settings)
     db = bootstrap.open_database(settings.common, upgrade=True)
     drivers = load_drivers(settings.drivers)
-    runner = bootstrap.build_runner(settings.worker_process(), db, drivers)
+    metrics = bootstrap.metrics_registry(settings.common)  # all parts, served by the API
+    runner = bootstrap.build_runner(settings.worker_process(), db, drivers, metrics)
     runner.start()
     dispatch = rpc.InProcessBus().serve(runner.run, settings.worker.threads)
     resumed = runner.resume_unfinished()
@@ -121,14 +137,14 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
         LOG.info("Resumed %d unfinished operations", len(resumed))
     services = bootstrap.build_services(settings.service, db, drivers, dispatch)
     health = bootstrap.build_health_manager(settings.health_manager_process(), db,
-                                            services.amphorae)
+                                            services.amphorae, metrics)
     health.start()
     housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
-                                                services.amphorae)
+                                                services.amphorae, metrics)
     housekeeping.start()
     bind, network_bind = settings.api.bind, settings.network_api
-    api = http_server(bootstrap.api_application(conf, settings.api, services), bind.host,
-                      bind.port)
+    api = http_server(bootstrap.api_application(conf, settings.api, services, metrics),
+                      bind.host, bind.port)
     network_api = http_server(neutron.create_app(drivers.network), network_bind.host,
                               network_bind.port, threads=4)
     servers = [api, network_api]
@@ -170,8 +186,9 @@ def run_api(loaded: bootstrap.Loaded) -> None:
     dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, drivers, dispatch)
     bind = settings.api.bind
-    api = http_server(bootstrap.api_application(conf, settings.api, services), bind.host,
-                      bind.port)
+    metrics = bootstrap.metrics_registry(settings.common)
+    api = http_server(bootstrap.api_application(conf, settings.api, services, metrics),
+                      bind.host, bind.port)
     serve_in_thread(api, "api")
     print(f"ottava api: http://{bind.host}:{api.bind_addr[1]}", flush=True)
     try:
@@ -192,14 +209,18 @@ def run_health_manager(loaded: bootstrap.Loaded) -> None:
     transport = bootstrap.messaging(loaded.conf)
     dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, None, dispatch)
+    metrics = bootstrap.metrics_registry(settings.common)
     health = bootstrap.build_health_manager(settings.health_manager_process(), db,
-                                            services.amphorae)
+                                            services.amphorae, metrics)
     health.start()
+    metrics_server = serve_metrics(metrics, settings.common.metrics,
+                                   _port(settings, "health_manager_port"), "health-manager")
     print(f"ottava health-manager: heartbeats on {health.address[0]}:{health.address[1]}",
           flush=True)
     try:
         wait_for_signal()
     finally:
+        stop_servers(*filter(None, [metrics_server]))
         health.stop()
         dispatch.close()
         transport.cleanup()
@@ -214,13 +235,17 @@ def run_housekeeping(loaded: bootstrap.Loaded) -> None:
     transport = bootstrap.messaging(loaded.conf)
     dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, None, dispatch)
+    metrics = bootstrap.metrics_registry(settings.common)
     housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
-                                                services.amphorae)
+                                                services.amphorae, metrics)
     housekeeping.start()
+    metrics_server = serve_metrics(metrics, settings.common.metrics,
+                                   _port(settings, "housekeeping_port"), "housekeeping")
     print("ottava housekeeping: running", flush=True)
     try:
         wait_for_signal()
     finally:
+        stop_servers(*filter(None, [metrics_server]))
         housekeeping.stop()
         dispatch.close()
         transport.cleanup()
@@ -233,17 +258,27 @@ def run_worker(loaded: bootstrap.Loaded) -> None:
     db = bootstrap.open_database(settings.common)
     drivers = load_drivers(settings.drivers)
     transport = bootstrap.messaging(loaded.conf)
-    runner = bootstrap.build_runner(settings, db, drivers)
+    metrics = bootstrap.metrics_registry(settings.common)
+    runner = bootstrap.build_runner(settings, db, drivers, metrics)
     runner.start()
     consumer = rpc.server(transport, settings.common.topic, runner.run, runner.name)
     consumer.start(override_pool_size=settings.worker.threads)
+    metrics_server = serve_metrics(metrics, settings.common.metrics,
+                                   _port(settings, "worker_port"), "worker")
     print("ottava worker: consuming operations", flush=True)
     try:
         wait_for_signal()
     finally:
+        stop_servers(*filter(None, [metrics_server]))
         runner.stop()
         consumer.stop()
         consumer.wait()
         transport.cleanup()
         drivers.close()
         db.dispose()
+
+
+def _port(settings: Any, name: str) -> int:
+    """`[metrics] <name>`, or 0 when metrics are off (then nothing is served)."""
+    metrics = settings.common.metrics
+    return int(getattr(metrics, name)) if metrics is not None else 0

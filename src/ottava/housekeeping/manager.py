@@ -3,9 +3,16 @@ its own interval (`ottava.periodic`).
 
 `ottava housekeeping` runs one; `ottava standalone` runs one in-process. Every job is safe to
 run in several processes at once (each change is a compare-and-set or an idempotent delete).
+`collect` gives Prometheus what the jobs did (see `ottava.metrics`).
 """
 
 from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
 
 from ottava.db.engine import Database
 from ottava.domain.ports.requests import Dispatch, MaintenanceRequests
@@ -20,10 +27,11 @@ class Housekeeping(PeriodicPart):
                  requests: MaintenanceRequests | None = None) -> None:
         """`requests` submits certificate rotations and spare boots (None: not done here)."""
         self.reconciler = Reconciler(db, dispatch, settings.operation_lease)
+        self.purged: collections.Counter[str] = collections.Counter()
         jobs = [
             Periodic("reconcile", settings.reconcile_interval, self.reconciler.run_once),
-            Periodic("purge", settings.cleanup_interval, lambda: purge.purge(
-                db, settings.load_balancer_expiry_age, settings.amphora_expiry_age)),
+            Periodic("purge", settings.cleanup_interval, lambda: self._count(purge.purge(
+                db, settings.load_balancer_expiry_age, settings.amphora_expiry_age))),
         ]
         if requests is not None and settings.spare_pool_size > 0:
             jobs.append(Periodic("spares", settings.spare_check_interval, lambda: spares.top_up(
@@ -36,3 +44,24 @@ class Housekeeping(PeriodicPart):
 
     def periodics(self) -> list[Periodic]:
         return list(self.jobs)
+
+    def _count(self, purged: purge.Purged) -> purge.Purged:
+        self.purged.update({"load_balancer": purged.load_balancers,
+                            "amphora": purged.amphorae, "operation": purged.operations})
+        return purged
+
+    def collect(self) -> Iterator[Any]:
+        """The reconciler's and the purge's work so far, for Prometheus."""
+        redriven = CounterMetricFamily(
+            "ottava_reconciler_redriven",
+            "Orphaned operations the reconciler handed to a worker again, by how.",
+            labels=["how"])
+        redriven.add_metric(["requeued"], self.reconciler.requeued)
+        redriven.add_metric(["recast"], self.reconciler.recast)
+        yield redriven
+        purged = CounterMetricFamily("ottava_purged_rows",
+                                     "Rows the purge removed, by what they were.",
+                                     labels=["kind"])
+        for kind in ("load_balancer", "amphora", "operation"):
+            purged.add_metric([kind], self.purged[kind])
+        yield purged

@@ -11,6 +11,10 @@ outcome (`ottava.db.fencing`). Every step rides out a database blip (`ottava.db.
 operation whose database stayed away longer than that is left RUNNING, never marked failed:
 its lease lapses and the reconciler runs it again once the database is back.
 
+Metrics (`ottava.metrics.Registry`): every recorded outcome counts by kind and outcome with
+the time from claim to outcome (failovers once more on their own), and every task of a flow
+is timed as it runs.
+
 Fault injection for the crash tests: with OTTAVA_CRASH_AT=<flow kind>:<atom name> in the
 environment, the process kills itself (SIGKILL) as that atom starts, as a power cut would.
 """
@@ -22,6 +26,7 @@ import datetime
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from oslo_log import log as logging
@@ -38,7 +43,8 @@ from ottava.db.retry import is_transient, retrying
 from ottava.db.transitions import compare_and_set
 from ottava.domain.errors import Fenced
 from ottava.domain.lifecycles import OPERATION, UNFINISHED, OperationState
-from ottava.domain.operations import Plan
+from ottava.domain.operations import FAILOVERS, OperationKind, Plan
+from ottava.metrics import Registry
 from ottava.periodic import Periodic, PeriodicRunner
 from ottava.worker import engine as flow_engine
 from ottava.worker import flows, persistence
@@ -54,9 +60,15 @@ def lease_until(seconds: float) -> datetime.datetime:
     return health.now() + datetime.timedelta(seconds=seconds)
 
 
+TASK_DONE = {tf_states.SUCCESS: "success", tf_states.FAILURE: "failure",
+             tf_states.REVERTED: "reverted"}
+
+
 class OperationRunner:
-    def __init__(self, deps: WorkerDeps, name: str = "worker") -> None:
+    def __init__(self, deps: WorkerDeps, name: str = "worker",
+                 metrics: Registry | None = None) -> None:
         self.deps = deps
+        self.metrics = metrics if metrics is not None else Registry()
         self.settings = deps.settings
         self.name = name
         self.lease = float(self.settings.operation_lease)
@@ -136,6 +148,7 @@ class OperationRunner:
             LOG.debug("Operation %s was claimed elsewhere or is finished", operation_id)
             return None
         plan = Plan.from_json(op.payload)
+        started = time.monotonic()
         # The claim's token fences every write the flow makes (see ottava.db.fencing).
         token = op.attempts
         deps = dataclasses.replace(self.deps, db=FencedDatabase(self.deps.db, op.id, token))
@@ -167,7 +180,16 @@ class OperationRunner:
             LOG.warning("Operation %s was taken over by another worker before it finished "
                         "here: its outcome is the other worker's to record", op.id)
             return None
+        self._count(plan.kind, state, time.monotonic() - started)
         return state
+
+    def _count(self, kind: OperationKind, state: OperationState, seconds: float) -> None:
+        outcome = state.value.lower()
+        self.metrics.operations.labels(kind.value, outcome).inc()
+        self.metrics.operation_seconds.labels(kind.value, outcome).observe(seconds)
+        if kind in FAILOVERS:
+            self.metrics.failovers.labels(kind.value, outcome).inc()
+            self.metrics.failover_seconds.labels(kind.value).observe(seconds)
 
     def finish(self, operation_id: str, token: int, state: OperationState,
                error: str | None = None) -> bool:
@@ -205,6 +227,7 @@ class OperationRunner:
             book.add(detail)
             conn.save_logbook(book)
         engine = flow_engine.load(flow, detail, backend, self.settings)
+        engine.atom_notifier.register(notifier.Notifier.ANY, self._task_timer(plan.kind))
         crash_at = os.environ.get(CRASH_ENV, "")
         if crash_at.startswith(f"{plan.kind}:"):
             atom = crash_at.split(":", 1)[1]
@@ -225,6 +248,23 @@ class OperationRunner:
         # (`_finish`); the memory store forgets it here.
         if self.memory is not None:
             conn.destroy_logbook(book.uuid)
+
+    def _task_timer(self, kind: OperationKind) -> Any:
+        """An atom listener timing each task of one flow run, from RUNNING to its end."""
+        started: dict[str, float] = {}
+        seconds = self.metrics.task_seconds
+
+        def listen(state: str, details: dict[str, Any]) -> None:
+            name = details.get("task_name")
+            if name is None:  # a retry controller, not a task
+                return
+            if state == tf_states.RUNNING:
+                started[name] = time.monotonic()
+            elif state in TASK_DONE and name in started:
+                seconds.labels(kind.value, name, TASK_DONE[state]).observe(
+                    time.monotonic() - started.pop(name))
+
+        return listen
 
     def resume_unfinished(self) -> list[str]:
         """Run every operation left QUEUED or RUNNING, e.g. by a process that died.
