@@ -7,6 +7,8 @@ it started. It never asserts timings; problems (errors, 5xx, timeouts) are print
   standalone  `ottava standalone --noop` (SQLite, in-process messaging)
   split       gunicorn serving `ottava.wsgi:application` + `ottava worker`
               (PostgreSQL, RabbitMQ)
+  standalone-no-metrics   standalone with `[metrics] enabled = false`: beside standalone,
+              the cost of the metrics (the report prints it)
 
     .venv/bin/python bench/api.py            # full: 1,000 LBs, 1,000 members
     .venv/bin/python bench/api.py --quick    # smoke run: 200 LBs, 100 members
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -45,6 +48,7 @@ FIGURES = [
     ("get_p50", "GET one LB p50 (ms)", 1.5, "9.8"),
     ("get_over_floor", "  GET one LB / floor", 2.0, ""),
     ("get_p99", "GET one LB p99 (ms)", None, ""),
+    ("metrics_p50", "GET /metrics p50 (ms)", None, ""),
     ("get_rps", "GET one LB (req/s)", None, ""),
     ("conc_rps", "GET one LB, 16 clients (req/s)", None, ""),
     ("conc_over_one", "  / one client's req/s", None, ""),
@@ -308,14 +312,17 @@ def stop_all(dep: Deployment, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def standalone(args: argparse.Namespace, tmp: pathlib.Path) -> Iterator[Deployment]:
-    dep = Deployment("standalone", free_port())
-    state = tmp / "standalone"
+def standalone(args: argparse.Namespace, tmp: pathlib.Path, metrics: bool = True
+               ) -> Iterator[Deployment]:
+    name = "standalone" if metrics else "standalone-no-metrics"
+    dep = Deployment(name, free_port())
+    state = tmp / name
     state.mkdir()
     extra: list[str] = []
-    if args.set:
-        conf = tmp / "standalone.conf"
-        conf.write_text(extra_conf(args.set))
+    settings = [*args.set, *([] if metrics else ["metrics.enabled=false"])]
+    if settings:
+        conf = tmp / f"{name}.conf"
+        conf.write_text(extra_conf(settings))
         extra = ["--config-file", str(conf)]
     try:
         dep.procs.append(spawn("ottava standalone", [
@@ -546,6 +553,9 @@ def phase_get(http: Http, args: argparse.Namespace, res: dict[str, Any], lb_id: 
     res["get_p99"] = percentile(lat, 99) * 1e3
     res["get_rps"] = len(lat) / wall if wall else float("nan")
     res["get_over_floor"] = res["get_p50"] / res["floor_p50"]
+    if http.raw("GET", "/metrics")[0] == 200:  # one scrape of everything, fleet included
+        scrapes, _ = timed_gets(http, "/metrics", max(10, args.gets // 50), deadline)
+        res["metrics_p50"] = percentile(scrapes, 50) * 1e3
     print(f"    GET: {len(lat)} requests, p50 {res['get_p50']:.2f} ms "
           f"({res['get_over_floor']:.2f}x the floor, GET / p50 {res['floor_p50']:.2f} ms), "
           f"p99 {res['get_p99']:.2f} ms, {res['get_rps']:.0f}/s", flush=True)
@@ -789,6 +799,12 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
         print(line)
     print("(x target = figure / target: at most 1.00x meets the target; latencies in ms, "
           "batch in s)")
+    with_metrics = results.get("standalone", {}).get("get_p50")
+    without = results.get("standalone-no-metrics", {}).get("get_p50")
+    if with_metrics and without:
+        print(f"metrics overhead on GET one LB p50 (standalone): "
+              f"{(with_metrics / without - 1) * 100:+.1f} % "
+              f"({with_metrics:.3f} ms with, {without:.3f} ms without; goal under 5 %)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -797,7 +813,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 200 LBs, 100 members, fewer requests")
     p.add_argument("--deployments", default="standalone,split",
-                   help="comma-separated: standalone, split (default both)")
+                   help="comma-separated: standalone, split, standalone-no-metrics "
+                   "(default: standalone,split)")
     p.add_argument("--lbs", type=int, help="load balancers in the list (default 1000)")
     p.add_argument("--members", type=int, help="members in the batch (default 1000)")
     p.add_argument("--gets", type=int, help="GETs of one load balancer (default 3000)")
@@ -844,7 +861,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = Problems()
     results: dict[str, dict[str, Any]] = {}
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="ottava-bench-"))
-    starters = {"standalone": standalone, "split": split}
+    starters = {"standalone": standalone, "split": split,
+                "standalone-no-metrics": functools.partial(standalone, metrics=False)}
     try:
         for name in [d.strip() for d in args.deployments.split(",") if d.strip()]:
             print(f"== {name}", flush=True)
