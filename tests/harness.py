@@ -152,7 +152,8 @@ class Stack:
             worker = dataclasses.replace(worker, agent=dataclasses.replace(
                 worker.agent, heartbeat_targets=(f"{host}:{port}",)))
             self.health.start()
-        self.runner = bootstrap.build_runner(worker, self.db, self.drivers, self.metrics)
+        self.runner = bootstrap.build_runner(worker, self.db, self.drivers, self.metrics,
+                                             self.conf)
         self.runner.start()
         self.consumer = self.restart_consumer()
         self.api = http_server(

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from ottava.health.manager import HealthManager
     from ottava.housekeeping.manager import Housekeeping
+    from ottava.worker.notifications import EventNotifier
     from ottava.worker.runner import OperationRunner
 
 # Each process imports only the parts it runs (inside the build_* below): a housekeeper has
@@ -176,7 +177,10 @@ def build_services(settings: s.ServiceSettings, db: Database, drivers: Drivers |
 
 
 def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers,
-                 metrics: Registry | None = None) -> OperationRunner:
+                 metrics: Registry | None, conf: cfg.ConfigOpts) -> OperationRunner:
+    """The operation runner, counting into `metrics` and sending Octavia's event
+    notifications as `[controller_worker] event_notifications` and
+    `[oslo_messaging_notifications]` in `conf` say."""
     from ottava.worker.drivers import WorkerDeps
     from ottava.worker.runner import OperationRunner
 
@@ -190,7 +194,40 @@ def build_runner(settings: s.WorkerProcess, db: Database, drivers: Drivers,
     deps = WorkerDeps(db=db, compute=drivers.compute, network=drivers.network,
                       amphora=drivers.amphora, settings=settings.worker,
                       agent_boot=agent_boot, certificates=drivers.certificates)
-    return OperationRunner(deps, worker_name(), metrics)
+    return OperationRunner(deps, worker_name(), metrics,
+                           event_notifications(conf, settings.worker, db))
+
+
+def event_notifications(conf: cfg.ConfigOpts, settings: s.WorkerSettings,
+                        db: Database) -> EventNotifier:
+    """The worker's event notifications (`ottava.worker.notifications`): an oslo.messaging
+    Notifier over the notification transport, whose driver, topics and transport_url are
+    oslo.messaging's `[oslo_messaging_notifications]` options, as in Octavia. Nothing is
+    sent when they are off, when no driver is named (oslo.messaging's default), or when the
+    transport is `fake://` (standalone without a broker: nobody could listen)."""
+    from ottava.worker import notifications
+
+    if not settings.event_notifications:
+        return notifications.NoNotifications()
+    options = conf.oslo_messaging_notifications
+    if not [name for name in options.driver if name != "noop"]:
+        LOG.info("Event notifications are on but [oslo_messaging_notifications] names no "
+                 "driver: none are sent")
+        return notifications.NoNotifications()
+    try:
+        url = oslo_messaging.TransportURL.parse(conf, options.transport_url)
+        if url.transport == "fake":
+            LOG.info("Event notifications are not sent: there is no message broker "
+                     "(set [oslo_messaging_notifications] transport_url to send them)")
+            return notifications.NoNotifications()
+        transport = oslo_messaging.get_notification_transport(conf)
+        # oslo.messaging's default is to reconnect forever; a notification may wait less.
+        retry = options.retry if options.retry >= 0 else notifications.SEND_RETRY
+        notifier = oslo_messaging.Notifier(transport, retry=retry)
+    except Exception:
+        LOG.exception("Event notifications are not sent: no notification transport")
+        return notifications.NoNotifications()
+    return notifications.Notifications(db, notifier, on_close=transport.cleanup)
 
 
 def build_health_manager(settings: s.HealthManagerProcess, db: Database,

@@ -97,6 +97,12 @@ worker_opts = [
     cfg.IntOpt("workers", default=4, min=1, help="Operations run at once by one worker."),
     cfg.IntOpt("driver_call_timeout", default=60, help="Seconds a driver call may take."),
     cfg.IntOpt("driver_call_retries", default=3, help="Tries of a driver call that is retryable."),
+    # Octavia's option and default; nothing leaves until [oslo_messaging_notifications]
+    # names a driver (oslo.messaging's default is none), as in Octavia.
+    cfg.BoolOpt("event_notifications", default=True,
+                help="Send octavia.loadbalancer.{create,update,delete}.end notifications "
+                     "when a load balancer operation succeeds; [oslo_messaging_notifications] "
+                     "says by which driver, on which topics and over which transport."),
 ]
 
 haproxy_opts = [
@@ -375,6 +381,7 @@ def read(conf: cfg.ConfigOpts) -> s.Standalone:
             taskflow_engine=conf.task_flow.engine,
             taskflow_max_workers=conf.task_flow.max_workers,
             vrrp_advert_int=conf.keepalived_vrrp.vrrp_advert_int,
+            event_notifications=conf.controller_worker.event_notifications,
             database_retry=s.DatabaseRetry(
                 max_retries=conf.database.db_max_retries,
                 interval=conf.database.db_retry_interval,

@@ -192,6 +192,9 @@ class WorkerSettings:
     taskflow_engine: str = "serial"  # serial | parallel
     taskflow_max_workers: int = 5
     vrrp_advert_int: float = 1.0  # seconds between VRRP adverts of a pair
+    # octavia.loadbalancer.*.end notifications (`ottava.worker.notifications`); sent only
+    # when the process also has a notification transport and driver.
+    event_notifications: bool = True
     database_retry: DatabaseRetry = DatabaseRetry()
 
 

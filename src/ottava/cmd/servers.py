@@ -129,7 +129,7 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
     db = bootstrap.open_database(settings.common, upgrade=True)
     drivers = load_drivers(settings.drivers)
     metrics = bootstrap.metrics_registry(settings.common)  # all parts, served by the API
-    runner = bootstrap.build_runner(settings.worker_process(), db, drivers, metrics)
+    runner = bootstrap.build_runner(settings.worker_process(), db, drivers, metrics, conf)
     runner.start()
     dispatch = rpc.InProcessBus().serve(runner.run, settings.worker.threads)
     resumed = runner.resume_unfinished()
@@ -259,7 +259,7 @@ def run_worker(loaded: bootstrap.Loaded) -> None:
     drivers = load_drivers(settings.drivers)
     transport = bootstrap.messaging(loaded.conf)
     metrics = bootstrap.metrics_registry(settings.common)
-    runner = bootstrap.build_runner(settings, db, drivers, metrics)
+    runner = bootstrap.build_runner(settings, db, drivers, metrics, loaded.conf)
     runner.start()
     consumer = rpc.server(transport, settings.common.topic, runner.run, runner.name)
     consumer.start(override_pool_size=settings.worker.threads)

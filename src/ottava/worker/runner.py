@@ -13,7 +13,8 @@ its lease lapses and the reconciler runs it again once the database is back.
 
 Metrics (`ottava.metrics.Registry`): every recorded outcome counts by kind and outcome with
 the time from claim to outcome (failovers once more on their own), and every task of a flow
-is timed as it runs.
+is timed as it runs. Every recorded outcome is then handed to the event notifications
+(`ottava.worker.notifications`), which send Octavia's load balancer events.
 
 Fault injection for the crash tests: with OTTAVA_CRASH_AT=<flow kind>:<atom name> in the
 environment, the process kills itself (SIGKILL) as that atom starts, as a power cut would.
@@ -49,6 +50,7 @@ from ottava.periodic import Periodic, PeriodicRunner
 from ottava.worker import engine as flow_engine
 from ottava.worker import flows, persistence
 from ottava.worker.drivers import Job, WorkerDeps
+from ottava.worker.notifications import EventNotifier, NoNotifications
 from ottava.worker.tasks.database import fail_plan
 
 LOG = logging.getLogger(__name__)
@@ -66,9 +68,11 @@ TASK_DONE = {tf_states.SUCCESS: "success", tf_states.FAILURE: "failure",
 
 class OperationRunner:
     def __init__(self, deps: WorkerDeps, name: str = "worker",
-                 metrics: Registry | None = None) -> None:
+                 metrics: Registry | None = None,
+                 notifications: EventNotifier | None = None) -> None:
         self.deps = deps
         self.metrics = metrics if metrics is not None else Registry()
+        self.notifications = notifications if notifications is not None else NoNotifications()
         self.settings = deps.settings
         self.name = name
         self.lease = float(self.settings.operation_lease)
@@ -126,6 +130,7 @@ class OperationRunner:
 
     def stop(self) -> None:
         self.periodic.stop()
+        self.notifications.close()
 
     def run(self, operation_id: str, states: tuple[OperationState, ...] = (
             OperationState.QUEUED,)) -> OperationState | None:
@@ -181,6 +186,7 @@ class OperationRunner:
                         "here: its outcome is the other worker's to record", op.id)
             return None
         self._count(plan.kind, state, time.monotonic() - started)
+        self.notifications.finished(plan, state)
         return state
 
     def _count(self, kind: OperationKind, state: OperationState, seconds: float) -> None:
