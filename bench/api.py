@@ -370,7 +370,8 @@ def split(args: argparse.Namespace, tmp: pathlib.Path) -> Iterator[Deployment]:
         "[controller_worker]\ncompute_driver = noop\nnetwork_driver = noop\n"
         "amphora_driver = noop\n"
         f"[api_settings]\nbind_host = 127.0.0.1\nbind_port = {dep.port}\n"
-        f"[oslo_messaging]\ntopic = {topic}\n" + extra_conf(args.set))
+        f"[oslo_messaging]\ntopic = {topic}\n"
+        "[metrics]\nworker_port = 0\n" + extra_conf(args.set))
     created = False
     try:
         admin = pg_admin(args.pg_url)

@@ -514,7 +514,8 @@ def bench_database(kind: str, args: argparse.Namespace, tmp: pathlib.Path) -> li
             f"[health_manager]\nbind_ip = 127.0.0.1\nbind_port = {port}\n"
             f"heartbeat_key = {KEY}\nheartbeat_timeout = 86400\n"
             f"heartbeat_max_age = 86400\n{flush}"
-            f"[oslo_messaging]\ntopic = ottava_bench_health_{uuid.uuid4().hex[:10]}\n")
+            f"[oslo_messaging]\ntopic = ottava_bench_health_{uuid.uuid4().hex[:10]}\n"
+            "[metrics]\nhealth_manager_port = 0\n")
         subprocess.run([str(VENV_BIN / "ottava"), "db", "upgrade", "--config-file", str(conf)],
                        cwd=ROOT, check=True, timeout=args.start_timeout,
                        stdout=subprocess.DEVNULL)

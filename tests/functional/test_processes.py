@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from tests import procs
 from tests.conftest import VIP_SUBNET
@@ -57,6 +58,8 @@ def deployment() -> Iterator[Deployment]:
         "compute_driver = noop\n"
         "network_driver = noop\n"
         "amphora_driver = noop\n"
+        # Processes of other tests may run beside: each serves its metrics on a free port.
+        "\n[metrics]\nworker_port = 0\nhealth_manager_port = 0\nhousekeeping_port = 0\n"
     )
     env = {**os.environ, "XDG_DATA_HOME": str(state), "PYTHONUNBUFFERED": "1"}
     dep = Deployment(state, config, topic, env, [])
@@ -123,3 +126,39 @@ def test_api_and_worker_processes_over_rabbitmq(deployment: Deployment) -> None:
             raise AssertionError(f"{proc.name} still running {STOP_TIMEOUT}s after "
                                  f"SIGTERM:\n{proc.output()}") from None
         assert code == 0, f"{proc.name} exited with {code}:\n{proc.output()}"
+
+
+def _metrics_url(proc: procs.Proc) -> str:
+    line = proc.whole_output().split("; metrics on ", 1)
+    assert len(line) == 2, f"{proc.name} did not say where its metrics are:\n{proc.output()}"
+    return line[1].split()[0]
+
+
+def test_worker_health_manager_and_housekeeping_serve_their_metrics(
+        deployment: Deployment) -> None:
+    upgrade = subprocess.run(
+        [str(OTTAVA), "db", "upgrade", "--config-file", str(deployment.config),
+         "--state-dir", str(deployment.state)],
+        capture_output=True, text=True, timeout=120, env=deployment.env, cwd=deployment.state)
+    assert upgrade.returncode == 0, upgrade.stderr
+    own = deployment.state / "health-manager.conf"
+    own.write_text(f"[health_manager]\nbind_ip = 127.0.0.1\nbind_port = {procs.free_port_udp()}\n")
+    started = {
+        "worker": (deployment.start("worker", "worker"), "ottava worker: consuming",
+                   "ottava_operations_total"),
+        "health-manager": (deployment.start("health-manager", "health-manager",
+                                            "--config-file", str(own)),
+                           "ottava health-manager: heartbeats on", "ottava_heartbeats_received"),
+        "housekeeping": (deployment.start("housekeeping", "housekeeping"),
+                         "ottava housekeeping: running", "ottava_reconciler_redriven_total"),
+    }
+    for name, (proc, ready, metric) in started.items():
+        wait_for_output(proc, ready)
+        page = requests.get(_metrics_url(proc), timeout=10)
+        assert page.status_code == 200, f"{name}: {page.status_code}"
+        assert page.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert metric in page.text, f"{name} serves no {metric}:\n{page.text[:2000]}"
+    for proc, _, _ in started.values():
+        proc.popen.send_signal(signal.SIGTERM)
+    for proc, _, _ in started.values():
+        assert proc.popen.wait(timeout=STOP_TIMEOUT) == 0, proc.output()

@@ -121,7 +121,9 @@ def cluster() -> Iterator[tuple[Deployment, str, list[Proc]]]:
         f"heartbeat_key = {HEARTBEAT_KEY}\nheartbeat_timeout = {HEARTBEAT_TIMEOUT}\n"
         "health_check_interval = 0.5\nreceiver_processes = 0\n"
         "\n[house_keeping]\n"
-        f"operation_lease = {OPERATION_LEASE}\nreconcile_interval = 1\n")
+        f"operation_lease = {OPERATION_LEASE}\nreconcile_interval = 1\n"
+        # Several of each process on one host: each serves its metrics on a free port.
+        "\n[metrics]\nworker_port = 0\nhealth_manager_port = 0\nhousekeeping_port = 0\n")
     env = {**os.environ, "XDG_DATA_HOME": str(state), "PYTHONUNBUFFERED": "1"}
     dep = Deployment(state, config, topic, env, [])
     try:

@@ -45,15 +45,22 @@ def serve_in_thread(server: wsgi.Server, name: str) -> threading.Thread:
 
 
 def serve_metrics(registry: Any, settings: Any, port: int, name: str) -> wsgi.Server | None:
-    """The process's /metrics on `[metrics] bind_host`:`port`, in its own thread (None when
-    metrics are off)."""
+    """The process's /metrics on `[metrics] bind_host`:`port` (0: any free port), in its
+    own thread (None when metrics are off). A port that is taken stops the process at start,
+    naming it, as the API's does."""
     if registry is None or settings is None:
         return None
     server = http_server(registry.wsgi_app(), settings.host, port, threads=2)
     serve_in_thread(server, f"{name}-metrics")
-    LOG.info("Metrics of the %s on http://%s:%d/metrics", name, settings.host,
-             server.bind_addr[1])
     return server
+
+
+def metrics_line(server: wsgi.Server | None) -> str:
+    """What the ready line says of the metrics: where they are served."""
+    if server is None:
+        return ""
+    host, port = server.bind_addr[:2]
+    return f"; metrics on http://{host}:{port}/metrics"
 
 
 def wait_for_signal() -> None:
@@ -215,8 +222,8 @@ def run_health_manager(loaded: bootstrap.Loaded) -> None:
     health.start()
     metrics_server = serve_metrics(metrics, settings.common.metrics,
                                    _port(settings, "health_manager_port"), "health-manager")
-    print(f"ottava health-manager: heartbeats on {health.address[0]}:{health.address[1]}",
-          flush=True)
+    print(f"ottava health-manager: heartbeats on {health.address[0]}:{health.address[1]}"
+          f"{metrics_line(metrics_server)}", flush=True)
     try:
         wait_for_signal()
     finally:
@@ -241,7 +248,7 @@ def run_housekeeping(loaded: bootstrap.Loaded) -> None:
     housekeeping.start()
     metrics_server = serve_metrics(metrics, settings.common.metrics,
                                    _port(settings, "housekeeping_port"), "housekeeping")
-    print("ottava housekeeping: running", flush=True)
+    print(f"ottava housekeeping: running{metrics_line(metrics_server)}", flush=True)
     try:
         wait_for_signal()
     finally:
@@ -265,7 +272,7 @@ def run_worker(loaded: bootstrap.Loaded) -> None:
     consumer.start(override_pool_size=settings.worker.threads)
     metrics_server = serve_metrics(metrics, settings.common.metrics,
                                    _port(settings, "worker_port"), "worker")
-    print("ottava worker: consuming operations", flush=True)
+    print(f"ottava worker: consuming operations{metrics_line(metrics_server)}", flush=True)
     try:
         wait_for_signal()
     finally:
