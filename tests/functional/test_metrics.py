@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pathlib
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,26 @@ def samples(page: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 def value(page: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
           **labels: str) -> float:
     return page.get((name, frozenset(labels.items())), 0.0)
+
+
+def scrape_until(api: harness.Client, grown: dict[tuple[str, frozenset[tuple[str, str]]], float],
+                 before: dict[tuple[str, frozenset[tuple[str, str]]], float],
+                 timeout: float = 10.0) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A scrape once every sample in `grown` has grown by (at least) its value since
+    `before`: the worker counts an operation when it records the outcome, just after the
+    statuses the test waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = scrape(api)
+        if all(page.get(key, 0.0) - before.get(key, 0.0) >= by for key, by in grown.items()):
+            return page
+        if time.monotonic() > deadline:
+            return page  # the caller's assertions say what is missing
+        time.sleep(0.05)
+
+
+def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
+    return name, frozenset(labels.items())
 
 
 def scrape(api: harness.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -81,7 +102,9 @@ def test_operations_and_their_tasks_are_counted_and_timed(api: harness.Client) -
     api.wait(f"{LB}/{lb_id}", "loadbalancer")
     assert api.delete(f"{LB}/{lb_id}").status_code == 204
     api.wait_gone(f"{LB}/{lb_id}")
-    after = scrape(api)
+    after = scrape_until(api, {key("ottava_operations_total", kind=kind, outcome="done"): 1
+                               for kind in ("loadbalancer.create", "loadbalancer.delete")},
+                         before)
 
     for kind in ("loadbalancer.create", "loadbalancer.delete"):
         done = dict(kind=kind, outcome="done")
@@ -109,8 +132,8 @@ def test_a_failed_operation_is_counted_as_failed(api: harness.Client,
         api.wait(f"{LB}/{resp.json()['loadbalancer']['id']}", "loadbalancer", status="ERROR")
     finally:
         del stack.drivers.amphora.apply
-    after = scrape(api)
     failed = dict(kind="loadbalancer.create", outcome="failed")
+    after = scrape_until(api, {key("ottava_operations_total", **failed): 1}, before)
     assert value(after, "ottava_operations_total", **failed) - value(
         before, "ottava_operations_total", **failed) == 1
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import falcon
 
-from ottava.api import faults, openapi
+from ottava.api import dashboard, faults, openapi
 from ottava.api.context import RequestContext
 from ottava.api.metrics import MetricsRoute, RequestMetrics
 from ottava.api.policy import Policy
@@ -60,4 +60,5 @@ def create_app(services: Services, settings: ApiSettings, policy: Policy,
         routes(services, settings, policy).add_to(app)
     if metrics is not None:
         app.add_route("/metrics", MetricsRoute(metrics, settings, policy))
+    dashboard.add_to(app, services, settings, policy)
     return app

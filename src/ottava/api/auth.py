@@ -3,7 +3,9 @@
 - `keystone`: keystonemiddleware's auth_token validates the X-Auth-Token of every request
   (configured from `[keystone_authtoken]` of Ottava's own configuration) and replaces the
   X-Project-Id, X-Roles, … headers with the token's; the caller is built from those.
-  The version document (`/`, `/v2`) and `/healthcheck` need no token.
+  The version document (`/`, `/v2`), `/healthcheck` and the dashboard's page and assets
+  (`/dashboard/`, `/dashboard/static/…`: the page asks for a token itself) need no token;
+  the dashboard's data (`/dashboard/events`) does.
 - `testing`: the same headers are trusted as sent, with no token: policy and quotas apply
   exactly as under keystone. For tests only.
 - `noauth`: the project comes from X-Project-Id (else `default_project_id`) and every caller
@@ -21,15 +23,20 @@ from ottava.settings import ApiSettings
 
 NOAUTH, KEYSTONE, TESTING = "noauth", "keystone", "testing"
 
-# Paths answered without a token: version discovery and the load balancer's health check.
-UNAUTHENTICATED = frozenset({"/", "/v2", "/v2.0", "/healthcheck"})
+# Paths answered without a token: version discovery, the load balancer's health check and
+# the dashboard's page; and, by prefix, the dashboard's static files. None of them reads who
+# is calling.
+UNAUTHENTICATED = frozenset({"/", "/v2", "/v2.0", "/healthcheck", "/dashboard"})
+UNAUTHENTICATED_PREFIXES = ("/dashboard/static/",)
 
 
 class SkippingAuthProtocol(auth_token.AuthProtocol):
     """auth_token, except for the paths clients call before they hold a token."""
 
     def process_request(self, request: Any) -> Any:
-        if request.path.rstrip("/") in UNAUTHENTICATED or request.path == "/":
+        path = request.path
+        if (path.rstrip("/") in UNAUTHENTICATED or path == "/"
+                or path.startswith(UNAUTHENTICATED_PREFIXES)):
             return None
         return super().process_request(request)
 

@@ -127,6 +127,10 @@ def _query_parameters(resource: f.Resource) -> list[dict[str, Any]]:
     return out
 
 
+# Served beside Octavia's API but not part of it (Prometheus text, the dashboard's pages).
+NOT_THE_API = ("/metrics", "/dashboard")
+
+
 def build(app: falcon.App) -> dict[str, Any]:
     """The document for every route of `app`."""
     info = falcon.inspect.inspect_app(app)
@@ -134,6 +138,8 @@ def build(app: falcon.App) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     resources = {type(r).__name__: getattr(r, "resource", None) for r in _responders(app)}
     for route in info.routes:
+        if route.path.startswith(NOT_THE_API):
+            continue
         resource = resources.get(route.class_name)
         operations: dict[str, Any] = {}
         for method in route.methods:

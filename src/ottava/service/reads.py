@@ -1,7 +1,9 @@
-"""Reads shared by the provisioned resources: show one, list a page, who owns an object."""
+"""Reads shared by the provisioned resources: show one, list a page, who owns an object; and
+the dashboard's recent operations."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -55,3 +57,22 @@ class ReadService(Operations):
         with self.db.reader() as s:
             repo.get(s, m.L7Policy, policy_id, "L7 Policy")
             return repo.list_page(s, m.L7Rule, query, [m.L7Rule.l7policy_id == policy_id])
+
+    def recent_operations(self, project_id: str | None, limit: int
+                          ) -> Sequence[dict[str, Any]]:
+        """The newest `limit` operations, newest first, with their load balancer's name and
+        project; only those on load balancers of `project_id` unless it is None (a reader of
+        every project). Operations on no load balancer (spare amphorae) have no project, so
+        only readers of every project see them."""
+        stmt = (select(m.Operation.id, m.Operation.kind, m.Operation.state,
+                       m.Operation.target_id, m.Operation.load_balancer_id,
+                       m.Operation.attempts, m.Operation.error, m.Operation.created_at,
+                       m.Operation.updated_at, m.LoadBalancer.name.label("load_balancer_name"),
+                       m.LoadBalancer.project_id)
+                .outerjoin(m.LoadBalancer, m.LoadBalancer.id == m.Operation.load_balancer_id)
+                .order_by(m.Operation.created_at.desc(), m.Operation.id.desc())
+                .limit(limit))
+        if project_id is not None:
+            stmt = stmt.where(m.LoadBalancer.project_id == project_id)
+        with self.db.reader() as s:
+            return [dict(row._mapping) for row in s.execute(stmt)]
