@@ -221,11 +221,16 @@ def event_notifications(conf: cfg.ConfigOpts, settings: s.WorkerSettings,
                      "(set [oslo_messaging_notifications] transport_url to send them)")
             return notifications.NoNotifications()
         transport = oslo_messaging.get_notification_transport(conf)
+    except Exception:
+        LOG.exception("Event notifications are not sent: no notification transport")
+        return notifications.NoNotifications()
+    try:
         # oslo.messaging's default is to reconnect forever; a notification may wait less.
         retry = options.retry if options.retry >= 0 else notifications.SEND_RETRY
         notifier = oslo_messaging.Notifier(transport, retry=retry)
     except Exception:
-        LOG.exception("Event notifications are not sent: no notification transport")
+        LOG.exception("Event notifications are not sent: no notifier")
+        transport.cleanup()
         return notifications.NoNotifications()
     return notifications.Notifications(db, notifier, on_close=transport.cleanup)
 

@@ -286,6 +286,7 @@ def register_library_opts(conf: cfg.ConfigOpts) -> None:
     groups = [
         *auth_token.list_opts(), *policy_opts.list_opts(), *oslo_messaging_opts.list_opts(),
         *middleware_opts.list_opts_sizelimit(), *middleware_opts.list_opts_healthcheck(),
+        *middleware_opts.list_opts_http_proxy_to_wsgi(),
         ("oslo_messaging_tracing", tracing.oslo_messaging_tracing),
         ("oslo_messaging_metrics", metrics.oslo_messaging_metrics),
     ]

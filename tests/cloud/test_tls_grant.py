@@ -90,6 +90,8 @@ def test_the_owner_names_ungranted_references_and_ottava_grants_itself_read(
 
     for ref in (container, ca, *parts):
         assert _readers(owner, ref) == [accounts["ottava_id"]], ref
+        # The grant adds a reader and changes nothing else: the project still reads it.
+        assert owner.barbican.acls.get(ref).read.project_access is True, ref
     # Granting again (an update naming the same container) keeps one entry.
     again = api.put(f"{P}/listeners/{listener.json()['listener']['id']}", {"listener": {
         "sni_container_refs": [container]}})

@@ -69,6 +69,7 @@ def test_one_scrape_shows_real_traffic_member_health_and_heartbeats(
         assert value(after, "ottava_amphorae", status="ALLOCATED") >= 1
         assert value(after, "ottava_loadbalancer_provisioning_status", **ids,
                      status="ACTIVE") == 1
+        assert value(after, "ottava_pool_status", **ids, pool_id=pool, status="ONLINE") == 1
         assert value(after, "ottava_operations_total", kind="loadbalancer.create",
                      outcome="done") >= 1
     finally:

@@ -71,10 +71,16 @@ def test_requests_are_counted_by_route_template_and_status(api: harness.Client) 
     resp = api.post(LB, {"loadbalancer": {"vip_subnet_id": VIP_SUBNET}})
     assert resp.status_code == 201, resp.text
     lb_id = resp.json()["loadbalancer"]["id"]
+    # Its operation done, so that it cannot land in another test's counts.
+    scrape_until(api, {key("ottava_operations_total", kind="loadbalancer.create",
+                           outcome="done"): 1}, before)
     for _ in range(3):
         assert api.get(f"{LB}/{lb_id}").status_code == 200
     assert api.get(f"{LB}/not-a-load-balancer").status_code == 404
     assert api.get("/no/such/path").status_code == 404
+    # A method HTTP does not define is one series, whatever its name.
+    for made_up in ("BREW", "WHEN"):
+        assert requests.request(made_up, f"{api.base}/", timeout=10).status_code in (400, 405)
     after = scrape(api)
 
     one = "/v2/lbaas/loadbalancers/{ident}"
@@ -87,8 +93,15 @@ def test_requests_are_counted_by_route_template_and_status(api: harness.Client) 
         before, counted, method="GET", route=one, status="404") == 1
     assert value(after, counted, method="GET", route="unrouted", status="404") - value(
         before, counted, method="GET", route="unrouted", status="404") == 1
-    # No id ever becomes a label: the series stay as few as the routes.
+    # No id and no made-up method ever becomes a label: the series stay as few as the
+    # routes and methods.
     assert not any(lb_id in str(labels) for _, labels in after)
+    assert not any(made_up in str(labels) for _, labels in after for made_up in ("BREW",
+                                                                                  "WHEN"))
+    assert value(after, counted, method="other", route="/", status="400") + value(
+        after, counted, method="other", route="/", status="405") - value(
+        before, counted, method="other", route="/", status="400") - value(
+        before, counted, method="other", route="/", status="405") == 2
     timed = "ottava_api_request_duration_seconds_count"
     assert value(after, timed, method="GET", route=one) - value(
         before, timed, method="GET", route=one) == 4
@@ -112,10 +125,12 @@ def test_operations_and_their_tasks_are_counted_and_timed(api: harness.Client) -
             before, "ottava_operations_total", **done) == 1, kind
         assert value(after, "ottava_operation_duration_seconds_count", **done) - value(
             before, "ottava_operation_duration_seconds_count", **done) == 1, kind
-    tasks = {dict(labels)["task"] for name, labels in after
+    timed = [labels for name, labels in after
              if name == "ottava_flow_task_duration_seconds_count"
-             and dict(labels)["flow"] == "loadbalancer.create"}
-    assert tasks, "no task of the create flow was timed"
+             and dict(labels)["flow"] == "loadbalancer.create"
+             and after[name, labels] > before.get((name, labels), 0.0)]
+    assert timed, "no task of this create's flow was timed"
+    assert all(dict(labels)["outcome"] == "success" for labels in timed)
 
 
 def test_a_failed_operation_is_counted_as_failed(api: harness.Client,

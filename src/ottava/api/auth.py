@@ -23,20 +23,22 @@ from ottava.settings import ApiSettings
 
 NOAUTH, KEYSTONE, TESTING = "noauth", "keystone", "testing"
 
-# Paths answered without a token: version discovery, the load balancer's health check and
-# the dashboard's page; and, by prefix, the dashboard's static files. None of them reads who
-# is calling.
-UNAUTHENTICATED = frozenset({"/", "/v2", "/v2.0", "/healthcheck", "/dashboard"})
-UNAUTHENTICATED_PREFIXES = ("/dashboard/static/",)
+# Paths answered without a token: version discovery, the load balancer's health check, the
+# dashboard's page and its two files (`api.dashboard.ASSETS`). None of them reads who is
+# calling. Exact paths only: a prefix would let `/dashboard/static/<anything>` through.
+UNAUTHENTICATED = frozenset({"/", "/v2", "/v2.0", "/healthcheck", "/dashboard",
+                             "/dashboard/static/app.js", "/dashboard/static/style.css"})
 
 
 class SkippingAuthProtocol(auth_token.AuthProtocol):
     """auth_token, except for the paths clients call before they hold a token."""
 
     def process_request(self, request: Any) -> Any:
-        path = request.path
-        if (path.rstrip("/") in UNAUTHENTICATED or path == "/"
-                or path.startswith(UNAUTHENTICATED_PREFIXES)):
+        # PATH_INFO, what Falcon routes on; not request.path, which puts SCRIPT_NAME in
+        # front, and SCRIPT_NAME is the client's X-Forwarded-Prefix when oslo.middleware
+        # parses proxy headers: `X-Forwarded-Prefix: /dashboard` must not open the API.
+        path = request.environ.get("PATH_INFO") or "/"
+        if path == "/" or path.rstrip("/") in UNAUTHENTICATED:
             return None
         return super().process_request(request)
 

@@ -18,6 +18,7 @@ from ottava.api.routes.common import Routes
 from ottava.metrics import CONTENT_TYPE, Registry
 
 UNROUTED = "unrouted"  # a path no route matches: one series for all of them
+OTHER_METHOD = "other"  # a method HTTP does not define: one series for all of them
 
 
 class RequestMetrics:
@@ -36,8 +37,11 @@ class RequestMetrics:
         if started is None:
             return
         route = req.uri_template or UNROUTED
-        self.seconds.labels(req.method, route).observe(time.perf_counter() - started)
-        self.requests.labels(req.method, route, str(resp.status_code)).inc()
+        # Any token is a method to the HTTP server: only the known ones become labels, or
+        # anyone could grow the page without bound.
+        method = req.method if req.method in falcon.COMBINED_METHODS else OTHER_METHOD
+        self.seconds.labels(method, route).observe(time.perf_counter() - started)
+        self.requests.labels(method, route, str(resp.status_code)).inc()
 
 
 class MetricsRoute(Routes):

@@ -219,9 +219,11 @@ def run_health_manager(loaded: bootstrap.Loaded) -> None:
     metrics = bootstrap.metrics_registry(settings.common)
     health = bootstrap.build_health_manager(settings.health_manager_process(), db,
                                             services.amphorae, metrics)
-    health.start()
+    # Bound before any work starts: a port that is taken stops the process with nothing
+    # to undo.
     metrics_server = serve_metrics(metrics, settings.common.metrics,
                                    _port(settings, "health_manager_port"), "health-manager")
+    health.start()
     print(f"ottava health-manager: heartbeats on {health.address[0]}:{health.address[1]}"
           f"{metrics_line(metrics_server)}", flush=True)
     try:
@@ -245,9 +247,9 @@ def run_housekeeping(loaded: bootstrap.Loaded) -> None:
     metrics = bootstrap.metrics_registry(settings.common)
     housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
                                                 services.amphorae, metrics)
-    housekeeping.start()
     metrics_server = serve_metrics(metrics, settings.common.metrics,
                                    _port(settings, "housekeeping_port"), "housekeeping")
+    housekeeping.start()
     print(f"ottava housekeeping: running{metrics_line(metrics_server)}", flush=True)
     try:
         wait_for_signal()
@@ -267,19 +269,22 @@ def run_worker(loaded: bootstrap.Loaded) -> None:
     transport = bootstrap.messaging(loaded.conf)
     metrics = bootstrap.metrics_registry(settings.common)
     runner = bootstrap.build_runner(settings, db, drivers, metrics, loaded.conf)
+    # Bound before the first claim: a port that is taken stops the process holding none.
+    metrics_server = serve_metrics(metrics, settings.common.metrics,
+                                   _port(settings, "worker_port"), "worker")
     runner.start()
     consumer = rpc.server(transport, settings.common.topic, runner.run, runner.name)
     consumer.start(override_pool_size=settings.worker.threads)
-    metrics_server = serve_metrics(metrics, settings.common.metrics,
-                                   _port(settings, "worker_port"), "worker")
     print(f"ottava worker: consuming operations{metrics_line(metrics_server)}", flush=True)
     try:
         wait_for_signal()
     finally:
         stop_servers(*filter(None, [metrics_server]))
-        runner.stop()
         consumer.stop()
+        # The operations under way finish (their leases still renewed, their notifications
+        # still sent) before the runner stops.
         consumer.wait()
+        runner.stop()
         transport.cleanup()
         drivers.close()
         db.dispose()

@@ -5,11 +5,11 @@
   changes; drift repairs; failovers requested), which its parts keep for their own work.
 - `FleetCollector`: the fleet as the database holds it, so one scrape of any health manager
   (or of standalone's API) covers every load balancer whichever process received its
-  heartbeats: amphorae by status, load balancers' and members' statuses, and each
+  heartbeats: amphorae by status, load balancers', pools' and members' statuses, and each
   listener's traffic from the statistics the heartbeats carry (summed over its amphorae),
   labelled with the project and the ids; and the database pool of this process.
 
-A scrape costs four reads, whatever the fleet's size; nothing is cached between scrapes, so a
+A scrape costs five reads, whatever the fleet's size; nothing is cached between scrapes, so a
 value is never older than the last heartbeat batch written.
 """
 
@@ -18,12 +18,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from oslo_log import log as logging
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
 from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.domain.lifecycles import Provisioning
+
+LOG = logging.getLogger(__name__)
 
 LATE = "stale"  # the receiver's reason for a heartbeat sent too long ago
 LB_LABELS = ["project_id", "loadbalancer_id"]
@@ -75,8 +78,25 @@ class HealthCollector:
 class FleetCollector:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.failures = 0
 
     def collect(self) -> Iterator[Any]:
+        # A database that does not answer must not take the rest of the page with it (the
+        # heartbeat counters matter most then): the fleet's families are left out, counted.
+        try:
+            rows = self._read()
+        except Exception as exc:  # any database failure; the scrape goes on without these
+            self.failures += 1
+            LOG.warning("Metrics: could not read the fleet from the database: %s", exc)
+            rows = None
+        yield CounterMetricFamily("ottava_fleet_read_failures",
+                                  "Scrapes that could not read the fleet from the database.",
+                                  value=self.failures)
+        if rows is not None:
+            yield from self._families(*rows)
+        yield self._pool_connections()
+
+    def _read(self) -> tuple[Sequence[Any], ...]:
         with self.db.reader() as s:
             amphorae = s.execute(select(m.Amphora.status, func.count())
                                  .group_by(m.Amphora.status)).all()
@@ -93,10 +113,19 @@ class FleetCollector:
                 .join(m.ListenerStatistics, m.ListenerStatistics.listener_id == m.Listener.id)
                 .group_by(m.Listener.project_id, m.Listener.load_balancer_id, m.Listener.id)
             ).all()
+            pools = s.execute(
+                select(m.Pool.project_id, m.Pool.load_balancer_id, m.Pool.id,
+                       m.Pool.operating_status)
+                .where(m.Pool.provisioning_status != Provisioning.DELETED)).all()
             members = s.execute(
                 select(m.Member.project_id, m.Pool.load_balancer_id, m.Member.pool_id,
                        m.Member.id, m.Member.operating_status)
                 .join(m.Pool, m.Pool.id == m.Member.pool_id)).all()
+        return amphorae, lbs, listeners, pools, members
+
+    def _families(self, amphorae: Sequence[Any], lbs: Sequence[Any],
+                  listeners: Sequence[Any], pools: Sequence[Any], members: Sequence[Any]
+                  ) -> Iterator[Any]:
         by_status = GaugeMetricFamily("ottava_amphorae", "Amphorae by status.",
                                       labels=["status"])
         for status, count in sorted(amphorae):
@@ -104,6 +133,13 @@ class FleetCollector:
         yield by_status
         yield from _load_balancers(lbs)
         yield from _listeners(listeners)
+        pool_status = GaugeMetricFamily(
+            "ottava_pool_status",
+            "1 for a pool's current operating status (ONLINE, DEGRADED, ERROR, …).",
+            labels=[*LB_LABELS, "pool_id", "status"])
+        for project, lb, pool_id, status in pools:
+            pool_status.add_metric([project or "", lb, pool_id, status], 1)
+        yield pool_status
         member_status = GaugeMetricFamily(
             "ottava_member_status",
             "1 for a member's current operating status (ONLINE, ERROR, NO_MONITOR, …).",
@@ -111,6 +147,8 @@ class FleetCollector:
         for project, lb, pool_id, member, status in members:
             member_status.add_metric([project or "", lb, pool_id, member, status], 1)
         yield member_status
+
+    def _pool_connections(self) -> Any:
         connections = self.db.engine.pool
         in_use = GaugeMetricFamily("ottava_db_pool_connections",
                                    "Database connections of this process, by state.",
@@ -120,7 +158,7 @@ class FleetCollector:
         idle = getattr(connections, "checkedin", lambda: 0)()
         in_use.add_metric(["in_use"], checked_out)
         in_use.add_metric(["idle"], idle)
-        yield in_use
+        return in_use
 
 
 def _load_balancers(rows: Sequence[Any]) -> Iterator[Any]:

@@ -176,7 +176,10 @@ class Notifications:
                         plan.load_balancer_id)
             return
         try:
-            self._last = self._executor.submit(self._send, event_type, body)
+            # Under the lock, so `close` waits for the one submitted last, whichever of the
+            # runner's threads submitted it.
+            with self._lock:
+                self._last = self._executor.submit(self._send, event_type, body)
         except (futurist.RejectedSubmission, RuntimeError) as exc:  # full, or closed
             LOG.warning("Notification %s of load balancer %s dropped: %s", event_type,
                         plan.load_balancer_id, exc)
@@ -196,13 +199,14 @@ class Notifications:
                           body["loadbalancer_id"])
 
     def close(self) -> None:
-        """Send what is queued (waiting at most `close_wait` seconds), drop the rest, and
-        release the transport. Later notifications are dropped."""
+        """Send what is queued (waiting `close_wait` seconds for it, then for the one send
+        under way, itself bounded by the Notifier's retries), drop the rest, and release the
+        transport. Later notifications are dropped."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        last = self._last
+            last = self._last
         if last is not None:
             futures.wait([last], timeout=self.close_wait)
         self._closing.set()

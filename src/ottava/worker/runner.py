@@ -256,7 +256,9 @@ class OperationRunner:
             conn.destroy_logbook(book.uuid)
 
     def _task_timer(self, kind: OperationKind) -> Any:
-        """An atom listener timing each task of one flow run, from RUNNING to its end."""
+        """An atom listener timing each task of one flow run: from RUNNING to SUCCESS or
+        FAILURE, and from REVERTING to REVERTED. One flow run's tasks report on the engine's
+        threads, each task name once at a time, so the dictionary needs no lock."""
         started: dict[str, float] = {}
         seconds = self.metrics.task_seconds
 
@@ -264,7 +266,7 @@ class OperationRunner:
             name = details.get("task_name")
             if name is None:  # a retry controller, not a task
                 return
-            if state == tf_states.RUNNING:
+            if state in (tf_states.RUNNING, tf_states.REVERTING):  # a run, or its undoing
                 started[name] = time.monotonic()
             elif state in TASK_DONE and name in started:
                 seconds.labels(kind.value, name, TASK_DONE[state]).observe(

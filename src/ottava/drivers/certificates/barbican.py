@@ -15,8 +15,10 @@ session, in one of two ways, after `settings.key_manager`:
 With a service user the caller's project is not checked by Barbican: whatever was granted to
 Ottava can be read on anyone's behalf. `grant` closes that, as Octavia does: with the caller's
 own token (a token plugin at the key manager's endpoint, so no call to Keystone) it reads the
-reference's ACL, which only those who manage it may (403/404 otherwise: the reference is
-refused), and adds Ottava's user to its readers, on a container's secrets too. So the user
+reference (a container, and the metadata of each secret) and its ACL, which only those who
+manage it may (403/404 otherwise: the reference is refused), and adds Ottava's user to its
+readers, on a container's secrets too. The ACL is read, merged and written back whole
+(Barbican has no "add one user"): an owner's concurrent ACL change can be lost. So the user
 never has to grant Ottava anything, and another project's reference is refused even when its
 owner granted it to Ottava. In the unauthenticated mode every fetch already names the
 caller's project, and `grant` does nothing.
@@ -115,9 +117,13 @@ class BarbicanCertificateStore:
         with self._answers(ref, as_caller=True):
             caller = self._caller_client(token, endpoint)
             refs = [ref]
-            if kind == "containers":
+            if kind == "containers":  # read as the caller: it may read the container
                 refs += _certificate_container(caller, ref).secret_refs.values()
             for each in refs:
+                if "/secrets/" in each:
+                    # Read as the caller too: managing an ACL need not mean reading the
+                    # secret (a private one), and only what the caller reads is granted.
+                    _ = caller.secrets.get(each).status  # the metadata, one GET
                 _add_reader(caller, each, ottava_user)
 
     @contextlib.contextmanager

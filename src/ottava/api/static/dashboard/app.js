@@ -216,7 +216,13 @@
   }
 
   function currentSelection() {
-    return decodeURIComponent(location.hash.slice(1)) || null;
+    // A hand-typed hash may not be valid percent-encoding: then nothing is selected,
+    // rather than the script stopping.
+    try {
+      return decodeURIComponent(location.hash.slice(1)) || null;
+    } catch (err) {
+      return null;
+    }
   }
 
   function select(id) {
