@@ -28,14 +28,13 @@ def standalone() -> Iterator[tuple[str, pathlib.Path, procs.Proc]]:
     state = pathlib.Path(tempfile.mkdtemp(prefix="ottava-km-"))
     log = state / "standalone.log"
     api, network, key_manager = procs.free_port(), procs.free_port(), procs.free_port()
+    argv = [str(procs.OTTAVA), "standalone", "--noop", "--bind", f"127.0.0.1:{api}",
+            "--network-api-bind", f"127.0.0.1:{network}",
+            "--key-manager-api-bind", f"127.0.0.1:{key_manager}", "--state-dir", str(state)]
     with log.open("ab") as out:
-        popen = subprocess.Popen(
-            [str(procs.OTTAVA), "standalone", "--noop", "--bind", f"127.0.0.1:{api}",
-             "--network-api-bind", f"127.0.0.1:{network}",
-             "--key-manager-api-bind", f"127.0.0.1:{key_manager}", "--state-dir", str(state)],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=state,
-            start_new_session=True)
-    proc = procs.Proc("standalone", popen, log)
+        popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, cwd=state, start_new_session=True)
+    proc = procs.Proc("standalone", popen, log, args=tuple(argv))
     try:
         procs.wait_for_output(proc, f"key manager API http://127.0.0.1:{key_manager}")
         yield f"http://127.0.0.1:{key_manager}", state, proc
@@ -83,3 +82,30 @@ def test_a_key_manager_bound_beyond_loopback_is_refused_at_start() -> None:
             capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2, done.stderr
     assert "must listen on a loopback address, not 0.0.0.0" in done.stderr
+
+
+@pytest.mark.parametrize("taken", ["key manager API", "network API", "API"])
+def test_a_second_standalone_on_a_taken_address_ends_naming_it(
+        standalone: tuple[str, pathlib.Path, procs.Proc], taken: str) -> None:
+    """Before, a second standalone whose key manager port was taken logged the error and
+    lingered, its API answering 500 to everything: now it ends at once, exit 2, naming the
+    address, and the first one is untouched."""
+    first_url, _, first = standalone
+    def given(flag: str) -> str:
+        return first.args[first.args.index(flag) + 1]
+
+    held = {"key manager API": given("--key-manager-api-bind"),
+            "network API": given("--network-api-bind"), "API": given("--bind")}
+    ports = {name: f"127.0.0.1:{procs.free_port()}" for name in held}
+    ports[taken] = held[taken]
+    with tempfile.TemporaryDirectory() as state:
+        done = subprocess.run(
+            [str(procs.OTTAVA), "standalone", "--noop", "--state-dir", state,
+             "--bind", ports["API"], "--network-api-bind", ports["network API"],
+             "--key-manager-api-bind", ports["key manager API"]],
+            capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"cannot listen for the {taken} on {held[taken]}" in done.stderr, done.stderr[-3000:]
+    assert first.popen.poll() is None, first.output()
+    client = barbican_for(first_url)("standalone-project", user="alice")
+    assert client.secrets.create(name="still", payload=b"here").store()

@@ -6,6 +6,7 @@ at the API's `/metrics`, the others on their own `[metrics]` port."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import signal
 import sys
@@ -29,6 +30,18 @@ def http_server(app: Any, host: str, port: int, threads: int = 16) -> wsgi.Serve
     return server
 
 
+def listen(app: Any, host: str, port: int, what: str, threads: int = 16) -> wsgi.Server:
+    """`http_server`, or the process ends (exit 2) naming the address it could not bind:
+    another process (another standalone on this host) holds it."""
+    try:
+        return http_server(app, host, port, threads)
+    except OSError as exc:
+        print(f"ottava: cannot listen for the {what} on {host}:{port}: {exc}; another "
+              f"process holds it (another Ottava on this host?): set another address",
+              file=sys.stderr, flush=True)
+        raise CannotStart(2) from exc
+
+
 def stop_servers(*servers: wsgi.Server) -> None:
     """Stop HTTP servers at once; each waits at most its shutdown_timeout for open requests."""
     threads = [threading.Thread(target=s.stop, daemon=True) for s in servers]
@@ -50,7 +63,7 @@ def serve_metrics(registry: Any, settings: Any, port: int, name: str) -> wsgi.Se
     naming it, as the API's does."""
     if registry is None or settings is None:
         return None
-    server = http_server(registry.wsgi_app(), settings.host, port, threads=2)
+    server = listen(registry.wsgi_app(), settings.host, port, f"{name}'s metrics", threads=2)
     serve_in_thread(server, f"{name}-metrics")
     return server
 
@@ -92,18 +105,21 @@ def load_drivers(settings: DriverSettings) -> bootstrap.Drivers:
         raise CannotStart(2) from exc
 
 
-def start_key_manager(conf: Any, settings: Standalone
-                      ) -> tuple[wsgi.Server, key_manager_store.Store] | None:
+def open_key_manager(conf: Any, settings: Standalone
+                     ) -> tuple[wsgi.Server, key_manager_store.Store] | None:
     """The Barbican-compatible key manager of standalone, storing under
-    <state_dir>/key-manager/, serving in its own thread; None when `[key_manager_api]` is
+    <state_dir>/key-manager/, bound but not yet serving; None when `[key_manager_api]` is
     disabled. Returns the server and the store (closed after the server stops)."""
     if settings.key_manager_api is None:
         return None
     store = key_manager_store.Store(settings.common.state_dir / "key-manager")
-    server = http_server(bootstrap.key_manager_application(conf, settings.api, store),
-                         settings.key_manager_api.host, settings.key_manager_api.port,
-                         threads=4)
-    serve_in_thread(server, "key-manager-api")
+    try:
+        server = listen(bootstrap.key_manager_application(conf, settings.api, store),
+                        settings.key_manager_api.host, settings.key_manager_api.port,
+                        "key manager API", threads=4)
+    except BaseException:
+        store.close()
+        raise
     return server, store
 
 
@@ -128,60 +144,72 @@ def _loopback(host: str) -> bool:
 
 def run_standalone(loaded: bootstrap.Loaded) -> None:
     """API, Neutron-compatible endpoint, Barbican-compatible key manager, worker, health
-    manager and housekeeping in one process, with in-process messaging."""
+    manager and housekeeping in one process, with in-process messaging.
+
+    Every address is bound before the health manager and housekeeping start and before the
+    first request is served; one that is taken (another standalone on this host) ends the
+    process at once, naming it, with what had started stopped again."""
     from ottava.api import neutron  # the standalone's own network API
 
     conf, settings = loaded.conf, loaded.settings
     check_key_manager_bind(settings)
     db = bootstrap.open_database(settings.common, upgrade=True)
-    drivers = load_drivers(settings.drivers)
-    metrics = bootstrap.metrics_registry(settings.common)  # all parts, served by the API
-    runner = bootstrap.build_runner(settings.worker_process(), db, drivers, metrics, conf)
-    runner.start()
-    dispatch = rpc.InProcessBus().serve(runner.run, settings.worker.threads)
-    resumed = runner.resume_unfinished()
-    if resumed:
-        LOG.info("Resumed %d unfinished operations", len(resumed))
-    services = bootstrap.build_services(settings.service, db, drivers, dispatch)
-    health = bootstrap.build_health_manager(settings.health_manager_process(), db,
-                                            services.amphorae, metrics)
-    health.start()
-    housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
+    with contextlib.ExitStack() as started:
+        started.callback(db.dispose)
+        drivers = load_drivers(settings.drivers)
+        started.callback(drivers.close)
+        metrics = bootstrap.metrics_registry(settings.common)  # all parts, served by the API
+        runner = bootstrap.build_runner(settings.worker_process(), db, drivers, metrics, conf)
+        runner.start()
+        started.callback(runner.stop)
+        dispatch = rpc.InProcessBus().serve(runner.run, settings.worker.threads)
+        # At stop, the operations under way finish, their leases still renewed.
+        started.callback(dispatch.close)
+        resumed = runner.resume_unfinished()
+        if resumed:
+            LOG.info("Resumed %d unfinished operations", len(resumed))
+        services = bootstrap.build_services(settings.service, db, drivers, dispatch)
+        health = bootstrap.build_health_manager(settings.health_manager_process(), db,
                                                 services.amphorae, metrics)
-    housekeeping.start()
-    bind, network_bind = settings.api.bind, settings.network_api
-    api = http_server(bootstrap.api_application(conf, settings.api, services, metrics),
-                      bind.host, bind.port)
-    network_api = http_server(neutron.create_app(drivers.network), network_bind.host,
-                              network_bind.port, threads=4)
-    servers = [api, network_api]
-    serve_in_thread(api, "api")
-    serve_in_thread(network_api, "network-api")
-    key_manager = start_key_manager(conf, settings)
-    if key_manager is not None:
-        servers.append(key_manager[0])
-    LOG.info("Ottava standalone: API on http://%s:%d, network API on http://%s:%d, state in %s",
-             bind.host, api.bind_addr[1], network_bind.host, network_api.bind_addr[1],
-             settings.common.state_dir)
-    key_manager_line = ""
-    if key_manager is not None and settings.key_manager_api is not None:
-        key_manager_line = (f" key manager API http://{settings.key_manager_api.host}:"
-                            f"{key_manager[0].bind_addr[1]}")
-    print(f"ottava standalone: API http://{bind.host}:{api.bind_addr[1]} "
-          f"network API http://{network_bind.host}:{network_api.bind_addr[1]}"
-          f"{key_manager_line}", flush=True)
-    try:
-        wait_for_signal()
-    finally:
-        stop_servers(*servers)
+        housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db,
+                                                    dispatch, services.amphorae, metrics)
+        bind, network_bind = settings.api.bind, settings.network_api
+        servers: list[wsgi.Server] = []
+        try:
+            api = listen(bootstrap.api_application(conf, settings.api, services, metrics),
+                         bind.host, bind.port, "API")
+            servers.append(api)
+            network_api = listen(neutron.create_app(drivers.network), network_bind.host,
+                                 network_bind.port, "network API", threads=4)
+            servers.append(network_api)
+            key_manager = open_key_manager(conf, settings)
+        except BaseException:
+            # A bound server holds worker threads that would keep the process alive.
+            stop_servers(*servers)
+            raise
         if key_manager is not None:
-            key_manager[1].close()
-        housekeeping.stop()
-        health.stop()
-        dispatch.close()  # the operations under way finish, their leases still renewed
-        runner.stop()
-        drivers.close()
-        db.dispose()
+            started.callback(key_manager[1].close)  # the store, once its server stopped
+            servers.append(key_manager[0])
+        health.start()
+        started.callback(health.stop)
+        housekeeping.start()
+        started.callback(housekeeping.stop)
+        started.callback(stop_servers, *servers)
+        serve_in_thread(api, "api")
+        serve_in_thread(network_api, "network-api")
+        if key_manager is not None:
+            serve_in_thread(key_manager[0], "key-manager-api")
+        LOG.info("Ottava standalone: API on http://%s:%d, network API on http://%s:%d, state "
+                 "in %s", bind.host, api.bind_addr[1], network_bind.host,
+                 network_api.bind_addr[1], settings.common.state_dir)
+        key_manager_line = ""
+        if key_manager is not None and settings.key_manager_api is not None:
+            key_manager_line = (f" key manager API http://{settings.key_manager_api.host}:"
+                                f"{key_manager[0].bind_addr[1]}")
+        print(f"ottava standalone: API http://{bind.host}:{api.bind_addr[1]} "
+              f"network API http://{network_bind.host}:{network_api.bind_addr[1]}"
+              f"{key_manager_line}", flush=True)
+        wait_for_signal()
 
 
 def run_api(loaded: bootstrap.Loaded) -> None:
@@ -194,8 +222,8 @@ def run_api(loaded: bootstrap.Loaded) -> None:
     services = bootstrap.build_services(settings.service, db, drivers, dispatch)
     bind = settings.api.bind
     metrics = bootstrap.metrics_registry(settings.common)
-    api = http_server(bootstrap.api_application(conf, settings.api, services, metrics),
-                      bind.host, bind.port)
+    api = listen(bootstrap.api_application(conf, settings.api, services, metrics),
+                 bind.host, bind.port, "API")
     serve_in_thread(api, "api")
     print(f"ottava api: http://{bind.host}:{api.bind_addr[1]}", flush=True)
     try:
