@@ -3,9 +3,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived chromium
+DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived
+# Only the tests need these: the dashboard's browser test drives Debian's chromium.
+TEST_DEBIAN_PACKAGES := chromium
 
-.PHONY: install run test lint unit functional compat db-tests bench clean tempest
+.PHONY: install run test test-packages lint unit functional compat db-tests bench clean tempest
 
 install: $(VENV)/bin/ottava
 
@@ -37,8 +39,16 @@ unit: install
 compat: install
 	$(VENV)/bin/pytest -q tests/compat
 
-test: lint
+test: lint test-packages
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+
+test-packages:
+	@missing=""; for p in $(TEST_DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for the tests:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	    || { echo "could not install$$missing (run as root?)" >&2; exit 1; }; \
+	fi
 
 # Octavia's conformance suite (tempest + octavia-tempest-plugin, in .venv-tempest) against
 # `ottava standalone --noop` with a real Keystone, in each RBAC mode; per-class counts.

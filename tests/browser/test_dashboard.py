@@ -10,8 +10,8 @@ Playwright's sync API.
   token of p1 shows p1's load balancer and not p2's; `/dashboard/events` needs a token and is
   scoped like the load balancer list; a refused token brings the prompt back.
 
-A missing /usr/bin/chromium fails these tests (CI installs it: the Makefile's
-DEBIAN_PACKAGES); they must never pass by not running. Every wait is bounded.
+A missing /usr/bin/chromium fails these tests (`make test` installs it: the Makefile's
+TEST_DEBIAN_PACKAGES); they must never pass by not running. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tests.keystone_tokens import AUTHTOKEN, fake_keystone
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 MISSING = (f"{CHROMIUM} is missing: the dashboard's browser test drives Debian's chromium "
-           "(apt-get install chromium; `make install` installs the Makefile's DEBIAN_PACKAGES)")
+           "(apt-get install chromium; `make test` installs the Makefile's TEST_DEBIAN_PACKAGES)")
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 P = "/v2/lbaas"
 WAIT_MS = 30_000  # the default bound of every browser wait
