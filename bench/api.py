@@ -83,6 +83,13 @@ class Problems:
         more = [f"{k}: {n} in all" for k, n in self.counts.items() if n > 3]
         return self.items + more
 
+    def print(self) -> None:
+        """The problems seen, after the figures (nothing when there were none)."""
+        if self.items:
+            print("\nProblems:")
+            for item in self.summary():
+                print(f"  {item}")
+
 
 class PhaseTimeout(Exception):
     pass
@@ -883,10 +890,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     report(results, args)
-    if problems.items:
-        print("\nProblems:")
-        for item in problems.summary():
-            print(f"  {item}")
+    problems.print()
     return 0
 
 

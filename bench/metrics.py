@@ -120,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
           "(in-process, a counter and a histogram)")
     if scrapes:
         print(f"GET /metrics p50 ({args.lbs + 1} LBs): {api.percentile(scrapes, 50) * 1e3:.1f} ms")
-    if problems.items:
-        print("\nProblems:")
-        for item in problems.summary():
-            print(f"  {item}")
+    problems.print()
     return 0
 
 
