@@ -183,3 +183,12 @@ def ottava_auth(accounts: dict[str, str], password: str = "ottava-secret") -> Se
     """Ottava's service user, as `[service_auth]` names it."""
     return ServiceAuth(auth_url=KEYSTONE, username=accounts["ottava"], password=password,
                        project_name="service")
+
+
+def barbican_overrides(accounts: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """A stack's settings for certificates read from the cloud's Barbican as Ottava's
+    service user (the catalog's public key-manager endpoint)."""
+    return {"controller_worker": {"certificates_driver": "barbican"},
+            "certificates": {"region_name": REGION, "endpoint_type": "public"},
+            "service_auth": {"auth_url": KEYSTONE, "username": accounts["ottava"],
+                             "password": "ottava-secret", "project_name": "service"}}

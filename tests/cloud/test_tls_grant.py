@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests import certs, harness
-from tests.cloud.conftest import KEYSTONE, REGION, Owner, user_token
+from tests.cloud.conftest import KEYSTONE, REGION, Owner, barbican_overrides, user_token
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 P = "/v2/lbaas"
@@ -31,17 +31,13 @@ PKI = certs.Pki(name="Ottava cloud grant")
 @pytest.fixture(scope="module")
 def stack(accounts: dict[str, str]) -> Iterator[harness.Stack]:
     state = harness.new_state_dir()
-    ottava = {"username": accounts["ottava"], "password": "ottava-secret",
-              "project_name": "service"}
+    overrides = barbican_overrides(accounts)
     stack = harness.Stack(f"sqlite:///{state}/ottava.db", state, {
-        "api_settings": {"auth_strategy": "keystone"},
-        "controller_worker": {"certificates_driver": "barbican"},
-        "certificates": {"region_name": REGION, "endpoint_type": "public"},
-        "service_auth": {"auth_url": KEYSTONE, **ottava}},
+        "api_settings": {"auth_strategy": "keystone"}, **overrides},
         auth_overrides={"keystone_authtoken": {
-            "www_authenticate_uri": KEYSTONE, "auth_url": KEYSTONE, "auth_type": "password",
-            "user_domain_name": "Default", "project_domain_name": "Default",
-            "region_name": REGION, **ottava}})
+            **overrides["service_auth"], "www_authenticate_uri": KEYSTONE,
+            "auth_type": "password", "user_domain_name": "Default",
+            "project_domain_name": "Default", "region_name": REGION}})
     try:
         yield stack
     finally:

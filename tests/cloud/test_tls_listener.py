@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import certs, harness
-from tests.cloud.conftest import KEYSTONE, REGION, Owner
+from tests.cloud.conftest import Owner, barbican_overrides
 from tests.e2e.backends import GATEWAY, Backend
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
@@ -26,12 +26,7 @@ PKI = certs.Pki(name="Ottava cloud TLS")
 
 @pytest.fixture(scope="module")
 def stack(accounts: dict[str, str]) -> Iterator[tuple[harness.Stack, harness.Client]]:
-    with harness.local_stack(overrides={
-            "controller_worker": {"certificates_driver": "barbican"},
-            "certificates": {"region_name": REGION, "endpoint_type": "public"},
-            "service_auth": {"auth_url": KEYSTONE, "username": accounts["ottava"],
-                             "password": "ottava-secret", "project_name": "service"}},
-            ) as (stack, _):
+    with harness.local_stack(overrides=barbican_overrides(accounts)) as (stack, _):
         yield stack, harness.Client(stack.url, {"X-Project-Id": accounts["project_id"]})
 
 

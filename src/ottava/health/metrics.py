@@ -131,22 +131,19 @@ class FleetCollector:
         for status, count in sorted(amphorae):
             by_status.add_metric([status], count)
         yield by_status
-        yield from _load_balancers(lbs)
+        yield _one_hot("ottava_loadbalancer_provisioning_status",
+                       "a load balancer's current provisioning status", [],
+                       [(project, lb, prov) for project, lb, prov, _ in lbs])
+        yield _one_hot("ottava_loadbalancer_operating_status",
+                       "a load balancer's current operating status", [],
+                       [(project, lb, oper) for project, lb, _, oper in lbs])
         yield from _listeners(listeners)
-        pool_status = GaugeMetricFamily(
-            "ottava_pool_status",
-            "1 for a pool's current operating status (ONLINE, DEGRADED, ERROR, …).",
-            labels=[*LB_LABELS, "pool_id", "status"])
-        for project, lb, pool_id, status in pools:
-            pool_status.add_metric([project or "", lb, pool_id, status], 1)
-        yield pool_status
-        member_status = GaugeMetricFamily(
-            "ottava_member_status",
-            "1 for a member's current operating status (ONLINE, ERROR, NO_MONITOR, …).",
-            labels=[*LB_LABELS, "pool_id", "member_id", "status"])
-        for project, lb, pool_id, member, status in members:
-            member_status.add_metric([project or "", lb, pool_id, member, status], 1)
-        yield member_status
+        yield _one_hot("ottava_pool_status",
+                       "a pool's current operating status (ONLINE, DEGRADED, ERROR, …)",
+                       ["pool_id"], pools)
+        yield _one_hot("ottava_member_status",
+                       "a member's current operating status (ONLINE, ERROR, NO_MONITOR, …)",
+                       ["pool_id", "member_id"], members)
 
     def _pool_connections(self) -> Any:
         connections = self.db.engine.pool
@@ -161,18 +158,13 @@ class FleetCollector:
         return in_use
 
 
-def _load_balancers(rows: Sequence[Any]) -> Iterator[Any]:
-    provisioning = GaugeMetricFamily(
-        "ottava_loadbalancer_provisioning_status",
-        "1 for a load balancer's current provisioning status.", labels=[*LB_LABELS, "status"])
-    operating = GaugeMetricFamily(
-        "ottava_loadbalancer_operating_status",
-        "1 for a load balancer's current operating status.", labels=[*LB_LABELS, "status"])
-    for project, lb, prov, oper in rows:
-        provisioning.add_metric([project or "", lb, prov], 1)
-        operating.add_metric([project or "", lb, oper], 1)
-    yield provisioning
-    yield operating
+def _one_hot(name: str, what: str, ids: list[str], rows: Sequence[Any]) -> Any:
+    """A gauge that is 1 for each object's current status: rows of (project, load balancer,
+    *ids, status)."""
+    family = GaugeMetricFamily(name, f"1 for {what}.", labels=[*LB_LABELS, *ids, "status"])
+    for project, *rest in rows:
+        family.add_metric([project or "", *rest], 1)
+    return family
 
 
 def _listeners(rows: Sequence[Any]) -> Iterator[Any]:
