@@ -2,7 +2,8 @@
 runs it (heartbeat every 1 s, failover after 3 s of silence).
 
 Covered: operating status from real HAProxy health checks (a backend killed -> member ERROR,
-pool and load balancer DEGRADED, traffic only to the living; back -> ONLINE); statistics
+pool and load balancer DEGRADED, traffic only to the living; back -> ONLINE); PING monitors
+answered by ICMP echo (a closed port on a live host is ONLINE, an absent host ERROR); statistics
 through the stats API that keep growing across HAProxy reloads; forged, truncated, oversized,
 foreign-version and unknown-amphora datagrams dropped and counted while real heartbeats keep
 being processed; drift repair (an amphora that lost its configuration gets it back); failover
@@ -132,6 +133,43 @@ def test_member_health_from_real_probes(env: tuple[harness.Stack, harness.Client
     finally:
         a.stop()
         b.stop()
+
+
+def closed_port() -> int:
+    """A port on the bridge address where nothing listens (connections are refused)."""
+    with socket.socket() as s:
+        s.bind((GATEWAY, 0))
+        return int(s.getsockname()[1])
+
+
+def test_ping_monitor_sends_icmp_echo(env: tuple[harness.Stack, harness.Client]) -> None:
+    """A PING monitor asks whether the member's host answers an ICMP echo, not whether its
+    port accepts connections: a host with the port closed is ONLINE, an address nobody holds
+    is ERROR. (A TCP check, the old fallback, would have marked both ERROR.)"""
+    _, api = env
+    a = Backend("a")
+    nobody = "198.19.255.250"  # inside the local subnet, far above what the pool hands out
+    members = [{"name": "a", "address": GATEWAY, "protocol_port": a.port},
+               {"name": "closed", "address": GATEWAY, "protocol_port": closed_port()},
+               {"name": "nobody", "address": nobody, "protocol_port": 80}]
+    pool = {"name": "pinged", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+            "members": members,
+            "healthmonitor": {"type": "PING", "delay": 1, "timeout": 1, "max_retries": 1,
+                              "max_retries_down": 1}}
+    try:
+        resp = api.post(LB, {"loadbalancer": {
+            "vip_subnet_id": SUBNET, "name": "ping",
+            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": pool}]}})
+        assert resp.status_code == 201, resp.text
+        lb_id = resp.json()["loadbalancer"]["id"]
+        api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=60)
+        expected = {"a": "ONLINE", "closed": "ONLINE", "nobody": "ERROR"}
+        eventually(lambda: tree(api, lb_id)["members"] == expected, 20,
+                   "members judged by ICMP echo")
+        assert tree(api, lb_id)["pool"] == "DEGRADED"
+        delete_lb(api, lb_id)
+    finally:
+        a.stop()
 
 
 def test_stats_grow_across_reloads(env: tuple[harness.Stack, harness.Client]) -> None:

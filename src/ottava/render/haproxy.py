@@ -20,8 +20,8 @@ Choices where Octavia's amphora gives no answer or a poor one:
 - SOURCE_IP_PORT (Octavia's amphora refuses it): the backend stores the client's source port
   in a transaction variable and hashes `src:port` (`balance hash`, HAProxy >= 2.6).
 - PING: ICMP needs an external check script; with `RenderPaths.ping_command` set it is used
-  (`external-check`, which needs `insecure-fork-wanted`), otherwise the member's port is
-  checked with a TCP connect.
+  (`external-check`, which needs `insecure-fork-wanted`). The agent always sets it (its
+  `ping-check`, one echo); a caller without a script gets a TCP connect to the member.
 - TLS-HELLO: a real TLS handshake (`check-ssl verify none`) instead of the SSLv3 hello of
   `ssl-hello-chk`, which modern servers refuse.
 - Cookie persistence (HTTP_COOKIE, APP_COOKIE) needs HTTP mode; on TCP-mode listeners it is
