@@ -4,7 +4,8 @@ HTTP and TCP from backends on the host's bridge address (198.18.0.1).
 
 Covered: LEAST_CONNECTIONS and SOURCE_IP balancing; HTTP_COOKIE and APP_COOKIE stickiness;
 L7 reject, redirects and pool routing by path, header, cookie and host; a TCP listener; a
-health monitor taking a frozen member out of rotation and back; allowed_cidrs; a listener's
+health monitor taking a frozen member out of rotation and back; allowed_cidrs; a PROMETHEUS
+listener scraped; a listener's
 connection_limit; member admin-down; 100 configuration updates under a bounded load with no
 failed request; the fully populated create through openstacksdk serving.
 
@@ -329,6 +330,32 @@ def test_allowed_cidrs(env: Env) -> None:
     env.apply("PUT", f"/v2/lbaas/listeners/{listener['id']}",
               {"listener": {"allowed_cidrs": ["192.0.2.0/24"]}})
     assert refused(env.vip, 82)
+
+
+def test_prometheus_listener_serves_haproxy_metrics(env: Env) -> None:
+    """A PROMETHEUS listener answers /metrics with HAProxy's own exporter: the load
+    balancer's listeners, pools and members, with the requests just made counted; any other
+    path is 404; allowed_cidrs keeps others out, as on every listener."""
+    listener = env.add_listener({"name": "metrics", "protocol": "PROMETHEUS",
+                                 "protocol_port": 9100})
+    for _ in range(3):  # after the reload that added the listener: counters start at zero
+        body(env)
+    status, text, resp = get(env.vip, 9100, "/metrics")
+    assert status == 200, text
+    assert resp.getheader("Content-Type", "").startswith("text/plain")
+    requests = [line for line in text.splitlines()
+                if line.startswith("haproxy_frontend_http_requests_total{")
+                and f'proxy="{env.listener}"' in line]
+    assert requests and float(requests[0].rsplit(" ", 1)[1]) >= 3, requests
+    members = {line.split('server="', 1)[1].split('"', 1)[0] for line in text.splitlines()
+               if line.startswith("haproxy_server_status{")
+               and f'proxy="{env.pool}:{env.listener}"' in line}
+    assert set(env.members.values()) <= members, (env.members, members)
+    assert get(env.vip, 9100, "/")[0] == 404
+    env.apply("PUT", f"/v2/lbaas/listeners/{listener['id']}",
+              {"listener": {"allowed_cidrs": ["192.0.2.0/24"]}})
+    assert refused(env.vip, 9100)
+    env.apply("DELETE", f"/v2/lbaas/listeners/{listener['id']}")
 
 
 def test_connection_limit_queues_the_second_connection(env: Env) -> None:

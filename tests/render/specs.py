@@ -360,6 +360,16 @@ def variants() -> list[Variant]:
             "backend p-web:l-tcp",
             "bind [2001:db8::10]:80",
         ], absent=("l-udp", "p-dns")),
+        Variant("prometheus", document(
+            [listener("l-metrics", "PROMETHEUS", 9100, allowed_cidrs=["192.0.2.0/24"])], []), [
+            "frontend l-metrics",
+            "mode http",
+            "bind 198.51.100.10:9100",
+            "acl allowed-cidrs src 192.0.2.0/24",
+            "tcp-request connection reject if !allowed-cidrs",
+            "http-request use-service prometheus-exporter if { path /metrics }",
+            "http-request return status 404",
+        ], absent=("backend", "default_backend")),
         Variant("terminated_https", document(
             [listener("l-terminated", "TERMINATED_HTTPS", 443, default_pool_id="p-web",
                       tls_certificate=cert_name("www"),

@@ -33,7 +33,12 @@ Choices where Octavia's amphora gives no answer or a poor one:
   refused (ValueError), never left out: no load balancer goes ACTIVE with a listener
   missing. Pools re-encrypt with `verify required` against their CA (and CRL) when they
   have one, presenting their client certificate when given, and pass the client's SNI on.
-- UDP, SCTP and PROMETHEUS listeners are not HAProxy's and are skipped.
+- PROMETHEUS listeners: an HTTP frontend whose `GET /metrics` is answered by HAProxy's own
+  exporter (`use-service prometheus-exporter`), any other path 404, `allowed_cidrs` as for
+  every listener. One HAProxy serves one load balancer, so the exporter shows exactly that
+  load balancer's listeners, pools and members: nothing to filter out, unlike Octavia's
+  amphora, which proxies to an internal exporter and filters it with Lua.
+- UDP and SCTP listeners are not HAProxy's and are skipped here.
 - No request is logged: no `log` line at all.
 """
 
@@ -66,7 +71,7 @@ TIMEOUT_DEFAULTS = {  # [haproxy_amphora] timeout_*, milliseconds
 MAX_LINE = 2047  # HAProxy reads lines of at most 2,048 bytes, newline included
 CIDRS_PER_LINE = 32  # HAProxy splits a line into at most 64 words
 
-HTTP_MODE_LISTENERS = frozenset({"HTTP", "TERMINATED_HTTPS"})
+HTTP_MODE_LISTENERS = frozenset({"HTTP", "TERMINATED_HTTPS", "PROMETHEUS"})
 TCP_MODE_LISTENERS = frozenset({"HTTPS", "TCP"})
 BALANCE = {
     "ROUND_ROBIN": "roundrobin",
@@ -282,7 +287,10 @@ def _frontend(listener: Mapping[str, Any], lb: Mapping[str, Any], pools: Mapping
         rules_used = [rule for policy in policies for rule in _enabled(policy["rules"])]
         acls += list(dict.fromkeys(_acl(rule) for rule in rules_used))
         rules += [_policy_rule(policy, lid) for policy in policies]
-    if listener["default_pool_id"] in pools:
+    if listener["protocol"] == "PROMETHEUS":
+        rules += ["http-request use-service prometheus-exporter if { path /metrics }",
+                  "http-request return status 404"]
+    elif listener["default_pool_id"] in pools:
         rules.append(f"default_backend {_backend_name(listener['default_pool_id'], lid)}")
     if listener["protocol"] == "TERMINATED_HTTPS":
         rules += _hsts(listener)
