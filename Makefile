@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived iputils-ping nftables
+DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived iputils-ping nftables conntrack
 # Only the tests need these: the dashboard's browser test drives Debian's chromium.
 TEST_DEBIAN_PACKAGES := chromium
 

@@ -20,6 +20,7 @@ from oslo_log import log as logging
 from oslo_policy import opts as policy_opts
 
 from ottava import settings as s
+from ottava.domain import rules
 
 MOZILLA_INTERMEDIATE = (
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
@@ -444,6 +445,10 @@ def _service(conf: cfg.ConfigOpts, providers: s.Providers) -> s.ServiceSettings:
         allow_ping_health_monitors=api.allow_ping_health_monitors,
         allow_prometheus_listeners=api.allow_prometheus_listeners,
         udp_connect_min_interval=api.udp_connect_min_interval_health_monitor,
+        # What the amphorae can balance datagrams with: nftables on Ottava's own amphorae
+        # (decision 0023); the noop driver stands for amphorae that can do anything.
+        datagram_algorithms=(rules.ALGORITHMS if conf.controller_worker.amphora_driver == "noop"
+                             else rules.DATAGRAM_ALGORITHMS),
     )
 
 

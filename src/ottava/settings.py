@@ -100,6 +100,9 @@ class ServiceSettings:
     allow_ping_health_monitors: bool = True
     allow_prometheus_listeners: bool = True
     udp_connect_min_interval: int = 3  # seconds, the least delay of a UDP-CONNECT monitor
+    # lb_algorithm values UDP and SCTP pools may take: what the amphorae can honour.
+    datagram_algorithms: frozenset[str] = frozenset(
+        {"ROUND_ROBIN", "SOURCE_IP", "SOURCE_IP_PORT"})
 
 
 # --- the API process's HTTP side ----------------------------------------------------------

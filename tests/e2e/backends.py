@@ -1,9 +1,10 @@
 """Backends for the end-to-end tests: small HTTP servers on the host's bridge address that
 answer with their name, can hold requests open, set an application cookie, echo the request's
-headers, speak HTTPS, and be frozen."""
+headers, speak HTTPS, and be frozen; and UDP servers that answer with their name."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -93,3 +94,40 @@ class Backend(ThreadingHTTPServer):
         self.hold.clear()
         self.shutdown()
         self.server_close()
+
+
+class UdpBackend:
+    """A UDP server on the bridge address answering every datagram with its name.
+
+    `stop()` closes the socket, so datagrams to its port are answered by the kernel with ICMP
+    port unreachable, which is what a UDP-CONNECT health check looks for. `received` counts
+    the datagrams it answered."""
+
+    def __init__(self, name: str, port: int = 0) -> None:
+        self.name = name
+        self.received = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((GATEWAY, port))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                _, peer = self.sock.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.received += 1
+            with contextlib.suppress(OSError):
+                self.sock.sendto(self.name.encode(), peer)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()

@@ -6,8 +6,9 @@ as a base (sampled just before each reload, and whenever a counter is seen to go
 and persisted beside HAProxy's files, so an agent restart keeps them too. The connections a
 retiring worker still serves after the reload are the only ones not counted.
 
-`Sender` runs one thread: read `show stat`, build a `ottava.wire.heartbeat.Heartbeat`, sign it,
-send it to every target. A send that fails (no route yet, controller down) is logged once and
+`Sender` runs one thread: read `show stat` (and the datagram listeners' counters and member
+checks, `ottava.agent.datagrams`), build a `ottava.wire.heartbeat.Heartbeat`, sign it, send it
+to every target. A send that fails (no route yet, controller down) is logged once and
 retried next interval: a heartbeat is never queued, the next one supersedes it.
 """
 
@@ -22,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ottava.agent.datagrams import DatagramError, Datagrams, merge
 from ottava.agent.haproxy import HAProxy, HAProxyError
 from ottava.wire import heartbeat as wire
 
@@ -103,9 +105,11 @@ class Sender:
     """Sends this amphora's heartbeat every `interval` seconds until stopped."""
 
     def __init__(self, amphora_id: str, haproxy: HAProxy, key: bytes,
-                 targets: list[str], interval: float) -> None:
+                 targets: list[str], interval: float,
+                 datagrams: Datagrams | None = None) -> None:
         self.amphora_id = amphora_id
         self.haproxy = haproxy
+        self.datagrams = datagrams
         self.key = key
         self.targets = [parse_target(t) for t in targets]
         self.interval = interval
@@ -136,7 +140,9 @@ class Sender:
                 # Not while a reload folds the old worker's counters in: a sample taken
                 # between the fold and the new worker would count that generation twice.
                 stats = self.haproxy.stats_unless_busy()
-            except (OSError, HAProxyError) as exc:
+                if stats is not None and self.datagrams is not None:
+                    merge(stats, self.datagrams.stats())
+            except (OSError, HAProxyError, DatagramError) as exc:
                 LOG.debug("no stats this interval: %s", exc)
                 stats = None
             if stats is None:

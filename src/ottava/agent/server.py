@@ -2,8 +2,11 @@
 
 `main(config_path)` reads the agent's JSON config (`ottava.wire.agent.AgentConfig`), serves
 HTTPS with mutual TLS (`ottava.agent.tls.server_context`: only the controller's client
-certificate is accepted) and drives one `HAProxy(<state_dir>/lb)`. It runs until SIGTERM or
-SIGINT, then stops accepting, and exits 0.
+certificate is accepted) and drives one `HAProxy(<state_dir>/lb)` for the stream listeners
+and one `Datagrams(<state_dir>/datagrams)` (nftables) for the UDP and SCTP ones. A spec is
+applied to the datagram side first: when either side fails, HAProxy still carries the
+previous spec's hash, so the controller sees the change as not applied and tries again.
+It runs until SIGTERM or SIGINT, then stops accepting, and exits 0.
 
 Choices:
 - Standard library only (http.server, ssl), plus `ottava.agent.haproxy` (which brings
@@ -36,6 +39,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ottava.agent import datagrams
+from ottava.agent.datagrams import DatagramError, Datagrams
 from ottava.agent.haproxy import ConfigRejected, HAProxy, HAProxyError
 from ottava.agent.heartbeat import Sender
 from ottava.agent.keepalived import Keepalived, KeepalivedError
@@ -59,6 +64,7 @@ class AgentServer(http.server.ThreadingHTTPServer):
         self.haproxy = HAProxy(Path(config["state_dir"]) / "lb",
                                local_peer=config["amphora_id"])
         self.keepalived = Keepalived(Path(config["state_dir"]) / "vrrp", self.haproxy.pidfile)
+        self.datagrams = Datagrams(Path(config["state_dir"]) / "datagrams")
         self._version: str | None = None
         super().__init__((config["bind_host"], config["bind_port"]), Handler)
 
@@ -155,14 +161,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if document is None:
             return
         try:
-            changed = self.server.haproxy.apply(document)
+            changed = self.server.datagrams.apply(document)
+            changed = self.server.haproxy.apply(document) or changed
         except ConfigRejected as exc:
             self._error(400, str(exc))
             return
         except ValueError as exc:
             self._error(400, f"invalid load balancer spec: {exc}")
             return
-        except HAProxyError as exc:
+        except (HAProxyError, DatagramError) as exc:
             LOG.error("apply failed: %s", exc)
             self._error(500, str(exc))
             return
@@ -179,8 +186,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._not_allowed()
             return
         try:
+            self.server.datagrams.remove()
             self.server.haproxy.remove()
-        except HAProxyError as exc:
+        except (HAProxyError, DatagramError) as exc:
             self._error(500, str(exc))
             return
         LOG.info("removed the load balancer")
@@ -238,13 +246,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _stats(self) -> None:
         haproxy = self.server.haproxy
-        if haproxy.master_pid() is None:
-            self._json(200, api.empty_stats())
-            return
         try:
-            self._json(200, haproxy.stats())
-        except (OSError, HAProxyError) as exc:
-            self._error(503, f"HAProxy's stats are not readable: {exc}")
+            stats = haproxy.stats() if haproxy.master_pid() is not None else api.empty_stats()
+            datagrams.merge(stats, self.server.datagrams.stats())  # type: ignore[arg-type]
+        except (OSError, HAProxyError, DatagramError) as exc:
+            self._error(503, f"the stats are not readable: {exc}")
+            return
+        self._json(200, stats)
 
     def _body(self) -> Any:
         """The decoded JSON body, or None after answering an error."""
@@ -280,14 +288,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         LOG.debug("%s %s", self.client_address[0], format % args)
 
 
-def heartbeat_sender(config: api.AgentConfig, haproxy: HAProxy) -> Sender | None:
+def heartbeat_sender(config: api.AgentConfig, haproxy: HAProxy,
+                     datagram_side: Datagrams | None = None) -> Sender | None:
     """The heartbeat thread the config asks for, or None (no key or no targets)."""
     key, targets = config.get("heartbeat_key"), config.get("heartbeat_targets")
     if not key or not targets:
         LOG.info("no heartbeat targets configured: sending no heartbeats")
         return None
     return Sender(config["amphora_id"], haproxy, key.encode(), targets,
-                  float(config.get("heartbeat_interval", 10)))
+                  float(config.get("heartbeat_interval", 10)), datagrams=datagram_side)
 
 
 def build(config: api.AgentConfig) -> AgentServer:
@@ -324,7 +333,7 @@ def main(config_path: str, debug: bool = False) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sender = heartbeat_sender(config, server.haproxy)
+    sender = heartbeat_sender(config, server.haproxy, server.datagrams)
     if sender is not None:
         sender.start()
     host, port = server.server_address[:2]
@@ -335,5 +344,6 @@ def main(config_path: str, debug: bool = False) -> int:
     finally:
         if sender is not None:
             sender.stop()
+        server.datagrams.stop()
     LOG.info("amphora agent stopped; HAProxy keeps running")
     return 0

@@ -9,6 +9,9 @@ from urllib.parse import urlparse
 from ottava.domain.errors import Invalid
 
 TCP_FAMILY = frozenset({"TCP", "HTTP", "HTTPS", "TERMINATED_HTTPS", "PROMETHEUS"})
+ALGORITHMS = frozenset({"ROUND_ROBIN", "LEAST_CONNECTIONS", "SOURCE_IP", "SOURCE_IP_PORT"})
+# What nftables can balance datagrams with: it picks a member without seeing flow counts.
+DATAGRAM_ALGORITHMS = ALGORITHMS - {"LEAST_CONNECTIONS"}
 
 LISTENER_POOL_PROTOCOLS: dict[str, frozenset[str]] = {
     "HTTP": frozenset({"HTTP", "PROXY", "PROXYV2"}),
@@ -50,6 +53,16 @@ def check_pool_protocol(listener_protocol: str, pool_protocol: str) -> None:
             f"Validation failure: The pool protocol '{pool_protocol}' is invalid while "
             f"the listener protocol is '{listener_protocol}'."
         )
+
+
+def check_datagram_algorithm(algorithm: str | None, pool_protocol: str,
+                             supported: frozenset[str]) -> None:
+    """A UDP or SCTP pool's algorithm must be one the amphorae can honour: never accepted and
+    then quietly balanced some other way."""
+    if pool_protocol in ("UDP", "SCTP") and algorithm and algorithm not in supported:
+        raise Invalid(f"Validation failure: The {algorithm} algorithm is not supported for "
+                      f"{pool_protocol} pools by this deployment's amphorae; use one of "
+                      f"{', '.join(sorted(supported))}.")
 
 
 def check_session_persistence(sp: dict[str, Any] | None, pool_protocol: str) -> None:

@@ -118,6 +118,8 @@ class PoolService(ChildService):
 
     def check(self, values: dict[str, Any], protocol: str) -> None:
         tls = self.settings.tls
+        rules.check_datagram_algorithm(values.get("lb_algorithm"), protocol,
+                                       self.settings.datagram_algorithms)
         rules.check_session_persistence(values.get("session_persistence"), protocol)
         rules.check_ciphers(values.get("tls_ciphers"), tls.prohibited_ciphers)
         rules.check_tls_versions(values.get("tls_versions"), tls.minimum_version)
