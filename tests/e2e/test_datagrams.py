@@ -6,7 +6,8 @@ Covered: round robin over new flows, weights, one flow staying on its member, SO
 SOURCE_IP_PORT hashing, SOURCE_IP persistence over round robin, a dead member taken out by
 UDP-CONNECT (member ERROR, pool DEGRADED, datagrams only to the living) and back, backup
 members, allowed_cidrs, listener statistics, a listener removed and the table gone with the
-load balancer; LEAST_CONNECTIONS refused.
+load balancer; an SCTP listener's rules loaded (its traffic where the kernel has SCTP
+sockets); LEAST_CONNECTIONS refused.
 
 Traffic goes only to 198.18.0.1 (backends) and to VIPs in our namespaces. Every loop is
 bounded in count and time; every server started is stopped.
@@ -250,3 +251,61 @@ def test_least_connections_is_refused(env: tuple[harness.Stack, harness.Client])
     assert resp.status_code == 400, resp.text
     assert "LEAST_CONNECTIONS" in resp.json()["faultstring"]
     assert api.get(f"{LB}?name=lc").json()["loadbalancers"] == []
+
+
+def sctp_sockets() -> bool:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
+    except OSError:
+        return False
+    return True
+
+
+def sctp_body(port: int) -> dict[str, Any]:
+    return {"loadbalancer": {
+        "vip_subnet_id": SUBNET, "name": "sctp",
+        "listeners": [{"name": "diameter", "protocol": "SCTP", "protocol_port": 3868,
+                       "default_pool": {"name": "sctp", "protocol": "SCTP",
+                                        "lb_algorithm": "SOURCE_IP", "members": [
+                                            {"address": GATEWAY, "protocol_port": port}]}}]}}
+
+
+def test_sctp_listener_is_configured(env: tuple[harness.Stack, harness.Client]) -> None:
+    """The amphora loads an SCTP listener's rules even on a kernel without SCTP sockets:
+    nftables matches and NATs SCTP without them."""
+    _, api = env
+    resp = api.post(LB, sctp_body(3868))
+    assert resp.status_code == 201, resp.text
+    lb = api.wait(f"{LB}/{resp.json()['loadbalancer']['id']}", "loadbalancer", timeout=60)
+    out = subprocess.run(["ip", "netns", "exec", namespace_of(api, lb["id"]), "nft", "list",
+                          "table", "inet", "ottava"], capture_output=True, text=True,
+                         timeout=10, check=True).stdout
+    assert "sctp dport 3868" in out
+    assert f"{GATEWAY} . 3868" in out
+    delete(api, lb["id"])
+
+
+@pytest.mark.skipif(not sctp_sockets(), reason="this kernel has no SCTP sockets")
+def test_sctp_traffic(env: tuple[harness.Stack, harness.Client]) -> None:
+    """An SCTP association through the VIP reaches the member and carries data both ways."""
+    _, api = env
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP) as server:
+        server.bind((GATEWAY, 0))
+        server.listen()
+        server.settimeout(10)
+        resp = api.post(LB, sctp_body(server.getsockname()[1]))
+        assert resp.status_code == 201, resp.text
+        lb = api.wait(f"{LB}/{resp.json()['loadbalancer']['id']}", "loadbalancer",
+                      timeout=60)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM,
+                           socket.IPPROTO_SCTP) as client:
+            client.settimeout(10)
+            client.connect((lb["vip_address"], 3868))
+            client.sendall(b"hello")
+            conn, _ = server.accept()
+            with conn:
+                conn.settimeout(10)
+                assert conn.recv(16) == b"hello"
+                conn.sendall(b"member")
+            assert client.recv(16) == b"member"
+        delete(api, lb["id"])
