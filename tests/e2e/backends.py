@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 GATEWAY = "198.18.0.1"
+GATEWAY6 = "fd00:198:18::1"  # the bridge's IPv6 address: backends for IPv6 members
 HOLD_LIMIT = 15.0  # no handler sleeps longer than this, whatever happens to the test
 
 
@@ -28,8 +29,11 @@ class Backend(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, name: str, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, name: str, port: int = 0, tls: ssl.SSLContext | None = None,
+                 address: str = GATEWAY) -> None:
         self.name = name
+        if ":" in address:
+            self.address_family = socket.AF_INET6
         self.tls = tls
         self.hold = threading.Event()
         self.inflight = 0
@@ -63,7 +67,7 @@ class Backend(ThreadingHTTPServer):
             def log_message(self, *args: Any) -> None:
                 pass
 
-        super().__init__((GATEWAY, port), Handler, bind_and_activate=False)
+        super().__init__((address, port), Handler, bind_and_activate=False)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart, same port
         self.server_bind = lambda: self.socket.bind(self.server_address)  # type: ignore[method-assign]
         self.server_bind()
@@ -103,12 +107,13 @@ class UdpBackend:
     port unreachable, which is what a UDP-CONNECT health check looks for. `received` counts
     the datagrams it answered."""
 
-    def __init__(self, name: str, port: int = 0) -> None:
+    def __init__(self, name: str, port: int = 0, address: str = GATEWAY) -> None:
         self.name = name
         self.received = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((GATEWAY, port))
+        self.sock.bind((address, port))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()

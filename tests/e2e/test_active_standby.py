@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from ottava.agent.haproxy import socket_folder
+from ottava.drivers.network.local import DEFAULT_SUBNET6_ID
 from tests import harness
 from tests.e2e.backends import GATEWAY, Backend
 from tests.e2e.test_health import amphorae, destroy_namespace, eventually, get
@@ -37,13 +38,26 @@ def env() -> Iterator[tuple[harness.Stack, harness.Client]]:
 
 
 def holder(namespaces: list[str], vip: str) -> str | None:
-    """The namespace whose eth0 holds the VIP."""
+    """The namespace whose eth0 holds the VIP (either family)."""
+    family, prefix = ("-6", 128) if ":" in vip else ("-4", 32)
     for name in namespaces:
-        out = subprocess.run(["ip", "-n", name, "-4", "-o", "addr", "show", "dev", "eth0"],
+        out = subprocess.run(["ip", "-n", name, family, "-o", "addr", "show", "dev", "eth0"],
                              capture_output=True, text=True, timeout=10, check=False).stdout
-        if f" {vip}/32 " in out:
+        if f" {vip}/{prefix} " in out:
             return name
     return None
+
+
+def ha_flavor(api: harness.Client, name: str) -> str:
+    """A flavor whose profile asks for ACTIVE_STANDBY; its id."""
+    profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
+        "name": name, "provider_name": "amphora",
+        "flavor_data": json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"})}})
+    assert profile.status_code == 201, profile.text
+    flavor = api.post("/v2/lbaas/flavors", {"flavor": {
+        "name": name, "flavor_profile_id": profile.json()["flavorprofile"]["id"]}})
+    assert flavor.status_code == 201, flavor.text
+    return str(flavor.json()["flavor"]["id"])
 
 
 def stick_entries(stack: harness.Stack, amphora_id: str) -> int:
@@ -92,15 +106,8 @@ def test_master_killed_vip_moves_then_pair_is_rebuilt(
     stack, api = env
     backend = Backend("a")
     try:
-        profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
-            "name": "ha", "provider_name": "amphora",
-            "flavor_data": json.dumps({"loadbalancer_topology": "ACTIVE_STANDBY"})}})
-        assert profile.status_code == 201, profile.text
-        flavor = api.post("/v2/lbaas/flavors", {"flavor": {
-            "name": "ha", "flavor_profile_id": profile.json()["flavorprofile"]["id"]}})
-        assert flavor.status_code == 201, flavor.text
         resp = api.post(LB, {"loadbalancer": {
-            "vip_subnet_id": SUBNET, "flavor_id": flavor.json()["flavor"]["id"],
+            "vip_subnet_id": SUBNET, "flavor_id": ha_flavor(api, "ha"),
             "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": {
                 "name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
                 "session_persistence": {"type": "SOURCE_IP"},
@@ -149,6 +156,50 @@ def test_master_killed_vip_moves_then_pair_is_rebuilt(
         assert holder([survivor], vip) == survivor  # nopreempt: no needless move back
         assert get(vip) == "a"
         api.delete(f"{LB}/{lb['id']}?cascade=true")
+        api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+    finally:
+        backend.stop()
+
+
+def test_dual_stack_pair_moves_both_vips(env: tuple[harness.Stack, harness.Client]) -> None:
+    """A pair with an IPv4 VIP and an IPv6 additional VIP: keepalived moves both (the IPv6
+    one outside the IPv4 adverts) when the holder dies, and both keep serving."""
+    _, api = env
+    backend = Backend("a")
+    try:
+        resp = api.post(LB, {"loadbalancer": {
+            "vip_subnet_id": SUBNET, "flavor_id": ha_flavor(api, "ha-dual"),
+            "additional_vips": [{"subnet_id": DEFAULT_SUBNET6_ID}],
+            "listeners": [{"protocol": "HTTP", "protocol_port": 80, "default_pool": {
+                "name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                "members": [{"address": GATEWAY, "protocol_port": backend.port}]}}]}})
+        assert resp.status_code == 201, resp.text
+        lb: dict[str, Any] = resp.json()["loadbalancer"]
+        api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
+        vip4, vip6 = lb["vip_address"], lb["additional_vips"][0]["ip_address"]
+        names = [a["compute_id"] for a in amphorae(api, lb["id"])]
+        master = eventually(lambda: holder(names, vip4), 10, "keepalived holding the VIP")
+        assert eventually(lambda: holder(names, vip6), 10, "the IPv6 VIP held") == master
+        assert eventually(lambda: get(vip4) == "a" and get(vip6) == "a", 10, "both serving")
+
+        destroy_namespace(master)
+        survivor = next(n for n in names if n != master)
+        eventually(lambda: holder([survivor], vip4) and holder([survivor], vip6), 10,
+                   "both VIPs on the survivor")
+        eventually(lambda: get(vip4) == "a" and get(vip6) == "a", 10,
+                   "both VIPs serving from the survivor")
+
+        def rebuilt() -> bool:
+            now = amphorae(api, lb["id"])
+            return (len(now) == 2 and all(a["status"] == "ALLOCATED" for a in now)
+                    and master not in {a["compute_id"] for a in now})
+
+        eventually(rebuilt, 60, "the dead amphora replaced")
+        api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
+        names = [a["compute_id"] for a in amphorae(api, lb["id"])]
+        assert holder(names, vip4) == holder(names, vip6) == survivor
+        assert get(vip4) == "a" and get(vip6) == "a"
+        assert api.delete(f"{LB}/{lb['id']}?cascade=true").status_code == 204
         api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
     finally:
         backend.stop()

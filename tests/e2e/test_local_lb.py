@@ -79,6 +79,24 @@ def test_round_robin_through_a_real_amphora(local: tuple[harness.Stack, harness.
     b.stop()
 
 
+def test_a_load_balancer_whose_amphora_died_is_still_deleted(
+        local: tuple[harness.Stack, harness.Client]) -> None:
+    """Deleting a load balancer does not depend on its amphora answering: an agent that
+    cannot be reached has nothing left to stop, and its namespace is deleted anyway."""
+    _stack, api = local
+    resp = api.post(LB, {"loadbalancer": {"name": "dead", "vip_subnet_id": SUBNET}})
+    assert resp.status_code == 201, resp.text
+    lb = api.wait(f"{LB}/{resp.json()['loadbalancer']['id']}", "loadbalancer", timeout=60)
+    [amphora] = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb['id']}").json()["amphorae"]
+    name = amphora["compute_id"]
+    for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.split():
+        subprocess.run(["kill", "-9", pid], timeout=10, check=False)  # the agent and HAProxy
+    assert api.delete(f"{LB}/{lb['id']}").status_code == 204
+    api.wait_gone(f"{LB}/{lb['id']}", timeout=60)
+    assert name not in namespaces()
+
+
 def test_the_agent_port_setting_reaches_both_ends() -> None:
     """`[haproxy_amphora] bind_port` is the port the agent listens on and the one the REST
     driver dials: with a non-default port the load balancer still comes up and serves."""

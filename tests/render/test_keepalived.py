@@ -36,7 +36,10 @@ MASTER: dict[str, Any] = {
 BACKUP: dict[str, Any] = {
     **MASTER, "router_id": "9b1d7e40-5c2a-4f63-8e0d-1a2b3c4d5e6f", "priority": 90,
     "advert_int": 0.2, "own_ip": "192.0.2.12", "peer_ips": ["192.0.2.11", "192.0.2.13"]}
-AMPHORAE = {"keepalived_master": MASTER, "keepalived_backup": BACKUP}
+# Dual stack: an IPv6 VIP besides the IPv4 one, and an IPv6-only pair's VIP over IPv4 adverts.
+DUAL_STACK: dict[str, Any] = {**MASTER, "additional_vips": ["2001:db8::10"]}
+AMPHORAE = {"keepalived_master": MASTER, "keepalived_backup": BACKUP,
+            "keepalived_dual_stack": DUAL_STACK}
 
 
 def vrrp(base: dict[str, Any], **changes: Any) -> VrrpConfig:
@@ -52,6 +55,15 @@ def block(text: str, opening: str) -> list[str]:
     lines = [line.strip() for line in text.splitlines()]
     start = lines.index(f"{opening} {{") + 1
     return lines[start:lines.index("}", start)]
+
+
+def test_vips_of_the_other_family_move_with_the_state_outside_the_adverts() -> None:
+    text = keepalived.render(vrrp(DUAL_STACK), GOLDEN_SCRIPT)
+    assert block(text, "virtual_ipaddress") == ["203.0.113.10/32 dev eth0"]
+    assert block(text, "virtual_ipaddress_excluded") == ["2001:db8::10/128 dev eth0"]
+    v6_primary = keepalived.render(vrrp(MASTER, vip="2001:db8::10"), GOLDEN_SCRIPT)
+    assert "virtual_ipaddress {" not in v6_primary
+    assert block(v6_primary, "virtual_ipaddress_excluded") == ["2001:db8::10/128 dev eth0"]
 
 
 @pytest.mark.parametrize("name", sorted(AMPHORAE))
@@ -122,7 +134,8 @@ def for_this_host(golden_text: str, script: str) -> str:
         pytest.skip("this host has no non-loopback network interface for VRRP")
     assert golden_text.count(f'script "{GOLDEN_SCRIPT}"\n') == 1
     text = golden_text.replace(f'script "{GOLDEN_SCRIPT}"\n', f'script "{script}"\n')
-    assert text.count(f" {GOLDEN_INTERFACE}\n") == 2  # interface and virtual_ipaddress
+    # `interface`, and one line per VIP
+    assert text.count(f" {GOLDEN_INTERFACE}\n") == 1 + text.count(f" dev {GOLDEN_INTERFACE}\n")
     return text.replace(f" {GOLDEN_INTERFACE}\n", f" {interface}\n")
 
 

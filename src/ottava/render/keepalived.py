@@ -8,6 +8,7 @@ test or reload anything: that is `ottava.agent.keepalived`'s job.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import jinja2
@@ -34,7 +35,8 @@ def render(config: agent.VrrpConfig, check_script: str) -> str:
         advert_int=_advert_int(checked["advert_int"]),
         own_ip=checked["own_ip"],
         peers=_peers(checked),
-        virtual_ipaddress=_virtual_ipaddress(checked),
+        virtual_ipaddress=_virtual_ipaddresses(checked, excluded=False),
+        excluded=_virtual_ipaddresses(checked, excluded=True),
     )
 
 
@@ -59,10 +61,20 @@ def _peers(config: agent.VrrpConfig) -> list[str]:
     return list(config["peer_ips"])
 
 
-def _virtual_ipaddress(config: agent.VrrpConfig) -> str:
-    # The VIP alone, as a /32 on the VIP interface: the subnet's own address and routes
-    # on that interface are not keepalived's to add or remove.
-    return f"{config['vip']}/32 dev {config['interface']}"
+def _virtual_ipaddresses(config: agent.VrrpConfig, excluded: bool) -> list[str]:
+    """The VIPs, each as a /32 or /128 on the VIP interface (the subnet's own address and
+    routes there are not keepalived's to add or remove). An instance adverts in the family of
+    its unicast addresses; VIPs of the other family (dual stack) go to
+    `virtual_ipaddress_excluded`, which keepalived moves with the state but leaves out of
+    the adverts."""
+    family = ipaddress.ip_address(config["own_ip"]).version
+    out = []
+    for vip in [config["vip"], *config.get("additional_vips", [])]:
+        address = ipaddress.ip_address(vip)
+        if (address.version != family) == excluded:
+            prefix = 32 if address.version == 4 else 128
+            out.append(f"{address}/{prefix} dev {config['interface']}")
+    return out
 
 
 def _template() -> jinja2.Template:

@@ -58,9 +58,10 @@ class LoadBalancerService(Operations):
             network_id=values.get("vip_network_id"), port_id=values.get("vip_port_id"),
             address=values.get("vip_address"),
         ))
+        allocated = [vip]  # what goes back to the network if the create fails
         try:
             values["additional_vips"] = self.additional_vips(
-                lb_id, project, values.get("additional_vips") or [], vip)
+                lb_id, project, values.get("additional_vips") or [], vip, allocated)
             with self.change() as change:
                 s = change.session
                 quotas.enforce(s, self.db, self.settings.quotas, project, counts)
@@ -84,11 +85,12 @@ class LoadBalancerService(Operations):
                 return self.full_graph(s, lb.id) if (listeners_in or pools_in) else reload(
                     s, m.LoadBalancer, lb.id)
         except BaseException:
-            self.deps.plumbing.deallocate_vip(lb_id, vip)
+            for held in allocated:
+                self.deps.plumbing.deallocate_vip(lb_id, held)
             raise
 
     def additional_vips(self, lb_id: str, project: str, wanted: list[dict[str, Any]],
-                        primary: Vip) -> list[dict[str, Any]]:
+                        primary: Vip, allocated: list[Vip]) -> list[dict[str, Any]]:
         """Addresses on further subnets of the VIP network, on the VIP's port (v2.26)."""
         subnets = [v["subnet_id"] for v in wanted]
         if len(set(subnets)) != len(subnets) or primary.subnet_id in subnets:
@@ -103,6 +105,7 @@ class LoadBalancerService(Operations):
                 load_balancer_id=lb_id, project_id=project, subnet_id=subnet.id,
                 network_id=primary.network_id, port_id=primary.port_id,
                 address=item.get("ip_address")))
+            allocated.append(extra)
             out.append({"subnet_id": subnet.id, "ip_address": extra.address,
                         "port_id": primary.port_id})
         return out

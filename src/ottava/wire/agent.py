@@ -82,6 +82,8 @@ class VrrpConfig(TypedDict):
     advert_int: float  # seconds between adverts (VRRPv3 allows fractions)
     own_ip: str
     peer_ips: list[str]
+    # The load balancer's other VIPs (dual stack: the other family), moved with `vip`.
+    additional_vips: NotRequired[list[str]]
 
 
 _VRRP_TYPES: dict[str, tuple[type, ...]] = {
@@ -93,13 +95,18 @@ _SAFE = set("0123456789abcdefABCDEF.:-_")
 def parse_vrrp(document: Any) -> VrrpConfig:
     """Check a VRRP document; ValueError names the first bad key. Every string is made of
     address/identifier characters only: it is written into keepalived's configuration."""
-    if not isinstance(document, dict) or set(document) != set(_VRRP_TYPES):
-        raise ValueError(f"a VRRP configuration has exactly the keys {sorted(_VRRP_TYPES)}")
+    if not isinstance(document, dict) or set(document) - {"additional_vips"} != set(_VRRP_TYPES):
+        raise ValueError(f"a VRRP configuration has exactly the keys {sorted(_VRRP_TYPES)} "
+                         "(and, optionally, 'additional_vips')")
+    extra = document.get("additional_vips", [])
+    if not isinstance(extra, list):
+        raise ValueError("VRRP configuration: 'additional_vips' has the wrong type")
     for key, kinds in _VRRP_TYPES.items():
         value = document[key]
         if not isinstance(value, kinds) or isinstance(value, bool):
             raise ValueError(f"VRRP configuration: {key!r} has the wrong type")
-    strings = [document[k] for k in ("router_id", "vip", "own_ip")] + document["peer_ips"]
+    strings = ([document[k] for k in ("router_id", "vip", "own_ip")] + document["peer_ips"]
+               + extra)
     if not all(isinstance(v, str) and v and set(v) <= _SAFE for v in strings):
         raise ValueError("VRRP configuration: addresses and ids only")
     if not document["interface"].isalnum():

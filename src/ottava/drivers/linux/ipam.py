@@ -1,4 +1,5 @@
-"""Addresses of the local subnet: which are free, derived from what the kernel has configured.
+"""Addresses of the local subnets (IPv4 and IPv6): which are free, derived from what the kernel
+has configured.
 
 There is no allocation file: an address is used when it is configured in an `ottava-` namespace
 (management address or VIP), or reserved in memory by this process (a VIP allocated but not yet
@@ -14,6 +15,9 @@ import threading
 
 from ottava.drivers.linux import netlink
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 class AddressInUse(Exception):
     """The requested address is configured or reserved already."""
@@ -24,39 +28,39 @@ class AddressOutside(Exception):
 
 
 class AddressPool:
-    def __init__(self, subnet: ipaddress.IPv4Network = netlink.SUBNET,
-                 gateway: ipaddress.IPv4Address = netlink.GATEWAY,
+    def __init__(self, subnet: IPNetwork = netlink.SUBNET,
+                 gateway: IPAddress = netlink.GATEWAY,
                  prefix: str = netlink.PREFIX) -> None:
         self.subnet = subnet
         self.gateway = gateway
         self.prefix = prefix
         self.lock = threading.RLock()
-        self._reserved: set[ipaddress.IPv4Address] = set()
+        self._reserved: set[IPAddress] = set()
 
-    def configured(self) -> set[ipaddress.IPv4Address]:
+    def configured(self) -> set[IPAddress]:
         """Addresses of the subnet configured in the `ottava-` namespaces now."""
-        out: set[ipaddress.IPv4Address] = set()
+        out: set[IPAddress] = set()
         for name in netlink.list_namespaces(self.prefix):
             try:
-                pairs = netlink.addresses(name)
+                pairs = netlink.addresses(name, version=self.subnet.version)
             except Exception:  # the namespace went away meanwhile
                 continue
             for address, _ in pairs:
-                ip = ipaddress.IPv4Address(address)
+                ip = ipaddress.ip_address(address)
                 if ip in self.subnet:
                     out.add(ip)
         return out
 
-    def used(self) -> set[ipaddress.IPv4Address]:
+    def used(self) -> set[IPAddress]:
         with self.lock:
             return self.configured() | self._reserved | {self.gateway}
 
-    def check(self, address: str) -> ipaddress.IPv4Address:
+    def check(self, address: str) -> IPAddress:
         """The address if it is a host address of the subnet; AddressOutside otherwise."""
         try:
-            ip = ipaddress.IPv4Address(address)
+            ip = ipaddress.ip_address(address)
         except ValueError as e:
-            raise AddressOutside(f"{address} is not an IPv4 address") from e
+            raise AddressOutside(f"{address} is not an IP address") from e
         if (ip not in self.subnet or ip == self.subnet.network_address
                 or ip == self.subnet.broadcast_address):
             raise AddressOutside(f"{address} is not a host address of {self.subnet}")
@@ -81,21 +85,23 @@ class AddressPool:
     def reserve(self, address: str) -> None:
         """Hold `address` in memory (e.g. a VIP found at start, configured or not)."""
         with self.lock:
-            self._reserved.add(ipaddress.IPv4Address(address))
+            self._reserved.add(ipaddress.ip_address(address))
 
     def release(self, address: str) -> None:
         with self.lock:
-            self._reserved.discard(ipaddress.IPv4Address(address))
+            self._reserved.discard(ipaddress.ip_address(address))
 
 
 _POOLS: dict[str, AddressPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def pool(subnet: ipaddress.IPv4Network = netlink.SUBNET) -> AddressPool:
-    """The process-wide pool of `subnet`, shared by the compute and network drivers."""
+def pool(subnet: IPNetwork = netlink.SUBNET) -> AddressPool:
+    """The process-wide pool of `subnet` (one of the bridge's), shared by the compute and
+    network drivers."""
     with _POOLS_LOCK:
         found = _POOLS.get(str(subnet))
         if found is None:
-            found = _POOLS[str(subnet)] = AddressPool(subnet)
+            gateway = netlink.GATEWAY6 if subnet.version == 6 else netlink.GATEWAY
+            found = _POOLS[str(subnet)] = AddressPool(subnet, gateway)
         return found

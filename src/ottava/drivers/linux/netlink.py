@@ -19,6 +19,13 @@ BRIDGE = "ottava0"
 PREFIX = "ottava-"
 SUBNET = ipaddress.IPv4Network("198.18.0.0/15")
 GATEWAY = ipaddress.IPv4Address("198.18.0.1")
+# The IPv6 subnet of the same bridge: a ULA /64 whose gateway the host holds too. VIPs come
+# from its low end; each amphora's own address sits at AMPHORA6_OFFSET + its IPv4 address,
+# so it never needs an allocation of its own and never meets a VIP.
+SUBNET6 = ipaddress.IPv6Network("fd00:198:18::/64")
+GATEWAY6 = ipaddress.IPv6Address("fd00:198:18::1")
+AMPHORA6_OFFSET = 1 << 32
+IFA_F_NODAD = 0x02  # local addresses need no duplicate detection: the pools hand them out
 NS_IFNAME = "eth0"
 CMD_TIMEOUT = 10.0
 _CAP_NET_ADMIN = 12
@@ -50,7 +57,8 @@ def run(*argv: str, timeout: float = CMD_TIMEOUT) -> str:
 
 def ensure_bridge(name: str = BRIDGE, gateway: str = str(GATEWAY),
                   prefixlen: int = SUBNET.prefixlen) -> bool:
-    """Make the bridge exist, be UP and hold the gateway address; True when it was created."""
+    """Make the bridge exist, be UP and hold the gateway addresses (IPv4 and IPv6); True when
+    it was created."""
     created = False
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)
@@ -65,7 +73,13 @@ def ensure_bridge(name: str = BRIDGE, gateway: str = str(GATEWAY),
         index = found[0]
         ipr.link("set", index=index, state="up")
         _add_address(ipr, index, gateway, prefixlen)
+        _add_address(ipr, index, str(GATEWAY6), SUBNET6.prefixlen)
     return created
+
+
+def amphora_ipv6(address: str) -> str:
+    """The IPv6 address of the amphora whose management (IPv4) address is `address`."""
+    return str(SUBNET6.network_address + AMPHORA6_OFFSET + int(ipaddress.IPv4Address(address)))
 
 
 def list_namespaces(prefix: str = PREFIX) -> list[str]:
@@ -86,7 +100,8 @@ def create_namespace(name: str, address: str, prefixlen: int = SUBNET.prefixlen,
                      gateway: str = str(GATEWAY), bridge: str = BRIDGE,
                      alias: str | None = None) -> None:
     """Create namespace `name` with `eth0` (veth peer of a host link on `bridge`) holding
-    `address`, `lo` UP and a default route via `gateway`. Undone on failure."""
+    `address` and its IPv6 twin (`amphora_ipv6`), `lo` UP and default routes via `gateway`
+    and GATEWAY6. Undone on failure."""
     host = host_ifname(name)
     peer = "op-" + host[3:]
     netns.create(name)
@@ -105,10 +120,13 @@ def create_namespace(name: str, address: str, prefixlen: int = SUBNET.prefixlen,
                 ns.link("set", index=index, ifalias=alias)
             ns.link("set", index=index, state="up")
             _add_address(ns, index, address, prefixlen)
+            _add_address(ns, index, amphora_ipv6(address), SUBNET6.prefixlen)
             ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+            ns.route("add", dst="::/0", gateway=str(GATEWAY6), family=10)
         # HAProxy on the backup of a pair binds the VIP before keepalived gives it the address.
         run("ip", "netns", "exec", name, "sh", "-c",
-            "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind")
+            "echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind; "
+            "echo 1 > /proc/sys/net/ipv6/ip_nonlocal_bind")
     except BaseException:
         delete_namespace(name)
         raise
@@ -135,8 +153,9 @@ def namespace_pids(name: str) -> list[int]:
 
 
 def _add_address(ipr: IPRoute, index: int, address: str, prefixlen: int) -> None:
+    flags = IFA_F_NODAD if ":" in address else 0
     try:
-        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen, flags=flags)
     except NetlinkError as e:
         if e.code != errno.EEXIST:
             raise
@@ -179,21 +198,41 @@ for op in (1, 2):  # a gratuitous request, then a gratuitous reply: peers heed o
 """
 
 
+# IPv6's gratuitous ARP: an unsolicited neighbour advertisement (RFC 4861 7.2.6) to all
+# nodes, with the Override flag and our link-layer address. The kernel fills the checksum.
+_UNSOLICITED_NA = """
+import socket, struct, sys
+target, ifname = socket.inet_pton(socket.AF_INET6, sys.argv[1]), sys.argv[2]
+mac = bytes.fromhex(open(f"/sys/class/net/{ifname}/address").read().strip().replace(":", ""))
+index = socket.if_nametoindex(ifname)
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+s.sendto(struct.pack("!BBHI", 136, 0, 0, 0x20000000) + target + bytes([2, 1]) + mac,
+         ("ff02::1", 0, 0, index))
+"""
+
+
 def announce(namespace: str, address: str, ifname: str = NS_IFNAME) -> None:
-    """Gratuitous ARP for `address` from `ifname` in the namespace, so neighbours (the host
-    included) forget the MAC of the amphora that held the address before."""
-    run("ip", "netns", "exec", namespace, sys.executable, "-I", "-S", "-c", _GARP, address,
+    """Gratuitous ARP (IPv4) or an unsolicited neighbour advertisement (IPv6) for `address`
+    from `ifname` in the namespace, so neighbours (the host included) forget the MAC of the
+    amphora that held the address before."""
+    script = _UNSOLICITED_NA if ":" in address else _GARP
+    run("ip", "netns", "exec", namespace, sys.executable, "-I", "-S", "-c", script, address,
         ifname, timeout=5.0)
 
 
-def addresses(namespace: str, ifname: str = NS_IFNAME) -> list[tuple[str, int]]:
-    """The IPv4 (address, prefixlen) pairs on `ifname` inside the namespace."""
+def addresses(namespace: str, ifname: str = NS_IFNAME, version: int = 4
+              ) -> list[tuple[str, int]]:
+    """The (address, prefixlen) pairs of IP `version` on `ifname` inside the namespace
+    (IPv6: global ones only, not the link-local address)."""
     with IPRoute(netns=namespace) as ns:
         found = ns.link_lookup(ifname=ifname)
         if not found:
             return []
-        return [(a.get("IFA_ADDRESS"), a["prefixlen"])
-                for a in ns.get_addr(family=2, index=found[0])]
+        pairs = [(a.get("IFA_ADDRESS"), a["prefixlen"])
+                 for a in ns.get_addr(family=2 if version == 4 else 10, index=found[0])]
+    return [(a, p) for a, p in pairs if not ipaddress.ip_address(a).is_link_local]
 
 
 def alias(namespace: str, ifname: str = NS_IFNAME) -> str | None:

@@ -7,7 +7,7 @@ from taskflow.patterns import linear_flow
 from ottava.worker import keys
 from ottava.worker.drivers import Job
 from ottava.worker.flows import subflows
-from ottava.worker.tasks.amphora import ApplySpec, RemoveSpec
+from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.compute import DeleteAmphorae
 from ottava.worker.tasks.database import (
     BuildSpec,
@@ -31,10 +31,12 @@ def create(job: Job) -> linear_flow.Flow:
 
 
 def delete(job: Job) -> linear_flow.Flow:
+    """The amphorae are deleted without asking their agents to stop first: deleting them ends
+    all they serve, and a dead agent (its failover not begun) must not hold the delete up
+    for its connection retries, as Octavia's delete does not either."""
     return linear_flow.Flow("delete-load-balancer").add(
         FailPlanOnRevert(job),
         ListAmphorae(job),
-        RemoveSpec(job),
         DeleteAmphorae(job),
         DeallocateVip(job),
         DeleteLoadBalancerTree(job),

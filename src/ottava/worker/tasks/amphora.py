@@ -51,14 +51,6 @@ class ApplySpec(WorkerTask):
             return [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a is not None]
 
 
-class RemoveSpec(ApplySpec):
-    """Stop serving the load balancer on every given amphora."""
-
-    def execute(self, amphora_ids: list[str]) -> None:  # type: ignore[override]
-        for amp in self._amphorae(amphora_ids):
-            self.deps.amphora.remove(amphora_ref(amp))
-
-
 class ConfigureVrrp(WorkerTask):
     """ACTIVE_STANDBY: give each amphora of the pair its keepalived settings, its peer being
     the other one in service (amphorae being replaced are left out). SINGLE: nothing."""
@@ -73,6 +65,8 @@ class ConfigureVrrp(WorkerTask):
                 m.Amphora.load_balancer_id == lb.id,
                 m.Amphora.status == AmphoraStatus.ALLOCATED)) if a.id not in leaving]
             vip = lb.vip_address or ""
+            additional = [v["ip_address"] for v in lb.additional_vips or []
+                          if v.get("ip_address")]
             vrid = int(lb.id.replace("-", "")[:8], 16) % 255 + 1
         # The amphora that stays learns its new peer before the new one starts keepalived:
         # a new one that heard nobody for three adverts would take the VIP as well.
@@ -84,5 +78,6 @@ class ConfigureVrrp(WorkerTask):
                 "priority": amp.vrrp_priority or DEFAULT_VRRP_PRIORITY,
                 "advert_int": self.deps.settings.vrrp_advert_int,
                 "own_ip": amp.vrrp_ip or amp.lb_network_ip or "",
-                "peer_ips": [o.vrrp_ip or o.lb_network_ip or "" for o in pair if o.id != amp.id]}
+                "peer_ips": [o.vrrp_ip or o.lb_network_ip or "" for o in pair if o.id != amp.id],
+                "additional_vips": additional}
             self.deps.amphora.configure_vrrp(amphora_ref(amp), config)

@@ -1,4 +1,5 @@
-"""Tasks that attach and release the VIP through the network driver."""
+"""Tasks that attach and release the VIPs (the load balancer's `vip_address` and its
+`additional_vips`) through the network driver."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ def vip_of(lb: m.LoadBalancer) -> Vip:
                lb.vip_network_id or "")
 
 
+def vips_of(lb: m.LoadBalancer) -> list[Vip]:
+    """Every VIP of the load balancer, its `vip_address` first; additional VIPs share its
+    port and network."""
+    primary = vip_of(lb)
+    return [primary] + [
+        Vip(extra.get("ip_address") or "", extra.get("port_id") or primary.port_id,
+            extra.get("subnet_id") or "", primary.network_id)
+        for extra in lb.additional_vips or [] if extra.get("ip_address")]
+
+
 def amphora_ref(amp: m.Amphora) -> AmphoraRef:
     return AmphoraRef(id=amp.id, load_balancer_id=amp.load_balancer_id,
                       compute_id=amp.compute_id, role=amp.role,
@@ -25,32 +36,40 @@ def amphora_ref(amp: m.Amphora) -> AmphoraRef:
 
 
 class PlugVip(WorkerTask):
-    """Attach the load balancer's VIP to each amphora; on revert, detach it."""
+    """Attach the load balancer's VIPs to each amphora; on revert, detach them."""
 
     def execute(self, amphora_ids: list[str]) -> None:
-        for amp, vip in self._targets(amphora_ids):
-            plugged = self.deps.network.plug_vip(amphora_ref(amp), vip)
+        amphorae, vips = self._targets(amphora_ids)
+        for amp in amphorae:
+            primary = vips[0]
+            plugged = self.deps.network.plug_vip(amphora_ref(amp), primary)
+            for extra in vips[1:]:
+                self.deps.network.plug_vip(amphora_ref(amp), extra)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
                     vrrp_ip=plugged.vrrp_ip, vrrp_port_id=plugged.vrrp_port_id,
-                    ha_ip=vip.address, ha_port_id=vip.port_id))
+                    ha_ip=primary.address, ha_port_id=primary.port_id))
 
     def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
-        for amp, vip in self._targets(amphora_ids):
-            self.deps.network.unplug_vip(amphora_ref(amp), vip)
+        amphorae, vips = self._targets(amphora_ids)
+        for amp in amphorae:
+            for vip in vips:
+                self.deps.network.unplug_vip(amphora_ref(amp), vip)
 
-    def _targets(self, amphora_ids: list[str]) -> list[tuple[m.Amphora, Vip]]:
+    def _targets(self, amphora_ids: list[str]) -> tuple[list[m.Amphora], list[Vip]]:
         with self.deps.db.reader() as s:
             lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
             assert lb is not None
-            vip = vip_of(lb)
-            return [(a, vip) for a in (s.get(m.Amphora, i) for i in amphora_ids) if a]
+            return [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a], vips_of(lb)
 
 
 class DeallocateVip(WorkerTask):
+    """Give every VIP of the load balancer back to the network."""
+
     def execute(self) -> None:
         with self.deps.db.reader() as s:
             lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
             assert lb is not None
-            vip = vip_of(lb)
-        self.deps.network.deallocate_vip(lb.id, vip)
+            vips = vips_of(lb)
+        for vip in vips:
+            self.deps.network.deallocate_vip(lb.id, vip)
