@@ -113,8 +113,9 @@ class Stack:
             # operations away from another stack's worker.
             "oslo_messaging": {"topic": f"ottava-test-{uuid.uuid4().hex[:12]}"},
         }
-        if health:  # as standalone runs it, on a free port
+        if health:  # as standalone runs it (log collector included), on free ports
             settings["health_manager"] = {"bind_port": 0}
+            settings["log_collector"] = {"bind_port": 0}
         if transport_url:
             settings["DEFAULT"] = {"transport_url": transport_url}
         for group, values in (overrides or {}).items():
@@ -142,6 +143,10 @@ class Stack:
         self.health: Any = None
         # One registry for the stack's parts, served at the API's /metrics, as standalone's.
         self.metrics = Registry()
+        # Standalone's log collector (with `health`); the amphorae send to the port it got.
+        self.settings, self.log_collector = bootstrap.build_log_collector(self.settings)
+        if self.log_collector is not None:
+            self.log_collector.start()
         worker = self.settings.worker_process()
         if health:
             self.health = bootstrap.build_health_manager(
@@ -240,6 +245,8 @@ class Stack:
         stop_servers(self.api, self.network_api)
         if self.health is not None:
             self.health.stop()
+        if self.log_collector is not None:
+            self.log_collector.stop()
         self.consumer.stop()
         self.consumer.wait()
         self.runner.stop()

@@ -235,6 +235,24 @@ def event_notifications(conf: cfg.ConfigOpts, settings: s.WorkerSettings,
     return notifications.Notifications(db, notifier, on_close=transport.cleanup)
 
 
+def build_log_collector(settings: s.Standalone) -> tuple[s.Standalone, Any]:
+    """`ottava standalone`'s syslog collector, bound (not yet started), and the settings with
+    the amphorae's log targets pointing at it where the configuration names none; or no
+    collector and the settings as they are."""
+    if settings.log_collector is None:
+        return settings, None
+    from ottava.logs.collector import LogCollector
+    from ottava.logs.store import LogStore
+
+    collector = LogCollector(LogStore(settings.common.state_dir / "logs"),
+                             settings.log_collector.host, settings.log_collector.port)
+    logs = settings.agent.logs
+    logs = dataclasses.replace(logs, tenant_targets=logs.tenant_targets or (collector.target,),
+                               admin_targets=logs.admin_targets or (collector.target,))
+    return dataclasses.replace(settings, agent=dataclasses.replace(settings.agent, logs=logs)
+                               ), collector
+
+
 def build_health_manager(settings: s.HealthManagerProcess, db: Database,
                          requests: FailoverRequests, metrics: Registry | None = None
                          ) -> HealthManager:

@@ -113,6 +113,31 @@ haproxy_opts = [
     cfg.IntOpt("timeout_member_data", default=50000),
     cfg.IntOpt("timeout_tcp_inspect", default=0),
     cfg.IntOpt("default_connection_limit", default=50000),
+    cfg.BoolOpt("connection_logging", default=True,
+                help="Log every connection (and HTTP request) of the amphorae's listeners to "
+                     "[amphora_agent] tenant_log_targets."),
+    cfg.StrOpt("user_log_format", default=s.OCTAVIA_LOG_FORMAT,
+               help="HAProxy log-format of tenant flow logs; {{ project_id }} and "
+                    "{{ lb_id }} are replaced by the load balancer's."),
+]
+
+amphora_agent_opts = [
+    cfg.ListOpt("tenant_log_targets", default=[],
+                help="host:port syslog targets of the amphorae's tenant flow logs "
+                     "(`ottava standalone`: its own collector when empty)."),
+    cfg.ListOpt("admin_log_targets", default=[],
+                help="host:port syslog targets of the amphorae's admin logs (HAProxy's own "
+                     "events)."),
+    cfg.StrOpt("log_protocol", default="UDP", choices=["UDP", "TCP"],
+               help="How logs reach the targets."),
+]
+
+log_collector_opts = [
+    cfg.BoolOpt("enabled", default=False,
+                help="Receive the amphorae's logs (syslog over UDP and TCP) and keep them per "
+                     "load balancer for `ottava logs` (`ottava standalone`'s default: on)."),
+    cfg.PortOpt("bind_port", default=10514,
+                help="Port of the collector, on [health_manager] bind_ip."),
 ]
 
 networking_opts = [
@@ -252,6 +277,8 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
     ("database", database_opts),
     ("controller_worker", worker_opts),
     ("haproxy_amphora", haproxy_opts),
+    ("amphora_agent", amphora_agent_opts),
+    ("log_collector", log_collector_opts),
     ("networking", networking_opts),
     ("quotas", quota_opts),
     ("certificates", certificate_opts),
@@ -332,7 +359,7 @@ def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = No
     second, failover after three silent seconds (looked for four times a second: one cheap
     indexed query), VRRP adverts every 0.2 s, heartbeats received in-process; with local
     amphorae, on the amphora bridge's address (`heartbeat_bind_ip`); with noop amphorae, on
-    any free port (`heartbeat_bind_port` 0)."""
+    any free port (`heartbeat_bind_port` 0). The log collector runs beside the heartbeats."""
     # No broker: operations run on the process's own threads (`ottava.rpc.InProcessBus`).
     conf.set_default("transport_url", "fake://")
     conf.set_default("heartbeat_interval", 1.0, group="health_manager")
@@ -341,10 +368,12 @@ def standalone_defaults(conf: cfg.ConfigOpts, heartbeat_bind_ip: str | None = No
     conf.set_default("receiver_processes", 0, group="health_manager")
     conf.set_default("drift_repair_interval", 5.0, group="health_manager")
     conf.set_default("vrrp_advert_int", 0.2, group="keepalived_vrrp")
+    conf.set_default("enabled", True, group="log_collector")
     if heartbeat_bind_ip is not None:
         conf.set_default("bind_ip", heartbeat_bind_ip, group="health_manager")
     if heartbeat_bind_port is not None:
         conf.set_default("bind_port", heartbeat_bind_port, group="health_manager")
+        conf.set_default("bind_port", heartbeat_bind_port, group="log_collector")
 
 
 def list_opts() -> list[tuple[str | None, list[Any]]]:
@@ -394,9 +423,17 @@ def read(conf: cfg.ConfigOpts) -> s.Standalone:
             heartbeat_targets=tuple(conf.health_manager.controller_ip_port_list)
             or (f"{health.bind.host}:{health.bind.port}",),
             heartbeat_interval=conf.health_manager.heartbeat_interval,
-            heartbeat_key=health.heartbeat_key),
+            heartbeat_key=health.heartbeat_key,
+            logs=s.AgentLogSettings(
+                tenant_targets=tuple(conf.amphora_agent.tenant_log_targets),
+                admin_targets=tuple(conf.amphora_agent.admin_log_targets),
+                protocol=conf.amphora_agent.log_protocol,
+                user_log_format=conf.haproxy_amphora.user_log_format,
+                connection_logging=conf.haproxy_amphora.connection_logging)),
         health=health,
         housekeeping=_housekeeping(conf),
+        log_collector=(s.Endpoint(conf.health_manager.bind_ip, conf.log_collector.bind_port)
+                       if conf.log_collector.enabled else None),
     )
 
 

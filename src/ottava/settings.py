@@ -165,6 +165,21 @@ class DriverSettings:
     call_retries: int = 3  # tries of a call that failed in a way worth retrying
 
 
+OCTAVIA_LOG_FORMAT = ("{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U "
+                      "%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentLogSettings:
+    """Where amphorae send HAProxy's syslog lines (Octavia's log offloading)."""
+
+    tenant_targets: tuple[str, ...] = ()  # "host:port": flow logs
+    admin_targets: tuple[str, ...] = ()  # "host:port": HAProxy's own events
+    protocol: str = "UDP"  # or "TCP"
+    user_log_format: str = OCTAVIA_LOG_FORMAT
+    connection_logging: bool = True
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentSettings:
     """What every amphora's agent is born with, besides its identity and certificate."""
@@ -174,6 +189,7 @@ class AgentSettings:
     heartbeat_targets: tuple[str, ...] = ()  # "host:port" of every health manager
     heartbeat_interval: float = 10.0
     heartbeat_key: str | None = None  # None: the one generated in the state folder
+    logs: AgentLogSettings = AgentLogSettings()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +292,8 @@ class Standalone:
     agent: AgentSettings
     health: HealthSettings
     housekeeping: HousekeepingSettings
+    # Where `ottava standalone` collects its amphorae's logs (None: it does not).
+    log_collector: Endpoint | None = None
 
     def api_process(self) -> ApiProcess:
         return ApiProcess(self.common, self.api, self.service, self.drivers)

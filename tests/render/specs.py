@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ottava.render.haproxy import RenderPaths, tls_files
+from ottava.render.haproxy import NO_LOGS, Logging, RenderPaths, tls_files
 from ottava.wire import lbspec
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -100,7 +100,8 @@ def document(listeners: list[dict], pools: list[dict],
              certificates: dict[str, str] | None = None, **lb: Any) -> dict:
     body = {
         "version": lbspec.SPEC_VERSION,
-        "load_balancer": {"id": "lb-1", "enabled": True, "topology": "SINGLE",
+        "load_balancer": {"id": "lb-1", "project_id": "8f5c7e2a9d3b4f61a0e2c4d6b8f01234",
+                          "enabled": True, "topology": "SINGLE",
                           "vip_address": "198.51.100.10", "vip_subnet_id": "subnet-1",
                           "additional_vips": [], **lb},
         "listeners": listeners,
@@ -128,6 +129,7 @@ class Variant:
     expect: list[str]  # lines (stripped) the rendered file must contain
     absent: tuple[str, ...] = ()  # substrings it must not contain
     ping_command: bool = True  # whether the amphora offers a PING check script
+    logging: Logging = NO_LOGS  # where the agent is told to send logs
 
 
 def _l7() -> dict:
@@ -370,6 +372,34 @@ def variants() -> list[Variant]:
             "http-request use-service prometheus-exporter if { path /metrics }",
             "http-request return status 404",
         ], absent=("backend", "default_backend")),
+        Variant("logs_over_udp", document(
+            [listener("l-web", default_pool_id="p-web"),
+             listener("l-tcp", "TCP", 8080, default_pool_id="p-web")], [pool("p-web")]), [
+            "log-send-hostname lb-1",
+            "log 192.0.2.5:10514 len 8192 format rfc3164 local1 notice",
+            "log 192.0.2.6:514 len 8192 format rfc3164 local0 info",
+            "log [2001:db8::6]:514 len 8192 format rfc3164 local0 info",
+            'log-format "8f5c7e2a9d3b4f61a0e2c4d6b8f01234 lb-1 %f %ci %cp %t %{+Q}r %ST %B %U '
+            '%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc"',
+            'log-format "8f5c7e2a9d3b4f61a0e2c4d6b8f01234 lb-1 %f %ci %cp %t - - %B %U '
+            '%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc"',  # TCP mode: no HTTP fields
+        ], logging=Logging(tenant_targets=("192.0.2.6:514", "[2001:db8::6]:514"),
+                           admin_targets=("192.0.2.5:10514",))),
+        Variant("logs_over_tcp_rings", web(), [
+            "ring ottava-admin-0",
+            "server admin 192.0.2.5:10514",
+            "ring ottava-tenant-0",
+            "server tenant 192.0.2.6:514",
+            "log ring@ottava-admin-0 local1 notice",
+            "log ring@ottava-tenant-0 local0 info",
+        ], logging=Logging(tenant_targets=("192.0.2.6:514",), admin_targets=("192.0.2.5:10514",),
+                           protocol="TCP")),
+        Variant("logs_without_connection_logging", web(), [
+            "log-send-hostname lb-1",
+            "log 192.0.2.5:10514 len 8192 format rfc3164 local1 notice",
+        ], absent=("local0", "log-format"), logging=Logging(
+            tenant_targets=("192.0.2.6:514",), admin_targets=("192.0.2.5:10514",),
+            connection_logging=False)),
         Variant("terminated_https", document(
             [listener("l-terminated", "TERMINATED_HTTPS", 443, default_pool_id="p-web",
                       tls_certificate=cert_name("www"),

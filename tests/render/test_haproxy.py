@@ -44,7 +44,7 @@ def sections(text: str) -> dict[str, list[str]]:
 def test_variant_renders_its_golden_file_and_haproxy_accepts_it(name: str) -> None:
     variant = VARIANTS[name]
     text = haproxy.render(variant.spec, specs.golden_paths(variant.ping_command),
-                          specs.FD_LIMIT)
+                          specs.FD_LIMIT, variant.logging)
     golden = specs.GOLDEN / f"{name}.cfg"
     if UPDATE:
         golden.write_text(text)
@@ -56,8 +56,8 @@ def test_variant_renders_its_golden_file_and_haproxy_accepts_it(name: str) -> No
 
     with specs.workdir() as directory:
         paths = specs.local_paths(directory, variant.ping_command, variant.spec)
-        result = specs.haproxy_check(haproxy.render(variant.spec, paths, specs.FD_LIMIT),
-                                     directory)
+        result = specs.haproxy_check(haproxy.render(variant.spec, paths, specs.FD_LIMIT,
+                                                    variant.logging), directory)
     assert result.returncode == 0, result.stdout
     assert "[WARNING]" not in result.stdout, result.stdout
     assert "[ALERT]" not in result.stdout, result.stdout
@@ -200,7 +200,8 @@ def test_what_the_domain_builds_satisfies_the_contract_and_renders() -> None:
                client_authentication="NONE", tls_ciphers=None, tls_versions=None,
                alpn_protocols=None, hsts_max_age=None, hsts_include_subdomains=False,
                hsts_preload=False, l7policies=[])
-    lb = _obj("lb-1", topology="SINGLE", vip_address="198.51.100.10", vip_subnet_id="s-1",
+    lb = _obj("lb-1", project_id="p-1", topology="SINGLE", vip_address="198.51.100.10",
+              vip_subnet_id="s-1",
               additional_vips=[], listeners=[li, tls], pools=[p])
     built = domain_spec.build(lb)
     assert domain_spec.references(built) == [

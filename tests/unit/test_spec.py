@@ -72,7 +72,8 @@ def load_balancer() -> NS:
         policy("pol-gone", "PENDING_DELETE", rules=[l7rule("r-2")]),
     ])
     li_gone = listener("li-gone", "PENDING_DELETE")
-    return NS(id="lb-1", admin_state_up=True, topology="SINGLE", vip_address="203.0.113.5",
+    return NS(id="lb-1", project_id="p-1", admin_state_up=True, topology="SINGLE",
+              vip_address="203.0.113.5",
               vip_subnet_id="subnet-1", additional_vips=[], listeners=[li, li_gone],
               pools=[p1, p2, p3])
 
@@ -81,7 +82,8 @@ def test_document_shape() -> None:
     doc = spec.build(load_balancer())
     assert doc["version"] == spec.SPEC_VERSION
     assert doc["load_balancer"] == {
-        "id": "lb-1", "enabled": True, "topology": "SINGLE", "vip_address": "203.0.113.5",
+        "id": "lb-1", "project_id": "p-1", "enabled": True, "topology": "SINGLE",
+        "vip_address": "203.0.113.5",
         "vip_subnet_id": "subnet-1", "additional_vips": []}
     assert isinstance(doc["hash"], str) and len(doc["hash"]) == 64
     json.dumps(doc)  # plain JSON

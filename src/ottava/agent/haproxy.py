@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ottava.render.haproxy import RenderPaths, render, tls_files
+from ottava.render.haproxy import NO_LOGS, Logging, RenderPaths, render, tls_files
 from ottava.wire import lbspec
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -104,8 +104,10 @@ class HAProxy:
     """One load balancer's HAProxy, kept in `directory` (created if missing)."""
 
     def __init__(self, directory: str | Path, haproxy: str = HAPROXY,
-                 fd_limit: int | None = None, local_peer: str | None = None) -> None:
+                 fd_limit: int | None = None, local_peer: str | None = None,
+                 logging: Logging = NO_LOGS) -> None:
         self.directory = Path(directory).absolute()
+        self.logging = logging  # where HAProxy's syslog lines go (the agent's configuration)
         # This HAProxy's name among an ACTIVE_STANDBY pair's peers (the amphora id).
         self.local_peer = local_peer
         self.haproxy = haproxy
@@ -140,7 +142,7 @@ class HAProxy:
                 return False
             self.directory.mkdir(parents=True, exist_ok=True)
             self.sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
-            text = render(spec, self.paths, self.fd_limit)
+            text = render(spec, self.paths, self.fd_limit, self.logging)
             tls = tls_files(spec, self.paths)
             self._write_tls(tls)
             if not (self.ping_check.exists() and self.ping_check.read_text() == PING_CHECK):

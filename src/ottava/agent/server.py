@@ -45,6 +45,7 @@ from ottava.agent.haproxy import ConfigRejected, HAProxy, HAProxyError
 from ottava.agent.heartbeat import Sender
 from ottava.agent.keepalived import Keepalived, KeepalivedError
 from ottava.agent.tls import server_context
+from ottava.render.haproxy import Logging
 from ottava.wire import agent as api
 
 LOG = logging.getLogger("ottava.agent")
@@ -62,7 +63,7 @@ class AgentServer(http.server.ThreadingHTTPServer):
         self.config = config
         self.context = context
         self.haproxy = HAProxy(Path(config["state_dir"]) / "lb",
-                               local_peer=config["amphora_id"])
+                               local_peer=config["amphora_id"], logging=log_settings(config))
         self.keepalived = Keepalived(Path(config["state_dir"]) / "vrrp", self.haproxy.pidfile)
         self.datagrams = Datagrams(Path(config["state_dir"]) / "datagrams")
         self._version: str | None = None
@@ -286,6 +287,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug("%s %s", self.client_address[0], format % args)
+
+
+def log_settings(config: api.AgentConfig) -> Logging:
+    """Where the configuration says HAProxy's logs go (nowhere unless it names targets)."""
+    defaults = Logging()
+    return Logging(
+        tenant_targets=tuple(config.get("tenant_log_targets", [])),
+        admin_targets=tuple(config.get("admin_log_targets", [])),
+        protocol=config.get("log_protocol", defaults.protocol),
+        user_log_format=config.get("user_log_format", defaults.user_log_format),
+        connection_logging=config.get("connection_logging", defaults.connection_logging))
 
 
 def heartbeat_sender(config: api.AgentConfig, haproxy: HAProxy,

@@ -48,6 +48,13 @@ def parser() -> argparse.ArgumentParser:
     agent.add_argument("--config", required=True, metavar="FILE",
                        help="the agent's JSON configuration (ottava.wire.agent.AgentConfig)")
     agent.add_argument("--debug", action="store_true")
+    logs = command("logs", "the logs `ottava standalone` collected from a load balancer's "
+                           "amphorae")
+    logs.add_argument("load_balancer", help="id or name")
+    logs.add_argument("--admin", action="store_true",
+                      help="HAProxy's own events instead of the flow logs")
+    logs.add_argument("-n", "--lines", type=int, default=20, help="last lines shown (20)")
+    logs.add_argument("-f", "--follow", action="store_true", help="then wait for more")
     db = command("db", "database schema")
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?")
@@ -89,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.setup(loaded.conf, "ottava")
     from ottava.cmd import servers
 
+    if args.command == "logs":
+        from ottava.cmd import logs as logs_command
+
+        return logs_command.run(loaded, args.load_balancer, "admin" if args.admin else "tenant",
+                                args.lines, args.follow)
     if args.command == "db":
         engine = bootstrap.open_database(loaded.settings.common).engine
         if args.action == "upgrade":

@@ -156,6 +156,17 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
     db = bootstrap.open_database(settings.common, upgrade=True)
     with contextlib.ExitStack() as started:
         started.callback(db.dispose)
+        try:
+            settings, log_collector = bootstrap.build_log_collector(settings)
+        except OSError as exc:
+            where = settings.log_collector
+            print(f"ottava: cannot listen for the log collector on {where}: {exc}; another "
+                  "process holds it (another Ottava on this host?): set [log_collector] "
+                  "bind_port", file=sys.stderr, flush=True)
+            raise CannotStart(2) from exc
+        if log_collector is not None:
+            log_collector.start()
+            started.callback(log_collector.stop)
         drivers = load_drivers(settings.drivers)
         started.callback(drivers.close)
         metrics = bootstrap.metrics_registry(settings.common)  # all parts, served by the API
@@ -206,9 +217,10 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
         if key_manager is not None and settings.key_manager_api is not None:
             key_manager_line = (f" key manager API http://{settings.key_manager_api.host}:"
                                 f"{key_manager[0].bind_addr[1]}")
+        logs_line = f" logs {log_collector.target}" if log_collector is not None else ""
         print(f"ottava standalone: API http://{bind.host}:{api.bind_addr[1]} "
               f"network API http://{network_bind.host}:{network_api.bind_addr[1]}"
-              f"{key_manager_line}", flush=True)
+              f"{key_manager_line}{logs_line}", flush=True)
         wait_for_signal()
 
 

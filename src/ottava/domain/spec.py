@@ -104,7 +104,8 @@ def build(lb: Any, leaving: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The desired state of `lb` (loaded with its whole graph) as a hashed document; the
     amphorae in `leaving` (being replaced) are not among an ACTIVE_STANDBY pair's peers."""
     load_balancer: dict[str, Any] = {
-        "id": lb.id, "enabled": lb.admin_state_up, "topology": lb.topology,
+        "id": lb.id, "project_id": lb.project_id or "", "enabled": lb.admin_state_up,
+        "topology": lb.topology,
         "vip_address": lb.vip_address, "vip_subnet_id": lb.vip_subnet_id,
         "additional_vips": lb.additional_vips,
     }

@@ -39,7 +39,17 @@ Choices where Octavia's amphora gives no answer or a poor one:
   load balancer's listeners, pools and members: nothing to filter out, unlike Octavia's
   amphora, which proxies to an internal exporter and filters it with Lua.
 - UDP and SCTP listeners are not HAProxy's and are skipped here.
-- No request is logged: no `log` line at all.
+- Logs (`Logging`, from the agent's configuration; Octavia's `[amphora_agent]` and
+  `[haproxy_amphora]` options): tenant flow logs, one line per connection or request in
+  `user_log_format` (Octavia's default: project id, load balancer id, frontend, client,
+  time, request, status, bytes, TLS client verdict, backend, server, durations), with
+  syslog facility local0, to each tenant target; HAProxy's own events with facility local1
+  to each admin target (backends inherit them: their servers' state changes are admin
+  events; frontends drop them); the syslog host name is the load balancer id. UDP targets are
+  logged to directly; TCP ones through one `ring` each, which HAProxy drains to the target
+  over a TCP connection. In TCP-mode frontends the format's HTTP-only fields print "-"
+  (HAProxy refuses them there). `connection_logging = false` or no tenant target: no flow
+  line at all; no target at all: no `log` line at all.
 """
 
 from __future__ import annotations
@@ -117,6 +127,28 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CIPHERS = re.compile(r"[A-Za-z0-9+!:@=_.-]{1,2048}")  # Octavia's API rule
 
 
+TENANT_FACILITY, ADMIN_FACILITY = "local0", "local1"  # Octavia's user/administrative facilities
+OCTAVIA_LOG_FORMAT = ("{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U "
+                      "%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc")
+LOG_LINE_MAX = 8192  # bytes of one syslog line
+RING_SIZE = 262144  # bytes a TCP target's ring holds while the target is away
+# Fields of a log format that exist only in HTTP mode (HAProxy's manual, 8.2.4).
+_HTTP_ONLY_FIELD = re.compile(r"%(?:\{[^}]*\})?(?:CC|CS|HM|HPO|HP|HQ|HU|HV|ST|TR|Th|Ti|Tq"
+                              r"|hrl|hr|hsl|hs|trg|trl|tr|r)(?![A-Za-z])")
+_PROJECT = re.compile(r"[A-Za-z0-9_.-]{0,255}")
+
+
+@dataclass(frozen=True)
+class Logging:
+    """Where HAProxy sends its syslog lines, and which; nothing at all by default."""
+
+    tenant_targets: tuple[str, ...] = ()  # "host:port", flow logs
+    admin_targets: tuple[str, ...] = ()  # "host:port", HAProxy's own events
+    protocol: str = "UDP"  # or "TCP"
+    user_log_format: str = OCTAVIA_LOG_FORMAT
+    connection_logging: bool = True  # False: no flow logs, whatever the targets
+
+
 @dataclass(frozen=True)
 class RenderPaths:
     """Where the amphora keeps this load balancer's files; none of them comes from users."""
@@ -133,15 +165,23 @@ class RenderPaths:
         return cls(state_file=str(base / "servers.state"), tls_dir=str(base / "tls"), **kw)
 
 
-def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int) -> str:
+NO_LOGS = Logging()
+
+
+def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int,
+           logging: Logging = NO_LOGS) -> str:
     """haproxy.cfg for the load balancer of `spec`, for a process that may open `fd_limit`
-    file descriptors. Raises ValueError for input that cannot be rendered safely."""
+    file descriptors, logging as `logging` says. Raises ValueError for input that cannot be
+    rendered safely."""
     maxconn = global_maxconn(fd_limit)
     lb = spec["load_balancer"]
     pools = {pool["id"]: pool for pool in spec["pools"]}
     listeners = [li for li in spec["listeners"] if _rendered(li, paths)]
     certificates = spec.get("certificates") or {}
+    logs = _logs(logging, lb)
     frontends = [_frontend(li, lb, pools, paths, maxconn, certificates) for li in listeners]
+    for frontend, listener in zip(frontends, listeners, strict=True):
+        frontend.settings += logs.frontend(_mode(listener))
     peers = _peers(lb.get("peers") or [])
     backends = [
         _backend(pools[pool_id], li, paths, certificates, shared=bool(peers))
@@ -151,7 +191,9 @@ def render(spec: Mapping[str, Any], paths: RenderPaths, fd_limit: int) -> str:
     text = _template().render(
         lb_id=ident(lb["id"], "load balancer id"),
         spec_hash=_hex(spec.get("hash", "")),
-        global_lines=_global(maxconn, paths, backends),
+        global_lines=_global(maxconn, paths, backends) + logs.global_lines,
+        defaults_lines=logs.defaults,
+        rings=logs.rings,
         peers_section=PEERS_SECTION,
         peers=peers,
         frontends=frontends,
@@ -234,6 +276,80 @@ def _global(maxconn: int, paths: RenderPaths, backends: Sequence[Backend]) -> li
     if any(b.external_check for b in backends):
         lines += ["external-check", "insecure-fork-wanted"]
     return lines
+
+
+@dataclass
+class Logs:
+    """The `log` lines of the configuration, decided once for all frontends."""
+
+    global_lines: list[str]
+    tenant: list[str]  # each frontend's `log` lines
+    formats: dict[str, str]  # mode -> the log-format word
+    rings: list[tuple[str, list[str]]]  # TCP targets: (ring name, its settings)
+    admin: bool  # there are admin targets
+
+    @property
+    def defaults(self) -> list[str]:
+        # Backends log their servers' state changes where the global section says: admin.
+        return ["log global"] if self.admin else []
+
+    def frontend(self, mode: str) -> list[str]:
+        """A frontend's log lines: never the admin targets (`no log` drops what defaults
+        gave it), the tenant ones when there are."""
+        if not self.global_lines:
+            return []
+        if not self.tenant:
+            return ["no log"]
+        return ["no log", *self.tenant, f"log-format {self.formats[mode]}"]
+
+
+def _logs(logging: Logging, lb: Mapping[str, Any]) -> Logs:
+    if logging.protocol not in ("UDP", "TCP"):
+        raise ValueError(f"log protocol {logging.protocol!r} is not UDP or TCP")
+    lb_id = ident(lb["id"], "load balancer id")
+    rings: list[tuple[str, list[str]]] = []
+
+    def destinations(targets: tuple[str, ...], kind: str, facility: str,
+                     level: str) -> list[str]:
+        lines = []
+        for number, target in enumerate(targets):
+            endpoint = _log_target(target)
+            if logging.protocol == "UDP":
+                lines.append(f"log {endpoint} len {LOG_LINE_MAX} format rfc3164 "
+                             f"{facility} {level}")
+            else:
+                ring = f"ottava-{kind}-{number}"
+                rings.append((ring, ["format rfc3164", f"maxlen {LOG_LINE_MAX}",
+                                     f"size {RING_SIZE}", "timeout connect 5s",
+                                     "timeout server 10s", f"server {kind} {endpoint}"]))
+                lines.append(f"log ring@{ring} {facility} {level}")
+        return lines
+
+    admin = destinations(logging.admin_targets, "admin", ADMIN_FACILITY, "notice")
+    tenant = (destinations(logging.tenant_targets, "tenant", TENANT_FACILITY, "info")
+              if logging.connection_logging else [])
+    global_lines = admin
+    if admin or tenant:
+        global_lines = [f"log-send-hostname {lb_id}", *admin]
+    project = lb.get("project_id") or ""
+    if not isinstance(project, str) or not _PROJECT.fullmatch(project):
+        raise ValueError(f"project id {project!r} cannot name log lines")
+    text = (logging.user_log_format.replace("{{ project_id }}", project or "-")
+            .replace("{{ lb_id }}", lb_id))
+    formats = {"http": quote(text, "user_log_format"),
+               "tcp": quote(_HTTP_ONLY_FIELD.sub("-", text), "user_log_format")}
+    return Logs(global_lines, tenant, formats, rings, admin=bool(admin))
+
+
+def _log_target(target: Any) -> str:
+    """"host:port" or "[v6]:port", checked and re-printed."""
+    if not isinstance(target, str):
+        raise ValueError(f"log target {target!r} is not host:port")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"log target {target!r} is not host:port")
+    return _endpoint(host.strip("[]"), _int(int(port), "log target port", 1, 65535),
+                     "log target address")
 
 
 def _rendered(listener: Mapping[str, Any], paths: RenderPaths) -> bool:

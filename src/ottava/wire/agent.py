@@ -152,11 +152,24 @@ class AgentConfig(TypedDict):
     heartbeat_key: NotRequired[str]
     heartbeat_targets: NotRequired[list[str]]  # "host:port" of each health manager
     heartbeat_interval: NotRequired[float]  # seconds
+    # Optional: syslog offloading of HAProxy's logs (Octavia's [amphora_agent] options):
+    # "host:port" targets of tenant flow logs and of admin logs, over UDP or TCP, flow lines
+    # in `user_log_format`, none when `connection_logging` is false.
+    tenant_log_targets: NotRequired[list[str]]
+    admin_log_targets: NotRequired[list[str]]
+    log_protocol: NotRequired[str]
+    user_log_format: NotRequired[str]
+    connection_logging: NotRequired[bool]
 
 
 _OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {"heartbeat_key": (str,),
                                                "heartbeat_targets": (list,),
-                                               "heartbeat_interval": (int, float)}
+                                               "heartbeat_interval": (int, float),
+                                               "tenant_log_targets": (list,),
+                                               "admin_log_targets": (list,),
+                                               "log_protocol": (str,),
+                                               "user_log_format": (str,),
+                                               "connection_logging": (bool,)}
 
 _CONFIG_TYPES: dict[str, type] = {"amphora_id": str, "bind_host": str, "bind_port": int,
                                   "state_dir": str, "ca_path": str, "cert_path": str,
@@ -177,10 +190,14 @@ def parse_config(document: Any) -> AgentConfig:
                              f"{kind.__name__}")
     for key, kinds in _OPTIONAL_TYPES.items():
         value = document.get(key)
-        if key in document and (not isinstance(value, kinds) or isinstance(value, bool)):
+        if key in document and (not isinstance(value, kinds)
+                                or (isinstance(value, bool) and bool not in kinds)):
             raise ValueError(f"agent configuration: {key!r} has the wrong type")
-    if not all(isinstance(t, str) for t in document.get("heartbeat_targets", [])):
-        raise ValueError("agent configuration: 'heartbeat_targets' are \"host:port\" strings")
+    for key in ("heartbeat_targets", "tenant_log_targets", "admin_log_targets"):
+        if not all(isinstance(t, str) for t in document.get(key, [])):
+            raise ValueError(f"agent configuration: {key!r} are \"host:port\" strings")
+    if document.get("log_protocol", "UDP") not in ("UDP", "TCP"):
+        raise ValueError("agent configuration: 'log_protocol' is UDP or TCP")
     if document.get("heartbeat_interval", 1) <= 0:
         raise ValueError("agent configuration: 'heartbeat_interval' must be positive")
     if not 0 <= document["bind_port"] <= 65535:

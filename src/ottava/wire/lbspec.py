@@ -29,7 +29,9 @@ from typing import Any, Literal, NotRequired
 
 from typing_extensions import TypedDict
 
-SPEC_VERSION = 2  # 2: TLS material in the document (`certificates`)
+# 2: TLS material in the document (`certificates`); 3: the load balancer's project_id (its
+# tenant flow logs are tagged with it)
+SPEC_VERSION = 3
 
 ListenerProtocol = Literal[
     "HTTP", "HTTPS", "TCP", "TERMINATED_HTTPS", "UDP", "SCTP", "PROMETHEUS"
@@ -62,6 +64,7 @@ PEER_PORT = 1025
 
 class LoadBalancer(TypedDict):
     id: str
+    project_id: str  # the owner, named in every tenant flow log line
     enabled: bool
     topology: Literal["SINGLE", "ACTIVE_STANDBY"]
     vip_address: str | None

@@ -22,6 +22,12 @@ class AgentBootConfig:
     heartbeat_targets: tuple[str, ...] = ()
     heartbeat_key: str = ""
     heartbeat_interval: float = 10.0
+    # Where HAProxy's syslog lines go, as `ottava.wire.agent.AgentConfig`'s log keys say.
+    tenant_log_targets: tuple[str, ...] = ()
+    admin_log_targets: tuple[str, ...] = ()
+    log_protocol: str = "UDP"
+    user_log_format: str = ""  # empty: the agent's default (Octavia's)
+    connection_logging: bool = True
 
 
 # Issues an amphora's agent its boot configuration (a new certificate included) and says when

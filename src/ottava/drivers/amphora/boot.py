@@ -2,7 +2,8 @@
 
 The worker asks for it when it boots an amphora and when it rotates an amphora's
 certificate: a fresh server certificate for the agent, the CA whose client certificates (the
-controller's) the agent accepts, the agent's port, and where and how to send heartbeats.
+controller's) the agent accepts, the agent's port, where and how to send heartbeats, and where
+HAProxy's logs go.
 """
 
 from __future__ import annotations
@@ -34,5 +35,10 @@ class AgentBootIssuer:
             # Its own key, not the deployment's: it can sign only its own heartbeats.
             heartbeat_key=heartbeat.amphora_key(self.heartbeat_key.encode(),
                                                 amphora_id).decode(),
-            heartbeat_interval=self.settings.heartbeat_interval)
+            heartbeat_interval=self.settings.heartbeat_interval,
+            tenant_log_targets=self.settings.logs.tenant_targets,
+            admin_log_targets=self.settings.logs.admin_targets,
+            log_protocol=self.settings.logs.protocol,
+            user_log_format=self.settings.logs.user_log_format,
+            connection_logging=self.settings.logs.connection_logging)
         return boot, pki.expires(cert)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ottava.domain.ports.compute import AgentBootConfig, Booted
 from ottava.drivers.linux import ipam, netlink
@@ -170,10 +171,17 @@ class LocalComputeDriver:
                        "heartbeat_targets": list(boot.heartbeat_targets),
                        "heartbeat_interval": boot.heartbeat_interval}
                       if boot.heartbeat_key and boot.heartbeat_targets else {})
+        logs: dict[str, Any] = {"tenant_log_targets": list(boot.tenant_log_targets),
+                                "admin_log_targets": list(boot.admin_log_targets),
+                                "log_protocol": boot.log_protocol,
+                                "connection_logging": boot.connection_logging}
+        if boot.user_log_format:
+            logs["user_log_format"] = boot.user_log_format
         # Checked on the way out as the agent will check it on the way in.
         _write(config, agent_api.dump_config({
             "amphora_id": amphora_id, "bind_host": address, "bind_port": boot.port,
             "state_dir": str(folder), **{k: str(v) for k, v in paths.items()}, **heartbeats,
+            **logs,
         }), 0o600)
         argv = ["ip", "netns", "exec", compute_id, *self.agent_command, "--config", str(config)]
         with open(folder / "agent.log", "ab") as log:
