@@ -74,6 +74,7 @@ class LogCollector:
         for thread in self._threads:
             if thread.ident is not None:  # started
                 thread.join(timeout=5)
+        self.store.close()
 
     def take(self, line: str) -> None:
         """File one syslog line."""

@@ -5,7 +5,8 @@
 
 Each line is `<received, ISO 8601 UTC> <the syslog message>`. A file that reaches
 `max_bytes` is renamed `<name>.1` (the one before is dropped) and begun again, so a busy load
-balancer holds at most twice `max_bytes` per kind. `read` gives the last lines; `follow`
+balancer holds at most twice `max_bytes` per kind. Files stay open between lines (at most
+OPEN_FILES); each line is one unbuffered write, so a reader sees it at once. `read` gives the last lines; `follow`
 yields new ones as they are written, across a rotation, until told to stop.
 """
 
@@ -19,9 +20,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 KINDS = ("tenant", "admin")
 MAX_BYTES = 10 * 1024 * 1024
+OPEN_FILES = 256
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -30,6 +33,9 @@ class LogStore:
         self.root = root
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        # Files kept open between lines (a busy listener logs thousands a second; opening
+        # the file for each would cost more than the write): path -> (file, its size).
+        self._open: dict[Path, tuple[Any, int]] = {}
 
     def path(self, load_balancer_id: str, kind: str) -> Path:
         if kind not in KINDS:
@@ -43,14 +49,26 @@ class LogStore:
         stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         line = f"{stamp} {message}\n".encode(errors="replace")
         with self._lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                if path.stat().st_size + len(line) > self.max_bytes:
-                    os.replace(path, path.with_name(path.name + ".1"))
-            except FileNotFoundError:
-                pass
-            with path.open("ab") as f:
-                f.write(line)
+            handle, size = self._open.get(path, (None, 0))
+            if handle is not None and size + len(line) > self.max_bytes:
+                handle.close()
+                os.replace(path, path.with_name(path.name + ".1"))
+                handle = None
+            if handle is None:
+                if len(self._open) >= OPEN_FILES:  # the least recently opened goes
+                    oldest = next(iter(self._open))
+                    self._open.pop(oldest)[0].close()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = path.open("ab", buffering=0)
+                size = handle.tell()
+            handle.write(line)
+            self._open[path] = (handle, size + len(line))
+
+    def close(self) -> None:
+        with self._lock:
+            for handle, _ in self._open.values():
+                handle.close()
+            self._open.clear()
 
     def read(self, load_balancer_id: str, kind: str, lines: int) -> list[str]:
         """The last `lines` lines (fewer if there are fewer)."""
