@@ -6,8 +6,9 @@
 Each line is `<received, ISO 8601 UTC> <the syslog message>`. A file that reaches
 `max_bytes` is renamed `<name>.1` (the one before is dropped) and begun again, so a busy load
 balancer holds at most twice `max_bytes` per kind. Files stay open between lines (at most
-OPEN_FILES); each line is one unbuffered write, so a reader sees it at once. `read` gives the last lines; `follow`
-yields new ones as they are written, across a rotation, until told to stop.
+OPEN_FILES); each line is one unbuffered write, so a reader sees it at once. `read` gives
+the last lines; `follow` yields new ones as they are written, across a rotation, until told
+to stop.
 """
 
 from __future__ import annotations
