@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -347,3 +347,16 @@ def local_stack(health: bool = False, overrides: dict[str, dict[str, Any]] | Non
 
 def new_state_dir() -> str:
     return tempfile.mkdtemp(prefix="ottava-test-")
+
+
+def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `check` until it returns something truthy (and return that); fail after
+    `timeout` seconds, naming `what` and the last answer."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen within {timeout} s (last: {last!r})")

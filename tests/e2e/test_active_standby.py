@@ -48,6 +48,13 @@ def holder(namespaces: list[str], vip: str) -> str | None:
     return None
 
 
+def rebuilt(api: harness.Client, lb_id: str, dead: str) -> bool:
+    """Whether the pair is whole again: two ALLOCATED amphorae, the dead one not among them."""
+    now = amphorae(api, lb_id)
+    return (len(now) == 2 and all(a["status"] == "ALLOCATED" for a in now)
+            and dead not in {a["compute_id"] for a in now})
+
+
 def ha_flavor(api: harness.Client, name: str) -> str:
     """A flavor whose profile asks for ACTIVE_STANDBY; its id."""
     profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
@@ -146,12 +153,7 @@ def test_master_killed_vip_moves_then_pair_is_rebuilt(
               f"{failed} of {len(results)} requests failed")
 
         # The health manager replaces the dead amphora; the pair is whole again.
-        def rebuilt() -> bool:
-            now = amphorae(api, lb["id"])
-            return (len(now) == 2 and all(a["status"] == "ALLOCATED" for a in now)
-                    and master not in {a["compute_id"] for a in now})
-
-        eventually(rebuilt, 60, "the dead amphora replaced")
+        eventually(lambda: rebuilt(api, lb["id"], master), 60, "the dead amphora replaced")
         api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
         assert holder([survivor], vip) == survivor  # nopreempt: no needless move back
         assert get(vip) == "a"
@@ -189,12 +191,7 @@ def test_dual_stack_pair_moves_both_vips(env: tuple[harness.Stack, harness.Clien
         eventually(lambda: get(vip4) == "a" and get(vip6) == "a", 10,
                    "both VIPs serving from the survivor")
 
-        def rebuilt() -> bool:
-            now = amphorae(api, lb["id"])
-            return (len(now) == 2 and all(a["status"] == "ALLOCATED" for a in now)
-                    and master not in {a["compute_id"] for a in now})
-
-        eventually(rebuilt, 60, "the dead amphora replaced")
+        eventually(lambda: rebuilt(api, lb["id"], master), 60, "the dead amphora replaced")
         api.wait(f"{LB}/{lb['id']}", "loadbalancer", timeout=60)
         names = [a["compute_id"] for a in amphorae(api, lb["id"])]
         assert holder(names, vip4) == holder(names, vip6) == survivor

@@ -18,14 +18,14 @@ from __future__ import annotations
 import collections
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests import harness
 from tests.e2e.backends import GATEWAY, UdpBackend
+from tests.harness import eventually
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 LB = "/v2/lbaas/loadbalancers"
@@ -38,17 +38,6 @@ def env() -> Iterator[tuple[harness.Stack, harness.Client]]:
     overrides = {"api_settings": {"udp_connect_min_interval_health_monitor": 1}}
     with harness.local_stack(health=True, overrides=overrides) as pair:
         yield pair
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s (last: {last!r})")
 
 
 def ask(vip: str, sock: socket.socket | None = None, timeout: float = 1.0) -> str | None:

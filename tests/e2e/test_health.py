@@ -22,7 +22,7 @@ import http.client
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,6 +31,7 @@ from ottava.domain.ports.amphora import AmphoraRef
 from ottava.wire import heartbeat as wire
 from tests import harness
 from tests.e2e.backends import GATEWAY, Backend
+from tests.harness import eventually
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 LB = "/v2/lbaas/loadbalancers"
@@ -40,18 +41,6 @@ LB = "/v2/lbaas/loadbalancers"
 def env() -> Iterator[tuple[harness.Stack, harness.Client]]:
     with harness.local_stack(health=True) as pair:
         yield pair
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s (last: {last!r})")
 
 
 def get(vip: str, path: str = "/", timeout: float = 2.0) -> str | None:

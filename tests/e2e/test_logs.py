@@ -18,27 +18,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests import harness
 from tests.e2e.backends import GATEWAY, Backend
+from tests.harness import eventually
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 LB = "/v2/lbaas/loadbalancers"
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not happen within {timeout} s (last: {last!r})")
 
 
 def serve(api: harness.Client, backend: Backend) -> dict[str, Any]:
