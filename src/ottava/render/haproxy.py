@@ -64,6 +64,10 @@ from typing import Any
 import jinja2
 
 from ottava.render import engine
+from ottava.render.values import address as _address
+from ottava.render.values import hexadecimal as _hex
+from ottava.render.values import ident
+from ottava.render.values import integer as _int
 from ottava.wire import lbspec
 
 # A few descriptors are not connections: listening sockets, the stats and master sockets,
@@ -111,8 +115,6 @@ CLIENT_CERTIFICATE_HEADERS = {
 }
 EXTERNAL_CHECK_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # HAProxy gives check scripts no PATH
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_HEX = re.compile(r"[0-9a-f]{0,128}")
 _CERT_NAME = re.compile(rf"[0-9a-f]{{{lbspec.CERTIFICATE_NAME_LENGTH}}}")
 # A header or cookie name: an RFC 7230 token without the quote, which HAProxy's sample
 # argument parser would take as the start of a quoted argument.
@@ -226,13 +228,6 @@ def global_maxconn(fd_limit: int) -> int:
     if maxconn < 1:
         raise ValueError(f"a file descriptor limit of {fd_limit} leaves no room for connections")
     return min(maxconn, MAXCONN_CAP)
-
-
-def ident(value: Any, what: str) -> str:
-    """An object id, safe as a proxy, server or ACL name."""
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ValueError(f"{what} {value!r} is not an id")
-    return value
 
 
 # --- sections ----------------------------------------------------------------------------
@@ -813,14 +808,6 @@ def _server_tls(pool: Mapping[str, Any], listener: Mapping[str, Any],
 # --- values ------------------------------------------------------------------------------
 
 
-def _int(value: Any, what: str, low: int, high: int | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} must be an integer, not {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{what} {value} is out of range")
-    return value
-
-
 def _digits(value: Any) -> int:
     if not isinstance(value, str) or not value.isdigit():
         raise ValueError(f"L7 rule value {value!r} is not a number")
@@ -831,19 +818,6 @@ def _token(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise ValueError(f"{what} {value!r} is not a valid token")
     return value
-
-
-def _hex(value: Any) -> str:
-    if not isinstance(value, str) or not _HEX.fullmatch(value):
-        raise ValueError(f"spec hash {value!r} is not hexadecimal")
-    return value
-
-
-def _address(value: Any, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    try:
-        return ipaddress.ip_address(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} {value!r} is not an IP address") from None
 
 
 def _endpoint(value: Any, port: int, what: str) -> str:

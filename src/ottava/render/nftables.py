@@ -31,12 +31,15 @@ ids; anything else raises ValueError.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ottava.render import engine
+from ottava.render.values import address as _address
+from ottava.render.values import hexadecimal as _hex
+from ottava.render.values import ident as _ident
+from ottava.render.values import integer as _int
 
 TABLE = "ottava"  # inet family: one table holds both address families
 DATAGRAM_LISTENERS = frozenset({"UDP", "SCTP"})
@@ -45,8 +48,6 @@ MAX_SLOTS = 65536  # the sum of the weights a pick spreads over
 STICKY_SIZE = 65535  # remembered clients per listener and family
 SEED = 0x0774A5  # jhash seed: a fixed one, so a pick survives a reload of the table
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_HEX = re.compile(r"[0-9a-f]{0,128}")
 
 # Health as the agent's checks report it: True up, False down, None not checked.
 Health = Mapping[str, bool | None]
@@ -219,28 +220,3 @@ def _cidrs(cidrs: Any, version: int) -> list[str]:
         # CIDRs of the other family only: nobody of this family is allowed.
         return ["::/128" if version == 6 else "0.0.0.0/32"]
     return list(dict.fromkeys(networks))
-
-
-def _ident(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise ValueError(f"{what} {value!r} is not an id")
-    return value
-
-
-def _hex(value: Any) -> str:
-    if not isinstance(value, str) or not _HEX.fullmatch(value):
-        raise ValueError(f"spec hash {value!r} is not hexadecimal")
-    return value
-
-
-def _int(value: Any, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{what} must be an integer from {low} to {high}, not {value!r}")
-    return value
-
-
-def _address(value: Any, what: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    try:
-        return ipaddress.ip_address(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} {value!r} is not an IP address") from None
