@@ -40,11 +40,8 @@ class AddressPool:
     def configured(self) -> set[IPAddress]:
         """Addresses of the subnet configured in the `ottava-` namespaces now."""
         out: set[IPAddress] = set()
-        for name in netlink.list_namespaces(self.prefix):
-            try:
-                pairs = netlink.addresses(name, version=self.subnet.version)
-            except Exception:  # the namespace went away meanwhile
-                continue
+        everywhere = netlink.addresses_everywhere(self.prefix, version=self.subnet.version)
+        for pairs in everywhere.values():
             for address, _ in pairs:
                 ip = ipaddress.ip_address(address)
                 if ip in self.subnet:
