@@ -21,6 +21,7 @@ from oslo_policy import opts as policy_opts
 
 from ottava import settings as s
 from ottava.domain import rules
+from ottava.render import haproxy as haproxy_render
 
 MOZILLA_INTERMEDIATE = (
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
@@ -116,7 +117,7 @@ haproxy_opts = [
     cfg.BoolOpt("connection_logging", default=True,
                 help="Log every connection (and HTTP request) of the amphorae's listeners to "
                      "[amphora_agent] tenant_log_targets."),
-    cfg.StrOpt("user_log_format", default=s.OCTAVIA_LOG_FORMAT,
+    cfg.StrOpt("user_log_format", default=haproxy_render.OCTAVIA_LOG_FORMAT,
                help="HAProxy log-format of tenant flow logs; {{ project_id }} and "
                     "{{ lb_id }} are replaced by the load balancer's."),
 ]

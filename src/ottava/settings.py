@@ -165,10 +165,6 @@ class DriverSettings:
     call_retries: int = 3  # tries of a call that failed in a way worth retrying
 
 
-OCTAVIA_LOG_FORMAT = ("{{ project_id }} {{ lb_id }} %f %ci %cp %t %{+Q}r %ST %B %U "
-                      "%[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc")
-
-
 @dataclasses.dataclass(frozen=True)
 class AgentLogSettings:
     """Where amphorae send HAProxy's syslog lines (Octavia's log offloading)."""
@@ -176,7 +172,7 @@ class AgentLogSettings:
     tenant_targets: tuple[str, ...] = ()  # "host:port": flow logs
     admin_targets: tuple[str, ...] = ()  # "host:port": HAProxy's own events
     protocol: str = "UDP"  # or "TCP"
-    user_log_format: str = OCTAVIA_LOG_FORMAT
+    user_log_format: str = ""  # empty: the renderer's default, Octavia's format
     connection_logging: bool = True
 
 

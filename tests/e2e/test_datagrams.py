@@ -40,14 +40,16 @@ def env() -> Iterator[tuple[harness.Stack, harness.Client]]:
         yield pair
 
 
-def ask(vip: str, sock: socket.socket | None = None, timeout: float = 1.0) -> str | None:
-    """One datagram to the VIP and the name that answered (None: no answer). A new socket,
-    so a new source port and a new flow, unless `sock` is given."""
+def ask(vip: str, sock: socket.socket | None = None, timeout: float = 1.0,
+        port: int = PORT) -> str | None:
+    """One datagram to the VIP (either family) and the name that answered (None: no
+    answer). A new socket, so a new source port and a new flow, unless `sock` is given."""
     own = sock is None
-    s = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    family = socket.AF_INET6 if ":" in vip else socket.AF_INET
+    s = sock or socket.socket(family, socket.SOCK_DGRAM)
     try:
         s.settimeout(timeout)
-        s.sendto(b"who?", (vip, PORT))
+        s.sendto(b"who?", (vip, port))
         data, _ = s.recvfrom(2048)
         return data.decode()
     except OSError:

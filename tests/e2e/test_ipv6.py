@@ -13,7 +13,6 @@ Traffic goes only to the bridge's addresses (backends) and to VIPs in our namesp
 from __future__ import annotations
 
 import http.client
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 from ottava.drivers.network.local import DEFAULT_SUBNET6_ID
 from tests import harness
 from tests.e2e.backends import GATEWAY, GATEWAY6, Backend, UdpBackend
+from tests.e2e.test_datagrams import ask
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
 LB = "/v2/lbaas/loadbalancers"
@@ -44,17 +44,6 @@ def get(vip: str, port: int = 80, timeout: float = 3.0) -> str | None:
         return None
     finally:
         conn.close()
-
-
-def ask_udp(vip: str, port: int) -> str | None:
-    family = socket.AF_INET6 if ":" in vip else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.settimeout(1.0)
-        try:
-            s.sendto(b"who?", (vip, port))
-            return s.recvfrom(2048)[0].decode()
-        except OSError:
-            return None
 
 
 def create(api: harness.Client, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +105,8 @@ def test_dual_stack_answers_on_both_vips(env: tuple[harness.Stack, harness.Clien
         assert "." in vip4 and ":" in vip6 and extra["subnet_id"] == DEFAULT_SUBNET6_ID
         assert get(vip4) == "web" and get(vip6) == "web"
         # A datagram VIP forwards within its family, as LVS does.
-        assert {ask_udp(vip4, 5300) for _ in range(4)} == {"udp4"}
-        assert {ask_udp(vip6, 5300) for _ in range(4)} == {"udp6"}
+        assert {ask(vip4, port=5300) for _ in range(4)} == {"udp4"}
+        assert {ask(vip6, port=5300) for _ in range(4)} == {"udp6"}
 
         [listener] = api.get(f"/v2/lbaas/listeners?loadbalancer_id={lb['id']}"
                              "&protocol=HTTP").json()["listeners"]

@@ -69,10 +69,6 @@ def probe(monitor: Mapping[str, Any], address: str, port: int) -> bool:
         except (OSError, subprocess.TimeoutExpired):
             return False
     if kind == "SCTP":
-        try:
-            socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()
-        except OSError as exc:
-            raise ProbeUnavailable(f"this kernel has no SCTP sockets: {exc}") from None
         return _sctp(family, address, port, timeout)
     raise ProbeUnavailable(f"health monitor type {kind!r} cannot check datagram pools")
 
@@ -94,7 +90,11 @@ def _udp_connect(family: int, address: str, port: int, timeout: float) -> bool:
 
 
 def _sctp(family: int, address: str, port: int, timeout: float) -> bool:
-    with socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_SCTP) as sock:
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    except OSError as exc:
+        raise ProbeUnavailable(f"this kernel has no SCTP sockets: {exc}") from None
+    with sock:
         sock.settimeout(timeout)
         try:
             sock.connect((address, port))

@@ -230,11 +230,16 @@ def addresses(namespace: str, ifname: str = NS_IFNAME, version: int = 4
     """The (address, prefixlen) pairs of IP `version` on `ifname` inside the namespace
     (IPv6: global ones only, not the link-local address)."""
     with IPRoute(netns=namespace) as ns:
-        found = ns.link_lookup(ifname=ifname)
-        if not found:
-            return []
-        pairs = [(a.get("IFA_ADDRESS"), a["prefixlen"])
-                 for a in ns.get_addr(family=2 if version == 4 else 10, index=found[0])]
+        return _link_addresses(ns, ifname, version)
+
+
+def _link_addresses(ipr: IPRoute, ifname: str, version: int) -> list[tuple[str, int]]:
+    """`addresses` through a socket already in the namespace."""
+    found = ipr.link_lookup(ifname=ifname)
+    if not found:
+        return []
+    pairs = [(a.get("IFA_ADDRESS"), a["prefixlen"])
+             for a in ipr.get_addr(family=2 if version == 4 else 10, index=found[0])]
     return [(a, p) for a, p in pairs if not ipaddress.ip_address(a).is_link_local]
 
 
@@ -266,12 +271,8 @@ def addresses_everywhere(prefix: str = PREFIX, version: int = 4,
                 try:
                     if _LIBC.setns(fd, _CLONE_NEWNET) != 0:
                         continue
-                    with IPRoute() as ipr:
-                        index = ipr.link_lookup(ifname=ifname)
-                        pairs = [(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(
-                            family=2 if version == 4 else 10, index=index[0])] if index else []
-                    found[name] = [(a, n) for a, n in pairs
-                                   if not ipaddress.ip_address(a).is_link_local]
+                    with IPRoute() as ipr:  # opened here: its socket is in `name`
+                        found[name] = _link_addresses(ipr, ifname, version)
                 finally:
                     os.close(fd)
         except BaseException as exc:  # reported in the caller's thread
