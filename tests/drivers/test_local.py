@@ -1,14 +1,16 @@
 """The local compute and network drivers with real namespaces, veths and the `ottava0` bridge.
 
 Needs root (CAP_NET_ADMIN) and `ip`; skipped otherwise. Traffic stays on the bridge between the
-host (198.18.0.1) and the namespaces this test creates. The "agent" is a tiny stdlib HTTP server
-that reads the agent config, so the test does not depend on the real agent. Every namespace,
-link, process and file is removed in teardown, also on failure.
+host (198.18.0.1) and the namespaces this test creates. The amphorae are served by the real host
+agent (`ottava amphora-host-agent`), reached over mutual TLS as the controller reaches it, with
+certificates from a temporary CA. Every namespace, link, process and file is removed in
+teardown, also on failure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import http.client
 import http.server
 import ipaddress
@@ -26,23 +28,20 @@ from pathlib import Path
 
 import pytest
 
-from ottava.domain.errors import Conflict, Invalid
+from ottava.domain.errors import Conflict, Fatal, Invalid
 from ottava.domain.ports.amphora import AmphoraRef
 from ottava.domain.ports.compute import AgentBootConfig
 from ottava.domain.ports.network import VipRequest
+from ottava.drivers.amphora import pki
+from ottava.drivers.amphora.rest import RestAmphoraDriver
 from ottava.drivers.compute.local import LocalComputeDriver, compute_id_for
 from ottava.drivers.linux import ipam, netlink
 from ottava.drivers.network.local import DEFAULT_SUBNET_ID, LocalNetworkDriver
 from ottava.settings import DriverSettings
 
 SERVER = r'''
-import http.server, json, socketserver, sys
-args = sys.argv[1:]
-if "--config" in args:
-    conf = json.load(open(args[args.index("--config") + 1]))
-    host, port, body = conf["bind_host"], conf["bind_port"], conf["amphora_id"]
-else:
-    host, port, body = args[0], int(args[1]), args[2]
+import http.server, socketserver, sys
+host, port, body = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         data = body.encode()
@@ -102,8 +101,28 @@ def ns_get(namespace: str, host: str, port: int) -> str:
                           timeout=15).stdout.strip()
 
 
+CA = pki.CertificateAuthority.create()
+DAY = datetime.timedelta(days=1)
+
+
 def _boot(amphora_id: str) -> AgentBootConfig:
-    return AgentBootConfig(amphora_id, "CA PEM\n", "CERT PEM\n", "KEY PEM\n", AGENT_PORT)
+    cert, key = CA.issue_server(amphora_id, DAY)
+    return AgentBootConfig(amphora_id, CA.cert_pem.decode(), cert.decode(), key.decode(),
+                           AGENT_PORT)
+
+
+def controller() -> RestAmphoraDriver:
+    """The controller's side of the agents' mutual TLS."""
+    cert, key = CA.issue_client("ottava-controller", DAY)
+    return RestAmphoraDriver(pki.client_context(CA.cert_pem, cert, key), AGENT_PORT,
+                             connect_timeout=2.0, read_timeout=10.0, retry_for=10.0)
+
+
+def agent_says(amphora_id: str, address: str) -> str:
+    """The amphora id the agent on `address` answers with (its certificate checked against
+    `amphora_id`, as the REST driver checks every amphora)."""
+    ref = AmphoraRef(amphora_id, "lb", lb_network_ip=address)
+    return controller().info(ref)["amphora_id"]
 
 
 @pytest.fixture
@@ -114,8 +133,7 @@ def env(tmp_path: Path):
     bridge_existed = bool(_links(netlink.BRIDGE))
     made: dict = {"compute_ids": set(), "procs": [], "script": script}
     state = tmp_path / "state"
-    made["compute"] = LocalComputeDriver(DriverSettings(state_dir=state),
-                                         [sys.executable, str(script)])
+    made["compute"] = LocalComputeDriver(DriverSettings(state_dir=state))
     made["network"] = LocalNetworkDriver()
     made["state"] = state
     try:
@@ -173,8 +191,18 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
         conf = json.loads((folder / "agent.json").read_text())
         assert conf["bind_host"] == booted.lb_network_ip and conf["bind_port"] == AGENT_PORT
         assert (os.stat(conf["key_path"]).st_mode & 0o777) == 0o600
-        assert get(booted.lb_network_ip, AGENT_PORT) == amphora_id  # host -> management
+        assert conf["netns"] == cid
+        # host -> management, mutual TLS, this amphora's own certificate
+        assert agent_says(amphora_id, booted.lb_network_ip) == amphora_id
         assert compute.is_running(cid)
+    # One host agent serves both, each inside its own namespace: the first amphora's address
+    # answers with the first amphora's certificate only.
+    (first_id, _, first), (second_id, _, second) = amphorae
+    with pytest.raises(Fatal):
+        agent_says(second_id, first.lb_network_ip)
+    host_pid = int((env["state"] / "amphorae" / "host-agent.pid").read_text())
+    assert not netlink.namespace_pids(first.compute_id) or \
+        host_pid not in netlink.namespace_pids(first.compute_id)
 
     # A VIP plugged into the first amphora, served from inside its namespace.
     _, lb_id, booted = amphorae[0]
@@ -223,8 +251,7 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
     assert network.find_subnet(str(uuid.uuid4())) is None
 
     # A restart: new drivers adopt the amphorae and the VIP; nothing is duplicated.
-    compute2 = LocalComputeDriver(DriverSettings(state_dir=env["state"]),
-                                  [sys.executable, str(env["script"])])
+    compute2 = LocalComputeDriver(DriverSettings(state_dir=env["state"]))
     network2 = LocalNetworkDriver()
     env["compute"] = compute2
     for _, _, b in amphorae:
@@ -241,9 +268,9 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
     assert len(set(taken)) == len(taken)
     network2.deallocate_vip("x", other_vip)
 
-    # Delete leaves no namespace, link, process or file.
-    pids = {b.compute_id: int((env["state"] / "amphorae" / a / "agent.pid").read_text())
-            for a, _, b in [*amphorae, (None, None, third)] if a}
+    assert int((env["state"] / "amphorae" / "host-agent.pid").read_text()) == host_pid
+
+    # Delete leaves no namespace, link, process or amphora folder.
     network2.unplug_vip(ref, vip)
     assert (vip.address, 32) not in netlink.addresses(cid)
     network2.deallocate_vip(lb_id, vip)
@@ -259,6 +286,46 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
     for cid in env["compute_ids"]:
         assert cid not in listing
         assert netlink.host_ifname(cid) not in links
-    for pid in pids.values():
-        assert not netlink.pid_alive(pid)
-    assert list((env["state"] / "amphorae").iterdir()) == []
+    assert not netlink.pid_alive(host_pid)  # stopped with the last amphora
+    assert [p.name for p in (env["state"] / "amphorae").iterdir() if p.is_dir()] == []
+
+
+def _eventually(check, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def test_the_host_agent_is_adopted_and_lets_a_dead_namespace_go(env: dict) -> None:
+    """A host agent killed outright is replaced by the next driver, which serves the
+    amphorae again; a namespace deleted behind the host agent's back is dropped, and its
+    sockets and threads no longer hold it: the kernel frees it, veth and all."""
+    amphorae = [_create(env) for _ in range(2)]
+    folder = env["state"] / "amphorae"
+    first_pid = int((folder / "host-agent.pid").read_text())
+    os.kill(first_pid, signal.SIGKILL)
+    _eventually(lambda: not netlink.pid_alive(first_pid), 5, "the host agent dead")
+    assert not env["compute"].is_running(amphorae[0][2].compute_id)
+
+    compute2 = LocalComputeDriver(DriverSettings(state_dir=env["state"]))
+    env["compute"] = compute2
+    second_pid = int((folder / "host-agent.pid").read_text())
+    assert second_pid != first_pid and netlink.pid_alive(second_pid)
+    for amphora_id, _, booted in amphorae:
+        assert compute2.is_running(booted.compute_id)
+        assert agent_says(amphora_id, booted.lb_network_ip) == amphora_id
+
+    (gone_id, _, gone), (kept_id, _, kept) = amphorae
+    for pid in netlink.namespace_pids(gone.compute_id):
+        os.kill(pid, signal.SIGKILL)
+    subprocess.run(["ip", "netns", "delete", gone.compute_id], timeout=10, check=True)
+    _eventually(lambda: not compute2.is_running(gone.compute_id), 5, "the amphora dropped")
+    _eventually(lambda: not _links(netlink.host_ifname(gone.compute_id)), 10,
+                "the namespace freed (its veth gone with it)")
+    assert compute2.is_running(kept.compute_id)
+    assert agent_says(kept_id, kept.lb_network_ip) == kept_id
+
+    compute2.delete_amphora(gone.compute_id)  # the folder left behind
+    compute2.delete_amphora(kept.compute_id)
+    assert not netlink.pid_alive(second_pid)

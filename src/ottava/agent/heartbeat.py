@@ -204,7 +204,8 @@ class Sender:
             self._stop.wait(self.interval)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.amphora_id[:8]} heartbeat",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

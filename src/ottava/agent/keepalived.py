@@ -9,7 +9,8 @@ check script and the file, has it checked (`keepalived --config-test`), swaps it
 and applies it with SIGHUP, or starts keepalived.
 
 keepalived runs detached, like HAProxy, and survives an agent restart; a new agent adopts it
-through its PID file.
+through its PID file. For the host agent it is started with `ip netns exec` into the
+amphora's namespace, so that it sees that namespace's /sys as well as its links.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ottava.agent import netns
 from ottava.render import keepalived as keepalived_conf
 from ottava.wire import agent as api
 
@@ -40,9 +42,10 @@ class Keepalived:
     """One amphora's keepalived, kept in `directory`."""
 
     def __init__(self, directory: str | Path, haproxy_pidfile: Path,
-                 keepalived: str = KEEPALIVED) -> None:
+                 keepalived: str = KEEPALIVED, netns: str | None = None) -> None:
         self.directory = Path(directory).absolute()
         self.keepalived = keepalived
+        self.netns = netns  # the amphora's namespace when the host agent serves it
         self.haproxy_pidfile = haproxy_pidfile
         self.config = self.directory / "keepalived.conf"
         self.pidfile = self.directory / "keepalived.pid"
@@ -50,8 +53,13 @@ class Keepalived:
         self.check_script = self.directory / "check_haproxy.sh"
         self.log = self.directory / "keepalived.log"
         self._lock = threading.Lock()
+        # The keepalived this object started: polled so that it is reaped when it exits
+        # (a host agent lives long and serves many amphorae; no zombie may pile up).
+        self._child: subprocess.Popen[bytes] | None = None
 
     def pid(self) -> int | None:
+        if self._child is not None and self._child.poll() is not None:
+            self._child = None
         try:
             pid = int(self.pidfile.read_text().split()[0])
         except (OSError, ValueError, IndexError):
@@ -107,8 +115,10 @@ class Keepalived:
                    "--pid", str(self.pidfile), "--vrrp_pid", str(self.vrrp_pidfile),
                    "--log-console", "--no-syslog", "--dont-fork"]
         with self.log.open("a") as log:
-            subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            self._child = subprocess.Popen(netns.exec_argv(self.netns, command),
+                                           stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True,
+                                           close_fds=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.pid() is not None:

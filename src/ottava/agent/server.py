@@ -26,6 +26,7 @@ Choices:
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
 import json
 import logging
@@ -39,7 +40,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ottava.agent import datagrams
+from ottava.agent import datagrams, netns
 from ottava.agent.datagrams import DatagramError, Datagrams
 from ottava.agent.haproxy import ConfigRejected, HAProxy, HAProxyError
 from ottava.agent.heartbeat import Sender
@@ -60,14 +61,33 @@ class AgentServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, config: api.AgentConfig, context: ssl.SSLContext) -> None:
+        """Binds at once, in the calling thread's network namespace: the host agent builds
+        each amphora's server inside that amphora's (`netns.run_inside`)."""
         self.config = config
         self.context = context
+        # Set when one host agent serves many amphorae: every request thread enters it.
+        self.netns = config.get("netns")
         self.haproxy = HAProxy(Path(config["state_dir"]) / "lb",
                                local_peer=config["amphora_id"], logging=log_settings(config))
-        self.keepalived = Keepalived(Path(config["state_dir"]) / "vrrp", self.haproxy.pidfile)
+        self.keepalived = Keepalived(Path(config["state_dir"]) / "vrrp", self.haproxy.pidfile,
+                                     netns=self.netns)
         self.datagrams = Datagrams(Path(config["state_dir"]) / "datagrams")
-        self._version: str | None = None
+        if ":" in config["bind_host"]:
+            self.address_family = socket.AF_INET6
         super().__init__((config["bind_host"], config["bind_port"]), Handler)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # A new thread starts in the namespace of the thread that made it: the host agent's
+        # accept loop, outside every amphora. It enters this amphora's before anything else.
+        thread = threading.current_thread()
+        thread.name = f"{self.config['amphora_id'][:8]} request"
+        try:
+            netns.enter(self.netns)
+        except OSError as exc:  # the namespace is going away: so is this amphora
+            LOG.warning("dropped a request from %s: %s", client_address[0], exc)
+            self.shutdown_request(request)
+            return
+        super().process_request_thread(request, client_address)
 
     def server_bind(self) -> None:
         # http.server's own server_bind asks DNS for the host's full name (getfqdn); inside an
@@ -115,15 +135,7 @@ class AgentServer(http.server.ThreadingHTTPServer):
         self.context = context  # finish_request reads it for every new connection
 
     def haproxy_version(self) -> str | None:
-        if self._version is None:
-            try:
-                out = subprocess.run([self.haproxy.haproxy, "-v"], capture_output=True,
-                                     text=True, timeout=VERSION_TIMEOUT, check=False).stdout
-                words = out.split()
-                self._version = words[2] if len(words) > 2 else None
-            except (OSError, subprocess.TimeoutExpired):
-                return None
-        return self._version
+        return haproxy_version(self.haproxy.haproxy)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -287,6 +299,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug("%s %s", self.client_address[0], format % args)
+
+
+@functools.cache
+def haproxy_version(haproxy: str) -> str | None:
+    """`haproxy -v`'s version word, asked once per binary (a host agent serves many)."""
+    try:
+        out = subprocess.run([haproxy, "-v"], capture_output=True, text=True,
+                             timeout=VERSION_TIMEOUT, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    words = out.split()
+    return words[2] if len(words) > 2 else None
 
 
 def log_settings(config: api.AgentConfig) -> Logging:

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 # Heavy imports (oslo, SQLAlchemy, the controller) happen inside main(), after the
-# amphora-agent subcommand has branched off: the agent process imports only ottava.agent.
+# amphora-agent subcommands have branched off: the agent processes import only ottava.agent.
 
 def _host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
@@ -48,6 +48,11 @@ def parser() -> argparse.ArgumentParser:
     agent.add_argument("--config", required=True, metavar="FILE",
                        help="the agent's JSON configuration (ottava.wire.agent.AgentConfig)")
     agent.add_argument("--debug", action="store_true")
+    host_agent = sub.add_parser("amphora-host-agent",
+                                help="one agent for every local amphora (namespaces) of a folder")
+    host_agent.add_argument("--dir", required=True, metavar="FOLDER",
+                            help="the amphorae's folder (<state_dir>/amphorae)")
+    host_agent.add_argument("--debug", action="store_true")
     logs = command("logs", "the logs `ottava standalone` collected from a load balancer's "
                            "amphorae")
     logs.add_argument("load_balancer", help="id or name")
@@ -85,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from ottava.agent import server as agent_server
 
         return agent_server.main(args.config, debug=args.debug)
+    if args.command == "amphora-host-agent":
+        from ottava.agent import host
+
+        return host.main(args.dir, debug=args.debug)
 
     from oslo_log import log as logging
 

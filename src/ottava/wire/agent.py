@@ -26,14 +26,18 @@ Applying the same document twice is harmless (the hash decides), so every call m
 Any change of a path, a shape or a meaning raises API_VERSION and the path prefix.
 
 The agent's config file is one JSON object, `AgentConfig`, written by whoever starts the agent
-(the compute driver, from `AgentBootConfig`). Only the standard library is imported here: the
+(the compute driver, from `AgentBootConfig`). The end of this module is the contract of the
+host agent that serves every local amphora from one process (`HostRequest`, `call_host`).
+Only the standard library is imported here: the
 agent must stay small.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
@@ -160,6 +164,9 @@ class AgentConfig(TypedDict):
     log_protocol: NotRequired[str]
     user_log_format: NotRequired[str]
     connection_logging: NotRequired[bool]
+    # Optional: the network namespace this amphora is, when one host agent serves many local
+    # amphorae (`ottava.agent.host`); an agent started inside its amphora has none.
+    netns: NotRequired[str]
 
 
 _OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {"heartbeat_key": (str,),
@@ -169,7 +176,8 @@ _OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {"heartbeat_key": (str,),
                                                "admin_log_targets": (list,),
                                                "log_protocol": (str,),
                                                "user_log_format": (str,),
-                                               "connection_logging": (bool,)}
+                                               "connection_logging": (bool,),
+                                               "netns": (str,)}
 
 _CONFIG_TYPES: dict[str, type] = {"amphora_id": str, "bind_host": str, "bind_port": int,
                                   "state_dir": str, "ca_path": str, "cert_path": str,
@@ -200,6 +208,8 @@ def parse_config(document: Any) -> AgentConfig:
         raise ValueError("agent configuration: 'log_protocol' is UDP or TCP")
     if document.get("heartbeat_interval", 1) <= 0:
         raise ValueError("agent configuration: 'heartbeat_interval' must be positive")
+    if "netns" in document and (not document["netns"] or "/" in document["netns"]):
+        raise ValueError("agent configuration: 'netns' is a namespace name")
     if not 0 <= document["bind_port"] <= 65535:
         raise ValueError("agent configuration: 'bind_port' must be 0..65535")
     return AgentConfig(**document)  # type: ignore[typeddict-item]
@@ -214,3 +224,67 @@ def dump_config(config: Mapping[str, Any]) -> str:
     """The text of an agent's config file, checked as `load_config` will check it (whoever
     starts an agent writes it with this)."""
     return json.dumps(parse_config(dict(config)), indent=2, sort_keys=True) + "\n"
+
+
+# --- The host agent's control socket ----------------------------------------------------------
+# One host agent (`ottava amphora-host-agent`, `ottava.agent.host`) serves every local amphora
+# kept under one folder, each amphora in <folder>/<amphora id>/ with its HOST_CONFIG (carrying
+# `netns`). The local compute driver tells it which to serve over a UNIX socket only root may
+# open: one JSON object per line each way. A request is {"op": "add" | "remove", "amphora_id":
+# id} or {"op": "list"}; the answer {"ok": true, "served": [ids]} or {"ok": false, "error": …}.
+# `add` (re)reads the amphora's configuration and answers once its agent listens; `remove`
+# answers once it no longer does.
+HOST_CONFIG = "agent.json"
+HOST_OPS = ("add", "remove", "list")
+HOST_TIMEOUT = 20.0  # one request, including an `add` that starts an amphora's agent
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
+
+
+class HostRequest(TypedDict):
+    op: str
+    amphora_id: NotRequired[str]
+
+
+def host_socket(directory: str | os.PathLike[str]) -> str:
+    """The control socket of the host agent of `directory`: inside it, unless that path is
+    too long for a UNIX socket; then under /run/ottava, named after the folder's hash."""
+    folder = os.path.abspath(directory)
+    path = os.path.join(folder, "host-agent.sock")
+    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
+        return path
+    digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
+    return f"/run/ottava/host-agent-{digest}.sock"
+
+
+def parse_host_request(document: Any) -> HostRequest:
+    if not isinstance(document, dict) or document.get("op") not in HOST_OPS:
+        raise ValueError(f"a request is {{\"op\": one of {', '.join(HOST_OPS)}, ...}}")
+    if document["op"] != "list":
+        amphora_id = document.get("amphora_id")
+        if not isinstance(amphora_id, str) or not amphora_id or \
+                not set(amphora_id) <= _SAFE or amphora_id.strip(".") == "":
+            raise ValueError("'amphora_id' must be an amphora id")
+    unknown = set(document) - {"op", "amphora_id"}
+    if unknown:
+        raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
+    return HostRequest(**document)  # type: ignore[typeddict-item]
+
+
+def call_host(directory: str | os.PathLike[str], request: HostRequest,
+              timeout: float = HOST_TIMEOUT) -> list[str]:
+    """Ask the host agent of `directory`; the ids it serves afterwards. Raises OSError when
+    no host agent answers, RuntimeError with its message when it refuses."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(host_socket(directory))
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        with sock.makefile("rb") as reader:
+            line = reader.readline(MAX_BODY)
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        raise OSError(f"the host agent answered {line[:200]!r}") from None
+    if not isinstance(answer, dict) or not answer.get("ok"):
+        error = answer.get("error") if isinstance(answer, dict) else answer
+        raise RuntimeError(f"the host agent refused {request['op']}: {error}")
+    return [str(a) for a in answer.get("served", [])]

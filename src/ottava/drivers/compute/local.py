@@ -2,16 +2,21 @@
 
 The namespace `ottava-<first 12 hex of the amphora id>` is the amphora's compute_id; its `eth0`
 is a veth on the bridge `ottava0` and holds the management address (lb_network_ip, from the
-shared pool). With an AgentBootConfig the agent's config and certificates are written to
-<state_dir>/amphorae/<amphora_id>/ and the agent runs inside the namespace, detached, with its
-log (agent.log) and PID (agent.pid) in that folder. A new driver adopts the namespaces it finds
-(their `eth0` alias names the amphora and load balancer), so a restart neither duplicates nor
+shared pool). With an AgentBootConfig the agent's config (naming the namespace) and
+certificates are written to <state_dir>/amphorae/<amphora_id>/ and one host agent serves
+every amphora of that folder (`ottava amphora-host-agent`, `ottava.agent.host`, decision
+0025): it listens inside each namespace with that amphora's certificate, and sends each one's
+heartbeats from there. This driver starts it when it is needed (PID in host-agent.pid, log in
+host-agent.log), tells it which amphorae to serve over its control socket, and stops it with
+the last amphora. A new driver adopts the namespaces it finds (their `eth0` alias names the
+amphora and load balancer) and the running host agent, so a restart neither duplicates nor
 leaks; folders whose namespace is gone are cleaned up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,10 @@ from ottava.settings import DriverSettings
 from ottava.wire import agent as agent_api
 
 STOP_TIMEOUT = 5.0
+HOST_AGENT_START_TIMEOUT = 15.0  # until a new host agent answers on its control socket
+HOST_AGENT_PID = "host-agent.pid"
+HOST_AGENT_LOG = "host-agent.log"
+HOST_AGENT_LOCK = "host-agent.lock"
 
 
 def compute_id_for(amphora_id: str) -> str:
@@ -35,10 +45,11 @@ def compute_id_for(amphora_id: str) -> str:
 
 
 def default_agent_command() -> list[str]:
+    """This installation's `ottava amphora-host-agent` (the driver adds `--dir`)."""
     script = Path(sys.executable).with_name("ottava")
     if script.exists():
-        return [str(script), "amphora-agent"]
-    return [sys.executable, "-m", "ottava.cmd.main", "amphora-agent"]
+        return [str(script), "amphora-host-agent"]
+    return [sys.executable, "-m", "ottava.cmd.main", "amphora-host-agent"]
 
 
 def _signal_and_wait(pid: int, marker: str | None, timeout: float = STOP_TIMEOUT) -> None:
@@ -60,7 +71,7 @@ def _signal_and_wait(pid: int, marker: str | None, timeout: float = STOP_TIMEOUT
 class LocalComputeDriver:
     def __init__(self, settings: DriverSettings, agent_command: list[str] | None = None) -> None:
         """Amphorae's folders live under `<settings.state_dir>/amphorae`; `agent_command`
-        starts an agent (default: this installation's `ottava amphora-agent`)."""
+        starts the host agent (default: this installation's `ottava amphora-host-agent`)."""
         netlink.require_net_admin()
         self.state_dir = Path(settings.state_dir)
         self.amphorae_dir = self.state_dir / "amphorae"
@@ -68,18 +79,25 @@ class LocalComputeDriver:
         self.agent_command = list(agent_command or default_agent_command())
         self._pool = ipam.pool()
         self._lock = threading.RLock()
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._host_child: subprocess.Popen[bytes] | None = None
         netlink.ensure_bridge()
         self._adopt()
 
     # -- adoption -------------------------------------------------------------------------
     def _adopt(self) -> None:
-        """Clean up folders whose namespace is gone (their processes, then the files)."""
+        """Clean up folders whose namespace is gone (their processes, then the files); make
+        sure the host agent serves the amphorae that remain."""
         live = set(netlink.list_namespaces())
-        for folder in self.amphorae_dir.iterdir():
-            if folder.is_dir() and compute_id_for(folder.name) not in live:
+        for folder in self._amphora_folders():
+            if compute_id_for(folder.name) not in live:
                 self._stop_processes(folder)
                 shutil.rmtree(folder, ignore_errors=True)
+        if any((f / agent_api.HOST_CONFIG).exists() for f in self._amphora_folders()):
+            with self._host_lock():
+                self._ensure_host_agent()
+
+    def _amphora_folders(self) -> list[Path]:
+        return [f for f in self.amphorae_dir.iterdir() if f.is_dir()]
 
     def _folder_of(self, compute_id: str) -> Path | None:
         try:
@@ -88,7 +106,7 @@ class LocalComputeDriver:
             amphora_id = None
         if amphora_id:
             return self.amphorae_dir / amphora_id
-        for folder in self.amphorae_dir.iterdir():  # alias missing: match by name
+        for folder in self._amphora_folders():  # alias missing: match by name
             if compute_id_for(folder.name) == compute_id:
                 return folder
         return None
@@ -118,9 +136,11 @@ class LocalComputeDriver:
                             alias=f"ottava amphora={amphora_id} lb={load_balancer_id or ''}")
                     finally:
                         self._pool.release(address)  # configured now, or failed
-            if boot is not None and not self._agent_running(compute_id):
+            if boot is not None:
                 try:
-                    self._start_agent(compute_id, amphora_id, address, boot)
+                    with self._host_lock():
+                        self._write_agent_files(compute_id, amphora_id, address, boot)
+                        self._host_call("add", amphora_id)
                 except BaseException:
                     self.delete_amphora(compute_id)
                     raise
@@ -129,36 +149,108 @@ class LocalComputeDriver:
     def delete_amphora(self, compute_id: str) -> None:
         with self._lock:
             folder = self._folder_of(compute_id) if netlink.namespace_exists(compute_id) \
-                else next((f for f in self.amphorae_dir.iterdir()
+                else next((f for f in self._amphora_folders()
                            if compute_id_for(f.name) == compute_id), None)
-            child = self._children.pop(compute_id, None)
-            if folder is not None:
-                self._stop_processes(folder)
-            for pid in netlink.namespace_pids(compute_id):  # anything else left inside
-                _signal_and_wait(pid, None)
-            if child is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(timeout=STOP_TIMEOUT)
-            netlink.delete_namespace(compute_id)
-            if folder is not None:
-                shutil.rmtree(folder, ignore_errors=True)
+            with self._host_lock():
+                if folder is not None and self._host_agent_pid() is not None:
+                    # Before the namespace goes: its sockets and threads would hold it.
+                    with contextlib.suppress(OSError, RuntimeError):
+                        agent_api.call_host(self.amphorae_dir,
+                                            {"op": "remove", "amphora_id": folder.name})
+                if folder is not None:
+                    self._stop_processes(folder)
+                for pid in netlink.namespace_pids(compute_id):  # anything else left inside
+                    _signal_and_wait(pid, None)
+                netlink.delete_namespace(compute_id)
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                if not self._amphora_folders():
+                    self._stop_host_agent()  # the last amphora: nothing left to serve
 
     def is_running(self, compute_id: str) -> bool:
-        return netlink.namespace_exists(compute_id) and self._agent_running(compute_id)
-
-    # -- the agent ---------------------------------------------------------------------------
-    def _agent_running(self, compute_id: str) -> bool:
-        child = self._children.get(compute_id)
-        if child is not None:
-            child.poll()  # reap a dead child
-        folder = self._folder_of(compute_id)
-        if folder is None:
+        if not netlink.namespace_exists(compute_id):
             return False
-        pid = _read_pid(folder / "agent.pid")
-        return pid is not None and netlink.pid_alive(pid, str(folder / "agent.json"))
+        folder = self._folder_of(compute_id)
+        if folder is None or self._host_agent_pid() is None:
+            return False
+        try:
+            served = agent_api.call_host(self.amphorae_dir, {"op": "list"},
+                                         timeout=STOP_TIMEOUT)
+        except (OSError, RuntimeError):
+            return False
+        return folder.name in served
 
-    def _start_agent(self, compute_id: str, amphora_id: str, address: str,
-                     boot: AgentBootConfig) -> None:
+    # -- the host agent ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _host_lock(self) -> Iterator[None]:
+        """Starting, asking and stopping the host agent, one at a time across threads and
+        processes (several workers may share a host): a host agent stopped for lack of
+        amphorae never misses one being added."""
+        with self._lock, open(self.amphorae_dir / HOST_AGENT_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _host_agent_pid(self) -> int | None:
+        if self._host_child is not None:
+            self._host_child.poll()  # reap it if it died
+        pid = _read_pid(self.amphorae_dir / HOST_AGENT_PID)
+        return pid if pid is not None and netlink.pid_alive(pid, self._host_marker) else None
+
+    @property
+    def _host_marker(self) -> str:
+        """What only the host agent of this folder has in its command line (a recycled PID
+        is never taken for it)."""
+        return f"--dir\0{self.amphorae_dir}\0"
+
+    def _host_call(self, op: str, amphora_id: str) -> None:
+        request: agent_api.HostRequest = {"op": op, "amphora_id": amphora_id}
+        if self._host_agent_pid() is None:
+            self._ensure_host_agent()
+        try:
+            agent_api.call_host(self.amphorae_dir, request)
+        except OSError:  # it died since: once more, with a new one
+            self._ensure_host_agent()
+            agent_api.call_host(self.amphorae_dir, request)
+
+    def _ensure_host_agent(self) -> None:
+        """Start the host agent unless one runs; return once it answers."""
+        pid = self._host_agent_pid()
+        if pid is None:
+            (self.amphorae_dir / HOST_AGENT_PID).unlink(missing_ok=True)
+            argv = [*self.agent_command, "--dir", str(self.amphorae_dir)]
+            with open(self.amphorae_dir / HOST_AGENT_LOG, "ab") as log:
+                self._host_child = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True, close_fds=True, cwd=self.amphorae_dir)
+            pid = self._host_child.pid
+            _write(self.amphorae_dir / HOST_AGENT_PID, f"{pid}\n", 0o644)
+        deadline = time.monotonic() + HOST_AGENT_START_TIMEOUT
+        while True:
+            try:
+                agent_api.call_host(self.amphorae_dir, {"op": "list"}, timeout=STOP_TIMEOUT)
+                return
+            except (OSError, RuntimeError) as exc:
+                if not netlink.pid_alive(pid) or time.monotonic() > deadline:
+                    log_tail = _read_tail(self.amphorae_dir / HOST_AGENT_LOG)
+                    raise RuntimeError(f"the host agent did not start: {exc}; "
+                                       f"{log_tail}") from None
+            time.sleep(0.02)
+
+    def _stop_host_agent(self) -> None:
+        pid = self._host_agent_pid()
+        if pid is not None:
+            _signal_and_wait(pid, self._host_marker)
+        if self._host_child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._host_child.wait(timeout=STOP_TIMEOUT)
+            self._host_child = None
+        (self.amphorae_dir / HOST_AGENT_PID).unlink(missing_ok=True)
+
+    def _write_agent_files(self, compute_id: str, amphora_id: str, address: str,
+                           boot: AgentBootConfig) -> None:
         folder = self.amphorae_dir / amphora_id
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         paths = {"ca_path": folder / "ca.pem", "cert_path": folder / "cert.pem",
@@ -166,7 +258,6 @@ class LocalComputeDriver:
         _write(paths["ca_path"], boot.ca_pem, 0o644)
         _write(paths["cert_path"], boot.cert_pem, 0o644)
         _write(paths["key_path"], boot.key_pem, 0o600)
-        config = folder / "agent.json"
         heartbeats = ({"heartbeat_key": boot.heartbeat_key,
                        "heartbeat_targets": list(boot.heartbeat_targets),
                        "heartbeat_interval": boot.heartbeat_interval}
@@ -178,24 +269,15 @@ class LocalComputeDriver:
         if boot.user_log_format:
             logs["user_log_format"] = boot.user_log_format
         # Checked on the way out as the agent will check it on the way in.
-        _write(config, agent_api.dump_config({
+        _write(folder / agent_api.HOST_CONFIG, agent_api.dump_config({
             "amphora_id": amphora_id, "bind_host": address, "bind_port": boot.port,
-            "state_dir": str(folder), **{k: str(v) for k, v in paths.items()}, **heartbeats,
-            **logs,
+            "netns": compute_id, "state_dir": str(folder),
+            **{k: str(v) for k, v in paths.items()}, **heartbeats, **logs,
         }), 0o600)
-        argv = ["ip", "netns", "exec", compute_id, *self.agent_command, "--config", str(config)]
-        with open(folder / "agent.log", "ab") as log:
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     close_fds=True, cwd=folder)
-        self._children[compute_id] = child
-        _write(folder / "agent.pid", f"{child.pid}\n", 0o644)
 
     def _stop_processes(self, folder: Path) -> None:
-        """Stop the agent and every HAProxy whose PID file is under `folder`."""
-        pid = _read_pid(folder / "agent.pid")
-        if pid is not None:
-            _signal_and_wait(pid, str(folder / "agent.json"))
+        """Stop every HAProxy whose PID file is under `folder` (keepalived and anything else
+        inside the namespace are stopped with it)."""
         for pidfile in folder.rglob("haproxy.pid"):
             for line in _read_lines(pidfile):
                 if line.isdigit():
@@ -214,6 +296,13 @@ def _read_lines(path: Path) -> list[str]:
         return path.read_text().split()
     except OSError:
         return []
+
+
+def _read_tail(path: Path, size: int = 500) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
 
 
 def _read_pid(path: Path) -> int | None:
