@@ -1,4 +1,5 @@
-"""Data-plane benchmark: a real local amphora (network namespace + agent + HAProxy) created
+"""Data-plane benchmark: a real local amphora (network namespace + HAProxy, served by the host
+agent) created
 through Ottava's API, against a hand-written minimal HAProxy with the same listener and members.
 
 It starts everything it measures and stops it by PID at the end:
@@ -357,6 +358,14 @@ class Rig:
         self.procs.append(proc)
         return proc
 
+    def host_agent_pids(self) -> list[int]:
+        """The host agent serving this run's amphorae (outside their namespaces), if any."""
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.tmp / "state" / "amphorae" / "host-agent.pid").read_text())
+            if pathlib.Path(f"/proc/{pid}").exists():
+                return [pid]
+        return []
+
     def close(self, args: argparse.Namespace, failed: str) -> str:
         """Delete the kept load balancer, stop every process started, delete the baseline's
         namespace and any amphora namespace of this run left behind; `failed`, or the
@@ -371,6 +380,10 @@ class Rig:
             stop(proc, args.stop_timeout)
         if ottava is not None:
             stop(ottava, args.stop_timeout)
+        leftover_agent = self.host_agent_pids()
+        if leftover_agent:  # the driver stops it with the last amphora: a failed run
+            failed = failed or "Ottava left its host agent running"
+            kill_pids(leftover_agent, "host agent")
         if BASELINE_NS in namespaces(BASELINE_NS):
             remove_namespace(BASELINE_NS)
         with contextlib.suppress(Failure):
@@ -669,7 +682,9 @@ def main(argv: list[str] | None = None) -> int:
             "amphorae"]
         amp_ns = amp["compute_id"]
         wait_serving(lb["vip_address"], 80, 20)
-        amp_pids = netns_pids(amp_ns)  # kept: measured by PID even if the namespace file goes
+        # Kept: measured by PID even if the namespace file goes. The host agent serves this
+        # one amphora, so it is all of its agent.
+        amp_pids = netns_pids(amp_ns) + rig.host_agent_pids()
         res["rss_idle"], _, _ = memory(amp_pids)
 
         amp_conf = amphora_config(amp_ns, rig.tmp)
@@ -700,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         phase_traffic(args, targets, res)
 
         print("== memory", flush=True)
-        now = netns_pids(amp_ns)
+        now = netns_pids(amp_ns) + rig.host_agent_pids()
         if not now:
             print(f"  namespace {amp_ns} is gone (deleted by someone else?): measuring the "
                   f"PIDs seen after create {amp_pids}", flush=True)

@@ -5,12 +5,13 @@ Rig), creates the load balancers (each: an HTTP listener and a ROUND_ROBIN pool 
 backends) from `--clients` client threads at once, and prints:
 
   create            the time until all are ACTIVE, and the p50 and max of one create
-  memory per LB     over every process in the amphorae's namespaces (agent, HAProxy master
-                    and worker), divided by the number of load balancers:
+  memory per LB     over every process of the amphorae (HAProxy master and worker in each
+                    namespace, and the one host agent serving them all), divided by the
+                    number of load balancers:
                     RSS (each process's resident pages, shared ones counted in each),
                     PSS (shared pages divided among their sharers: what the fleet really
                     holds), USS (pages no other process shares)
-  controller        the RSS of `ottava standalone` itself (its children, the agents, are
+  controller        the RSS of `ottava standalone` itself (its child, the host agent, is
                     counted above)
   traffic           one GET through every VIP, all answered
 
@@ -101,11 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         res["answered"] = answered
         time.sleep(2.0)  # settled: heartbeats, first health reports
         pids = [pid for name in sorted(rig.mine) for pid in netns_pids(name)]
+        agent = rig.host_agent_pids()  # one for all of them, outside their namespaces
+        res["host_agent_rss"] = memory(agent)[0] if agent else 0.0
+        pids += agent
         rss, pss, _ = memory(pids)
         res["rss"], res["pss"], res["uss"] = rss, pss, uss_mb(pids)
         res["processes"] = len(pids)
         assert rig.ottava is not None
-        res["controller_rss"] = memory([rig.ottava.popen.pid])[0]  # itself, not the agents
+        res["controller_rss"] = memory([rig.ottava.popen.pid])[0]  # itself, not the host agent
         print("== deleting them", flush=True)
         for lb in created:
             api.call("DELETE", f"{LB}/{lb['id']}?cascade=true", expect=(204,))
@@ -131,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         ("PSS per LB (MB)", f"{res['pss'] / n:.1f}", ""),
         ("USS per LB (MB)", f"{res['uss'] / n:.1f}", ""),
         ("amphora processes", f"{res['processes']:.0f}", ""),
+        ("  of which the host agent, RSS (MB)", f"{res['host_agent_rss']:.0f}", ""),
         ("ottava standalone RSS (MB)", f"{res['controller_rss']:.0f}", ""),
     ]
     for label, value, goal in rows:

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -342,7 +343,37 @@ def local_stack(health: bool = False, overrides: dict[str, dict[str, Any]] | Non
                                 timeout=10, check=False).stdout
         for leftover in {line.split()[0] for line in listed.splitlines() if line} & ours:
             subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
+        stop_host_agent(state)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def host_agent_pid(state: str | pathlib.Path) -> int | None:
+    """The PID of the host agent serving the amphorae of this state folder, while it runs."""
+    try:
+        pid = int((pathlib.Path(state) / "amphorae" / "host-agent.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if b"amphora-host-agent" in cmdline else None
+
+
+def stop_host_agent(state: str | pathlib.Path) -> None:
+    """Stop the host agent a failed test left running (the driver stops it with the last
+    amphora), by its PID: SIGTERM, then SIGKILL."""
+    pid = host_agent_pid(state)
+    if pid is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and host_agent_pid(state) == pid:
+            time.sleep(0.05)
+        if host_agent_pid(state) is None:
+            return
 
 
 def new_state_dir() -> str:

@@ -197,7 +197,7 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
         assert compute.is_running(cid)
     # One host agent serves both, each inside its own namespace: the first amphora's address
     # answers with the first amphora's certificate only.
-    (first_id, _, first), (second_id, _, second) = amphorae
+    (_, _, first), (second_id, _, _) = amphorae
     with pytest.raises(Fatal):
         agent_says(second_id, first.lb_network_ip)
     host_pid = int((env["state"] / "amphorae" / "host-agent.pid").read_text())
@@ -316,7 +316,7 @@ def test_the_host_agent_is_adopted_and_lets_a_dead_namespace_go(env: dict) -> No
         assert compute2.is_running(booted.compute_id)
         assert agent_says(amphora_id, booted.lb_network_ip) == amphora_id
 
-    (gone_id, _, gone), (kept_id, _, kept) = amphorae
+    (_, _, gone), (kept_id, _, kept) = amphorae
     for pid in netlink.namespace_pids(gone.compute_id):
         os.kill(pid, signal.SIGKILL)
     subprocess.run(["ip", "netns", "delete", gone.compute_id], timeout=10, check=True)

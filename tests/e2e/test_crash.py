@@ -32,6 +32,7 @@ from ottava.db.models import Amphora
 from ottava.domain.operations import OperationKind, Plan
 from ottava.worker import flows
 from ottava.worker.drivers import Job
+from tests import harness
 from tests.e2e.backends import GATEWAY, Backend
 
 SUBNET = "c0ffee00-0000-4000-8000-000000000002"
@@ -179,10 +180,12 @@ def check_settled(ottava: Standalone, state: Path, deleted: bool) -> None:
         engine.dispose()
     assert running == 0
     live = namespaces()
-    folders = {p.name for p in (state / "amphorae").iterdir()} if (state / "amphorae").exists() \
-        else set()
+    folders = {p.name for p in (state / "amphorae").iterdir() if p.is_dir()} \
+        if (state / "amphorae").exists() else set()
     allocated = {r.id for r in rows if r.status == "ALLOCATED"}
     assert folders == allocated, (folders, rows)
+    # The host agent runs while there is an amphora to serve, and only then.
+    assert (harness.host_agent_pid(state) is not None) == bool(allocated), rows
     for row in rows:
         expected = row.status == "ALLOCATED"
         assert (row.compute_id in live) == expected if row.compute_id else not expected, row
@@ -204,6 +207,7 @@ def state() -> Iterator[Path]:
                                       text=True, timeout=10, check=False).stdout.split():
                 subprocess.run(["kill", "-9", pid], timeout=10, check=False)
             subprocess.run(["ip", "netns", "delete", name], timeout=10, check=False)
+    harness.stop_host_agent(path)
     shutil.rmtree(path, ignore_errors=True)
 
 
