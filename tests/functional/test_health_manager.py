@@ -439,6 +439,24 @@ def test_a_stale_amphora_is_marked_busy_and_failed_over_once(db: Database) -> No
     assert called == [AMP]
 
 
+def test_a_heartbeat_received_but_not_yet_written_keeps_the_amphora(db: Database) -> None:
+    """Under load the write of a heartbeat can lag behind its arrival (a busy database, a
+    starved writer): the database then shows silence, but the receiver heard it. Such an
+    amphora is never failed over; once nothing arrives for a timeout, it is."""
+    heard(db, 1.5, AMP)  # the database says: silent for longer than the timeout
+    ingest = Ingest(db)
+    ingest.offer(heartbeat())  # arrived, not flushed
+    called: list[str] = []
+    dog = Watchdog(db, submitting(db, called), timeout=1.0, interval=60,
+                   breaker=Breaker(threshold=None, ratio=0.5, minimum=4),
+                   heard_within=ingest.heard_within)
+    dog.started_at = queries.now() - datetime.timedelta(seconds=3600)
+    assert dog.check() == [] and called == [] and not busy(db)
+    time.sleep(1.1)  # a whole timeout with nothing arriving
+    assert dog.check() == [AMP]
+    assert called == [AMP]
+
+
 def test_a_failover_whose_submission_was_lost_is_tried_again(db: Database) -> None:
     heard(db, 30, AMP)  # silent for far longer than two timeouts
     with db.transaction() as s:

@@ -46,6 +46,7 @@ from ottava.agent.server import AgentServer, build, heartbeat_sender
 from ottava.wire import agent as api
 
 LOG = logging.getLogger("ottava.agent.host")
+PID_FILE = "host-agent.pid"  # in the amphorae's folder, written by the host agent itself
 POLL_INTERVAL = 0.5  # the accept loop's wait, hence how soon a stop is seen
 REAP_INTERVAL = 1.0  # how often vanished namespaces are looked for
 CONTROL_TIMEOUT = 10.0  # a control client's request line
@@ -149,7 +150,8 @@ class HostAgent:
     # --- serving --------------------------------------------------------------------------
 
     def serve(self, stop: threading.Event) -> None:
-        """Accept connections for every amphora (and the control socket) until `stop`."""
+        """Accept connections for every amphora (and the control socket) until `stop`, or
+        until the amphorae's folder is gone (nothing can be served from it any more)."""
         reaped = time.monotonic()
         while not stop.is_set():
             for key, _ in self._selector.select(POLL_INTERVAL):
@@ -161,6 +163,9 @@ class HostAgent:
             if time.monotonic() - reaped >= REAP_INTERVAL:
                 self.reap()
                 reaped = time.monotonic()
+                if not self.directory.is_dir():
+                    LOG.warning("%s is gone: stopping", self.directory)
+                    return
 
     def close(self) -> None:
         """Stop serving every amphora (their data planes keep running) and the control
@@ -245,6 +250,12 @@ def main(directory: str, debug: bool = False) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # Written here, once the control socket is ours, not by whoever started this process: a
+    # starter killed right after starting it cannot leave a host agent nobody can find.
+    pid_file = host.directory / PID_FILE
+    temporary = pid_file.with_suffix(".tmp")
+    temporary.write_text(f"{os.getpid()}\n")
+    os.replace(temporary, pid_file)
     host.adopt()
     LOG.info("host agent serving %d amphorae of %s; control socket %s",
              len(host.amphorae), host.directory, host.control.server_address)
@@ -252,5 +263,8 @@ def main(directory: str, debug: bool = False) -> int:
         host.serve(stop)
     finally:
         host.close()
+        with contextlib.suppress(OSError, ValueError):
+            if int(pid_file.read_text()) == os.getpid():
+                pid_file.unlink()
     LOG.info("host agent stopped; the amphorae's HAProxy keep running")
     return 0

@@ -68,6 +68,9 @@ class Ingest:
         self._mismatches: dict[str, int] = {}  # amphora -> heartbeats in a row with drift
         self._places: dict[str, tuple[queries.AmphoraPlace, float]] = {}
         self._seen: dict[str, float] = {}  # amphora -> when its last heartbeat was written
+        # amphora -> when its last heartbeat arrived: read by the watchdog, because a write
+        # can lag behind (a busy database, a starved writer thread) and lagging is not silence.
+        self._heard: dict[str, float] = {}
         self._pruned = time.monotonic()
 
     def offer(self, heartbeat: Heartbeat) -> None:
@@ -75,7 +78,15 @@ class Ingest:
             if self._batch.get(heartbeat["id"]) is not None:
                 self.counters.superseded += 1
             self._batch[heartbeat["id"]] = heartbeat
+            self._heard[heartbeat["id"]] = time.monotonic()
             self.counters.heartbeats += 1
+
+    def heard_within(self, amphora_id: str, seconds: float) -> bool:
+        """Whether a heartbeat of `amphora_id` arrived here in the last `seconds`, written to
+        the database or not yet."""
+        with self._lock:
+            when = self._heard.get(amphora_id)
+        return when is not None and time.monotonic() - when < seconds
 
     def offer_batch(self, batch: dict[str, Heartbeat], received: int) -> None:
         """The newest heartbeat of each amphora from a receiver process that already kept
@@ -84,6 +95,7 @@ class Ingest:
             self.counters.superseded += received - len(batch) + len(
                 batch.keys() & self._batch.keys())
             self._batch.update(batch)
+            self._heard.update(dict.fromkeys(batch, time.monotonic()))
             self.counters.heartbeats += received
 
     def pending(self) -> int:
@@ -174,6 +186,9 @@ class Ingest:
         gone = {a for a, when in self._seen.items() if clock - when > 2 * RESYNC}
         if not gone:
             return
+        with self._lock:
+            self._heard = {a: when for a, when in self._heard.items()
+                           if clock - when <= 2 * RESYNC}
         for amp_id in gone:
             self.forget(amp_id)
             self._seen.pop(amp_id, None)

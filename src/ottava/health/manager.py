@@ -44,7 +44,8 @@ class HealthManager(PeriodicPart):
         self.watchdog = Watchdog(db, requests.failover, timeout=settings.heartbeat_timeout,
                                  interval=settings.check_interval,
                                  breaker=Breaker(breaker.threshold, breaker.ratio,
-                                                 breaker.minimum))
+                                                 breaker.minimum),
+                                 heard_within=self.ingest.heard_within)
         self.flush_interval = settings.flush_interval
 
     @property

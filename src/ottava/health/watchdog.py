@@ -1,9 +1,11 @@
 """Failover of amphorae that went quiet, with a circuit breaker against mass failover.
 
 Every `health_check_interval` the watchdog looks for amphorae in service (ALLOCATED, of an
-ACTIVE or ERROR load balancer) whose last heartbeat is older than `heartbeat_timeout`. Each one
-is marked busy (a compare-and-set, so two health managers never fail the same amphora over
-twice) and its failover is submitted as an ordinary operation. Nothing is judged before the
+ACTIVE or ERROR load balancer) whose last heartbeat is older than `heartbeat_timeout`, leaving
+out those whose heartbeat this health manager received within the timeout but has not written
+yet (under load the database write can lag; lagging is not silence). Each one is marked busy
+(a compare-and-set, so two health managers never fail the same amphora over twice) and its
+failover is submitted as an ordinary operation. Nothing is judged before the
 watchdog has itself been running for a whole timeout: after a controller restart, silence
 only means that nobody was listening. A failover that cannot be
 submitted (its load balancer is busy with another change) is unmarked and tried next time.
@@ -47,8 +49,13 @@ class Breaker:
 
 class Watchdog(PeriodicPart):
     def __init__(self, db: Database, failover: Callable[[str], None], timeout: float,
-                 interval: float, breaker: Breaker) -> None:
+                 interval: float, breaker: Breaker,
+                 heard_within: Callable[[str, float], bool] | None = None) -> None:
+        """`heard_within(amphora_id, seconds)`: whether this health manager's receiver had a
+        heartbeat from it that recently; such an amphora is alive even when the database
+        does not show it yet, and is never failed over."""
         self.db = db
+        self.heard_within = heard_within
         self.failover = failover
         self.timeout = timeout
         self.interval = interval
@@ -66,6 +73,8 @@ class Watchdog(PeriodicPart):
         retry_before = before - datetime.timedelta(seconds=self.timeout)
         with self.db.reader() as s:
             stale, total, back = queries.stale(s, before, retry_before)
+        if self.heard_within is not None:  # their heartbeats are only waiting to be written
+            stale = [a for a in stale if not self.heard_within(a, self.timeout)]
         if back:
             with self.db.transaction() as s:
                 queries.set_status(s, back, AmphoraStatus.ALLOCATED,

@@ -35,7 +35,7 @@ from ottava.wire import agent as agent_api
 
 STOP_TIMEOUT = 5.0
 HOST_AGENT_START_TIMEOUT = 15.0  # until a new host agent answers on its control socket
-HOST_AGENT_PID = "host-agent.pid"
+HOST_AGENT_PID = "host-agent.pid"  # written by the host agent itself
 HOST_AGENT_LOG = "host-agent.log"
 HOST_AGENT_LOCK = "host-agent.lock"
 
@@ -219,14 +219,12 @@ class LocalComputeDriver:
         """Start the host agent unless one runs; return once it answers."""
         pid = self._host_agent_pid()
         if pid is None:
-            (self.amphorae_dir / HOST_AGENT_PID).unlink(missing_ok=True)
             argv = [*self.agent_command, "--dir", str(self.amphorae_dir)]
             with open(self.amphorae_dir / HOST_AGENT_LOG, "ab") as log:
                 self._host_child = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True, close_fds=True, cwd=self.amphorae_dir)
             pid = self._host_child.pid
-            _write(self.amphorae_dir / HOST_AGENT_PID, f"{pid}\n", 0o644)
         deadline = time.monotonic() + HOST_AGENT_START_TIMEOUT
         while True:
             try:
