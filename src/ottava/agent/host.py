@@ -25,6 +25,7 @@ is dropped within a second: its threads end and its sockets close, which frees t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ class Amphora:
     config: api.AgentConfig
     server: AgentServer
     sender: Sender | None
+    identity: str = ""  # what it was started from (`identity_of`)
 
     def close(self) -> None:
         """Stop serving it; its HAProxy, keepalived and nftables table keep running."""
@@ -79,6 +81,14 @@ def start_amphora(config: api.AgentConfig) -> Amphora:
     return Amphora(config, server, sender)
 
 
+def identity_of(config: api.AgentConfig) -> str:
+    """A digest of an amphora's configuration and of the certificate, key and CA it names."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for key in ("ca_path", "cert_path", "key_path"):
+        digest.update(Path(config[key]).read_bytes())
+    return digest.hexdigest()
+
+
 class HostAgent:
     """Serves the amphorae of `directory` (one folder per amphora id, each holding its
     `agent.json`) until `serve`'s stop event is set."""
@@ -94,8 +104,10 @@ class HostAgent:
     # --- which amphorae -------------------------------------------------------------------
 
     def add(self, amphora_id: str) -> None:
-        """Serve `amphora_id` from its folder's configuration, read afresh (an amphora served
-        already is started again with it: a retried boot may bring a new certificate)."""
+        """Serve `amphora_id` from its folder's configuration, read afresh. An amphora served
+        already is left alone when nothing changed, and started again when something did (a
+        retried boot brings a new certificate): dropping a listening socket refuses the
+        connections still waiting in its queue, so it is never done for nothing."""
         config = api.load_config(self.directory / amphora_id / api.HOST_CONFIG)
         name = config.get("netns")
         if config["amphora_id"] != amphora_id or name is None:
@@ -103,9 +115,14 @@ class HostAgent:
                              f"namespace")
         if not netns.exists(name):
             raise ValueError(f"network namespace {name} does not exist")
+        identity = identity_of(config)
         with self._lock:
+            served = self.amphorae.get(amphora_id)
+            if served is not None and served.identity == identity:
+                return
             self._drop(amphora_id)
             amphora = netns.run_inside(name, start_amphora, config)
+            amphora.identity = identity
             self.amphorae[amphora_id] = amphora
             self._selector.register(amphora.server.socket, selectors.EVENT_READ, amphora.server)
         LOG.info("serving amphora %s in %s on %s:%s", amphora_id, name, config["bind_host"],
