@@ -14,6 +14,8 @@ backends) from `--clients` client threads at once, and prints:
   controller        the RSS of `ottava standalone` itself (its child, the host agent, is
                     counted above)
   traffic           one GET through every VIP, all answered
+  failovers         how many the health manager asked for: nothing breaks an amphora here,
+                    so each one is a false alarm (the goal is none)
 
 then deletes them all and stops everything by PID. It prints figures; it never asserts them.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import http.client
 import os
 import pathlib
 import re
@@ -49,6 +52,19 @@ def uss_mb(pids: list[int]) -> float:
                 found = re.search(rf"^{field}:\s*(\d+)", rollup, re.M)
                 total += int(found.group(1)) if found else 0
     return total / 1024
+
+
+def failovers_requested(api: Api) -> float:
+    """The health manager's count of failovers it asked for (standalone's /metrics). Nothing
+    breaks an amphora in this benchmark, so every one is a false alarm."""
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=api.timeout)
+    try:
+        conn.request("GET", "/metrics", headers=api.headers)
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found = re.search(r"^ottava_failovers_requested(?:_total)? (\S+)$", text, re.M)
+    return float(found.group(1)) if found else float("nan")
 
 
 def create(api: Api, members: list[int], number: int, timeout: float) -> tuple[dict[str, Any],
@@ -110,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         res["processes"] = len(pids)
         assert rig.ottava is not None
         res["controller_rss"] = memory([rig.ottava.popen.pid])[0]  # itself, not the host agent
+        res["failovers"] = failovers_requested(api)
         print("== deleting them", flush=True)
         for lb in created:
             api.call("DELETE", f"{LB}/{lb['id']}?cascade=true", expect=(204,))
@@ -131,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         ("  one create p50 / max (s)", f"{res['create_p50']:.2f} / {res['create_max']:.2f}",
          ""),
         ("VIPs answering a GET", f"{res['answered']:.0f} / {n}", ""),
+        ("failovers (all false: nothing broke)", f"{res['failovers']:.0f}", "0"),
         ("RSS per LB (MB)", f"{res['rss'] / n:.1f}", f"<= {GOAL_MB:.0f}"),
         ("PSS per LB (MB)", f"{res['pss'] / n:.1f}", ""),
         ("USS per LB (MB)", f"{res['uss'] / n:.1f}", ""),

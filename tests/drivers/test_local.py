@@ -179,6 +179,11 @@ def test_local_amphorae_carry_traffic_and_leave_nothing(env: dict) -> None:
     amphorae = [_create(env) for _ in range(2)]
     mgmt = {b.lb_network_ip for _, _, b in amphorae}
     assert len(mgmt) == 2 and None not in mgmt
+    # The bridge keeps its own MAC whatever joins it: the amphorae's ARP entries for the
+    # gateway never go stale because a port came or went.
+    bridge = Path("/sys/class/net") / netlink.BRIDGE
+    assert (bridge / "address").read_text().strip() == netlink.BRIDGE_MAC
+    assert (bridge / "addr_assign_type").read_text().strip() == "3"  # set, not inherited
 
     for amphora_id, _, booted in amphorae:
         cid = booted.compute_id

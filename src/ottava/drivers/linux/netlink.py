@@ -30,6 +30,12 @@ GATEWAY6 = ipaddress.IPv6Address("fd00:198:18::1")
 AMPHORA6_OFFSET = 1 << 32
 IFA_F_NODAD = 0x02  # local addresses need no duplicate detection: the pools hand them out
 NS_IFNAME = "eth0"
+# The bridge's own MAC address, set once and for all (locally administered). A bridge left to
+# itself takes the lowest MAC of its ports, so it changes whenever an amphora's veth with a
+# lower one joins or leaves; every amphora's ARP entry for the gateway is then wrong, and
+# what they send the host (heartbeats, traffic to members on it) is lost until it is
+# resolved again: seconds of silence for many amphorae at once, failed over for nothing.
+BRIDGE_MAC = "02:6f:74:74:61:76"
 CMD_TIMEOUT = 10.0
 _CAP_NET_ADMIN = 12
 
@@ -60,8 +66,8 @@ def run(*argv: str, timeout: float = CMD_TIMEOUT) -> str:
 
 def ensure_bridge(name: str = BRIDGE, gateway: str = str(GATEWAY),
                   prefixlen: int = SUBNET.prefixlen) -> bool:
-    """Make the bridge exist, be UP and hold the gateway addresses (IPv4 and IPv6); True when
-    it was created."""
+    """Make the bridge exist, be UP, hold the gateway addresses (IPv4 and IPv6) and keep one
+    MAC address (BRIDGE_MAC) whatever joins it; True when it was created."""
     created = False
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)
@@ -74,7 +80,7 @@ def ensure_bridge(name: str = BRIDGE, gateway: str = str(GATEWAY),
                     raise
             found = ipr.link_lookup(ifname=name)
         index = found[0]
-        ipr.link("set", index=index, state="up")
+        ipr.link("set", index=index, address=BRIDGE_MAC, state="up")
         _add_address(ipr, index, gateway, prefixlen)
         _add_address(ipr, index, str(GATEWAY6), SUBNET6.prefixlen)
     return created
