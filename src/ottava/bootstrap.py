@@ -30,6 +30,7 @@ from ottava.db.engine import Database
 from ottava.domain.ports.requests import Dispatch, FailoverRequests, MaintenanceRequests
 from ottava.drivers.bounded import Bounded, call_pool
 from ottava.metrics import Registry
+from ottava.periodic import PeriodicPart
 from ottava.service.base import Deps
 from ottava.service.container import Services
 
@@ -117,6 +118,10 @@ class Drivers:
     pool: futures.ThreadPoolExecutor
 
     def close(self) -> None:
+        for driver in (self.compute, self.network, self.amphora, self.certificates):
+            target = driver.target if isinstance(driver, Bounded) else driver
+            if isinstance(target, PeriodicPart):  # a driver with jobs of its own
+                target.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -72,6 +72,7 @@ class Datagrams:
         self._lock = threading.Lock()
         self._spec: Mapping[str, Any] | None = None
         self._checker: Checker | None = None
+        self._closed = False  # stopped: no checker is ever started again
         with contextlib.suppress(OSError, ValueError):
             spec = lbspec.check_envelope(json.loads(self.saved.read_text()))
             self._spec = spec  # the kernel still runs its table: check its members again
@@ -109,13 +110,21 @@ class Datagrams:
                 self._remove()
 
     def stop(self) -> None:
-        """Stop checking (the agent exits); the table keeps serving."""
+        """Stop checking for good (the agent exits, or the host agent drops this amphora);
+        the table keeps serving. A request still applying meanwhile starts no new checks."""
+        with self._lock:
+            self._closed = True
+            checker, self._checker = self._checker, None
+        if checker is not None:  # outside the lock: its last verdict may be waiting for it
+            checker.stop()
+
+    def _stop_checks(self) -> None:
         if self._checker is not None:
             self._checker.stop()
             self._checker = None
 
     def _remove(self) -> None:
-        self.stop()
+        self._stop_checks()
         self._load(nftables.removal())
         self._spec = None
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -134,7 +143,7 @@ class Datagrams:
                     address=member.get("monitor_address") or member["address"],
                     port=member.get("monitor_port") or member["protocol_port"],
                     monitor=monitor))
-        if targets and self._checker is None:
+        if targets and self._checker is None and not self._closed:
             self._checker = Checker(self._health_changed)
         if self._checker is not None:
             self._checker.watch(targets)

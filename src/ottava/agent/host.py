@@ -61,6 +61,7 @@ class Amphora:
     server: AgentServer
     sender: Sender | None
     identity: str = ""  # what it was started from (`identity_of`)
+    namespace: tuple[int, int] | None = None  # which namespace of that name (`netns.identity`)
 
     def close(self) -> None:
         """Stop serving it; its HAProxy, keepalived and nftables table keep running."""
@@ -75,9 +76,14 @@ def start_amphora(config: api.AgentConfig) -> Amphora:
     namespace (`netns.run_inside`), so its socket and every thread it starts are too."""
     server = build(config)
     server.timeout = 0  # handle_request() must never wait: the accept loop already did
-    sender = heartbeat_sender(config, server.haproxy, server.datagrams)
-    if sender is not None:
-        sender.start()
+    try:
+        sender = heartbeat_sender(config, server.haproxy, server.datagrams)
+        if sender is not None:
+            sender.start()
+    except BaseException:  # nothing of a failed start may stay behind in the namespace
+        server.datagrams.stop()
+        server.server_close()
+        raise
     return Amphora(config, server, sender)
 
 
@@ -115,14 +121,15 @@ class HostAgent:
                              f"namespace")
         if not netns.exists(name):
             raise ValueError(f"network namespace {name} does not exist")
-        identity = identity_of(config)
+        identity, namespace = identity_of(config), netns.identity(name)
         with self._lock:
             served = self.amphorae.get(amphora_id)
-            if served is not None and served.identity == identity:
+            if served is not None and (served.identity, served.namespace) == (identity,
+                                                                               namespace):
                 return
             self._drop(amphora_id)
             amphora = netns.run_inside(name, start_amphora, config)
-            amphora.identity = identity
+            amphora.identity, amphora.namespace = identity, namespace
             self.amphorae[amphora_id] = amphora
             self._selector.register(amphora.server.socket, selectors.EVENT_READ, amphora.server)
         LOG.info("serving amphora %s in %s on %s:%s", amphora_id, name, config["bind_host"],
@@ -148,10 +155,11 @@ class HostAgent:
                 LOG.warning("not adopting %s: %s", folder.name, exc)
 
     def reap(self) -> None:
-        """Drop the amphorae whose namespace is gone."""
+        """Drop the amphorae whose namespace is gone, or is another one now (deleted and made
+        again under the same name: the old one must not stay held by its threads)."""
         with self._lock:
             for amphora_id, amphora in list(self.amphorae.items()):
-                if not netns.exists(amphora.config["netns"]):
+                if netns.identity(amphora.config["netns"]) != amphora.namespace:
                     self._drop(amphora_id)
                     LOG.info("amphora %s's namespace is gone: dropped", amphora_id)
 

@@ -43,6 +43,16 @@ def exists(name: str) -> bool:
     return os.path.exists(path(name))
 
 
+def identity(name: str) -> tuple[int, int] | None:
+    """Which namespace `name` pins now (device and inode of the namespace itself), or None:
+    a namespace deleted and made again under the same name is another one."""
+    try:
+        found = os.stat(path(name))
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def enter(name: str | None) -> None:
     """Move the calling thread into namespace `name` (None: stay where it is)."""
     if name is None:

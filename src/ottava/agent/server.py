@@ -26,7 +26,6 @@ Choices:
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.server
 import json
 import logging
@@ -74,7 +73,11 @@ class AgentServer(http.server.ThreadingHTTPServer):
         self.datagrams = Datagrams(Path(config["state_dir"]) / "datagrams")
         if ":" in config["bind_host"]:
             self.address_family = socket.AF_INET6
-        super().__init__((config["bind_host"], config["bind_port"]), Handler)
+        try:
+            super().__init__((config["bind_host"], config["bind_port"]), Handler)
+        except BaseException:  # its checks started already (a saved spec): not left running
+            self.datagrams.stop()
+            raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         # A new thread starts in the namespace of the thread that made it: the host agent's
@@ -301,16 +304,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         LOG.debug("%s %s", self.client_address[0], format % args)
 
 
-@functools.cache
+_VERSIONS: dict[str, str] = {}
+
+
 def haproxy_version(haproxy: str) -> str | None:
-    """`haproxy -v`'s version word, asked once per binary (a host agent serves many)."""
-    try:
-        out = subprocess.run([haproxy, "-v"], capture_output=True, text=True,
-                             timeout=VERSION_TIMEOUT, check=False).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    words = out.split()
-    return words[2] if len(words) > 2 else None
+    """`haproxy -v`'s version word, asked once per binary (a host agent serves many); a
+    failed answer is asked again next time."""
+    if haproxy not in _VERSIONS:
+        try:
+            out = subprocess.run([haproxy, "-v"], capture_output=True, text=True,
+                                 timeout=VERSION_TIMEOUT, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        words = out.split()
+        if len(words) <= 2:
+            return None
+        _VERSIONS[haproxy] = words[2]
+    return _VERSIONS[haproxy]
 
 
 def log_settings(config: api.AgentConfig) -> Logging:

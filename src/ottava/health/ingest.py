@@ -183,12 +183,12 @@ class Ingest:
         """Forget amphorae not heard from for two RESYNC periods (deleted, replaced): the
         caches hold only what is alive."""
         self._pruned = clock
-        gone = {a for a, when in self._seen.items() if clock - when > 2 * RESYNC}
-        if not gone:
-            return
         with self._lock:
             self._heard = {a: when for a, when in self._heard.items()
                            if clock - when <= 2 * RESYNC}
+        gone = {a for a, when in self._seen.items() if clock - when > 2 * RESYNC}
+        if not gone:
+            return
         for amp_id in gone:
             self.forget(amp_id)
             self._seen.pop(amp_id, None)

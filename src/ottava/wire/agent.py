@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import socket
+import tempfile
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
@@ -247,13 +248,16 @@ class HostRequest(TypedDict):
 
 def host_socket(directory: str | os.PathLike[str]) -> str:
     """The control socket of the host agent of `directory`: inside it, unless that path is
-    too long for a UNIX socket; then under /run/ottava, named after the folder's hash."""
+    too long for a UNIX socket; then under /run/ottava (or the temporary folder), named after
+    the folder's hash."""
     folder = os.path.abspath(directory)
     path = os.path.join(folder, "host-agent.sock")
     if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
         return path
     digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
-    return f"/run/ottava/host-agent-{digest}.sock"
+    root = ("/run/ottava" if os.access("/run", os.W_OK)
+            else os.path.join(tempfile.gettempdir(), "ottava-sockets"))
+    return os.path.join(root, f"host-agent-{digest}.sock")
 
 
 def parse_host_request(document: Any) -> HostRequest:

@@ -3,14 +3,16 @@
 The namespace `ottava-<first 12 hex of the amphora id>` is the amphora's compute_id; its `eth0`
 is a veth on the bridge `ottava0` and holds the management address (lb_network_ip, from the
 shared pool). With an AgentBootConfig the agent's config (naming the namespace) and
-certificates are written to <state_dir>/amphorae/<amphora_id>/ and one host agent serves
-every amphora of that folder (`ottava amphora-host-agent`, `ottava.agent.host`, decision
-0025): it listens inside each namespace with that amphora's certificate, and sends each one's
-heartbeats from there. This driver starts it when it is needed (PID in host-agent.pid, log in
-host-agent.log), tells it which amphorae to serve over its control socket, and stops it with
-the last amphora. A new driver adopts the namespaces it finds (their `eth0` alias names the
-amphora and load balancer) and the running host agent, so a restart neither duplicates nor
-leaks; folders whose namespace is gone are cleaned up.
+certificates are written to <state_dir>/amphorae/<amphora_id>/ and one host agent serves every
+amphora of that folder (`ottava amphora-host-agent`, `ottava.agent.host`, decision 0025): it
+listens inside each namespace with that amphora's certificate, and sends each one's heartbeats
+from there. This driver starts it when it is needed (PID in host-agent.pid, log in
+host-agent.log), tells it which amphorae to serve over its control socket, starts it again
+within a second when it dies while amphorae need it (a periodic job of the driver: their
+heartbeats resume before the health manager misses them), and stops it with the last amphora. A
+new driver adopts the namespaces it finds (their `eth0` alias names the amphora and load
+balancer) and the running host agent, so a restart neither duplicates nor leaks; folders whose
+namespace is gone are cleaned up.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from oslo_log import log as logging
+
 from ottava.domain.ports.compute import AgentBootConfig, Booted
 from ottava.drivers.linux import ipam, netlink
+from ottava.periodic import Periodic, PeriodicPart
 from ottava.settings import DriverSettings
 from ottava.wire import agent as agent_api
 
@@ -38,6 +43,8 @@ HOST_AGENT_START_TIMEOUT = 15.0  # until a new host agent answers on its control
 HOST_AGENT_PID = "host-agent.pid"  # written by the host agent itself
 HOST_AGENT_LOG = "host-agent.log"
 HOST_AGENT_LOCK = "host-agent.lock"
+SUPERVISE_INTERVAL = 1.0  # seconds between two looks at the host agent
+LOG = logging.getLogger(__name__)
 
 
 def compute_id_for(amphora_id: str) -> str:
@@ -68,10 +75,11 @@ def _signal_and_wait(pid: int, marker: str | None, timeout: float = STOP_TIMEOUT
             time.sleep(0.02)
 
 
-class LocalComputeDriver:
+class LocalComputeDriver(PeriodicPart):
     def __init__(self, settings: DriverSettings, agent_command: list[str] | None = None) -> None:
         """Amphorae's folders live under `<settings.state_dir>/amphorae`; `agent_command`
-        starts the host agent (default: this installation's `ottava amphora-host-agent`)."""
+        starts the host agent (default: this installation's `ottava amphora-host-agent`).
+        The host agent's supervisor runs until `stop()`."""
         netlink.require_net_admin()
         self.state_dir = Path(settings.state_dir)
         self.amphorae_dir = self.state_dir / "amphorae"
@@ -82,6 +90,21 @@ class LocalComputeDriver:
         self._host_child: subprocess.Popen[bytes] | None = None
         netlink.ensure_bridge()
         self._adopt()
+        self.start()
+
+    def periodics(self) -> list[Periodic]:
+        return [Periodic("host-agent-supervisor", SUPERVISE_INTERVAL, self.supervise)]
+
+    def supervise(self) -> None:
+        """Start the host agent again if it is not running while amphorae need it."""
+        if not self.amphorae_dir.is_dir() or self._host_agent_pid() is not None \
+                or not self._served_folders():
+            return
+        with self._host_lock():
+            if self._host_agent_pid() is None and self._served_folders():
+                LOG.warning("the host agent of %s is not running: starting it again",
+                            self.amphorae_dir)
+                self._ensure_host_agent()
 
     # -- adoption -------------------------------------------------------------------------
     def _adopt(self) -> None:
@@ -92,12 +115,16 @@ class LocalComputeDriver:
             if compute_id_for(folder.name) not in live:
                 self._stop_processes(folder)
                 shutil.rmtree(folder, ignore_errors=True)
-        if any((f / agent_api.HOST_CONFIG).exists() for f in self._amphora_folders()):
+        if self._served_folders():
             with self._host_lock():
                 self._ensure_host_agent()
 
     def _amphora_folders(self) -> list[Path]:
         return [f for f in self.amphorae_dir.iterdir() if f.is_dir()]
+
+    def _served_folders(self) -> list[Path]:
+        """The amphora folders the host agent serves (those with an agent configuration)."""
+        return [f for f in self._amphora_folders() if (f / agent_api.HOST_CONFIG).exists()]
 
     def _folder_of(self, compute_id: str) -> Path | None:
         try:
@@ -274,8 +301,12 @@ class LocalComputeDriver:
         }), 0o600)
 
     def _stop_processes(self, folder: Path) -> None:
-        """Stop every HAProxy whose PID file is under `folder` (keepalived and anything else
-        inside the namespace are stopped with it)."""
+        """Stop every HAProxy whose PID file is under `folder`, and the amphora's own agent
+        when an earlier version started one (keepalived and anything else inside the
+        namespace are stopped with it)."""
+        old_agent = _read_pid(folder / "agent.pid")
+        if old_agent is not None:
+            _signal_and_wait(old_agent, str(folder / agent_api.HOST_CONFIG))
         for pidfile in folder.rglob("haproxy.pid"):
             for line in _read_lines(pidfile):
                 if line.isdigit():
