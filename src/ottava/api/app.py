@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import falcon
@@ -56,7 +57,9 @@ def create_app(services: Services, settings: ApiSettings, policy: Policy,
     # of its time in the standard library's encoder. Request bodies are still decoded by
     # the standard library, whose errors the API's fault handling is written (and fuzzed)
     # against.
-    responses = falcon.media.JSONHandler(dumps=orjson.dumps)
+    # (Keys that are not strings are written as strings, as the standard library does.)
+    responses = falcon.media.JSONHandler(
+        dumps=functools.partial(orjson.dumps, option=orjson.OPT_NON_STR_KEYS))
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = responses
     faults.install(app)
     app.add_route("/", Root(settings.base_uri))
