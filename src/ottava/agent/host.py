@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import selectors
-import signal
 import socket
 import socketserver
 import ssl
@@ -43,7 +42,7 @@ from typing import Any
 
 from ottava.agent import netns
 from ottava.agent.heartbeat import Sender
-from ottava.agent.server import AgentServer, build, heartbeat_sender
+from ottava.agent.server import AgentServer, build, heartbeat_sender, stop_on_signals
 from ottava.wire import agent as api
 
 LOG = logging.getLogger("ottava.agent.host")
@@ -268,13 +267,7 @@ def main(directory: str, debug: bool = False) -> int:
     except (OSError, RuntimeError) as exc:
         LOG.error("cannot start the host agent: %s", exc)
         return 1
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     # Written here, once the control socket is ours, not by whoever started this process: a
     # starter killed right after starting it cannot leave a host agent nobody can find.
     pid_file = host.directory / PID_FILE

@@ -363,6 +363,18 @@ def serve(server: AgentServer, stop: threading.Event) -> None:
         thread.join(timeout=5)
 
 
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: how an agent process is told to stop."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
 def main(config_path: str, debug: bool = False) -> int:
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -372,13 +384,7 @@ def main(config_path: str, debug: bool = False) -> int:
     except (OSError, ValueError, ssl.SSLError) as exc:
         LOG.error("cannot start the amphora agent: %s", exc)
         return 1
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     sender = heartbeat_sender(config, server.haproxy, server.datagrams)
     if sender is not None:
         sender.start()
