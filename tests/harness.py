@@ -334,17 +334,23 @@ def local_stack(health: bool = False, overrides: dict[str, dict[str, Any]] | Non
     try:
         yield stack, api
     finally:
-        for lb in api.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]:
-            api.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
-            api.wait_gone(f"/v2/lbaas/loadbalancers/{lb['id']}", timeout=60)
-        ours = stack.compute_ids()
-        stack.stop()
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                                timeout=10, check=False).stdout
-        for leftover in {line.split()[0] for line in listed.splitlines() if line} & ours:
-            subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
-        stop_host_agent(state)
-        shutil.rmtree(state, ignore_errors=True)
+        try:
+            for lb in api.get("/v2/lbaas/loadbalancers").json()["loadbalancers"]:
+                api.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
+                api.wait_gone(f"/v2/lbaas/loadbalancers/{lb['id']}", timeout=60)
+        finally:  # whatever the deletes did: nothing of this stack outlives it
+            ours = stack.compute_ids()
+            stack.stop()
+            listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                    timeout=10, check=False).stdout
+            for leftover in {line.split()[0] for line in listed.splitlines() if line} & ours:
+                for pid in subprocess.run(["ip", "netns", "pids", leftover],
+                                          capture_output=True, text=True, timeout=10,
+                                          check=False).stdout.split():
+                    subprocess.run(["kill", "-9", pid], timeout=10, check=False)
+                subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
+            stop_host_agent(state)
+            shutil.rmtree(state, ignore_errors=True)
 
 
 def host_agent_pid(state: str | pathlib.Path) -> int | None:
