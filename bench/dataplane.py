@@ -307,6 +307,15 @@ def wait_serving(address: str, port: int, timeout: float,
 # ---------------------------------------------------------------- what a run starts
 
 
+def add_rig_options(p: argparse.ArgumentParser, item_timeout: float = 60.0,
+                    stop_timeout: float = 15.0) -> None:
+    """The options `Rig.start_ottava` and `Rig.close` read (each benchmark its defaults)."""
+    p.add_argument("--item-timeout", type=float, default=item_timeout)
+    p.add_argument("--start-timeout", type=float, default=60.0)
+    p.add_argument("--stop-timeout", type=float, default=stop_timeout)
+    p.add_argument("--keep-logs", action="store_true")
+
+
 class Rig:
     """What a data-plane benchmark starts, and close() stops by PID: `ottava standalone`
     (real local drivers, SQLite in a temporary --state-dir, every port it listens on free:
@@ -653,11 +662,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="nbthread of the baseline (default: that of the amphora's HAProxy "
                    "config if found, else HAProxy's default)")
     p.add_argument("--poll", type=float, default=0.01, help="status poll interval, s")
-    p.add_argument("--item-timeout", type=float, default=60.0)
     p.add_argument("--phase-timeout", type=float, default=300.0)
-    p.add_argument("--start-timeout", type=float, default=60.0)
-    p.add_argument("--stop-timeout", type=float, default=15.0)
-    p.add_argument("--keep-logs", action="store_true")
+    add_rig_options(p)
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench/dataplane.py needs root: amphorae are network namespaces")

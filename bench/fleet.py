@@ -37,7 +37,7 @@ import time
 from typing import Any
 
 from api import LB, percentile, source_version
-from dataplane import Api, Rig, get, lb_body, memory, netns_pids
+from dataplane import Api, Rig, add_rig_options, get, lb_body, memory, netns_pids
 
 GOAL_MB = 30.0  # issue 13: memory per local load balancer
 
@@ -80,10 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--lbs", type=int, default=100, help="load balancers (100)")
     p.add_argument("--clients", type=int, default=4, help="creates at once (4)")
-    p.add_argument("--item-timeout", type=float, default=120.0)
-    p.add_argument("--start-timeout", type=float, default=60.0)
-    p.add_argument("--stop-timeout", type=float, default=30.0)
-    p.add_argument("--keep-logs", action="store_true")
+    add_rig_options(p, item_timeout=120.0, stop_timeout=30.0)
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench/fleet.py needs root: amphorae are network namespaces")

@@ -43,6 +43,7 @@ from dataplane import (
     GATEWAY,
     Api,
     Rig,
+    add_rig_options,
     create_baseline_namespace,
     free_port,
     run,
@@ -136,10 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flows", type=int, default=8, help="client processes, one flow each (8)")
     p.add_argument("--repeats", type=int, default=3, help="runs per side (3)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds per run (5)")
-    p.add_argument("--item-timeout", type=float, default=60.0)
-    p.add_argument("--start-timeout", type=float, default=60.0)
-    p.add_argument("--stop-timeout", type=float, default=15.0)
-    p.add_argument("--keep-logs", action="store_true")
+    add_rig_options(p)
     args = p.parse_args(argv)
     if os.geteuid() != 0 or not shutil.which("nft"):
         print("bench/udp.py needs root (amphorae are network namespaces) and nft")

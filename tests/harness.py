@@ -344,13 +344,17 @@ def local_stack(health: bool = False, overrides: dict[str, dict[str, Any]] | Non
             listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                                     timeout=10, check=False).stdout
             for leftover in {line.split()[0] for line in listed.splitlines() if line} & ours:
-                for pid in subprocess.run(["ip", "netns", "pids", leftover],
-                                          capture_output=True, text=True, timeout=10,
-                                          check=False).stdout.split():
-                    subprocess.run(["kill", "-9", pid], timeout=10, check=False)
-                subprocess.run(["ip", "netns", "delete", leftover], timeout=10, check=False)
+                remove_namespace(leftover)
             stop_host_agent(state)
             shutil.rmtree(state, ignore_errors=True)
+
+
+def remove_namespace(name: str) -> None:
+    """A namespace a failed test left: every process in it killed, then the namespace."""
+    for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True,
+                              timeout=10, check=False).stdout.split():
+        subprocess.run(["kill", "-9", pid], timeout=10, check=False)
+    subprocess.run(["ip", "netns", "delete", name], timeout=10, check=False)
 
 
 def host_agent_pid(state: str | pathlib.Path) -> int | None:

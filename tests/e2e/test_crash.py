@@ -203,10 +203,7 @@ def state() -> Iterator[Path]:
             ids = {r[0] for r in conn.execute(select(Amphora.compute_id)) if r[0]}
         engine.dispose()
         for name in ids & namespaces():
-            for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                                      text=True, timeout=10, check=False).stdout.split():
-                subprocess.run(["kill", "-9", pid], timeout=10, check=False)
-            subprocess.run(["ip", "netns", "delete", name], timeout=10, check=False)
+            harness.remove_namespace(name)
     harness.stop_host_agent(path)
     shutil.rmtree(path, ignore_errors=True)
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import os
 import re
@@ -51,7 +50,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -60,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from ottava.render.haproxy import NO_LOGS, Logging, RenderPaths, render, tls_files
+from ottava.wire import agent as agent_api
 from ottava.wire import lbspec
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -472,10 +471,7 @@ def socket_folder(directory: Path) -> Path:
     `directory`'s hash, so every agent on it finds the same one. `apply` creates it."""
     if len(os.fsencode(directory / "haproxy.sock")) <= SOCKET_PATH_MAX:
         return directory
-    digest = hashlib.sha256(os.fsencode(directory)).hexdigest()[:16]
-    root = (Path("/run/ottava") if os.access("/run", os.W_OK)
-            else Path(tempfile.gettempdir()) / "ottava-sockets")
-    return root / digest
+    return Path(agent_api.short_socket_root()) / agent_api.folder_digest(directory)
 
 
 def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

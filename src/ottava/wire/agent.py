@@ -254,10 +254,19 @@ def host_socket(directory: str | os.PathLike[str]) -> str:
     path = os.path.join(folder, "host-agent.sock")
     if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
         return path
-    digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
-    root = ("/run/ottava" if os.access("/run", os.W_OK)
+    return os.path.join(short_socket_root(), f"host-agent-{folder_digest(folder)}.sock")
+
+
+def short_socket_root() -> str:
+    """Where UNIX sockets go when the folder they belong to has too long a path for one:
+    /run/ottava, or a folder in the temporary folder when /run is not writable."""
+    return ("/run/ottava" if os.access("/run", os.W_OK)
             else os.path.join(tempfile.gettempdir(), "ottava-sockets"))
-    return os.path.join(root, f"host-agent-{digest}.sock")
+
+
+def folder_digest(folder: str | os.PathLike[str]) -> str:
+    """A short name for `folder` under `short_socket_root()`: everyone finds the same one."""
+    return hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
 
 
 def parse_host_request(document: Any) -> HostRequest:

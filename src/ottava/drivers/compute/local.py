@@ -234,11 +234,9 @@ class LocalComputeDriver(PeriodicPart):
 
     def _host_call(self, op: str, amphora_id: str) -> None:
         request: agent_api.HostRequest = {"op": op, "amphora_id": amphora_id}
-        if self._host_agent_pid() is None:
-            self._ensure_host_agent()
         try:
             agent_api.call_host(self.amphorae_dir, request)
-        except OSError:  # it died since: once more, with a new one
+        except OSError:  # none runs (the first amphora), or it died: once more, with one
             self._ensure_host_agent()
             agent_api.call_host(self.amphorae_dir, request)
 
