@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +107,14 @@ class Sender:
 
     def __init__(self, amphora_id: str, haproxy: HAProxy, key: bytes,
                  targets: list[str], interval: float,
-                 datagrams: Datagrams | None = None) -> None:
+                 datagrams: Datagrams | None = None,
+                 alive: Callable[[], bool] | None = None) -> None:
         self.amphora_id = amphora_id
         self.haproxy = haproxy
         self.datagrams = datagrams
+        # Whether the amphora still exists (the host agent: its namespace is the one it
+        # was); a heartbeat is never sent for one that is gone, not even once.
+        self.alive = alive
         self.key = key
         self.targets = [parse_target(t) for t in targets]
         self.interval = interval
@@ -166,6 +171,8 @@ class Sender:
         return heartbeat
 
     def send_once(self) -> None:
+        if self.alive is not None and not self.alive():
+            return
         heartbeat = self.report()
         try:
             datagram = wire.encode(heartbeat, self.key)

@@ -70,13 +70,20 @@ class Amphora:
         self.server.server_close()
 
 
-def start_amphora(config: api.AgentConfig) -> Amphora:
+def start_amphora(config: api.AgentConfig, namespace: tuple[int, int] | None) -> Amphora:
     """An amphora's server and heartbeat, built on the calling thread: inside the amphora's
-    namespace (`netns.run_inside`), so its socket and every thread it starts are too."""
+    namespace (`netns.run_inside`), so its socket and every thread it starts are too. Its
+    heartbeats stop the moment `namespace` (`netns.identity`) is no longer the one of that
+    name: a deleted amphora must not look alive, or half-configured, until it is reaped."""
     server = build(config)
     server.timeout = 0  # handle_request() must never wait: the accept loop already did
+    name = config["netns"]
+
+    def alive() -> bool:
+        return netns.identity(name) == namespace
+
     try:
-        sender = heartbeat_sender(config, server.haproxy, server.datagrams)
+        sender = heartbeat_sender(config, server.haproxy, server.datagrams, alive)
         if sender is not None:
             sender.start()
     except BaseException:  # nothing of a failed start may stay behind in the namespace
@@ -127,7 +134,7 @@ class HostAgent:
                                                                                namespace):
                 return
             self._drop(amphora_id)
-            amphora = netns.run_inside(name, start_amphora, config)
+            amphora = netns.run_inside(name, start_amphora, config, namespace)
             amphora.identity, amphora.namespace = identity, namespace
             self.amphorae[amphora_id] = amphora
             self._selector.register(amphora.server.socket, selectors.EVENT_READ, amphora.server)

@@ -36,6 +36,7 @@ import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -335,14 +336,16 @@ def log_settings(config: api.AgentConfig) -> Logging:
 
 
 def heartbeat_sender(config: api.AgentConfig, haproxy: HAProxy,
-                     datagram_side: Datagrams | None = None) -> Sender | None:
+                     datagram_side: Datagrams | None = None,
+                     alive: Callable[[], bool] | None = None) -> Sender | None:
     """The heartbeat thread the config asks for, or None (no key or no targets)."""
     key, targets = config.get("heartbeat_key"), config.get("heartbeat_targets")
     if not key or not targets:
         LOG.info("no heartbeat targets configured: sending no heartbeats")
         return None
     return Sender(config["amphora_id"], haproxy, key.encode(), targets,
-                  float(config.get("heartbeat_interval", 10)), datagrams=datagram_side)
+                  float(config.get("heartbeat_interval", 10)), datagrams=datagram_side,
+                  alive=alive)
 
 
 def build(config: api.AgentConfig) -> AgentServer:
