@@ -4,7 +4,8 @@ A real HAProxy (master-worker, daemonised) listens on an ephemeral 127.0.0.1 por
 of two stdlib HTTP backends that answer their own name. Checked: round robin alternates;
 the same spec twice changes nothing (same master, no reload), also for a new agent
 adopting the running HAProxy; a changed spec reloads
-through the master CLI under the same master PID and serves the new configuration; 20
+through the master CLI under the same master PID and serves the new configuration, and
+returns only once the old worker has stopped accepting; 20
 updates under a bounded client load fail no request; a configuration HAProxy refuses is
 kept as haproxy.cfg.failed while the previous one keeps serving; `stats()` counts what was
 served; `remove()` leaves no process and no file. Every process started is ended by PID.
@@ -19,6 +20,7 @@ import itertools
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -192,6 +194,24 @@ def test_a_changed_spec_reloads_under_the_same_master(
     answers = [get(port) for _ in range(8)]
     assert answers.count("a") == 6 and answers.count("b") == 2, answers
     assert agent.master_pid() == master
+
+
+def test_a_reload_returns_once_the_old_worker_has_let_go_of_the_listeners(
+        agent: Tracked, backends: dict[str, int]) -> None:
+    """Until the old worker soft-stops, both workers accept: a request could still meet the
+    old configuration after apply() (and so the API) said it was in force."""
+    port = free_port()
+    agent.apply(spec(port, backends))
+    old = {p.pid for p in agent.processes() if p.kind == "worker"}
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as held:
+        held.sendall(b"GET / HTTP/1.1\r\n")  # half a request: the old worker keeps it open
+        assert agent.apply(spec(port, backends, {"b": 1})) is True
+        still_running = {p.pid for p in agent.processes() if p.old} & old
+        assert still_running == old  # held open, so the old worker is still there...
+        for pid in old:  # ...but no longer accepting: it is soft-stopping
+            info = agent._command(agent.master_socket, f"@!{pid} show info")
+            assert "Stopping: 1" in info, info
+        assert {get(port) for _ in range(8)} == {"b"}
 
 
 def test_twenty_updates_under_load_fail_no_request(

@@ -34,7 +34,11 @@ Choices:
   `reload` on the master CLI; the master re-executes itself with the same PID and the new
   worker takes the listening sockets over from the old one (`expose-fd listeners`), so no
   connection is refused. HAProxy 2.6 answers nothing to `reload`, so success is observed in
-  `show proc`: a new current worker that runs. The old worker finishes its connections.
+  `show proc`: a new current worker that runs, and every old worker `Stopping` (asked through
+  the master CLI, `@!<pid> show info`). The new worker is listed before the old one has let
+  go of the listeners; until it has, both accept, and a request answered by the old
+  configuration after the API said ACTIVE is a lie (a LEAST_CONNECTIONS pool that still
+  round-robins). The old worker finishes its connections.
 - Every socket operation, subprocess and wait has a timeout.
 """
 
@@ -331,10 +335,19 @@ class HAProxy:
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, HAProxyError):
                 current = {p.pid for p in self.processes() if p.kind == "worker" and not p.old}
-                if current and not current & before:
+                if current and not current & before and self._stopping(before):
                     return
             time.sleep(0.05)
         raise HAProxyError(f"HAProxy did not reload in {RELOAD_TIMEOUT} s: {self._log_tail()}")
+
+    def _stopping(self, workers: set[int]) -> bool:
+        """True when none of these (old) workers accepts connections any more: each is soft-
+        stopping or gone (the master answers that it has no such PID)."""
+        for pid in workers:
+            info = self._command(self.master_socket, f"@!{pid} show info")
+            if "Pid:" in info and "Stopping: 1" not in info:
+                return False
+        return True
 
     def _save_server_state(self) -> None:
         """Members' health, read back by the new worker so a reload keeps it."""
