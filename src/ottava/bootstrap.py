@@ -12,6 +12,7 @@ the pieces they run.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import pathlib
 import secrets
@@ -136,6 +137,15 @@ def load_drivers(settings: s.DriverSettings) -> Drivers:
                    network=bounded("network", settings.network),
                    amphora=bounded("amphora", settings.amphora),
                    certificates=bounded("certificates", settings.certificates), pool=pool)
+
+
+def freeze_startup_heap() -> None:
+    """Move every object the process has made so far out of the garbage collector's sight
+    (decision 0026). Called once every part is built: the libraries, models, policies and
+    templates loaded at start live as long as the process, yet each full collection walked
+    all of them again, and a list of a thousand load balancers, which allocates enough to
+    set off several, spent half its time there."""
+    gc.freeze()
 
 
 # --- the parts ----------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import types
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -116,7 +115,7 @@ def list_page(
         rows = select(*model.__table__.columns).where(*conditions).order_by(*order)
         if query.limit is not None:
             rows = rows.limit(query.limit)
-        items = _records(session, model, key_column, session.execute(rows))
+        items = _records(session, model, key_column, _core(session).execute(rows))
         full = query.limit is not None and len(items) == query.limit
     else:
         ids = list(session.scalars(select(key_column).where(*conditions).order_by(*order)))
@@ -134,8 +133,29 @@ def list_page(
     return Page(items=items, full=full)
 
 
-class Record(types.SimpleNamespace):
-    """A read-only row with its children's ids: what the API renders in a list."""
+class Record:
+    """A read-only row with its children's ids: what the API renders in a list.
+
+    A plain object whose attributes are one dict: `_record` makes one from a row by handing
+    it the dict, three times cheaper than keyword arguments (a list of a thousand makes a
+    thousand and more)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        return f"Record({self.__dict__!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable while it is being built
+
+
+def _record(values: dict[str, Any]) -> Record:
+    record = Record.__new__(Record)
+    record.__dict__ = values
+    return record
 
 
 def load_records(session: Session, model: Any, key_column: Any, ids: list[Any]
@@ -143,34 +163,47 @@ def load_records(session: Session, model: Any, key_column: Any, ids: list[Any]
     """Rows of `model` with these keys as Records, in two queries."""
     if not ids:
         return {}
-    rows = session.execute(_statements(model, key_column).rows, {"ids": list(ids)})
+    rows = _core(session).execute(_statements(model, key_column).rows, {"ids": list(ids)})
     return {getattr(r, key_column.key): r for r in _records(session, model, key_column, rows)}
+
+
+def _core(session: Session) -> Any:
+    """The session's connection: plain column selects run on it skip the ORM's result
+    processing (a third of reading a thousand rows), in the session's transaction."""
+    return session.connection()
 
 
 def _records(session: Session, model: Any, key_column: Any, rows: Any) -> list[Record]:
     """`rows` (a result of every column of `model`) as Records, in their order, each with
     its relations read in one query."""
-    names = list(rows.keys())
-    records = [Record(**dict(zip(names, row, strict=True))) for row in rows]
-    relations = _statements(model, key_column).relations
-    if relations is None or not records:
+    names = tuple(rows.keys())
+    rows = rows.all()  # one fetch; iterating the result fetches row by row
+    kinds = _RELATIONS.get(model)
+    if kinds is None:
+        return [_record(dict(zip(names, row, strict=True))) for row in rows]
+    empty = [(name, many) for name, (many, _extra) in kinds.items()]
+    records = []
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        for name, many in empty:
+            values[name] = [] if many else None
+        records.append(_record(values))
+    if not records:
         return records
-    by_key = {getattr(r, key_column.key): r for r in records}
-    kinds = _RELATIONS[model]
-    for record in records:
-        for name, (many, _extra) in kinds.items():
-            setattr(record, name, [] if many else None)
-    for relation, owner, value, extra in session.execute(relations, {"ids": list(by_key)}):
-        record = by_key[owner]
+    by_key = {getattr(r, key_column.key): r.__dict__ for r in records}
+    relations = _statements(model, key_column).relations
+    for relation, owner, value, extra in _core(session).execute(
+            relations, {"ids": list(by_key)}).all():
+        values = by_key[owner]
         many, extra_name = kinds[relation]
         if relation == "tags":
-            record.tags.append(value)
+            values["tags"].append(value)
             continue
-        item = Record(id=value, **{extra_name: extra}) if extra_name else Record(id=value)
+        item = _record({"id": value, extra_name: extra} if extra_name else {"id": value})
         if many:
-            getattr(record, relation).append(item)
+            values[relation].append(item)
         else:
-            setattr(record, relation, item)
+            values[relation] = item
     return records
 
 
