@@ -105,6 +105,30 @@ worker_opts = [
                 help="Send octavia.loadbalancer.{create,update,delete}.end notifications "
                      "when a load balancer operation succeeds; [oslo_messaging_notifications] "
                      "says by which driver, on which topics and over which transport."),
+    # How the `nova` compute driver boots amphorae (Octavia's names and defaults).
+    cfg.StrOpt("amp_image_tag", default="",
+               help="Glance tag of the amphora image; the newest active one is booted."),
+    cfg.StrOpt("amp_image_owner_id",
+               help="Only amphora images owned by this project are booted."),
+    cfg.StrOpt("amp_flavor_id", default="", help="Nova flavor of amphorae."),
+    cfg.ListOpt("amp_boot_network_list", default=[],
+                help="Networks every amphora boots on; the first is the management network "
+                     "the controller reaches its agent on."),
+    cfg.ListOpt("amp_secgroup_list", default=[],
+                help="Security groups of the amphorae's management ports."),
+    cfg.StrOpt("amp_ssh_key_name", help="Nova key pair put in every amphora."),
+    cfg.IntOpt("amp_active_retries", default=30, min=1,
+               help="Checks of a booting amphora before it is declared failed."),
+    cfg.IntOpt("amp_active_wait_sec", default=10, min=1,
+               help="Seconds between those checks."),
+]
+
+nova_opts = [
+    cfg.StrOpt("region_name", help="Region of Nova and Glance in the service catalog."),
+    cfg.StrOpt("endpoint_type", default="public",
+               choices=["public", "internal", "admin"],
+               help="Interface of Nova and Glance in the service catalog."),
+    cfg.StrOpt("availability_zone", help="Availability zone amphorae boot in."),
 ]
 
 haproxy_opts = [
@@ -277,6 +301,7 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
     ("service_auth", service_auth_opts),
     ("database", database_opts),
     ("controller_worker", worker_opts),
+    ("nova", nova_opts),
     ("haproxy_amphora", haproxy_opts),
     ("amphora_agent", amphora_agent_opts),
     ("log_collector", log_collector_opts),
@@ -495,8 +520,20 @@ def _drivers(conf: cfg.ConfigOpts, state_dir: pathlib.Path) -> s.DriverSettings:
     return s.DriverSettings(
         state_dir=state_dir, compute=worker.compute_driver, network=worker.network_driver,
         amphora=worker.amphora_driver, certificates=worker.certificates_driver,
-        key_manager=_key_manager(conf), agent_port=conf.haproxy_amphora.bind_port,
+        key_manager=_key_manager(conf), nova=_nova(conf), service_auth=_service_auth(conf),
+        agent_port=conf.haproxy_amphora.bind_port,
         call_timeout=worker.driver_call_timeout, call_retries=worker.driver_call_retries)
+
+
+def _nova(conf: cfg.ConfigOpts) -> s.NovaSettings:
+    worker, nova = conf.controller_worker, conf.nova
+    return s.NovaSettings(
+        image_tag=worker.amp_image_tag, image_owner_id=worker.amp_image_owner_id,
+        flavor_id=worker.amp_flavor_id, boot_networks=tuple(worker.amp_boot_network_list),
+        security_groups=tuple(worker.amp_secgroup_list), ssh_key_name=worker.amp_ssh_key_name,
+        availability_zone=nova.availability_zone, region_name=nova.region_name,
+        endpoint_type=nova.endpoint_type, active_retries=worker.amp_active_retries,
+        active_wait=float(worker.amp_active_wait_sec))
 
 
 def _service_auth(conf: cfg.ConfigOpts) -> s.ServiceAuth | None:

@@ -151,6 +151,25 @@ class KeyManagerSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class NovaSettings:
+    """How the `nova` compute driver boots amphorae: Octavia's `[controller_worker] amp_*`
+    options and `[nova]`."""
+
+    image_tag: str = ""  # the newest active Glance image with this tag is booted
+    image_owner_id: str | None = None  # only images of this project (None: any visible)
+    flavor_id: str = ""
+    boot_networks: tuple[str, ...] = ()  # network ids; the first is the management network
+    security_groups: tuple[str, ...] = ()  # names or ids, on the management port
+    ssh_key_name: str | None = None
+    availability_zone: str | None = None
+    region_name: str | None = None
+    endpoint_type: str = "public"
+    # A server not ACTIVE after active_retries * active_wait seconds has failed.
+    active_retries: int = 30
+    active_wait: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
 class DriverSettings:
     """Which driver of each capability a process loads, and what they are built with."""
 
@@ -160,6 +179,8 @@ class DriverSettings:
     amphora: str = "rest"
     certificates: str = "barbican"
     key_manager: KeyManagerSettings = KeyManagerSettings()
+    nova: NovaSettings = NovaSettings()
+    service_auth: ServiceAuth | None = None  # how cloud drivers reach Keystone's catalog
     agent_port: int = 9443  # the amphora agent's HTTPS port, dialled by the REST driver
     call_timeout: float = 60.0  # seconds one driver call may take
     call_retries: int = 3  # tries of a call that failed in a way worth retrying

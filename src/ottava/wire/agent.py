@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pathlib
 import socket
 import tempfile
 from collections.abc import Mapping
@@ -227,6 +228,88 @@ def dump_config(config: Mapping[str, Any]) -> str:
     return json.dumps(parse_config(dict(config)), indent=2, sort_keys=True) + "\n"
 
 
+# --- What an amphora is born with ------------------------------------------------------------
+# The controller hands a new amphora one BootDocument: the `nova` compute driver as the user
+# data of its config drive (read by the amphora image's first boot), the `local` one directly.
+# `install_boot` turns it into the agent's files and config, on both.
+
+BOOT_VERSION = 1
+BOOT_CONFIG = "agent.json"  # the config file install_boot writes in the agent's folder
+_BOOT_KEYS: dict[str, tuple[type, ...]] = {"ottava_amphora_boot": (int,), "amphora_id": (str,),
+                                           "bind_port": (int,), "ca_pem": (str,),
+                                           "cert_pem": (str,), "key_pem": (str,)}
+# Carried over as they are into AgentConfig when present.
+_BOOT_PASSED_ON = ("heartbeat_key", "heartbeat_targets", "heartbeat_interval",
+                   "tenant_log_targets", "admin_log_targets", "log_protocol",
+                   "user_log_format", "connection_logging")
+
+
+class BootDocument(TypedDict):
+    ottava_amphora_boot: int  # BOOT_VERSION
+    amphora_id: str
+    bind_port: int
+    ca_pem: str  # the controller's CA: only client certificates it signed get in
+    cert_pem: str  # this amphora's own server certificate and key
+    key_pem: str
+    heartbeat_key: NotRequired[str]
+    heartbeat_targets: NotRequired[list[str]]
+    heartbeat_interval: NotRequired[float]
+    tenant_log_targets: NotRequired[list[str]]
+    admin_log_targets: NotRequired[list[str]]
+    log_protocol: NotRequired[str]
+    user_log_format: NotRequired[str]
+    connection_logging: NotRequired[bool]
+
+
+def parse_boot(document: Any) -> BootDocument:
+    """Check a decoded boot document; raises ValueError naming the first bad key."""
+    if not isinstance(document, dict):
+        raise ValueError("the boot document is a JSON object")
+    unknown = sorted(set(document) - set(_BOOT_KEYS) - set(_BOOT_PASSED_ON))
+    if unknown:
+        raise ValueError(f"unknown boot document keys: {', '.join(unknown)}")
+    for key, types in _BOOT_KEYS.items():
+        if not isinstance(document.get(key), types) or isinstance(document.get(key), bool):
+            raise ValueError(f"boot document key {key!r} is missing or not a {types[0].__name__}")
+    if document["ottava_amphora_boot"] != BOOT_VERSION:
+        raise ValueError(f"boot document version {document['ottava_amphora_boot']} is not "
+                         f"{BOOT_VERSION}")
+    return document  # type: ignore[return-value]
+
+
+def install_boot(document: Mapping[str, Any], folder: str | os.PathLike[str], bind_host: str,
+                 netns: str | None = None) -> AgentConfig:
+    """Write the agent's CA, certificate, key (0600) and config file (BOOT_CONFIG, 0600) into
+    `folder` from a boot document; the config, checked as the agent will check it. The agent
+    listens on `bind_host`; `netns`: the namespace of a local amphora."""
+    boot = parse_boot(dict(document))
+    base = pathlib.Path(folder)
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths = {"ca_path": base / "ca.pem", "cert_path": base / "cert.pem",
+             "key_path": base / "key.pem"}
+    _write_private(paths["ca_path"], boot["ca_pem"], 0o644)
+    _write_private(paths["cert_path"], boot["cert_pem"], 0o644)
+    _write_private(paths["key_path"], boot["key_pem"], 0o600)
+    config: dict[str, Any] = {
+        "amphora_id": boot["amphora_id"], "bind_host": bind_host,
+        "bind_port": boot["bind_port"], "state_dir": str(base),
+        **{key: str(path) for key, path in paths.items()},
+        **{key: boot[key] for key in _BOOT_PASSED_ON if key in boot},  # type: ignore[literal-required]
+    }
+    if netns is not None:
+        config["netns"] = netns
+    text = dump_config(config)
+    _write_private(base / BOOT_CONFIG, text, 0o600)
+    return parse_config(json.loads(text))
+
+
+def _write_private(path: pathlib.Path, text: str, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 # --- The host agent's control socket ----------------------------------------------------------
 # One host agent (`ottava amphora-host-agent`, `ottava.agent.host`) serves every local amphora
 # kept under one folder, each amphora in <folder>/<amphora id>/ with its HOST_CONFIG (carrying
@@ -235,7 +318,7 @@ def dump_config(config: Mapping[str, Any]) -> str:
 # id} or {"op": "list"}; the answer {"ok": true, "served": [ids]} or {"ok": false, "error": …}.
 # `add` (re)reads the amphora's configuration and answers once its agent listens; `remove`
 # answers once it no longer does.
-HOST_CONFIG = "agent.json"
+HOST_CONFIG = BOOT_CONFIG  # each amphora's config, where install_boot wrote it
 HOST_OPS = ("add", "remove", "list")
 HOST_TIMEOUT = 20.0  # one request, including an `add` that starts an amphora's agent
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes

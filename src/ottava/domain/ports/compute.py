@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
+
+from ottava.wire import agent as agent_api
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +30,25 @@ class AgentBootConfig:
     log_protocol: str = "UDP"
     user_log_format: str = ""  # empty: the agent's default (Octavia's)
     connection_logging: bool = True
+
+    def document(self) -> agent_api.BootDocument:
+        """This configuration as the amphora receives it (`wire.agent.BootDocument`): the
+        user data of a VM amphora's config drive, or what the local driver installs."""
+        out: dict[str, Any] = {
+            "ottava_amphora_boot": agent_api.BOOT_VERSION, "amphora_id": self.amphora_id,
+            "bind_port": self.port, "ca_pem": self.ca_pem, "cert_pem": self.cert_pem,
+            "key_pem": self.key_pem,
+            "tenant_log_targets": list(self.tenant_log_targets),
+            "admin_log_targets": list(self.admin_log_targets),
+            "log_protocol": self.log_protocol, "connection_logging": self.connection_logging,
+        }
+        if self.heartbeat_key and self.heartbeat_targets:  # without both: no heartbeats
+            out.update(heartbeat_key=self.heartbeat_key,
+                       heartbeat_targets=list(self.heartbeat_targets),
+                       heartbeat_interval=self.heartbeat_interval)
+        if self.user_log_format:
+            out["user_log_format"] = self.user_log_format
+        return agent_api.parse_boot(out)
 
 
 # Issues an amphora's agent its boot configuration (a new certificate included) and says when

@@ -42,3 +42,4 @@ class AgentBootIssuer:
             user_log_format=self.settings.logs.user_log_format,
             connection_logging=self.settings.logs.connection_logging)
         return boot, pki.expires(cert)
+

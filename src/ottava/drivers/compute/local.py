@@ -28,7 +28,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from oslo_log import log as logging
 
@@ -274,29 +273,9 @@ class LocalComputeDriver(PeriodicPart):
 
     def _write_agent_files(self, compute_id: str, amphora_id: str, address: str,
                            boot: AgentBootConfig) -> None:
-        folder = self.amphorae_dir / amphora_id
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        paths = {"ca_path": folder / "ca.pem", "cert_path": folder / "cert.pem",
-                 "key_path": folder / "key.pem"}
-        _write(paths["ca_path"], boot.ca_pem, 0o644)
-        _write(paths["cert_path"], boot.cert_pem, 0o644)
-        _write(paths["key_path"], boot.key_pem, 0o600)
-        heartbeats = ({"heartbeat_key": boot.heartbeat_key,
-                       "heartbeat_targets": list(boot.heartbeat_targets),
-                       "heartbeat_interval": boot.heartbeat_interval}
-                      if boot.heartbeat_key and boot.heartbeat_targets else {})
-        logs: dict[str, Any] = {"tenant_log_targets": list(boot.tenant_log_targets),
-                                "admin_log_targets": list(boot.admin_log_targets),
-                                "log_protocol": boot.log_protocol,
-                                "connection_logging": boot.connection_logging}
-        if boot.user_log_format:
-            logs["user_log_format"] = boot.user_log_format
-        # Checked on the way out as the agent will check it on the way in.
-        _write(folder / agent_api.HOST_CONFIG, agent_api.dump_config({
-            "amphora_id": amphora_id, "bind_host": address, "bind_port": boot.port,
-            "netns": compute_id, "state_dir": str(folder),
-            **{k: str(v) for k, v in paths.items()}, **heartbeats, **logs,
-        }), 0o600)
+        # The same document and installer a VM amphora's first boot uses.
+        agent_api.install_boot(boot.document(), self.amphorae_dir / amphora_id, address,
+                               netns=compute_id)
 
     def _stop_processes(self, folder: Path) -> None:
         """Stop every HAProxy whose PID file is under `folder`, and the amphora's own agent
@@ -309,13 +288,6 @@ class LocalComputeDriver(PeriodicPart):
             for line in _read_lines(pidfile):
                 if line.isdigit():
                     _signal_and_wait(int(line), str(folder))
-
-
-def _write(path: Path, text: str, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    os.fchmod(fd, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 def _read_lines(path: Path) -> list[str]:

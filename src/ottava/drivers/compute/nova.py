@@ -1,0 +1,264 @@
+"""Amphorae as Nova servers, booted from the Glance image with the configured tag.
+
+`NovaComputeDriver(settings)` talks to Nova and Glance with openstacksdk over a keystoneauth
+session as Ottava's service user (`[service_auth]`), in `[nova] region_name` through its
+`endpoint_type`. What it boots, after `settings.nova` (Octavia's `[controller_worker] amp_*`):
+
+- the newest active image tagged `amp_image_tag` (owned by `amp_image_owner_id` if set);
+- flavor `amp_flavor_id`, one NIC on each of `amp_boot_network_list` (the first is the
+  management network: its fixed address is the amphora's `lb_network_ip`, where the worker
+  dials the agent), `amp_secgroup_list`, `amp_ssh_key_name`, `[nova] availability_zone`;
+- a config drive whose user data is the amphora's `wire.agent.BootDocument` (its own server
+  certificate and key, the controller's CA, the heartbeat targets and key, the log targets):
+  the image's first boot installs it with `wire.agent.install_boot`.
+
+Each server is named `amphora-<amphora id>` and carries the ids in its metadata
+(`ottava_amphora_id`, `ottava_load_balancer_id`), which is how a create tried again finds the
+server an earlier try made instead of booting a second one, and how leaked servers can be told
+apart from anyone else's.
+
+Time: a server not ACTIVE within `amp_active_retries * amp_active_wait_sec` of its creation
+(Nova's `created_at`, so the bound holds across tries and workers) has failed: it is deleted
+and the call raises Fatal, with Nova's fault. One call waits at most a little less than the
+driver call timeout (`drivers/bounded.Bounded` gives up on it at `call_timeout`) and then
+raises Retryable: the next try finds the same server and waits on. A server in ERROR is
+deleted and raises Fatal at once.
+
+Errors: Nova, Glance or Keystone not answering or answering 5xx is Retryable; anything else
+they refuse, and a missing image or flavor, is Fatal (the deployment is misconfigured).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openstack
+from keystoneauth1 import exceptions as ks_errors
+from keystoneauth1 import identity, session
+from openstack import exceptions as sdk_errors
+from oslo_log import log as logging
+
+from ottava.domain.errors import Fatal, Retryable
+from ottava.domain.ports.compute import AgentBootConfig, Booted
+from ottava.settings import DriverSettings, NovaSettings
+
+LOG = logging.getLogger(__name__)
+NAME_PREFIX = "amphora-"
+AMPHORA_KEY = "ottava_amphora_id"
+LOAD_BALANCER_KEY = "ottava_load_balancer_id"
+HTTP_TIMEOUT = 30.0  # one HTTP request to Nova, Glance or Keystone
+CALL_MARGIN = 5.0  # seconds a call leaves itself under the driver call timeout
+BOOT_MARK = "ottava_amphora_boot"  # a key of every boot document
+
+
+def server_name(amphora_id: str) -> str:
+    return f"{NAME_PREFIX}{amphora_id}"
+
+
+class NovaComputeDriver:
+    def __init__(self, settings: DriverSettings, connection: Any | None = None) -> None:
+        """`connection`: an openstacksdk Connection to use instead of one made from
+        `settings.service_auth`."""
+        nova = settings.nova
+        if connection is None:
+            if settings.service_auth is None:
+                raise ValueError("The nova compute driver needs [service_auth]")
+            connection = connect(settings.service_auth, nova)
+        if not nova.image_tag or not nova.flavor_id or not nova.boot_networks:
+            raise ValueError("The nova compute driver needs [controller_worker] amp_image_tag, "
+                             "amp_flavor_id and amp_boot_network_list")
+        self._conn = connection
+        self._settings = nova
+        self._call_budget = max(1.0, settings.call_timeout - CALL_MARGIN)
+
+    # --- the port ------------------------------------------------------------------------
+
+    def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
+                       boot: AgentBootConfig | None = None) -> Booted:
+        with _errors():
+            server = self._find(amphora_id)
+            image_id = _image_of(server) if server is not None else None
+            if server is None:
+                image_id = self._image_id()
+                server = self._create(amphora_id, load_balancer_id, image_id, boot)
+                LOG.info("Amphora %s: server %s booting", amphora_id, server.id)
+            server = self._wait_active(amphora_id, server.id)
+            return Booted(compute_id=server.id, lb_network_ip=self._management_ip(server),
+                          image_id=image_id, compute_flavor=self._settings.flavor_id,
+                          zone=server.availability_zone)
+
+    def delete_amphora(self, compute_id: str) -> None:
+        if not compute_id:
+            return
+        with _errors():
+            self._conn.compute.delete_server(compute_id, ignore_missing=True)
+
+    def is_running(self, compute_id: str) -> bool:
+        with _errors():
+            server = self._conn.compute.find_server(compute_id, ignore_missing=True)
+            return server is not None and server.status == "ACTIVE"
+
+    # --- what the cloud holds ------------------------------------------------------------
+
+    def servers(self) -> dict[str, str]:
+        """Every amphora server this cloud holds for Ottava: server id -> amphora id (what
+        housekeeping compares with the database to find leaks)."""
+        with _errors():
+            return {s.id: s.metadata[AMPHORA_KEY]
+                    for s in self._conn.compute.servers(name=f"^{NAME_PREFIX}")
+                    if AMPHORA_KEY in (s.metadata or {})}
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _find(self, amphora_id: str) -> Any | None:
+        """The server an earlier try made for this amphora, unless it is gone or failed (a
+        failed one is deleted: the caller boots a new one)."""
+        name = server_name(amphora_id)
+        for found in self._conn.compute.servers(name=f"^{name}$"):
+            if (found.metadata or {}).get(AMPHORA_KEY) != amphora_id:
+                continue
+            if found.status == "ERROR":
+                LOG.warning("Amphora %s: server %s in ERROR from an earlier try, deleted",
+                            amphora_id, found.id)
+                self._conn.compute.delete_server(found.id, ignore_missing=True)
+                continue
+            return self._conn.compute.get_server(found.id)
+        return None
+
+    def _image_id(self) -> str:
+        nova = self._settings
+        query: dict[str, Any] = {"tag": [nova.image_tag], "status": "active",
+                                 "sort": "created_at:desc"}
+        if nova.image_owner_id:
+            query["owner"] = nova.image_owner_id
+        for image in self._conn.image.images(**query):
+            return str(image.id)
+        owner = f" owned by {nova.image_owner_id}" if nova.image_owner_id else ""
+        raise Fatal(f"No active Glance image is tagged {nova.image_tag!r}{owner}")
+
+    def _server_request(self, amphora_id: str, load_balancer_id: str | None, image_id: str,
+                        boot: AgentBootConfig | None) -> dict[str, Any]:
+        nova = self._settings
+        request: dict[str, Any] = {
+            "name": server_name(amphora_id), "image_id": image_id,
+            "flavor_id": nova.flavor_id,
+            "networks": [{"uuid": network} for network in nova.boot_networks],
+            "config_drive": True,
+            "metadata": {AMPHORA_KEY: amphora_id,
+                         **({LOAD_BALANCER_KEY: load_balancer_id} if load_balancer_id else {})},
+        }
+        if nova.security_groups:
+            request["security_groups"] = [{"name": sg} for sg in nova.security_groups]
+        if nova.ssh_key_name:
+            request["key_name"] = nova.ssh_key_name
+        if nova.availability_zone:
+            request["availability_zone"] = nova.availability_zone
+        if boot is not None:
+            # Nova keeps it for the config drive; the API takes it base64-encoded.
+            request["user_data"] = base64.b64encode(
+                json.dumps(boot.document(), sort_keys=True).encode()).decode()
+        return request
+
+    def _create(self, amphora_id: str, load_balancer_id: str | None, image_id: str,
+                boot: AgentBootConfig | None) -> Any:
+        request = self._server_request(amphora_id, load_balancer_id, image_id, boot)
+        try:
+            return self._conn.compute.create_server(**request)
+        except sdk_errors.HttpException as exc:
+            # Nova's 400 may quote the user data, which holds the amphora's private key:
+            # such an answer is not repeated in any message or log.
+            if boot is not None and (BOOT_MARK in str(exc) or request["user_data"] in str(exc)):
+                raise type(exc)(message=f"Nova refused to boot amphora {amphora_id} "
+                                        "(its answer quoted the user data: not shown)",
+                                http_status=exc.status_code) from None
+            raise
+
+    def _wait_active(self, amphora_id: str, server_id: str) -> Any:
+        nova = self._settings
+        call_ends = time.monotonic() + self._call_budget
+        interval = min(nova.active_wait, 1.0)  # a quick boot is seen quickly
+        while True:
+            server = self._conn.compute.get_server(server_id)
+            if server.status == "ACTIVE":
+                return server
+            if server.status == "ERROR":
+                self._conn.compute.delete_server(server_id, ignore_missing=True)
+                raise Fatal(f"Amphora {amphora_id}: server {server_id} went to ERROR: "
+                            f"{_fault(server)}")
+            if _age(server) > nova.active_retries * nova.active_wait:
+                self._conn.compute.delete_server(server_id, ignore_missing=True)
+                raise Fatal(f"Amphora {amphora_id}: server {server_id} not ACTIVE after "
+                            f"{nova.active_retries * nova.active_wait:g} s "
+                            f"(status {server.status})")
+            if time.monotonic() + interval > call_ends:
+                raise Retryable(f"Amphora {amphora_id}: server {server_id} still "
+                                f"{server.status}")
+            time.sleep(interval)
+            interval = min(interval * 2, nova.active_wait)
+
+    def _management_ip(self, server: Any) -> str | None:
+        """The fixed address on the first boot network, the management network."""
+        management = self._settings.boot_networks[0]
+        for interface in self._conn.compute.server_interfaces(server.id):
+            if interface.net_id != management:
+                continue
+            for fixed in interface.fixed_ips or []:
+                return str(fixed["ip_address"])
+        return None
+
+
+def connect(auth: Any, nova: NovaSettings) -> Any:
+    """An openstacksdk Connection as the service user, in Nova's region and interface."""
+    password = identity.Password(
+        auth_url=auth.auth_url, username=auth.username, password=auth.password,
+        project_name=auth.project_name, user_domain_name=auth.user_domain_name,
+        project_domain_name=auth.project_domain_name)
+    return openstack.connection.Connection(
+        session=session.Session(auth=password, timeout=HTTP_TIMEOUT),
+        region_name=nova.region_name, interface=nova.endpoint_type)
+
+
+def _age(server: Any) -> float:
+    """Seconds since Nova created the server (0 when it does not say)."""
+    try:
+        created = datetime.datetime.fromisoformat(str(server.created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (datetime.datetime.now(datetime.UTC) - created).total_seconds()
+
+
+def _image_of(server: Any) -> str | None:
+    image = server.image
+    ident = image.get("id") if isinstance(image, dict) else getattr(image, "id", None)
+    return str(ident) if ident else None
+
+
+def _fault(server: Any) -> str:
+    fault = server.fault or {}
+    return str(fault.get("message") or "no fault recorded")
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """openstacksdk's and keystoneauth's errors as the port's: Retryable when trying again
+    may help, Fatal when it will not."""
+    try:
+        yield
+    except (Fatal, Retryable):
+        raise
+    except (ks_errors.ConnectFailure, ks_errors.ConnectTimeout,
+            ks_errors.RetriableConnectionFailure, ks_errors.ServiceUnavailable,
+            ks_errors.GatewayTimeout) as exc:
+        raise Retryable(f"OpenStack does not answer: {exc}") from exc
+    except sdk_errors.HttpException as exc:
+        if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 409:
+            raise Retryable(f"OpenStack answered {exc.status_code}: {exc}") from exc
+        raise Fatal(f"OpenStack refused: {exc}") from exc
+    except (ks_errors.ClientException, sdk_errors.SDKException) as exc:
+        raise Fatal(f"OpenStack: {exc}") from exc
