@@ -131,6 +131,13 @@ nova_opts = [
     cfg.StrOpt("availability_zone", help="Availability zone amphorae boot in."),
 ]
 
+neutron_opts = [
+    cfg.StrOpt("region_name", help="Region of Neutron in the service catalog."),
+    cfg.StrOpt("endpoint_type", default="public",
+               choices=["public", "internal", "admin"],
+               help="Interface of Neutron in the service catalog."),
+]
+
 haproxy_opts = [
     cfg.PortOpt("bind_port", default=9443, help="Port of the amphora agent's HTTPS API."),
     cfg.IntOpt("timeout_client_data", default=50000),
@@ -302,6 +309,7 @@ GROUPS: list[tuple[str | None, list[Any]]] = [
     ("database", database_opts),
     ("controller_worker", worker_opts),
     ("nova", nova_opts),
+    ("neutron", neutron_opts),
     ("haproxy_amphora", haproxy_opts),
     ("amphora_agent", amphora_agent_opts),
     ("log_collector", log_collector_opts),
@@ -520,7 +528,10 @@ def _drivers(conf: cfg.ConfigOpts, state_dir: pathlib.Path) -> s.DriverSettings:
     return s.DriverSettings(
         state_dir=state_dir, compute=worker.compute_driver, network=worker.network_driver,
         amphora=worker.amphora_driver, certificates=worker.certificates_driver,
-        key_manager=_key_manager(conf), nova=_nova(conf), service_auth=_service_auth(conf),
+        key_manager=_key_manager(conf), nova=_nova(conf),
+        neutron=s.NeutronSettings(region_name=conf.neutron.region_name,
+                                  endpoint_type=conf.neutron.endpoint_type),
+        service_auth=_service_auth(conf),
         agent_port=conf.haproxy_amphora.bind_port,
         call_timeout=worker.driver_call_timeout, call_retries=worker.driver_call_retries)
 

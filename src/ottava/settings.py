@@ -170,6 +170,14 @@ class NovaSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class NeutronSettings:
+    """Where the `neutron` network driver finds Neutron (Octavia's `[neutron]`)."""
+
+    region_name: str | None = None
+    endpoint_type: str = "public"
+
+
+@dataclasses.dataclass(frozen=True)
 class DriverSettings:
     """Which driver of each capability a process loads, and what they are built with."""
 
@@ -180,6 +188,7 @@ class DriverSettings:
     certificates: str = "barbican"
     key_manager: KeyManagerSettings = KeyManagerSettings()
     nova: NovaSettings = NovaSettings()
+    neutron: NeutronSettings = NeutronSettings()
     service_auth: ServiceAuth | None = None  # how cloud drivers reach Keystone's catalog
     agent_port: int = 9443  # the amphora agent's HTTPS port, dialled by the REST driver
     call_timeout: float = 60.0  # seconds one driver call may take

@@ -1,6 +1,6 @@
 """What an amphora is born with: the boot document (`wire.agent.BootDocument`) made from
 `AgentBootConfig`, checked and installed by `wire.agent.install_boot` into the files and config
-the agent loads; and the `nova` compute driver's settings read from Octavia's options.
+the agent loads; and the cloud drivers' settings read from Octavia's options.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from ottava import config
 from ottava.domain.ports.compute import AgentBootConfig
 from ottava.drivers.compute import nova
-from ottava.settings import DriverSettings, NovaSettings
+from ottava.settings import DriverSettings, NeutronSettings, NovaSettings
 from ottava.wire import agent as agent_api
 
 BOOT = AgentBootConfig(amphora_id="a-1", ca_pem="CA\n", cert_pem="CERT\n", key_pem="KEY\n",
@@ -74,6 +74,8 @@ def test_octavias_options_configure_the_nova_driver() -> None:
         c.set_override(name, value, group="controller_worker")
     c.set_override("availability_zone", "az-2", group="nova")
     c.set_override("region_name", "RegionTwo", group="nova")
+    c.set_override("region_name", "RegionThree", group="neutron")
+    c.set_override("endpoint_type", "internal", group="neutron")
     c.set_override("auth_url", "http://keystone:5000/v3", group="service_auth")
     c.set_override("username", "octavia", group="service_auth")
 
@@ -85,6 +87,8 @@ def test_octavias_options_configure_the_nova_driver() -> None:
         boot_networks=("mgmt", "other"), security_groups=("lb-mgmt-sec-grp",),
         ssh_key_name="ops", availability_zone="az-2", region_name="RegionTwo",
         endpoint_type="public", active_retries=5, active_wait=2.0)
+    assert drivers.neutron == NeutronSettings(region_name="RegionThree",
+                                              endpoint_type="internal")
     assert drivers.service_auth is not None
     assert drivers.service_auth.username == "octavia"
 

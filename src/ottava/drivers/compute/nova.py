@@ -22,37 +22,30 @@ Time: a server not ACTIVE within `amp_active_retries * amp_active_wait_sec` of i
 and the call raises Fatal, with Nova's fault. One call waits at most a little less than the
 driver call timeout (`drivers/bounded.Bounded` gives up on it at `call_timeout`) and then
 raises Retryable: the next try finds the same server and waits on. A server in ERROR is
-deleted and raises Fatal at once.
-
-Errors: Nova, Glance or Keystone not answering or answering 5xx is Retryable; anything else
-they refuse, and a missing image or flavor, is Fatal (the deployment is misconfigured).
+deleted and raises Fatal at once. Errors are mapped by `drivers/cloud.errors` (no answer or
+5xx: Retryable; any other refusal, and a missing image: Fatal).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import openstack
-from keystoneauth1 import exceptions as ks_errors
-from keystoneauth1 import identity, session
 from openstack import exceptions as sdk_errors
 from oslo_log import log as logging
 
 from ottava.domain.errors import Fatal, Retryable
 from ottava.domain.ports.compute import AgentBootConfig, Booted
-from ottava.settings import DriverSettings, NovaSettings
+from ottava.drivers import cloud
+from ottava.settings import DriverSettings
 
 LOG = logging.getLogger(__name__)
 NAME_PREFIX = "amphora-"
 AMPHORA_KEY = "ottava_amphora_id"
 LOAD_BALANCER_KEY = "ottava_load_balancer_id"
-HTTP_TIMEOUT = 30.0  # one HTTP request to Nova, Glance or Keystone
 CALL_MARGIN = 5.0  # seconds a call leaves itself under the driver call timeout
 BOOT_MARK = "ottava_amphora_boot"  # a key of every boot document
 
@@ -69,7 +62,8 @@ class NovaComputeDriver:
         if connection is None:
             if settings.service_auth is None:
                 raise ValueError("The nova compute driver needs [service_auth]")
-            connection = connect(settings.service_auth, nova)
+            connection = cloud.connect(settings.service_auth, nova.region_name,
+                                       nova.endpoint_type)
         if not nova.image_tag or not nova.flavor_id or not nova.boot_networks:
             raise ValueError("The nova compute driver needs [controller_worker] amp_image_tag, "
                              "amp_flavor_id and amp_boot_network_list")
@@ -81,7 +75,7 @@ class NovaComputeDriver:
 
     def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
                        boot: AgentBootConfig | None = None) -> Booted:
-        with _errors():
+        with cloud.errors():
             server = self._find(amphora_id)
             image_id = _image_of(server) if server is not None else None
             if server is None:
@@ -96,11 +90,11 @@ class NovaComputeDriver:
     def delete_amphora(self, compute_id: str) -> None:
         if not compute_id:
             return
-        with _errors():
+        with cloud.errors():
             self._conn.compute.delete_server(compute_id, ignore_missing=True)
 
     def is_running(self, compute_id: str) -> bool:
-        with _errors():
+        with cloud.errors():
             server = self._conn.compute.find_server(compute_id, ignore_missing=True)
             return server is not None and server.status == "ACTIVE"
 
@@ -109,7 +103,7 @@ class NovaComputeDriver:
     def servers(self) -> dict[str, str]:
         """Every amphora server this cloud holds for Ottava: server id -> amphora id (what
         housekeeping compares with the database to find leaks)."""
-        with _errors():
+        with cloud.errors():
             return {s.id: s.metadata[AMPHORA_KEY]
                     for s in self._conn.compute.servers(name=f"^{NAME_PREFIX}")
                     if AMPHORA_KEY in (s.metadata or {})}
@@ -213,17 +207,6 @@ class NovaComputeDriver:
         return None
 
 
-def connect(auth: Any, nova: NovaSettings) -> Any:
-    """An openstacksdk Connection as the service user, in Nova's region and interface."""
-    password = identity.Password(
-        auth_url=auth.auth_url, username=auth.username, password=auth.password,
-        project_name=auth.project_name, user_domain_name=auth.user_domain_name,
-        project_domain_name=auth.project_domain_name)
-    return openstack.connection.Connection(
-        session=session.Session(auth=password, timeout=HTTP_TIMEOUT),
-        region_name=nova.region_name, interface=nova.endpoint_type)
-
-
 def _age(server: Any) -> float:
     """Seconds since Nova created the server (0 when it does not say)."""
     try:
@@ -242,23 +225,3 @@ def _image_of(server: Any) -> str | None:
 def _fault(server: Any) -> str:
     fault = server.fault or {}
     return str(fault.get("message") or "no fault recorded")
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """openstacksdk's and keystoneauth's errors as the port's: Retryable when trying again
-    may help, Fatal when it will not."""
-    try:
-        yield
-    except (Fatal, Retryable):
-        raise
-    except (ks_errors.ConnectFailure, ks_errors.ConnectTimeout,
-            ks_errors.RetriableConnectionFailure, ks_errors.ServiceUnavailable,
-            ks_errors.GatewayTimeout) as exc:
-        raise Retryable(f"OpenStack does not answer: {exc}") from exc
-    except sdk_errors.HttpException as exc:
-        if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 409:
-            raise Retryable(f"OpenStack answered {exc.status_code}: {exc}") from exc
-        raise Fatal(f"OpenStack refused: {exc}") from exc
-    except (ks_errors.ClientException, sdk_errors.SDKException) as exc:
-        raise Fatal(f"OpenStack: {exc}") from exc

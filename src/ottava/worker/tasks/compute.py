@@ -6,12 +6,12 @@ from typing import Any
 
 from sqlalchemy import update
 
-from ottava.db import health
+from ottava.db import health, loads
 from ottava.db import models as m
 from ottava.db.transitions import compare_and_set
 from ottava.domain.lifecycles import AMPHORA, AmphoraStatus
 from ottava.worker.tasks.base import WorkerTask
-from ottava.worker.tasks.network import amphora_ref
+from ottava.worker.tasks.network import amphora_ref, vips_of
 
 
 class BootAmphorae(WorkerTask):
@@ -68,13 +68,22 @@ class MarkAmphoraeReady(WorkerTask):
 
 
 class DeleteAmphorae(WorkerTask):
-    """Remove the instances of the given amphorae and mark their rows DELETED."""
+    """Remove the instances of the given amphorae and mark their rows DELETED. Their VIPs
+    are unplugged first: a network whose amphora ports outlive the server (Neutron's, for
+    ports attached after boot) would keep them otherwise."""
 
     def execute(self, amphora_ids: list[str]) -> None:
         for amphora_id in amphora_ids:
             with self.deps.db.reader() as s:
                 amp = s.get(m.Amphora, amphora_id)
                 compute_id = amp.compute_id if amp else None
+                lb = s.get(m.LoadBalancer, amp.load_balancer_id, options=loads.BARE) \
+                    if amp is not None and amp.load_balancer_id else None
+                plugged = (amphora_ref(amp), vips_of(lb)) if amp is not None and lb else None
+            if plugged is not None and compute_id:
+                ref, vips = plugged
+                for vip in vips:
+                    self.deps.network.unplug_vip(ref, vip)
             if compute_id:
                 self.deps.compute.delete_amphora(compute_id)
             with self.deps.db.transaction() as s:

@@ -1,0 +1,303 @@
+"""Network driver `neutron`: VIPs as Neutron ports, held by amphorae through allowed address
+pairs, as Octavia's driver does.
+
+`NeutronNetworkDriver(settings)` talks to Neutron (and to Nova, to attach ports to amphora
+servers) with openstacksdk as Ottava's service user (`[service_auth]`, which needs Neutron's
+admin role: it makes ports in the user's project and on the user's networks), in
+`[neutron] region_name` through its `endpoint_type`.
+
+- **The VIP** is a port `octavia-lb-<load balancer id>` in the load balancer's project, on the
+  VIP network, with one fixed IP on the VIP subnet (the requested address, or one Neutron
+  picks), owned by `Octavia` with device `lb-<id>` and administratively down: nothing binds
+  it, it only reserves the addresses. Each of `additional_vips` is one more fixed IP on the
+  same port. A port the user gave (`vip_port_id`) is used as it is and never deleted.
+- **Each amphora** gets a port of its own on the VIP network, `octavia-lb-vrrp-<amphora id>`
+  in Ottava's project, whose allowed address pairs hold every VIP address, attached to the
+  amphora's server through Nova. Its fixed IP is the amphora's VRRP address. The agent inside
+  the amphora answers for the VIP on that interface (keepalived moves it within a pair).
+- **Unplugging** takes a VIP out of the amphora port's pairs; once none is left the port is
+  detached from the server and deleted. Giving the VIP back deletes the VIP port (or takes the
+  additional address off it) and any amphora port still holding the address.
+
+Every call can be repeated: what exists is found by name (and owner) before anything is
+made. The catalog answers what the service user can see; a subnet, network or port it
+cannot see is "not found" (the API's 400). Errors: `drivers/cloud.errors`; an address taken or
+outside its subnet is the API's 409 / 400 with Octavia's words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from typing import Any
+
+from openstack import exceptions as sdk_errors
+from oslo_log import log as logging
+
+from ottava.domain.errors import Conflict, Invalid
+from ottava.domain.ports.amphora import AmphoraRef
+from ottava.domain.ports.network import Network, PluggedVip, Port, Subnet, Vip, VipRequest
+from ottava.drivers import cloud
+from ottava.settings import DriverSettings
+
+LOG = logging.getLogger(__name__)
+OWNER = "Octavia"  # device_owner of the ports made here, as Octavia's
+VIP_PORT_PREFIX = "octavia-lb-"
+VRRP_PORT_PREFIX = "octavia-lb-vrrp-"
+
+
+def vip_port_name(load_balancer_id: str) -> str:
+    return f"{VIP_PORT_PREFIX}{load_balancer_id}"
+
+
+def vrrp_port_name(amphora_id: str) -> str:
+    return f"{VRRP_PORT_PREFIX}{amphora_id}"
+
+
+class NeutronNetworkDriver:
+    """Both network ports (`NetworkCatalog` and `NetworkPlumbing`) over Neutron."""
+
+    def __init__(self, settings: DriverSettings, connection: Any | None = None) -> None:
+        """`connection`: an openstacksdk Connection to use instead of one made from
+        `settings.service_auth`."""
+        if connection is None:
+            if settings.service_auth is None:
+                raise ValueError("The neutron network driver needs [service_auth]")
+            connection = cloud.connect(settings.service_auth, settings.neutron.region_name,
+                                       settings.neutron.endpoint_type)
+        self._conn = connection
+
+    # --- the catalog ---------------------------------------------------------------------
+
+    def networks(self) -> list[Network]:
+        with cloud.errors():
+            return [_network(n) for n in self._conn.network.networks()]
+
+    def subnets(self) -> list[Subnet]:
+        with cloud.errors():
+            return [_subnet(s) for s in self._conn.network.subnets()]
+
+    def ports(self) -> list[Port]:
+        with cloud.errors():
+            return [_port(p) for p in self._conn.network.ports()]
+
+    def find_subnet(self, subnet_id: str) -> Subnet | None:
+        with cloud.errors():
+            found = self._conn.network.find_subnet(subnet_id, ignore_missing=True)
+            return _subnet(found) if found is not None and found.id == subnet_id else None
+
+    def find_network(self, network_id: str) -> Network | None:
+        with cloud.errors():
+            found = self._conn.network.find_network(network_id, ignore_missing=True)
+            return _network(found) if found is not None and found.id == network_id else None
+
+    def find_port(self, port_id: str) -> Port | None:
+        with cloud.errors():
+            found = self._get_port(port_id)
+            return _port(found) if found is not None else None
+
+    # --- VIPs ----------------------------------------------------------------------------
+
+    def allocate_vip(self, request: VipRequest) -> Vip:
+        with cloud.errors():
+            if request.port_id is not None:
+                port = self._get_port(request.port_id)
+                if port is None:
+                    raise Invalid(f"Port {request.port_id} not found.")
+                if _is_ours(port, request.load_balancer_id):
+                    return self._add_address(port, request)  # an additional VIP
+                return self._users_port(port, request)
+            subnet = self._vip_subnet(request)
+            port = self._vip_port(request.load_balancer_id)
+            if port is None:
+                fixed: dict[str, str] = {"subnet_id": subnet.id}
+                if request.address:
+                    fixed["ip_address"] = request.address
+                port = self._create_port(
+                    name=vip_port_name(request.load_balancer_id), network_id=subnet.network_id,
+                    fixed_ips=[fixed], admin_state_up=False, device_owner=OWNER,
+                    device_id=f"lb-{request.load_balancer_id}",
+                    **({"project_id": request.project_id} if request.project_id else {}))
+            address = _address_on(port, subnet.id)
+            if address is None or (request.address and address != request.address):
+                raise Conflict(f"The VIP port of load balancer {request.load_balancer_id} "
+                               "holds another address")
+            return Vip(address, port.id, subnet.id, port.network_id)
+
+    def deallocate_vip(self, load_balancer_id: str, vip: Vip) -> None:
+        with cloud.errors():
+            port = self._get_port(vip.port_id) if vip.port_id else None
+            if port is not None and _is_ours(port, load_balancer_id):
+                remaining = [ip for ip in port.fixed_ips if ip["ip_address"] != vip.address]
+                if remaining and port.fixed_ips[0]["ip_address"] != vip.address:
+                    self._conn.network.update_port(port, fixed_ips=remaining)
+                else:  # the primary address goes with the port
+                    self._conn.network.delete_port(port, ignore_missing=True)
+            # An amphora port still holding the address: the load balancer is going (or was
+            # never made), so whatever amphora it was attached to is going too.
+            # (Attached, its owner is Nova's "compute:<zone>": found by its name.)
+            for vrrp in self._conn.network.ports(network_id=vip.network_id):
+                if (vrrp.name or "").startswith(VRRP_PORT_PREFIX) and \
+                        vip.address in _pairs(vrrp):
+                    self._release_vrrp(vrrp)
+
+    # --- amphorae ------------------------------------------------------------------------
+
+    def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> PluggedVip:
+        if not amphora.compute_id:
+            raise Invalid(f"amphora {amphora.id} has no server")
+        with cloud.errors():
+            port = self._vrrp_port(amphora.id, vip.network_id)
+            if port is None:
+                port = self._create_port(
+                    name=vrrp_port_name(amphora.id), network_id=vip.network_id,
+                    device_owner=OWNER, allowed_address_pairs=[{"ip_address": vip.address}])
+            elif vip.address not in _pairs(port):
+                port = self._conn.network.update_port(port, allowed_address_pairs=[
+                    *port.allowed_address_pairs, {"ip_address": vip.address}])
+            if port.device_id != amphora.compute_id:
+                # Nova sets device_id and the owner; the port keeps its name.
+                self._conn.compute.create_server_interface(amphora.compute_id,
+                                                           port_id=port.id)
+            return PluggedVip(vrrp_ip=port.fixed_ips[0]["ip_address"], vrrp_port_id=port.id)
+
+    def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None:
+        with cloud.errors():
+            port = self._vrrp_port(amphora.id, vip.network_id)
+            if port is None:
+                return
+            kept = [pair for pair in port.allowed_address_pairs
+                    if pair["ip_address"] != vip.address]
+            if kept:
+                self._conn.network.update_port(port, allowed_address_pairs=kept)
+            else:
+                self._release_vrrp(port)
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _get_port(self, port_id: str) -> Any | None:
+        try:
+            return self._conn.network.get_port(port_id)
+        except sdk_errors.NotFoundException:
+            return None
+
+    def _vip_subnet(self, request: VipRequest) -> Any:
+        if request.subnet_id is not None:
+            subnet = self._conn.network.find_subnet(request.subnet_id, ignore_missing=True)
+            if subnet is None or subnet.id != request.subnet_id:
+                raise Invalid(f"Subnet {request.subnet_id} not found.")
+            if request.network_id is not None and subnet.network_id != request.network_id:
+                raise Invalid(f"Subnet {request.subnet_id} is not on network "
+                              f"{request.network_id}.")
+            return subnet
+        if request.network_id is None:
+            raise Invalid("Validation failure: VIP must include one of: vip_port_id, "
+                          "vip_network_id, vip_subnet_id.")
+        network = self._conn.network.find_network(request.network_id, ignore_missing=True)
+        if network is None or network.id != request.network_id:
+            raise Invalid(f"Network {request.network_id} not found.")
+        subnets = [self._conn.network.get_subnet(s) for s in network.subnet_ids]
+        for subnet in sorted(subnets, key=lambda s: s.ip_version):  # IPv4's first
+            if request.address is None or _contains(subnet.cidr, request.address):
+                return subnet
+        raise Invalid(f"Validation failure: Network {request.network_id} has no subnet "
+                      f"for VIP address {request.address}.")
+
+    def _vip_port(self, load_balancer_id: str) -> Any | None:
+        for port in self._conn.network.ports(name=vip_port_name(load_balancer_id),
+                                             device_owner=OWNER):
+            return port
+        return None
+
+    def _vrrp_port(self, amphora_id: str, network_id: str) -> Any | None:
+        for port in self._conn.network.ports(name=vrrp_port_name(amphora_id),
+                                             network_id=network_id):
+            return port
+        return None
+
+    def _create_port(self, **attrs: Any) -> Any:
+        try:
+            return self._conn.network.create_port(**attrs)
+        except sdk_errors.ConflictException as exc:  # IpAddressAlreadyAllocated
+            raise Conflict(f"IP address {_requested(attrs)} is already allocated: "
+                           f"{exc.details or exc}") from exc
+        except sdk_errors.BadRequestException as exc:  # InvalidIpForSubnet and the like
+            raise Invalid(f"Invalid VIP address {_requested(attrs)}: "
+                          f"{exc.details or exc}") from exc
+
+    def _add_address(self, port: Any, request: VipRequest) -> Vip:
+        """An additional VIP: one more fixed IP on the load balancer's own VIP port."""
+        subnet_id = request.subnet_id
+        if subnet_id is None:
+            raise Invalid("Validation failure: an additional VIP needs a subnet_id.")
+        address = _address_on(port, subnet_id)
+        if address is None:
+            fixed: dict[str, str] = {"subnet_id": subnet_id}
+            if request.address:
+                fixed["ip_address"] = request.address
+            try:
+                port = self._conn.network.update_port(port, fixed_ips=[*port.fixed_ips, fixed])
+            except sdk_errors.ConflictException as exc:
+                raise Conflict(f"IP address {request.address} is already allocated") from exc
+            except sdk_errors.BadRequestException as exc:
+                raise Invalid(f"Invalid VIP address {request.address}: "
+                              f"{exc.details or exc}") from exc
+            address = _address_on(port, subnet_id)
+        assert address is not None
+        return Vip(address, port.id, subnet_id, port.network_id)
+
+    def _users_port(self, port: Any, request: VipRequest) -> Vip:
+        """The VIP on a port the user made: its address on the requested subnet (its first
+        when none is named)."""
+        for fixed in port.fixed_ips:
+            if request.subnet_id in (None, fixed["subnet_id"]) and \
+                    request.address in (None, fixed["ip_address"]):
+                return Vip(fixed["ip_address"], port.id, fixed["subnet_id"], port.network_id)
+        raise Invalid(f"Port {port.id} has no address on subnet {request.subnet_id}.")
+
+    def _release_vrrp(self, port: Any) -> None:
+        if port.device_id:
+            # A server that is gone already left the port to Neutron: deleted below.
+            with contextlib.suppress(sdk_errors.NotFoundException):
+                self._conn.compute.delete_server_interface(port.id, server=port.device_id,
+                                                           ignore_missing=True)
+        self._conn.network.delete_port(port, ignore_missing=True)
+
+
+def _is_ours(port: Any, load_balancer_id: str) -> bool:
+    return bool(port.device_owner == OWNER and port.name == vip_port_name(load_balancer_id))
+
+
+def _pairs(port: Any) -> set[str]:
+    return {pair["ip_address"] for pair in port.allowed_address_pairs or []}
+
+
+def _address_on(port: Any, subnet_id: str) -> str | None:
+    return next((ip["ip_address"] for ip in port.fixed_ips if ip["subnet_id"] == subnet_id),
+                None)
+
+
+def _requested(attrs: dict[str, Any]) -> str:
+    return next((ip.get("ip_address", "") for ip in attrs.get("fixed_ips", [])), "")
+
+
+def _contains(cidr: str, address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
+    except ValueError:
+        return False
+
+
+def _network(n: Any) -> Network:
+    return Network(n.id, n.name or "", tuple(n.subnet_ids or ()), n.project_id or "")
+
+
+def _subnet(s: Any) -> Subnet:
+    return Subnet(s.id, s.name or "", s.network_id, s.cidr, s.ip_version, s.gateway_ip,
+                  s.project_id or "")
+
+
+def _port(p: Any) -> Port:
+    return Port(p.id, p.name or "", p.network_id,
+                tuple((ip["subnet_id"], ip["ip_address"]) for ip in p.fixed_ips or []),
+                p.device_id or "", p.project_id or "")

@@ -1,0 +1,222 @@
+"""The `neutron` network driver against the mini-openstack's real Keystone, Neutron and Nova.
+
+As in a deployment: Ottava's service user has the admin role in its own project, where the
+amphorae boot (through the `nova` compute driver, on a management network); a tenant project
+owns the VIP network, with an IPv4 and an IPv6 subnet. Checked through the real services:
+the VIP port (name, owner, project, administratively down; a requested address, a taken one
+refused with 409, one outside the subnet and an unknown subnet with 400; asked again, the same
+port); an additional VIP as a second address on that port; an amphora's own port on the VIP
+network holding both VIPs as allowed address pairs and attached to its server, once however
+often it is plugged; unplugging detaches and deletes it; deleting the amphora's load balancer
+gives the VIP port back, and a port the user brought is used and never deleted.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ottava.domain.errors import Conflict, Invalid
+from ottava.domain.ports.amphora import AmphoraRef
+from ottava.domain.ports.network import VipRequest
+from ottava.drivers.compute import nova
+from ottava.drivers.network import neutron
+from ottava.settings import DriverSettings, NeutronSettings, NovaSettings, ServiceAuth
+from tests.cloud.conftest import KEYSTONE, REGION
+from tests.cloud.test_nova_compute import connect, eventually
+
+PASSWORD = "network-secret"
+
+
+class Deployment:
+    """Ottava's project and user (admin), a tenant project with its VIP network, and one
+    amphora server booted by the nova driver."""
+
+    def __init__(self) -> None:
+        self.tag = f"ottava-net-{uuid.uuid4().hex[:8]}"
+        self.admin = connect("admin", "admin-secret", "admin")
+        ident = self.admin.identity
+        self.service = ident.create_project(name=f"{self.tag}-service", domain_id="default")
+        self.tenant = ident.create_project(name=f"{self.tag}-tenant", domain_id="default")
+        self.user = ident.create_user(name=self.tag, password=PASSWORD,
+                                      default_project_id=self.service.id, domain_id="default")
+        ident.assign_project_role_to_user(self.service, self.user, ident.find_role("admin"))
+        self.ottava = connect(self.tag, PASSWORD, f"{self.tag}-service")
+        net = self.admin.network
+        self.vip_net = net.create_network(name=f"{self.tag}-vip", project_id=self.tenant.id)
+        self.vip4 = net.create_subnet(network_id=self.vip_net.id, ip_version=4,
+                                      cidr="10.20.0.0/24", project_id=self.tenant.id)
+        self.vip6 = net.create_subnet(network_id=self.vip_net.id, ip_version=6,
+                                      cidr="fd00:20::/64", project_id=self.tenant.id)
+        self.mgmt = self.ottava.network.create_network(name=f"{self.tag}-mgmt")
+        self.ottava.network.create_subnet(network_id=self.mgmt.id, ip_version=4,
+                                          cidr="192.0.2.0/24")
+        self.flavor = self.admin.compute.create_flavor(name=self.tag, ram=512, vcpus=1, disk=1)
+        self.image = self.ottava.image.create_image(
+            name=self.tag, data=b"\0" * 1024, disk_format="raw", container_format="bare",
+            tags=[self.tag], visibility="private", allow_duplicates=True, wait=True,
+            timeout=120)
+        settings = DriverSettings(
+            state_dir=pathlib.Path(tempfile.gettempdir()),
+            nova=NovaSettings(image_tag=self.tag, flavor_id=self.flavor.id,
+                              boot_networks=(self.mgmt.id,), region_name=REGION,
+                              active_wait=1.0),
+            neutron=NeutronSettings(region_name=REGION),
+            service_auth=ServiceAuth(auth_url=KEYSTONE, username=self.tag,
+                                     password=PASSWORD, project_name=f"{self.tag}-service"),
+            call_timeout=90)
+        self.compute = nova.NovaComputeDriver(settings)
+        self.network = neutron.NeutronNetworkDriver(settings)
+        amphora_id = str(uuid.uuid4())
+        booted = self.compute.create_amphora(amphora_id, None)
+        self.amphora = AmphoraRef(id=amphora_id, load_balancer_id=None,
+                                  compute_id=booted.compute_id)
+
+    def ports(self, **query: Any) -> list[Any]:
+        return list(self.admin.network.ports(**query))
+
+    def interfaces(self) -> list[str]:
+        return [i.port_id for i in self.ottava.compute.server_interfaces(
+            self.amphora.compute_id)]
+
+    def remove(self) -> None:
+        for server in self.ottava.compute.servers():
+            self.ottava.compute.delete_server(server, ignore_missing=True)
+        eventually(lambda: not list(self.ottava.compute.servers()), "servers deleted")
+        for network in (self.vip_net, self.mgmt):
+            for port in self.ports(network_id=network.id):
+                self.admin.network.delete_port(port, ignore_missing=True)
+            self.admin.network.delete_network(network, ignore_missing=True)
+        self.ottava.image.delete_image(self.image, ignore_missing=True)
+        self.admin.compute.delete_flavor(self.flavor, ignore_missing=True)
+        self.admin.identity.delete_user(self.user, ignore_missing=True)
+        for project in (self.service, self.tenant):
+            self.admin.identity.delete_project(project, ignore_missing=True)
+
+
+@pytest.fixture(scope="module")
+def deployment(cloud: None) -> Iterator[Deployment]:
+    made = Deployment()
+    try:
+        yield made
+    finally:
+        made.remove()
+
+
+def request(deployment: Deployment, lb_id: str, **values: Any) -> VipRequest:
+    return VipRequest(load_balancer_id=lb_id, project_id=deployment.tenant.id, **values)
+
+
+def test_the_catalog_is_what_the_service_user_sees(deployment: Deployment) -> None:
+    net = deployment.network
+    subnet = net.find_subnet(deployment.vip4.id)
+    assert subnet is not None
+    assert (subnet.cidr, subnet.network_id, subnet.ip_version) == \
+        ("10.20.0.0/24", deployment.vip_net.id, 4)
+    found = net.find_network(deployment.vip_net.id)
+    assert found is not None
+    assert set(found.subnet_ids) == {deployment.vip4.id, deployment.vip6.id}
+    assert net.find_subnet(str(uuid.uuid4())) is None
+    assert net.find_network(str(uuid.uuid4())) is None
+    assert net.find_port(str(uuid.uuid4())) is None
+    assert deployment.vip4.id in {s.id for s in net.subnets()}
+
+
+def test_a_vip_is_a_port_of_the_tenant_that_nothing_binds(deployment: Deployment) -> None:
+    net, lb_id = deployment.network, str(uuid.uuid4())
+    vip = net.allocate_vip(request(deployment, lb_id, subnet_id=deployment.vip4.id,
+                                   address="10.20.0.50"))
+    assert (vip.address, vip.subnet_id, vip.network_id) == \
+        ("10.20.0.50", deployment.vip4.id, deployment.vip_net.id)
+    port = deployment.admin.network.get_port(vip.port_id)
+    assert port.name == f"octavia-lb-{lb_id}"
+    assert (port.device_owner, port.device_id) == ("Octavia", f"lb-{lb_id}")
+    assert port.project_id == deployment.tenant.id
+    assert port.is_admin_state_up is False
+    assert net.allocate_vip(request(deployment, lb_id, subnet_id=deployment.vip4.id)) == vip
+
+    other = str(uuid.uuid4())
+    with pytest.raises(Conflict, match=re.escape("10.20.0.50")):
+        net.allocate_vip(request(deployment, other, subnet_id=deployment.vip4.id,
+                                 address="10.20.0.50"))
+    with pytest.raises(Invalid, match=re.escape("Invalid VIP address 10.99.0.1")):
+        net.allocate_vip(request(deployment, other, subnet_id=deployment.vip4.id,
+                                 address="10.99.0.1"))
+    missing = str(uuid.uuid4())
+    with pytest.raises(Invalid, match=f"Subnet {missing} not found."):
+        net.allocate_vip(request(deployment, other, subnet_id=missing))
+    assert deployment.ports(name=f"octavia-lb-{other}") == []
+
+    net.deallocate_vip(lb_id, vip)
+    assert deployment.ports(name=f"octavia-lb-{lb_id}") == []
+    net.deallocate_vip(lb_id, vip)  # given back already: fine
+
+
+def test_an_amphora_holds_both_vips_on_its_own_port(deployment: Deployment) -> None:
+    net, amphora, lb_id = deployment.network, deployment.amphora, str(uuid.uuid4())
+    vip = net.allocate_vip(request(deployment, lb_id, network_id=deployment.vip_net.id))
+    assert vip.subnet_id == deployment.vip4.id  # a network alone: its IPv4 subnet
+    extra = net.allocate_vip(request(deployment, lb_id, subnet_id=deployment.vip6.id,
+                                     network_id=vip.network_id, port_id=vip.port_id))
+    assert extra.port_id == vip.port_id and ":" in extra.address
+    assert {ip["ip_address"] for ip in
+            deployment.admin.network.get_port(vip.port_id).fixed_ips} == \
+        {vip.address, extra.address}
+
+    plugged = net.plug_vip(amphora, vip)
+    again = net.plug_vip(amphora, extra)
+    assert again == plugged
+    vrrp = deployment.admin.network.get_port(plugged.vrrp_port_id)
+    assert vrrp.name == f"octavia-lb-vrrp-{amphora.id}"
+    assert vrrp.network_id == deployment.vip_net.id
+    assert {p["ip_address"] for p in vrrp.allowed_address_pairs} == {vip.address, extra.address}
+    assert vrrp.fixed_ips[0]["ip_address"] == plugged.vrrp_ip
+    eventually(lambda: plugged.vrrp_port_id in deployment.interfaces(), "the port attached")
+    assert deployment.admin.network.get_port(plugged.vrrp_port_id).device_id == \
+        amphora.compute_id
+    assert net.plug_vip(amphora, vip) == plugged
+    assert len(deployment.ports(name=f"octavia-lb-vrrp-{amphora.id}")) == 1
+
+    net.unplug_vip(amphora, extra)
+    vrrp = deployment.admin.network.get_port(plugged.vrrp_port_id)
+    assert {p["ip_address"] for p in vrrp.allowed_address_pairs} == {vip.address}
+    net.unplug_vip(amphora, vip)
+    eventually(lambda: not deployment.ports(name=f"octavia-lb-vrrp-{amphora.id}"),
+               "the amphora's port deleted")
+    eventually(lambda: plugged.vrrp_port_id not in deployment.interfaces(),
+               "the port detached")
+    net.unplug_vip(amphora, vip)  # nothing left to unplug: fine
+
+    net.deallocate_vip(lb_id, vip)
+    net.deallocate_vip(lb_id, extra)
+    assert deployment.ports(name=f"octavia-lb-{lb_id}") == []
+
+
+def test_giving_the_vip_back_takes_a_leftover_amphora_port_with_it(
+        deployment: Deployment) -> None:
+    net, amphora, lb_id = deployment.network, deployment.amphora, str(uuid.uuid4())
+    vip = net.allocate_vip(request(deployment, lb_id, subnet_id=deployment.vip4.id))
+    net.plug_vip(amphora, vip)  # and the amphora's delete never unplugged it
+    net.deallocate_vip(lb_id, vip)
+    assert deployment.ports(name=f"octavia-lb-vrrp-{amphora.id}") == []
+    assert deployment.ports(name=f"octavia-lb-{lb_id}") == []
+
+
+def test_a_port_the_user_brought_is_used_and_kept(deployment: Deployment) -> None:
+    net, lb_id = deployment.network, str(uuid.uuid4())
+    users = deployment.admin.network.create_port(
+        network_id=deployment.vip_net.id, project_id=deployment.tenant.id,
+        fixed_ips=[{"subnet_id": deployment.vip4.id, "ip_address": "10.20.0.77"}])
+    vip = net.allocate_vip(request(deployment, lb_id, port_id=users.id))
+    assert (vip.address, vip.port_id, vip.subnet_id) == \
+        ("10.20.0.77", users.id, deployment.vip4.id)
+    net.deallocate_vip(lb_id, vip)
+    assert deployment.admin.network.get_port(users.id).id == users.id
+    with pytest.raises(Invalid, match="not found"):
+        net.allocate_vip(request(deployment, lb_id, port_id=str(uuid.uuid4())))
