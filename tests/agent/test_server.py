@@ -203,3 +203,17 @@ def test_a_forged_client_certificate_is_refused(
     forged = RestAmphoraDriver(context, agent.port, retry_for=1.0)
     with pytest.raises(Fatal):
         forged.info(AMPHORA)
+
+
+def test_the_interface_plug_is_checked_and_names_a_missing_interface(
+        agent: Agent, driver: RestAmphoraDriver) -> None:
+    """A VM's port attached after boot: here (the host's own namespace) no interface has the
+    MAC, so the agent touches nothing and says so; a bad body is refused before that."""
+    driver.info(AMPHORA)
+    with pytest.raises(Fatal, match="404: no interface has MAC address 02:00:5e:00:53:99"):
+        driver.plug_interface(AMPHORA, "02:00:5e:00:53:99", "198.51.100.5", 24,
+                              ["198.51.100.10"])
+    with pytest.raises(Fatal, match="'prefixlen' does not fit"):
+        driver.plug_interface(AMPHORA, "02:00:5e:00:53:99", "198.51.100.5", 33, [])
+    with pytest.raises(Fatal, match="not an address"):
+        driver.plug_interface(AMPHORA, "02:00:5e:00:53:99", "198.51.100.5", 24, ["nope"])

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ottava.agent import datagrams, netns
+from ottava.agent import datagrams, interfaces, netns
 from ottava.agent.datagrams import DatagramError, Datagrams
 from ottava.agent.haproxy import ConfigRejected, HAProxy, HAProxyError
 from ottava.agent.heartbeat import Sender
@@ -171,6 +171,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == api.CERTIFICATE:
             self._put_certificate()
             return
+        if self.path == api.INTERFACE:
+            self._put_interface()
+            return
         if self.path != api.LOADBALANCER:
             self._not_allowed()
             return
@@ -232,6 +235,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         LOG.info("VRRP configured (changed: %s)", changed)
         self._json(200, {"changed": changed})
 
+    def _put_interface(self) -> None:
+        document = self._body()
+        if document is None:
+            return
+        try:
+            request = api.parse_interface_plug(document)
+            ifname = interfaces.plug(request)
+        except ValueError as exc:
+            self._error(400, str(exc))
+            return
+        except interfaces.InterfaceNotFound as exc:
+            self._error(404, str(exc))
+            return
+        except interfaces.InterfaceError as exc:
+            LOG.error("interface plug failed: %s", exc)
+            self._error(500, str(exc))
+            return
+        LOG.info("interface %s holds %s and VIPs %s", ifname, request["address"],
+                 request["vips"])
+        self._json(200, {"ifname": ifname})
+
     def _put_certificate(self) -> None:
         document = self._body()
         if document is None:
@@ -256,7 +280,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- helpers -------------------------------------------------------------------------
 
     def _not_allowed(self) -> None:
-        if self.path in (api.INFO, api.LOADBALANCER, api.STATS, api.VRRP, api.CERTIFICATE):
+        if self.path in (api.INFO, api.LOADBALANCER, api.STATS, api.VRRP, api.CERTIFICATE,
+                         api.INTERFACE):
             self._error(405, f"{self.command} is not allowed on {self.path}")
         else:
             self._error(404, f"no resource {self.path}")
@@ -376,6 +401,20 @@ def stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return stop
+
+
+def main_from_boot(boot_path: str, folder: str, bind_host: str, debug: bool = False) -> int:
+    """A VM amphora's agent: install its boot document (the config drive's user data,
+    `ottava.wire.agent.BootDocument`) into `folder`, then serve on `bind_host`."""
+    try:
+        with open(boot_path, encoding="utf-8") as f:
+            document = json.load(f)
+        api.install_boot(document, folder, bind_host)
+    except (OSError, ValueError) as exc:
+        logging.basicConfig(stream=sys.stderr)
+        LOG.error("cannot install the amphora's boot document %s: %s", boot_path, exc)
+        return 1
+    return main(os.path.join(folder, api.BOOT_CONFIG), debug=debug)
 
 
 def main(config_path: str, debug: bool = False) -> int:

@@ -45,8 +45,16 @@ def parser() -> argparse.ArgumentParser:
     command("housekeeping", "re-drive operations whose worker died, purge deleted rows, "
                             "rotate amphora certificates")
     agent = sub.add_parser("amphora-agent", help="the amphora agent (inside an amphora)")
-    agent.add_argument("--config", required=True, metavar="FILE",
-                       help="the agent's JSON configuration (ottava.wire.agent.AgentConfig)")
+    source = agent.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE",
+                        help="the agent's JSON configuration (ottava.wire.agent.AgentConfig)")
+    source.add_argument("--boot", metavar="FILE",
+                        help="a VM amphora's boot document (its config drive's user data), "
+                             "installed into --dir first")
+    agent.add_argument("--dir", default="/var/lib/ottava-agent", metavar="FOLDER",
+                       help="with --boot: where the agent's files go")
+    agent.add_argument("--bind-host", default="0.0.0.0",
+                       help="with --boot: the address the agent listens on")
     agent.add_argument("--debug", action="store_true")
     host_agent = sub.add_parser("amphora-host-agent",
                                 help="one agent for every local amphora (namespaces) of a folder")
@@ -89,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "amphora-agent":
         from ottava.agent import server as agent_server
 
+        if args.boot:
+            return agent_server.main_from_boot(args.boot, args.dir, args.bind_host,
+                                               debug=args.debug)
         return agent_server.main(args.config, debug=args.debug)
     if args.command == "amphora-host-agent":
         from ottava.agent import host

@@ -13,6 +13,10 @@ REST amphora driver (`ottava.drivers.amphora.rest`) calls it. It is HTTPS with m
     PUT    /v1/vrrp          body: VrrpConfig (ACTIVE_STANDBY): keepalived holds the VIP with
                              the peer; 200 {"changed": bool}; 400 refused settings
     DELETE /v1/vrrp          204: keepalived stopped (idempotent)
+    PUT    /v1/interface     body: InterfacePlug (a VM amphora's port attached after boot, on
+                             a VIP network): the interface with that MAC is up and holds
+                             exactly `address`/`prefixlen` and `vips`; 200 {"ifname"};
+                             400 a bad body, 404 no interface has that MAC
     PUT    /v1/certificate   body: Certificate; 204 once new connections are served with it
                              (open ones keep theirs: no downtime); 400 a pair that does not
                              load (a key that does not match, not PEM)
@@ -35,6 +39,7 @@ agent must stay small.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import pathlib
@@ -50,6 +55,7 @@ LOADBALANCER = f"{PREFIX}/loadbalancer"
 STATS = f"{PREFIX}/stats"
 VRRP = f"{PREFIX}/vrrp"
 CERTIFICATE = f"{PREFIX}/certificate"
+INTERFACE = f"{PREFIX}/interface"
 
 DEFAULT_PORT = 9443
 MAX_BODY = 4 * 1024 * 1024  # bytes of a PUT body; larger is refused with 413
@@ -122,6 +128,40 @@ def parse_vrrp(document: Any) -> VrrpConfig:
     if not 0.01 <= document["advert_int"] <= 255:
         raise ValueError("VRRP configuration: advert_int is 0.01..255 seconds")
     return document  # type: ignore[return-value]
+
+
+class InterfacePlug(TypedDict):
+    """What a VM amphora's interface on a VIP network holds (Octavia's plug API)."""
+
+    mac: str  # which interface: the port's MAC address
+    address: str  # the port's own fixed IP (the amphora's VRRP address)
+    prefixlen: int  # of the port's subnet
+    vips: list[str]  # the VIP addresses it answers for ([] in a pair: keepalived's)
+
+
+def parse_interface_plug(document: Any) -> InterfacePlug:
+    """Check an InterfacePlug; ValueError names what is wrong."""
+    keys = {"mac", "address", "prefixlen", "vips"}
+    if not isinstance(document, dict) or set(document) != keys:
+        raise ValueError(f"an interface plug has exactly the keys {sorted(keys)}")
+    mac = document["mac"]
+    if not isinstance(mac, str) or len(mac) != 17 or \
+            not all(part and set(part) <= set("0123456789abcdefABCDEF")
+                    for part in mac.split(":")) or mac.count(":") != 5:
+        raise ValueError("interface plug: 'mac' is a MAC address (aa:bb:cc:dd:ee:ff)")
+    if not isinstance(document["vips"], list):
+        raise ValueError("interface plug: 'vips' is a list of addresses")
+    try:
+        own = ipaddress.ip_address(document["address"])
+        vips = [ipaddress.ip_address(v) for v in document["vips"]]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"interface plug: not an address: {exc}") from exc
+    prefixlen = document["prefixlen"]
+    if not isinstance(prefixlen, int) or isinstance(prefixlen, bool) or \
+            not 1 <= prefixlen <= own.max_prefixlen:
+        raise ValueError("interface plug: 'prefixlen' does not fit the address")
+    return {"mac": mac.lower(), "address": str(own), "prefixlen": prefixlen,
+            "vips": [str(v) for v in vips]}
 
 
 class Certificate(TypedDict):

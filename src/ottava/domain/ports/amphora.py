@@ -36,6 +36,12 @@ class AmphoraAgent(Protocol):
         """Make the amphora's agent serve new connections with this certificate."""
         ...
 
+    def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
+                       vips: list[str]) -> None:
+        """Make the amphora's interface with `mac` hold exactly `address`/`prefixlen` and
+        `vips` (a VM's port attached after boot: nothing else inside configures it)."""
+        ...
+
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         """Counters per listener id."""
         ...

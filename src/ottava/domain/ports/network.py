@@ -62,10 +62,14 @@ class Vip:
 
 @dataclasses.dataclass(frozen=True)
 class PluggedVip:
-    """An amphora's own port on the VIP's network (its VRRP address, for a pair)."""
+    """An amphora's own port on the VIP's network (its VRRP address, for a pair). `mac` and
+    `prefixlen` are set when the amphora must configure that port itself (a VM's port
+    attached after boot: the worker has its agent do it); None when the driver did (local)."""
 
     vrrp_ip: str
     vrrp_port_id: str
+    mac: str | None = None
+    prefixlen: int | None = None
 
 
 def amphora_port_id(amphora_id: str) -> str:

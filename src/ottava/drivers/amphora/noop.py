@@ -14,6 +14,7 @@ class NoopAmphoraDriver:
         self.applied: dict[str, dict[str, Any]] = {}
         self.vrrp: dict[str, dict[str, Any]] = {}
         self.certificates: dict[str, str] = {}
+        self.interfaces: dict[str, dict[str, Any]] = {}  # amphora id -> MAC -> plug
 
     def apply(self, amphora: AmphoraRef, spec: dict[str, Any]) -> None:
         self.applied[amphora.id] = spec
@@ -26,6 +27,11 @@ class NoopAmphoraDriver:
 
     def rotate_certificate(self, amphora: AmphoraRef, cert_pem: str, key_pem: str) -> None:
         self.certificates[amphora.id] = cert_pem
+
+    def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
+                       vips: list[str]) -> None:
+        self.interfaces.setdefault(amphora.id, {})[mac] = {
+            "address": address, "prefixlen": prefixlen, "vips": vips}
 
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         return {}

@@ -105,6 +105,12 @@ class RestAmphoraDriver:
         body: api.Certificate = {"cert_pem": cert_pem, "key_pem": key_pem}
         self._call(amphora, "PUT", api.CERTIFICATE, body)
 
+    def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
+                       vips: list[str]) -> None:
+        plug: api.InterfacePlug = {"mac": mac, "address": address, "prefixlen": prefixlen,
+                                   "vips": vips}
+        self._call(amphora, "PUT", api.INTERFACE, plug)
+
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         """Counters per listener id (statuses and pools/members: `full_stats`)."""
         listeners = self.full_stats(amphora)["listeners"]

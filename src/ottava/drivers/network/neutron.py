@@ -159,7 +159,12 @@ class NeutronNetworkDriver:
                 # Nova sets device_id and the owner; the port keeps its name.
                 self._conn.compute.create_server_interface(amphora.compute_id,
                                                            port_id=port.id)
-            return PluggedVip(vrrp_ip=port.fixed_ips[0]["ip_address"], vrrp_port_id=port.id)
+            own = port.fixed_ips[0]
+            subnet = self._conn.network.get_subnet(own["subnet_id"])
+            # The amphora configures the port itself (the agent's PUT /v1/interface).
+            return PluggedVip(vrrp_ip=own["ip_address"], vrrp_port_id=port.id,
+                              mac=port.mac_address,
+                              prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen)
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None:
         with cloud.errors():

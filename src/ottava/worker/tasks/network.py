@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from ottava.db import loads
 from ottava.db import models as m
+from ottava.domain import topology
 from ottava.domain.ports.amphora import AmphoraRef
 from ottava.domain.ports.network import Vip
 from ottava.worker.tasks.base import WorkerTask
@@ -45,6 +46,12 @@ class PlugVip(WorkerTask):
             plugged = self.deps.network.plug_vip(amphora_ref(amp), primary)
             for extra in vips[1:]:
                 self.deps.network.plug_vip(amphora_ref(amp), extra)
+            if plugged.mac is not None and plugged.prefixlen is not None:
+                # A port the amphora must configure itself; in a pair the VIPs are
+                # keepalived's to hold, the port only gets its own address.
+                held = [] if topology.holds_vip_by_vrrp(amp.role) else [v.address for v in vips]
+                self.deps.amphora.plug_interface(amphora_ref(amp), plugged.mac,
+                                                 plugged.vrrp_ip, plugged.prefixlen, held)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
                     vrrp_ip=plugged.vrrp_ip, vrrp_port_id=plugged.vrrp_port_id,

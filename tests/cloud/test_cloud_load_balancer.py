@@ -1,0 +1,314 @@
+"""A load balancer in the cloud, end to end: Ottava with the nova, neutron and rest drivers
+against the mini-openstack's real Keystone, Glance, Neutron and Nova, whose nova-compute runs
+the test virt driver (`tests/cloud/virt`), so every server is a real amphora on this host: a
+network namespace running Ottava's agent (from the boot document in the server's user data)
+and HAProxy, its ports veths on a bridge per Neutron network with Neutron's MACs and
+addresses.
+
+The chain is the deployment's: the API allocates the VIP as a Neutron port; the worker boots
+the amphora through Nova from the tagged Glance image on the management network, reaches its
+agent there over mutual TLS, has Neutron and Nova attach the amphora's port on the VIP
+network, and has the agent configure it; heartbeats come back over the management network.
+Checked: HTTP through the VIP reaches the member on the tenant network; after a delete no
+server and no port Ottava made is left.
+
+The host plays the tenant's client and member and the controller's host: it holds the
+gateway addresses of the management (203.0.113.0/24) and VIP (198.51.100.0/24) networks on
+their bridges (documentation ranges; the fixture refuses to start if the host routes either
+already). Everything is removed after, and the mini-openstack's own nova-compute is
+started again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import http.client
+import http.server
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests import harness
+from tests.cloud.conftest import KEYSTONE, REGION, ROOT
+from tests.cloud.test_nova_compute import connect, eventually
+
+PASSWORD = "cloud-lb-secret"
+VIRT = pathlib.Path(__file__).parent / "virt"
+MGMT_CIDR, MGMT_GATEWAY = "203.0.113.0/24", "203.0.113.1"
+VIP_CIDR, VIP_GATEWAY = "198.51.100.0/24", "198.51.100.1"
+OTTAVA = pathlib.Path(sys.executable).parent / "ottava"
+LB = "/v2/lbaas/loadbalancers"
+
+
+def bridge(network_id: str) -> str:
+    return f"br{network_id[:11]}"  # as tests/cloud/virt/ottava_amphora.py names it
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=20)
+
+
+class NovaCompute:
+    """The mini-openstack's nova-compute swapped for one running the amphora virt driver,
+    and back."""
+
+    def __init__(self, state: pathlib.Path, admin: Any) -> None:
+        self.admin = admin
+        self.pidfile = ROOT / "pids" / "nova-compute.pid"
+        self.conf = ROOT / "etc" / "nova" / "nova.conf"
+        self.python = ROOT / "venv" / "bin" / "python"
+        self.extra = state / "amphorae.conf"
+        self.extra.write_text("[DEFAULT]\ncompute_driver = ottava_amphora.AmphoraDriver\n")
+        self.log = state / "nova-compute.log"
+        self.state = state / "amphorae"
+
+    def _stop_running(self) -> None:
+        pid = int(self.pidfile.read_text().strip())
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and pathlib.Path(f"/proc/{pid}").exists():
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    break
+            except ChildProcessError:
+                pass
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def _start(self, argv: list[str], env: dict[str, str], log: pathlib.Path) -> None:
+        started = time.time()
+        with open(log, "ab") as out:
+            process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.pidfile.write_text(f"{process.pid}\n")  # stop.sh stops it by this file
+
+        def up() -> bool:  # a heartbeat written by the process just started
+            for service in self.admin.compute.services(binary="nova-compute"):
+                stamp = datetime.datetime.fromisoformat(
+                    (service.updated_at or "1970-01-01T00:00:00")[:19]).replace(
+                        tzinfo=datetime.UTC)
+                if service.state == "up" and stamp.timestamp() >= started - 1:
+                    return True
+            return False
+
+        eventually(up, "nova-compute reporting", timeout=180)
+
+    def with_amphorae(self) -> None:
+        self._stop_running()
+        env = {**os.environ, "OTTAVA_AGENT": str(OTTAVA),
+               "OTTAVA_AMPHORA_STATE": str(self.state)}
+        self._start([str(self.python), str(VIRT / "launch.py"), "--config-file",
+                     str(self.conf), "--config-file", str(self.extra), "--log-file",
+                     str(self.log)], env, self.log)
+
+    def original(self) -> None:
+        self._stop_running()
+        self._start([str(ROOT / "venv" / "bin" / "nova-compute"), "--config-file",
+                     str(self.conf), "--log-file", str(ROOT / "logs" / "nova-compute.log")],
+                    dict(os.environ), ROOT / "logs" / "nova-compute.stdout")
+
+
+class Backend:
+    """An HTTP server on the tenant network's host address answering its name."""
+
+    def __init__(self, name: str) -> None:
+        body = name.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((VIP_GATEWAY, 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CloudDeployment:
+    def __init__(self) -> None:
+        self.tag = f"ottava-lb-{uuid.uuid4().hex[:8]}"
+        self.admin = connect("admin", "admin-secret", "admin")
+        ident = self.admin.identity
+        self.service = ident.create_project(name=f"{self.tag}-service", domain_id="default")
+        self.tenant = ident.create_project(name=f"{self.tag}-tenant", domain_id="default")
+        self.user = ident.create_user(name=self.tag, password=PASSWORD,
+                                      default_project_id=self.service.id, domain_id="default")
+        ident.assign_project_role_to_user(self.service, self.user, ident.find_role("admin"))
+        self.ottava = connect(self.tag, PASSWORD, f"{self.tag}-service")
+        net = self.admin.network
+        self.mgmt = net.create_network(name=f"{self.tag}-mgmt", project_id=self.service.id)
+        net.create_subnet(network_id=self.mgmt.id, ip_version=4, cidr=MGMT_CIDR,
+                          gateway_ip=MGMT_GATEWAY, project_id=self.service.id)
+        self.vip_net = net.create_network(name=f"{self.tag}-vip", project_id=self.tenant.id)
+        self.vip_subnet = net.create_subnet(network_id=self.vip_net.id, ip_version=4,
+                                            cidr=VIP_CIDR, gateway_ip=VIP_GATEWAY,
+                                            project_id=self.tenant.id)
+        self.flavor = self.admin.compute.create_flavor(name=self.tag, ram=512, vcpus=1, disk=1)
+        self.image = self.ottava.image.create_image(
+            name=self.tag, data=b"\0" * 1024, disk_format="raw", container_format="bare",
+            tags=[self.tag], visibility="private", allow_duplicates=True, wait=True,
+            timeout=120)
+        for network, gateway in ((self.mgmt, MGMT_GATEWAY), (self.vip_net, VIP_GATEWAY)):
+            name = bridge(network.id)
+            subprocess.run(["ip", "link", "add", "name", name, "type", "bridge"],
+                           capture_output=True, timeout=20, check=False)
+            ip("addr", "replace", f"{gateway}/24", "dev", name)
+            ip("link", "set", name, "up")
+
+    def settings(self) -> dict[str, dict[str, Any]]:
+        return {
+            "controller_worker": {
+                "compute_driver": "nova", "network_driver": "neutron",
+                "amphora_driver": "rest", "certificates_driver": "noop",
+                "amp_image_tag": self.tag, "amp_flavor_id": self.flavor.id,
+                "amp_boot_network_list": [self.mgmt.id], "amp_active_wait_sec": 1},
+            "service_auth": {"auth_url": KEYSTONE, "username": self.tag,
+                             "password": PASSWORD, "project_name": f"{self.tag}-service"},
+            "nova": {"region_name": REGION},
+            "neutron": {"region_name": REGION},
+            "health_manager": {"bind_ip": MGMT_GATEWAY},
+        }
+
+    def leftovers(self) -> dict[str, list[str]]:
+        return {"servers": [s.name for s in self.ottava.compute.servers()],
+                "ports": [p.name for p in self.admin.network.ports()
+                          if (p.name or "").startswith("octavia-lb-")]}
+
+    def remove(self) -> None:
+        for server in self.ottava.compute.servers():
+            self.ottava.compute.delete_server(server, ignore_missing=True)
+        eventually(lambda: not list(self.ottava.compute.servers()), "servers deleted")
+        for network in (self.vip_net, self.mgmt):
+            for port in self.admin.network.ports(network_id=network.id):
+                self.admin.network.delete_port(port, ignore_missing=True)
+            self.admin.network.delete_network(network, ignore_missing=True)
+            subprocess.run(["ip", "link", "del", bridge(network.id)], capture_output=True,
+                           timeout=20, check=False)
+        self.ottava.image.delete_image(self.image, ignore_missing=True)
+        self.admin.compute.delete_flavor(self.flavor, ignore_missing=True)
+        self.admin.identity.delete_user(self.user, ignore_missing=True)
+        for project in (self.service, self.tenant):
+            self.admin.identity.delete_project(project, ignore_missing=True)
+
+
+def _routes_to(cidr: str) -> list[str]:
+    """The host's routes, other than the default one, that reach into `cidr`."""
+    out = subprocess.run(["ip", "route", "show", "to", "match", cidr.split("/")[0]],
+                         capture_output=True, text=True, timeout=20, check=False).stdout
+    return [line for line in out.splitlines() if line and not line.startswith("default")]
+
+
+@pytest.fixture(scope="module")
+def deployment(cloud: None) -> Iterator[CloudDeployment]:
+    for cidr in (MGMT_CIDR, VIP_CIDR):
+        assert not _routes_to(cidr), \
+            f"this host routes {cidr} already ({_routes_to(cidr)}): the test would take it"
+    state = pathlib.Path(tempfile.mkdtemp(prefix="ottava-cloud-lb-"))
+    made = CloudDeployment()
+    compute = NovaCompute(state, made.admin)
+    try:
+        compute.with_amphorae()
+        yield made
+    finally:
+        try:
+            _print_logs(state)  # shown when a test failed
+            made.remove()
+        finally:
+            compute.original()
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def _print_logs(state: pathlib.Path, lines: int = 40) -> None:
+    for log in sorted(state.rglob("*.log")):
+        text = log.read_text(errors="replace").splitlines()
+        print(f"--- {log} (last {lines} lines)", *text[-lines:], sep="\n")
+
+
+@pytest.fixture(scope="module")
+def ottava(deployment: CloudDeployment) -> Iterator[tuple[harness.Stack, harness.Client]]:
+    state = harness.new_state_dir()
+    stack = harness.Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state,
+                          deployment.settings(), health=True)
+    try:
+        yield stack, harness.Client(stack.url, {"X-Project-Id": deployment.tenant.id})
+    finally:
+        stack.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def get(address: str, port: int = 80) -> str:
+    conn = http.client.HTTPConnection(address, port, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Connection": "close"})
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def test_http_through_a_vip_of_a_nova_amphora(
+        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
+    _stack, api = ottava
+    member = Backend("member-1")
+    try:
+        created = api.post(LB, {"loadbalancer": {
+            "name": "cloud", "vip_subnet_id": deployment.vip_subnet.id,
+            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
+                           "default_pool": {"name": "pool"}}],
+            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                       "members": [{"address": VIP_GATEWAY, "protocol_port": member.port,
+                                    "subnet_id": deployment.vip_subnet.id}]}]}})
+        assert created.status_code == 201, created.text
+        lb_id = created.json()["loadbalancer"]["id"]
+        lb = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)
+        vip = lb["vip_address"]
+        assert vip.startswith("198.51.100.")
+        port = deployment.admin.network.get_port(lb["vip_port_id"])
+        assert port.name == f"octavia-lb-{lb_id}"
+
+        amphorae = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
+        assert len(amphorae) == 1
+        server = deployment.ottava.compute.get_server(amphorae[0]["compute_id"])
+        assert server.status == "ACTIVE"
+        assert amphorae[0]["lb_network_ip"].startswith("203.0.113.")
+        assert amphorae[0]["vrrp_ip"].startswith("198.51.100.")
+
+        assert eventually(lambda: _answer(vip), f"HTTP through {vip}", timeout=60) == \
+            "member-1"
+
+        assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
+        api.wait_gone(f"{LB}/{lb_id}", timeout=180)
+        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+                   f"nothing left (now {deployment.leftovers()})")
+    finally:
+        member.stop()
+
+
+def _answer(vip: str) -> str | None:
+    try:
+        return get(vip)
+    except OSError:
+        return None
