@@ -129,6 +129,12 @@ nova_opts = [
                choices=["public", "internal", "admin"],
                help="Interface of Nova and Glance in the service catalog."),
     cfg.StrOpt("availability_zone", help="Availability zone amphorae boot in."),
+    cfg.BoolOpt("enable_anti_affinity", default=False,
+                help="Boot the two amphorae of an ACTIVE_STANDBY load balancer in a server "
+                     "group of their own, so that they do not share a host."),
+    cfg.StrOpt("anti_affinity_policy", default="anti-affinity",
+               choices=["anti-affinity", "soft-anti-affinity"],
+               help="The server group's policy: must not, or should not, share a host."),
 ]
 
 neutron_opts = [
@@ -544,7 +550,9 @@ def _nova(conf: cfg.ConfigOpts) -> s.NovaSettings:
         security_groups=tuple(worker.amp_secgroup_list), ssh_key_name=worker.amp_ssh_key_name,
         availability_zone=nova.availability_zone, region_name=nova.region_name,
         endpoint_type=nova.endpoint_type, active_retries=worker.amp_active_retries,
-        active_wait=float(worker.amp_active_wait_sec))
+        active_wait=float(worker.amp_active_wait_sec),
+        enable_anti_affinity=nova.enable_anti_affinity,
+        anti_affinity_policy=nova.anti_affinity_policy)
 
 
 def _service_auth(conf: cfg.ConfigOpts) -> s.ServiceAuth | None:

@@ -167,6 +167,9 @@ class NovaSettings:
     # A server not ACTIVE after active_retries * active_wait seconds has failed.
     active_retries: int = 30
     active_wait: float = 10.0
+    # ACTIVE_STANDBY: a server group per load balancer keeps its amphorae apart.
+    enable_anti_affinity: bool = False
+    anti_affinity_policy: str = "anti-affinity"  # or "soft-anti-affinity"
 
 
 @dataclasses.dataclass(frozen=True)

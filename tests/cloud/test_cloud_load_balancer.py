@@ -9,8 +9,10 @@ The chain is the deployment's: the API allocates the VIP as a Neutron port; the 
 the amphora through Nova from the tagged Glance image on the management network, reaches its
 agent there over mutual TLS, has Neutron and Nova attach the amphora's port on the VIP
 network, and has the agent configure it; heartbeats come back over the management network.
-Checked: HTTP through the VIP reaches the member on the tenant network; after a delete no
-server and no port Ottava made is left.
+Checked: HTTP through the VIP reaches the member on the tenant network; an amphora whose
+server is deleted behind Ottava's back is noticed by its silence, replaced through Nova and
+Neutron, and the same VIP carries traffic again, its old port gone; after a delete no server
+and no port Ottava made is left.
 
 The host plays the tenant's client and member and the controller's host: it holds the
 gateway addresses of the management (203.0.113.0/24) and VIP (198.51.100.0/24) networks on
@@ -312,3 +314,48 @@ def _answer(vip: str) -> str | None:
         return get(vip)
     except OSError:
         return None
+
+
+def test_an_amphora_whose_server_is_deleted_behind_ottavas_back_is_replaced(
+        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
+    _stack, api = ottava
+    member = Backend("member-2")
+    try:
+        created = api.post(LB, {"loadbalancer": {
+            "name": "failover", "vip_subnet_id": deployment.vip_subnet.id,
+            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
+                           "default_pool": {"name": "pool"}}],
+            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                       "members": [{"address": VIP_GATEWAY, "protocol_port": member.port}]}],
+        }})
+        assert created.status_code == 201, created.text
+        lb_id = created.json()["loadbalancer"]["id"]
+        vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)["vip_address"]
+        assert eventually(lambda: _answer(vip), f"HTTP through {vip}", timeout=60) == \
+            "member-2"
+        (old,) = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
+
+        deployment.admin.compute.delete_server(old["compute_id"])  # behind Ottava's back
+
+        def replaced() -> dict[str, Any] | None:
+            found = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()
+            live = [a for a in found["amphorae"] if a["status"] == "ALLOCATED"]
+            return live[0] if len(live) == 1 and live[0]["id"] != old["id"] else None
+
+        new = eventually(replaced, "a new amphora", timeout=180)
+        api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)
+        assert new["compute_id"] != old["compute_id"]
+        assert eventually(lambda: _answer(vip), f"HTTP through {vip} again", timeout=60) == \
+            "member-2"
+        servers = [s.id for s in deployment.ottava.compute.servers()]
+        assert servers == [new["compute_id"]]
+        vrrp_ports = [p.name for p in deployment.admin.network.ports()
+                      if (p.name or "").startswith("octavia-lb-vrrp-")]
+        assert vrrp_ports == [f"octavia-lb-vrrp-{new['id']}"]
+
+        assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
+        api.wait_gone(f"{LB}/{lb_id}", timeout=180)
+        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+                   f"nothing left (now {deployment.leftovers()})")
+    finally:
+        member.stop()

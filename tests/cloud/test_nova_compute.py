@@ -29,7 +29,7 @@ import openstack
 import pytest
 
 from ottava.domain.errors import Fatal
-from ottava.domain.ports.compute import AgentBootConfig
+from ottava.domain.ports.compute import AgentBootConfig, Placement
 from ottava.drivers.compute import nova
 from ottava.settings import DriverSettings, NovaSettings, ServiceAuth
 from ottava.wire import agent as agent_api
@@ -205,3 +205,40 @@ def test_a_refusal_that_quotes_the_user_data_never_repeats_the_key(
     assert "PRIVATE-" not in str(refused.value) and len(str(refused.value)) < 500
     assert "not shown" in str(refused.value)
     assert cloud_project.servers() == []
+
+
+def test_a_pair_spreads_in_a_server_group_of_its_own_with_its_flavor(
+        cloud_project: Cloud) -> None:
+    """Placement from the load balancer's profiles: another flavor and image tag; with
+    anti-affinity on, the pair's server group (soft: the cloud has one host), deleted with
+    its last member."""
+    gold = f"{cloud_project.tag}-gold"
+    image = cloud_project.image(gold)
+    larger = cloud_project.admin.compute.create_flavor(name=f"{cloud_project.tag}-larger",
+                                                       ram=1024, vcpus=2, disk=1)
+    try:
+        driver = cloud_project.driver(enable_anti_affinity=True,
+                                      anti_affinity_policy="soft-anti-affinity")
+        lb_id = str(uuid.uuid4())
+        placement = Placement(compute_flavor=larger.id, image_tag=gold, spread=True)
+        booted = [driver.create_amphora(str(uuid.uuid4()), lb_id, None, placement)
+                  for _ in range(2)]
+
+        assert {b.image_id for b in booted} == {image.id}
+        assert {b.compute_flavor for b in booted} == {larger.id}
+        (group,) = [g for g in cloud_project.conn.compute.server_groups()
+                    if g.name == f"octavia-lb-{lb_id}"]
+        assert group.policy == "soft-anti-affinity"
+        assert set(group.member_ids) == {b.compute_id for b in booted}
+        for b in booted:
+            assert cloud_project.admin.compute.get_server(b.compute_id).flavor.original_name \
+                == larger.name
+
+        driver.delete_amphora(booted[0].compute_id)
+        assert [g.name for g in cloud_project.conn.compute.server_groups()] == \
+            [f"octavia-lb-{lb_id}"]  # one member left: it stays
+        driver.delete_amphora(booted[1].compute_id)
+        assert list(cloud_project.conn.compute.server_groups()) == []
+        eventually(lambda: not cloud_project.servers(), "both servers deleted")
+    finally:
+        cloud_project.admin.compute.delete_flavor(larger, ignore_missing=True)

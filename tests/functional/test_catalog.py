@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from ottava.domain.ports.compute import Placement
 from tests.conftest import VIP_SUBNET
-from tests.harness import Client
+from tests.harness import Client, Stack
 
 NIL = "00000000-0000-0000-0000-000000000000"
 
@@ -99,3 +100,38 @@ def test_availability_zones_are_keyed_by_name(api: Client) -> None:
     assert api.delete("/v2/lbaas/availabilityzones/az1").status_code == 409
     assert api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
         "vip_subnet_id": VIP_SUBNET, "availability_zone": "nowhere"}}).status_code == 400
+
+
+def test_the_profiles_place_the_amphorae(stack: Stack, api: Client) -> None:
+    """compute_flavor and amp_image_tag of the flavor's profile, compute_zone of the
+    availability zone's profile, and the pair's spreading reach the compute driver."""
+    profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
+        "name": "placed", "provider_name": "amphora", "flavor_data": json.dumps({
+            "loadbalancer_topology": "ACTIVE_STANDBY", "compute_flavor": "f-large",
+            "amp_image_tag": "amphora-gold"})}}).json()["flavorprofile"]
+    flavor = api.post("/v2/lbaas/flavors", {"flavor": {
+        "name": "placed", "flavor_profile_id": profile["id"]}}).json()["flavor"]
+    zone_profile = api.post("/v2/lbaas/availabilityzoneprofiles", {
+        "availability_zone_profile": {"name": "zp-placed", "provider_name": "amphora",
+                                      "availability_zone_data": json.dumps(
+                                          {"compute_zone": "rack-9"})}}).json()[
+        "availability_zone_profile"]
+    assert api.post("/v2/lbaas/availabilityzones", {"availability_zone": {
+        "name": "placed", "availability_zone_profile_id": zone_profile["id"]}}
+    ).status_code == 201
+    resp = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": VIP_SUBNET, "flavor_id": flavor["id"],
+        "availability_zone": "placed"}})
+    assert resp.status_code == 201, resp.text
+    lb = api.wait(f"/v2/lbaas/loadbalancers/{resp.json()['loadbalancer']['id']}",
+                  "loadbalancer")
+    amps = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb['id']}").json()["amphorae"]
+    placements = stack.drivers.compute.target.placements
+    assert [placements[a["id"]] for a in amps] == [Placement(
+        compute_flavor="f-large", image_tag="amphora-gold", zone="rack-9", spread=True)] * 2
+
+    plain = api.post("/v2/lbaas/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": VIP_SUBNET}}).json()["loadbalancer"]
+    api.wait(f"/v2/lbaas/loadbalancers/{plain['id']}", "loadbalancer")
+    (amp,) = api.get(f"/v2/octavia/amphorae?loadbalancer_id={plain['id']}").json()["amphorae"]
+    assert placements[amp["id"]] == Placement()

@@ -65,11 +65,26 @@ class Booted:
     zone: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """How one load balancer's amphorae boot, where its flavor's profile (`compute_flavor`,
+    `amp_image_tag`) and its availability zone's profile (`compute_zone`) say; None: the
+    deployment's default. `spread`: the load balancer's amphorae should not share a host
+    (ACTIVE_STANDBY), which a driver that can place honours."""
+
+    compute_flavor: str | None = None
+    image_tag: str | None = None
+    zone: str | None = None
+    spread: bool = False
+
+
 class Compute(Protocol):
     def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
-                       boot: AgentBootConfig | None = None) -> Booted:
-        """Start an amphora whose agent runs with `boot` (None: no agent, e.g. noop).
-        Idempotent: an amphora that exists already is returned as it is."""
+                       boot: AgentBootConfig | None = None,
+                       placement: Placement | None = None) -> Booted:
+        """Start an amphora whose agent runs with `boot` (None: no agent, e.g. noop), placed
+        as `placement` says (None: the defaults). Idempotent: an amphora that exists
+        already is returned as it is."""
         ...
 
     def delete_amphora(self, compute_id: str) -> None:

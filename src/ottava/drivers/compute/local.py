@@ -31,7 +31,7 @@ from pathlib import Path
 
 from oslo_log import log as logging
 
-from ottava.domain.ports.compute import AgentBootConfig, Booted
+from ottava.domain.ports.compute import AgentBootConfig, Booted, Placement
 from ottava.drivers.linux import ipam, netlink
 from ottava.periodic import Periodic, PeriodicPart
 from ottava.settings import DriverSettings
@@ -146,7 +146,9 @@ class LocalComputeDriver(PeriodicPart):
 
     # -- the Protocol ----------------------------------------------------------------------
     def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
-                       boot: AgentBootConfig | None = None) -> Booted:
+                       boot: AgentBootConfig | None = None,
+                       placement: Placement | None = None) -> Booted:
+        # One host: there is nowhere else to place an amphora, so `placement` changes nothing.
         compute_id = compute_id_for(amphora_id)
         with self._lock:
             if netlink.namespace_exists(compute_id):  # a retry, or adopted after a restart

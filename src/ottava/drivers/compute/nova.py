@@ -12,6 +12,11 @@ session as Ottava's service user (`[service_auth]`), in `[nova] region_name` thr
   certificate and key, the controller's CA, the heartbeat targets and key, the log targets):
   the image's first boot installs it with `wire.agent.install_boot`.
 
+A load balancer's flavor profile may name another `compute_flavor` and `amp_image_tag`, its
+availability zone's profile a `compute_zone` (`Placement`). With `[nova] enable_anti_affinity`
+the amphorae of an ACTIVE_STANDBY load balancer boot in a server group of its own
+(`octavia-lb-<id>`, `anti_affinity_policy`), deleted with its last member.
+
 Each server is named `amphora-<amphora id>` and carries the ids in its metadata
 (`ottava_amphora_id`, `ottava_load_balancer_id`), which is how a create tried again finds the
 server an earlier try made instead of booting a second one, and how leaked servers can be told
@@ -38,7 +43,7 @@ from openstack import exceptions as sdk_errors
 from oslo_log import log as logging
 
 from ottava.domain.errors import Fatal, Retryable
-from ottava.domain.ports.compute import AgentBootConfig, Booted
+from ottava.domain.ports.compute import AgentBootConfig, Booted, Placement
 from ottava.drivers import cloud
 from ottava.settings import DriverSettings
 
@@ -52,6 +57,10 @@ BOOT_MARK = "ottava_amphora_boot"  # a key of every boot document
 
 def server_name(amphora_id: str) -> str:
     return f"{NAME_PREFIX}{amphora_id}"
+
+
+def server_group_name(load_balancer_id: str) -> str:
+    return f"octavia-lb-{load_balancer_id}"
 
 
 class NovaComputeDriver:
@@ -74,24 +83,35 @@ class NovaComputeDriver:
     # --- the port ------------------------------------------------------------------------
 
     def create_amphora(self, amphora_id: str, load_balancer_id: str | None,
-                       boot: AgentBootConfig | None = None) -> Booted:
+                       boot: AgentBootConfig | None = None,
+                       placement: Placement | None = None) -> Booted:
+        placement = placement or Placement()
+        flavor = placement.compute_flavor or self._settings.flavor_id
         with cloud.errors():
             server = self._find(amphora_id)
             image_id = _image_of(server) if server is not None else None
             if server is None:
-                image_id = self._image_id()
-                server = self._create(amphora_id, load_balancer_id, image_id, boot)
+                image_id = self._image_id(placement.image_tag or self._settings.image_tag)
+                group = self._server_group(load_balancer_id) \
+                    if placement.spread and load_balancer_id else None
+                server = self._create(amphora_id, load_balancer_id, image_id, boot, flavor,
+                                      placement.zone, group)
                 LOG.info("Amphora %s: server %s booting", amphora_id, server.id)
             server = self._wait_active(amphora_id, server.id)
             return Booted(compute_id=server.id, lb_network_ip=self._management_ip(server),
-                          image_id=image_id, compute_flavor=self._settings.flavor_id,
+                          image_id=image_id, compute_flavor=flavor,
                           zone=server.availability_zone)
 
     def delete_amphora(self, compute_id: str) -> None:
+        """Delete the server; the load balancer's server group goes with its last member."""
         if not compute_id:
             return
         with cloud.errors():
+            server = self._conn.compute.find_server(compute_id, ignore_missing=True)
             self._conn.compute.delete_server(compute_id, ignore_missing=True)
+            lb_id = (server.metadata or {}).get(LOAD_BALANCER_KEY) if server else None
+            if lb_id:
+                self._release_server_group(lb_id, leaving=compute_id)
 
     def is_running(self, compute_id: str) -> bool:
         with cloud.errors():
@@ -125,23 +145,51 @@ class NovaComputeDriver:
             return self._conn.compute.get_server(found.id)
         return None
 
-    def _image_id(self) -> str:
+    def _image_id(self, tag: str) -> str:
         nova = self._settings
-        query: dict[str, Any] = {"tag": [nova.image_tag], "status": "active",
-                                 "sort": "created_at:desc"}
+        query: dict[str, Any] = {"tag": [tag], "status": "active", "sort": "created_at:desc"}
         if nova.image_owner_id:
             query["owner"] = nova.image_owner_id
         for image in self._conn.image.images(**query):
             return str(image.id)
         owner = f" owned by {nova.image_owner_id}" if nova.image_owner_id else ""
-        raise Fatal(f"No active Glance image is tagged {nova.image_tag!r}{owner}")
+        raise Fatal(f"No active Glance image is tagged {tag!r}{owner}")
+
+    def _server_group(self, load_balancer_id: str) -> str | None:
+        """The load balancer's server group (made on first need), when anti-affinity is
+        on: its amphorae must, or should, not share a host."""
+        nova = self._settings
+        if not nova.enable_anti_affinity:
+            return None
+        name = server_group_name(load_balancer_id)
+        for group in self._conn.compute.server_groups():
+            if group.name == name:
+                return str(group.id)
+        made = self._conn.compute.create_server_group(name=name,
+                                                      policy=nova.anti_affinity_policy)
+        return str(made.id)
+
+    def _release_server_group(self, load_balancer_id: str, leaving: str) -> None:
+        name = server_group_name(load_balancer_id)
+        for group in self._conn.compute.server_groups():
+            if group.name == name and not any(self._staying(member) for member in
+                                              set(group.member_ids or []) - {leaving}):
+                self._conn.compute.delete_server_group(group, ignore_missing=True)
+
+    def _staying(self, server_id: str) -> bool:
+        """A group member that is not gone or on its way out (Nova lists a server being
+        deleted as a member until it is gone)."""
+        server = self._conn.compute.find_server(server_id, ignore_missing=True)
+        return server is not None and server.status != "DELETED" and \
+            server.task_state != "deleting"
 
     def _server_request(self, amphora_id: str, load_balancer_id: str | None, image_id: str,
-                        boot: AgentBootConfig | None) -> dict[str, Any]:
+                        boot: AgentBootConfig | None, flavor: str, zone: str | None,
+                        group: str | None) -> dict[str, Any]:
         nova = self._settings
         request: dict[str, Any] = {
             "name": server_name(amphora_id), "image_id": image_id,
-            "flavor_id": nova.flavor_id,
+            "flavor_id": flavor,
             "networks": [{"uuid": network} for network in nova.boot_networks],
             "config_drive": True,
             "metadata": {AMPHORA_KEY: amphora_id,
@@ -151,8 +199,10 @@ class NovaComputeDriver:
             request["security_groups"] = [{"name": sg} for sg in nova.security_groups]
         if nova.ssh_key_name:
             request["key_name"] = nova.ssh_key_name
-        if nova.availability_zone:
-            request["availability_zone"] = nova.availability_zone
+        if zone or nova.availability_zone:
+            request["availability_zone"] = zone or nova.availability_zone
+        if group:
+            request["scheduler_hints"] = {"group": group}
         if boot is not None:
             # Nova keeps it for the config drive; the API takes it base64-encoded.
             request["user_data"] = base64.b64encode(
@@ -160,8 +210,10 @@ class NovaComputeDriver:
         return request
 
     def _create(self, amphora_id: str, load_balancer_id: str | None, image_id: str,
-                boot: AgentBootConfig | None) -> Any:
-        request = self._server_request(amphora_id, load_balancer_id, image_id, boot)
+                boot: AgentBootConfig | None, flavor: str, zone: str | None,
+                group: str | None) -> Any:
+        request = self._server_request(amphora_id, load_balancer_id, image_id, boot, flavor,
+                                       zone, group)
         try:
             return self._conn.compute.create_server(**request)
         except sdk_errors.HttpException as exc:

@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from ottava.db import health, loads
 from ottava.db import models as m
 from ottava.db.transitions import compare_and_set
+from ottava.domain import topology
 from ottava.domain.lifecycles import AMPHORA, AmphoraStatus
+from ottava.domain.ports.compute import Placement
 from ottava.worker.tasks.base import WorkerTask
 from ottava.worker.tasks.network import amphora_ref, vips_of
+
+
+def placement_of(session: Session, load_balancer_id: str | None) -> Placement:
+    """Where the load balancer's flavor profile and availability zone profile place its
+    amphorae (Octavia's `compute_flavor`, `amp_image_tag`, `compute_zone`); a pair spreads."""
+    lb = session.get(m.LoadBalancer, load_balancer_id, options=loads.BARE) \
+        if load_balancer_id else None
+    if lb is None:
+        return Placement()  # a spare: the deployment's defaults
+    flavor_data: dict[str, Any] = {}
+    if lb.flavor_id:
+        flavor = session.get(m.Flavor, lb.flavor_id)
+        profile = session.get(m.FlavorProfile, flavor.flavor_profile_id) if flavor else None
+        flavor_data = _json_object(profile.flavor_data if profile else None)
+    zone_data: dict[str, Any] = {}
+    if lb.availability_zone:
+        zone = session.get(m.AvailabilityZone, lb.availability_zone)
+        zone_profile = session.get(m.AvailabilityZoneProfile,
+                                   zone.availability_zone_profile_id) if zone else None
+        zone_data = _json_object(zone_profile.availability_zone_data if zone_profile else None)
+    return Placement(compute_flavor=flavor_data.get("compute_flavor") or None,
+                     image_tag=flavor_data.get("amp_image_tag") or None,
+                     zone=zone_data.get("compute_zone") or None,
+                     spread=lb.topology == topology.Topology.ACTIVE_STANDBY)
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}  # the API checked it when it was stored
+    return found if isinstance(found, dict) else {}
 
 
 class BootAmphorae(WorkerTask):
@@ -30,8 +66,11 @@ class BootAmphorae(WorkerTask):
             # ever lands in TaskFlow's persisted results.
             boot, expiry = (self.deps.agent_boot(amphora_id) if self.deps.agent_boot
                             else (None, None))
+            with self.deps.db.reader() as s:
+                placement = placement_of(s, self.plan.load_balancer_id)
             booted = self.deps.compute.create_amphora(amphora_id,
-                                                        self.plan.load_balancer_id, boot)
+                                                        self.plan.load_balancer_id, boot,
+                                                        placement)
             with self.deps.db.transaction() as s:
                 compare_and_set(
                     s, AMPHORA, m.Amphora, amphora_id, AmphoraStatus.BOOTING,
