@@ -17,6 +17,7 @@ import os
 import pathlib
 import secrets
 import socket
+import typing
 from concurrent import futures
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from stevedore import driver as stevedore_driver
 from ottava import config, rpc
 from ottava import settings as s
 from ottava.db.engine import Database
+from ottava.domain.ports.inventory import Inventory
 from ottava.domain.ports.requests import Dispatch, FailoverRequests, MaintenanceRequests
 from ottava.drivers.bounded import Bounded, call_pool
 from ottava.metrics import Registry
@@ -124,6 +126,20 @@ class Drivers:
             if isinstance(target, PeriodicPart):  # a driver with jobs of its own
                 target.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def inventories(drivers: Drivers) -> list[Inventory]:
+    """The drivers that list what they made in a cloud (each seen through its Bounded)."""
+    found: list[Inventory] = []
+    for driver in (drivers.compute, drivers.network):
+        target = driver.target if isinstance(driver, Bounded) else driver
+        if isinstance(target, Inventory):
+            found.append(typing.cast(Inventory, driver))  # its calls bounded, as every call
+    return found
+
+
+# The drivers that make things in a cloud; a housekeeping process loads them to sweep.
+CLOUD_DRIVERS = frozenset({"nova", "neutron"})
 
 
 def load_drivers(settings: s.DriverSettings) -> Drivers:
@@ -285,11 +301,13 @@ def build_health_manager(settings: s.HealthManagerProcess, db: Database,
 
 
 def build_housekeeping(settings: s.HousekeepingProcess, db: Database, dispatch: Dispatch,
-                       requests: MaintenanceRequests | None, metrics: Registry | None = None
-                       ) -> Housekeeping:
+                       requests: MaintenanceRequests | None, metrics: Registry | None = None,
+                       drivers: Drivers | None = None) -> Housekeeping:
+    """`drivers`: those whose cloud resources are swept when nothing stands behind them."""
     from ottava.housekeeping.manager import Housekeeping
 
-    housekeeping = Housekeeping(settings.housekeeping, db, dispatch, requests)
+    housekeeping = Housekeeping(settings.housekeeping, db, dispatch, requests,
+                                inventories(drivers) if drivers is not None else [])
     if metrics is not None:
         metrics.register(housekeeping)
     return housekeeping

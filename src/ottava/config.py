@@ -288,6 +288,12 @@ house_keeping_opts = [
                  help="Seconds between searches for operations whose worker died."),
     cfg.FloatOpt("operation_lease", default=30.0, min=1.0,
                  help="Seconds a worker's claim on a running operation lasts unless renewed."),
+    cfg.FloatOpt("leftover_check_interval", default=300.0, min=1.0,
+                 help="Seconds between searches for servers, server groups and ports the "
+                      "cloud drivers made whose amphora or load balancer is gone."),
+    cfg.FloatOpt("leftover_grace", default=600.0, min=0.0,
+                 help="Seconds such a resource may exist before it is removed (a VIP port "
+                      "is made a moment before its load balancer's row)."),
 ]
 
 messaging_opts = [
@@ -609,4 +615,5 @@ def _housekeeping(conf: cfg.ConfigOpts) -> s.HousekeepingSettings:
         amphora_expiry_age=hk.amphora_expiry_age, cert_interval=hk.cert_interval,
         cert_expiry_buffer=hk.cert_expiry_buffer, spare_pool_size=hk.spare_amphora_pool_size,
         spare_check_interval=hk.spare_check_interval,
-        reconcile_interval=hk.reconcile_interval, operation_lease=hk.operation_lease)
+        reconcile_interval=hk.reconcile_interval, operation_lease=hk.operation_lease,
+        leftover_check_interval=hk.leftover_check_interval, leftover_grace=hk.leftover_grace)

@@ -280,6 +280,8 @@ class HousekeepingSettings:
     spare_check_interval: float = 30.0
     reconcile_interval: float = 5.0
     operation_lease: float = 30.0
+    leftover_check_interval: float = 300.0  # cloud resources nothing stands behind
+    leftover_grace: float = 600.0  # seconds one may exist before its row does
 
 
 # --- one object per process ---------------------------------------------------------------

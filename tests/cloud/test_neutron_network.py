@@ -22,12 +22,15 @@ from typing import Any
 
 import pytest
 
+from ottava.db import models as m
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.ports.amphora import AmphoraRef
 from ottava.domain.ports.network import VipRequest
 from ottava.drivers.compute import nova
 from ottava.drivers.network import neutron
+from ottava.housekeeping import leftovers
 from ottava.settings import DriverSettings, NeutronSettings, NovaSettings, ServiceAuth
+from tests import harness
 from tests.cloud.conftest import KEYSTONE, REGION
 from tests.cloud.test_nova_compute import connect, eventually
 
@@ -220,3 +223,40 @@ def test_a_port_the_user_brought_is_used_and_kept(deployment: Deployment) -> Non
     assert deployment.admin.network.get_port(users.id).id == users.id
     with pytest.raises(Invalid, match="not found"):
         net.allocate_vip(request(deployment, lb_id, port_id=str(uuid.uuid4())))
+
+
+def test_housekeeping_removes_what_no_row_stands_behind(deployment: Deployment) -> None:
+    """What the drivers made for a load balancer or amphora without a live row is swept (a
+    worker that died between making and recording it); what a live row names is kept."""
+    net, compute, amphora = deployment.network, deployment.compute, deployment.amphora
+    with harness.migrated_database("sqlite", "ottava-sweep-") as db:
+        live_lb, gone_lb = str(uuid.uuid4()), str(uuid.uuid4())
+        with db.transaction() as s:
+            s.add(m.LoadBalancer(id=live_lb, project_id=deployment.tenant.id,
+                                 provisioning_status="ACTIVE", operating_status="ONLINE"))
+            s.add(m.Amphora(id=amphora.id, status="ALLOCATED", load_balancer_id=live_lb,
+                            compute_id=amphora.compute_id))
+        kept_vip = net.allocate_vip(request(deployment, live_lb, subnet_id=deployment.vip4.id))
+        kept_vrrp = net.plug_vip(amphora, kept_vip)
+        leftover_vip = net.allocate_vip(request(deployment, gone_lb,
+                                                subnet_id=deployment.vip4.id))
+        stray = AmphoraRef(id=str(uuid.uuid4()), load_balancer_id=gone_lb,
+                           compute_id=compute.create_amphora(str(uuid.uuid4()), gone_lb)
+                           .compute_id)
+        leftover_vrrp = net.plug_vip(stray, leftover_vip)
+
+        removed = leftovers.sweep(db, [net, compute], grace=0)
+
+        assert {(r.kind, r.ident) for r in removed} == {
+            ("port", leftover_vip.port_id), ("port", leftover_vrrp.vrrp_port_id),
+            ("server", stray.compute_id)}
+        names = {p.name for p in deployment.ports(network_id=deployment.vip_net.id)}
+        assert f"octavia-lb-{live_lb}" in names and f"octavia-lb-vrrp-{amphora.id}" in names
+        assert f"octavia-lb-{gone_lb}" not in names
+        assert deployment.admin.network.get_port(kept_vrrp.vrrp_port_id).device_id == \
+            amphora.compute_id
+        eventually(lambda: [s.id for s in deployment.ottava.compute.servers()] ==
+                   [amphora.compute_id], "the stray server deleted")
+        assert leftovers.sweep(db, [net, compute], grace=3600) == []  # too young: kept
+        net.unplug_vip(amphora, kept_vip)
+        net.deallocate_vip(live_lb, kept_vip)

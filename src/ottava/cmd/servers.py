@@ -186,7 +186,8 @@ def run_standalone(loaded: bootstrap.Loaded) -> None:
         health = bootstrap.build_health_manager(settings.health_manager_process(), db,
                                                 services.amphorae, metrics)
         housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db,
-                                                    dispatch, services.amphorae, metrics)
+                                                    dispatch, services.amphorae, metrics,
+                                                    drivers)
         bind, network_bind = settings.api.bind, settings.network_api
         servers: list[wsgi.Server] = []
         try:
@@ -288,8 +289,11 @@ def run_housekeeping(loaded: bootstrap.Loaded) -> None:
     dispatch = bootstrap.dispatcher(transport, settings.common)
     services = bootstrap.build_services(settings.service, db, None, dispatch)
     metrics = bootstrap.metrics_registry(settings.common)
+    # The cloud drivers, to sweep what they made; the local ones keep nothing to sweep.
+    drivers = load_drivers(settings.drivers) if bootstrap.CLOUD_DRIVERS & {
+        settings.drivers.compute, settings.drivers.network} else None
     housekeeping = bootstrap.build_housekeeping(settings.housekeeping_process(), db, dispatch,
-                                                services.amphorae, metrics)
+                                                services.amphorae, metrics, drivers)
     metrics_server = serve_metrics(metrics, settings.common.metrics,
                                    _port(settings, "housekeeping_port"), "housekeeping")
     housekeeping.start()
@@ -299,6 +303,8 @@ def run_housekeeping(loaded: bootstrap.Loaded) -> None:
     finally:
         stop_servers(*filter(None, [metrics_server]))
         housekeeping.stop()
+        if drivers is not None:
+            drivers.close()
         dispatch.close()
         transport.cleanup()
         db.dispose()

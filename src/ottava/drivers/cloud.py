@@ -11,6 +11,7 @@ Retrying itself is `drivers/bounded.Bounded`'s.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,17 @@ def connect(auth: ServiceAuth, region_name: str | None, interface: str) -> Any:
     return openstack.connection.Connection(
         session=session.Session(auth=password, timeout=HTTP_TIMEOUT),
         region_name=region_name, interface=interface)
+
+
+def age(created_at: Any) -> float:
+    """Seconds since a resource's `created_at` (ISO 8601, UTC); 0 when it has none."""
+    try:
+        made = datetime.datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if made.tzinfo is None:  # Neutron's stamps carry no zone: UTC
+        made = made.replace(tzinfo=datetime.UTC)
+    return (datetime.datetime.now(datetime.UTC) - made).total_seconds()
 
 
 @contextlib.contextmanager

@@ -34,7 +34,6 @@ deleted and raises Fatal at once. Errors are mapped by `drivers/cloud.errors` (n
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import time
 from typing import Any
@@ -44,6 +43,7 @@ from oslo_log import log as logging
 
 from ottava.domain.errors import Fatal, Retryable
 from ottava.domain.ports.compute import AgentBootConfig, Booted, Placement
+from ottava.domain.ports.inventory import Made
 from ottava.drivers import cloud
 from ottava.settings import DriverSettings
 
@@ -118,15 +118,36 @@ class NovaComputeDriver:
             server = self._conn.compute.find_server(compute_id, ignore_missing=True)
             return server is not None and server.status == "ACTIVE"
 
-    # --- what the cloud holds ------------------------------------------------------------
+    # --- what the cloud holds (`ottava.domain.ports.inventory`) ---------------------------
 
     def servers(self) -> dict[str, str]:
-        """Every amphora server this cloud holds for Ottava: server id -> amphora id (what
-        housekeeping compares with the database to find leaks)."""
+        """Every amphora server this cloud holds for Ottava: server id -> amphora id."""
         with cloud.errors():
             return {s.id: s.metadata[AMPHORA_KEY]
                     for s in self._conn.compute.servers(name=f"^{NAME_PREFIX}")
                     if AMPHORA_KEY in (s.metadata or {})}
+
+    def made(self) -> list[Made]:
+        """Amphora servers (by their metadata) and the load balancers' server groups."""
+        with cloud.errors():
+            out = [Made("server", s.id, amphora_id=s.metadata[AMPHORA_KEY],
+                        age=cloud.age(s.created_at))
+                   for s in self._conn.compute.servers(name=f"^{NAME_PREFIX}")
+                   if AMPHORA_KEY in (s.metadata or {})]
+            prefix = server_group_name("")
+            # A server group says nothing of its age; one with members is never a leftover.
+            out += [Made("server group", g.id, load_balancer_id=g.name[len(prefix):],
+                         age=float("inf"))
+                    for g in self._conn.compute.server_groups()
+                    if (g.name or "").startswith(prefix) and not g.member_ids]
+            return out
+
+    def unmake(self, made: Made) -> None:
+        with cloud.errors():
+            if made.kind == "server":
+                self.delete_amphora(made.ident)
+            elif made.kind == "server group":
+                self._conn.compute.delete_server_group(made.ident, ignore_missing=True)
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -237,7 +258,7 @@ class NovaComputeDriver:
                 self._conn.compute.delete_server(server_id, ignore_missing=True)
                 raise Fatal(f"Amphora {amphora_id}: server {server_id} went to ERROR: "
                             f"{_fault(server)}")
-            if _age(server) > nova.active_retries * nova.active_wait:
+            if cloud.age(server.created_at) > nova.active_retries * nova.active_wait:
                 self._conn.compute.delete_server(server_id, ignore_missing=True)
                 raise Fatal(f"Amphora {amphora_id}: server {server_id} not ACTIVE after "
                             f"{nova.active_retries * nova.active_wait:g} s "
@@ -257,15 +278,6 @@ class NovaComputeDriver:
             for fixed in interface.fixed_ips or []:
                 return str(fixed["ip_address"])
         return None
-
-
-def _age(server: Any) -> float:
-    """Seconds since Nova created the server (0 when it does not say)."""
-    try:
-        created = datetime.datetime.fromisoformat(str(server.created_at).replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    return (datetime.datetime.now(datetime.UTC) - created).total_seconds()
 
 
 def _image_of(server: Any) -> str | None:

@@ -36,6 +36,7 @@ from oslo_log import log as logging
 
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.ports.amphora import AmphoraRef
+from ottava.domain.ports.inventory import Made
 from ottava.domain.ports.network import Network, PluggedVip, Port, Subnet, Vip, VipRequest
 from ottava.drivers import cloud
 from ottava.settings import DriverSettings
@@ -177,6 +178,31 @@ class NeutronNetworkDriver:
                 self._conn.network.update_port(port, allowed_address_pairs=kept)
             else:
                 self._release_vrrp(port)
+
+    # --- what the cloud holds (`ottava.domain.ports.inventory`) ---------------------------
+
+    def made(self) -> list[Made]:
+        """VIP ports (by load balancer) and amphorae's ports (by amphora), by name."""
+        with cloud.errors():
+            out = []
+            for port in self._conn.network.ports():
+                name = port.name or ""
+                if name.startswith(VRRP_PORT_PREFIX):
+                    out.append(Made("port", port.id, amphora_id=name[len(VRRP_PORT_PREFIX):],
+                                    age=cloud.age(port.created_at)))
+                elif name.startswith(VIP_PORT_PREFIX) and port.device_owner == OWNER:
+                    out.append(Made("port", port.id,
+                                    load_balancer_id=name[len(VIP_PORT_PREFIX):],
+                                    age=cloud.age(port.created_at)))
+            return out
+
+    def unmake(self, made: Made) -> None:
+        with cloud.errors():
+            port = self._get_port(made.ident)
+            if port is not None and (port.name or "").startswith(VRRP_PORT_PREFIX):
+                self._release_vrrp(port)
+            elif port is not None:
+                self._conn.network.delete_port(port, ignore_missing=True)
 
     # --- steps ---------------------------------------------------------------------------
 
