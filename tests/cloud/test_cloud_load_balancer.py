@@ -359,3 +359,71 @@ def test_an_amphora_whose_server_is_deleted_behind_ottavas_back_is_replaced(
                    f"nothing left (now {deployment.leftovers()})")
     finally:
         member.stop()
+
+
+def _holds(compute_id: str, address: str) -> bool:
+    shown = subprocess.run(["ip", "-n", f"amp-{compute_id}", "-o", "addr", "show"],
+                           capture_output=True, text=True, timeout=20, check=False).stdout
+    return f" {address}/" in shown
+
+
+def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
+        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
+    """Both amphorae hold the VIP in their ports' allowed address pairs; keepalived, on the
+    interface each was plugged with, gives it to one. Its server deleted, the other takes
+    the VIP at once and failover brings a new partner."""
+    _stack, api = ottava
+    member = Backend("member-3")
+    try:
+        profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
+            "name": "pair", "provider_name": "amphora",
+            "flavor_data": '{"loadbalancer_topology": "ACTIVE_STANDBY"}'}}).json()[
+            "flavorprofile"]
+        flavor = api.post("/v2/lbaas/flavors", {"flavor": {
+            "name": "pair", "flavor_profile_id": profile["id"]}}).json()["flavor"]
+        created = api.post(LB, {"loadbalancer": {
+            "name": "pair", "vip_subnet_id": deployment.vip_subnet.id,
+            "flavor_id": flavor["id"],
+            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
+                           "default_pool": {"name": "pool"}}],
+            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                       "members": [{"address": VIP_GATEWAY, "protocol_port": member.port}]}],
+        }})
+        assert created.status_code == 201, created.text
+        lb_id = created.json()["loadbalancer"]["id"]
+        vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=240)["vip_address"]
+        pair = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
+        assert sorted(a["role"] for a in pair) == ["BACKUP", "MASTER"]
+        for amphora in pair:
+            port = deployment.admin.network.get_port(amphora["vrrp_port_id"])
+            assert {p["ip_address"] for p in port.allowed_address_pairs} == {vip}
+        assert eventually(lambda: _answer(vip), f"HTTP through {vip}", timeout=60) == \
+            "member-3"
+        holder = eventually(lambda: next((a for a in pair if _holds(a["compute_id"], vip)),
+                                         None), "keepalived giving the VIP to one")
+        other = next(a for a in pair if a["id"] != holder["id"])
+
+        deployment.admin.compute.delete_server(holder["compute_id"])
+
+        eventually(lambda: _holds(other["compute_id"], vip), "the partner taking the VIP",
+                   timeout=30)
+        assert eventually(lambda: _answer(vip), f"HTTP through {vip} on the partner",
+                          timeout=30) == "member-3"
+
+        def repaired() -> bool:
+            found = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()
+            live = {a["id"] for a in found["amphorae"] if a["status"] == "ALLOCATED"}
+            return len(live) == 2 and holder["id"] not in live
+
+        eventually(repaired, "a new partner", timeout=240)
+        api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=240)
+        assert _answer(vip) == "member-3"
+
+        assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
+        api.wait_gone(f"{LB}/{lb_id}", timeout=240)
+        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+                   f"nothing left (now {deployment.leftovers()})")
+        api.delete(f"/v2/lbaas/flavors/{flavor['id']}")
+        api.delete(f"/v2/lbaas/flavorprofiles/{profile['id']}")
+    finally:
+        member.stop()

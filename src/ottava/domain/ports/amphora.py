@@ -37,9 +37,10 @@ class AmphoraAgent(Protocol):
         ...
 
     def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
-                       vips: list[str]) -> None:
+                       vips: list[str]) -> str:
         """Make the amphora's interface with `mac` hold exactly `address`/`prefixlen` and
-        `vips` (a VM's port attached after boot: nothing else inside configures it)."""
+        `vips` (a VM's port attached after boot: nothing else inside configures it); its
+        name (where keepalived holds the VIP in a pair)."""
         ...
 
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:

@@ -106,10 +106,14 @@ class RestAmphoraDriver:
         self._call(amphora, "PUT", api.CERTIFICATE, body)
 
     def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
-                       vips: list[str]) -> None:
+                       vips: list[str]) -> str:
         plug: api.InterfacePlug = {"mac": mac, "address": address, "prefixlen": prefixlen,
                                    "vips": vips}
-        self._call(amphora, "PUT", api.INTERFACE, plug)
+        answer = self._call(amphora, "PUT", api.INTERFACE, plug)
+        if not isinstance(answer, dict) or not isinstance(answer.get("ifname"), str):
+            raise Fatal(f"agent of amphora {amphora.id}: PUT {api.INTERFACE} answered "
+                        f"{answer!r}, not an interface name")
+        return str(answer["ifname"])
 
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:
         """Counters per listener id (statuses and pools/members: `full_stats`)."""

@@ -74,7 +74,9 @@ class ConfigureVrrp(WorkerTask):
         pair.sort(key=lambda a: a.id in new)
         for amp in pair:
             config = {
-                "router_id": amp.id, "vip": vip, "interface": "eth0", "vrid": vrid,
+                "router_id": amp.id, "vip": vip, "vrid": vrid,
+                # The VIP network's interface: a VM's port plugged after boot, else eth0.
+                "interface": amp.vrrp_interface or "eth0",
                 "priority": amp.vrrp_priority or DEFAULT_VRRP_PRIORITY,
                 "advert_int": self.deps.settings.vrrp_advert_int,
                 "own_ip": amp.vrrp_ip or amp.lb_network_ip or "",

@@ -46,16 +46,18 @@ class PlugVip(WorkerTask):
             plugged = self.deps.network.plug_vip(amphora_ref(amp), primary)
             for extra in vips[1:]:
                 self.deps.network.plug_vip(amphora_ref(amp), extra)
+            interface = None  # the driver configured it (local): keepalived's eth0
             if plugged.mac is not None and plugged.prefixlen is not None:
                 # A port the amphora must configure itself; in a pair the VIPs are
                 # keepalived's to hold, the port only gets its own address.
                 held = [] if topology.holds_vip_by_vrrp(amp.role) else [v.address for v in vips]
-                self.deps.amphora.plug_interface(amphora_ref(amp), plugged.mac,
-                                                 plugged.vrrp_ip, plugged.prefixlen, held)
+                interface = self.deps.amphora.plug_interface(
+                    amphora_ref(amp), plugged.mac, plugged.vrrp_ip, plugged.prefixlen, held)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
                     vrrp_ip=plugged.vrrp_ip, vrrp_port_id=plugged.vrrp_port_id,
-                    ha_ip=primary.address, ha_port_id=primary.port_id))
+                    ha_ip=primary.address, ha_port_id=primary.port_id,
+                    vrrp_interface=interface))
 
     def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
         amphorae, vips = self._targets(amphora_ids)
