@@ -15,10 +15,10 @@ Neutron, and the same VIP carries traffic again, its old port gone; after a dele
 and no port Ottava made is left.
 
 The host plays the tenant's client and member and the controller's host: it holds the
-gateway addresses of the management (203.0.113.0/24) and VIP (198.51.100.0/24) networks on
-their bridges (documentation ranges; the fixture refuses to start if the host routes either
-already). Everything is removed after, and the mini-openstack's own nova-compute is
-started again.
+gateway addresses of the management (203.0.113.0/25), VIP (198.51.100.0/24) and member
+(203.0.113.128/25) networks on their bridges (documentation ranges; the fixture refuses to
+start if the host routes any of them already). Everything is removed after, and the
+mini-openstack's own nova-compute is started again.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ from tests.cloud.test_nova_compute import connect, eventually
 
 PASSWORD = "cloud-lb-secret"
 VIRT = pathlib.Path(__file__).parent / "virt"
-MGMT_CIDR, MGMT_GATEWAY = "203.0.113.0/24", "203.0.113.1"
+MGMT_CIDR, MGMT_GATEWAY = "203.0.113.0/25", "203.0.113.1"
+MEMBER_CIDR, MEMBER_GATEWAY = "203.0.113.128/25", "203.0.113.129"
 VIP_CIDR, VIP_GATEWAY = "198.51.100.0/24", "198.51.100.1"
 OTTAVA = pathlib.Path(sys.executable).parent / "ottava"
 LB = "/v2/lbaas/loadbalancers"
@@ -125,9 +126,9 @@ class NovaCompute:
 
 
 class Backend:
-    """An HTTP server on the tenant network's host address answering its name."""
+    """An HTTP server on a tenant network's host address answering its name."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, address: str = VIP_GATEWAY) -> None:
         body = name.encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -140,7 +141,7 @@ class Backend:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer((VIP_GATEWAY, 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((address, 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                          daemon=True).start()
@@ -169,16 +170,23 @@ class CloudDeployment:
         self.vip_subnet = net.create_subnet(network_id=self.vip_net.id, ip_version=4,
                                             cidr=VIP_CIDR, gateway_ip=VIP_GATEWAY,
                                             project_id=self.tenant.id)
+        self.member_net = net.create_network(name=f"{self.tag}-members",
+                                             project_id=self.tenant.id)
+        self.member_subnet = net.create_subnet(network_id=self.member_net.id, ip_version=4,
+                                               cidr=MEMBER_CIDR, gateway_ip=MEMBER_GATEWAY,
+                                               project_id=self.tenant.id)
         self.flavor = self.admin.compute.create_flavor(name=self.tag, ram=512, vcpus=1, disk=1)
         self.image = self.ottava.image.create_image(
             name=self.tag, data=b"\0" * 1024, disk_format="raw", container_format="bare",
             tags=[self.tag], visibility="private", allow_duplicates=True, wait=True,
             timeout=120)
-        for network, gateway in ((self.mgmt, MGMT_GATEWAY), (self.vip_net, VIP_GATEWAY)):
+        for network, gateway, cidr in ((self.mgmt, MGMT_GATEWAY, MGMT_CIDR),
+                                       (self.vip_net, VIP_GATEWAY, VIP_CIDR),
+                                       (self.member_net, MEMBER_GATEWAY, MEMBER_CIDR)):
             name = bridge(network.id)
             subprocess.run(["ip", "link", "add", "name", name, "type", "bridge"],
                            capture_output=True, timeout=20, check=False)
-            ip("addr", "replace", f"{gateway}/24", "dev", name)
+            ip("addr", "replace", f"{gateway}/{cidr.split('/')[1]}", "dev", name)
             ip("link", "set", name, "up")
 
     def settings(self) -> dict[str, dict[str, Any]]:
@@ -198,13 +206,13 @@ class CloudDeployment:
     def leftovers(self) -> dict[str, list[str]]:
         return {"servers": [s.name for s in self.ottava.compute.servers()],
                 "ports": [p.name for p in self.admin.network.ports()
-                          if (p.name or "").startswith("octavia-lb-")]}
+                          if (p.name or "").startswith(("octavia-lb-", "octavia-member-"))]}
 
     def remove(self) -> None:
         for server in self.ottava.compute.servers():
             self.ottava.compute.delete_server(server, ignore_missing=True)
         eventually(lambda: not list(self.ottava.compute.servers()), "servers deleted")
-        for network in (self.vip_net, self.mgmt):
+        for network in (self.vip_net, self.mgmt, self.member_net):
             for port in self.admin.network.ports(network_id=network.id):
                 self.admin.network.delete_port(port, ignore_missing=True)
             self.admin.network.delete_network(network, ignore_missing=True)
@@ -226,7 +234,7 @@ def _routes_to(cidr: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def deployment(cloud: None) -> Iterator[CloudDeployment]:
-    for cidr in (MGMT_CIDR, VIP_CIDR):
+    for cidr in (MGMT_CIDR, VIP_CIDR, MEMBER_CIDR):
         assert not _routes_to(cidr), \
             f"this host routes {cidr} already ({_routes_to(cidr)}): the test would take it"
     state = pathlib.Path(tempfile.mkdtemp(prefix="ottava-cloud-lb-"))
@@ -425,5 +433,46 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
                    f"nothing left (now {deployment.leftovers()})")
         api.delete(f"/v2/lbaas/flavors/{flavor['id']}")
         api.delete(f"/v2/lbaas/flavorprofiles/{profile['id']}")
+    finally:
+        member.stop()
+
+
+def test_a_member_on_another_subnet_gets_the_amphora_a_port_there(
+        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
+    """A member naming a subnet the amphora is not on: the amphora gets a port there,
+    configured by its agent, and loses it when no member names the subnet any more."""
+    _stack, api = ottava
+    member = Backend("member-4", MEMBER_GATEWAY)
+    try:
+        created = api.post(LB, {"loadbalancer": {
+            "name": "members", "vip_subnet_id": deployment.vip_subnet.id,
+            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
+                           "default_pool": {"name": "pool"}}],
+            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                       "members": [{"address": MEMBER_GATEWAY, "protocol_port": member.port,
+                                    "subnet_id": deployment.member_subnet.id}]}],
+        }})
+        assert created.status_code == 201, created.text
+        body = created.json()["loadbalancer"]
+        lb_id, pool_id = body["id"], body["pools"][0]["id"]
+        vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)["vip_address"]
+        (amphora,) = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()[
+            "amphorae"]
+        ports = list(deployment.admin.network.ports(name=f"octavia-member-{amphora['id']}"))
+        assert [(p.network_id, p.device_id) for p in ports] == \
+            [(deployment.member_net.id, amphora["compute_id"])]
+        assert eventually(lambda: _answer(vip), f"HTTP through {vip}", timeout=60) == \
+            "member-4"
+
+        (gone,) = api.get(f"/v2/lbaas/pools/{pool_id}/members").json()["members"]
+        assert api.delete(f"/v2/lbaas/pools/{pool_id}/members/{gone['id']}").status_code == 204
+        api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=120)
+        eventually(lambda: not list(deployment.admin.network.ports(
+            name=f"octavia-member-{amphora['id']}")), "the member port removed")
+
+        assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
+        api.wait_gone(f"{LB}/{lb_id}", timeout=180)
+        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+                   f"nothing left (now {deployment.leftovers()})")
     finally:
         member.stop()

@@ -172,3 +172,13 @@ def test_build_does_not_modify_its_input() -> None:
     spec.build(lb)
     assert json.dumps(vars(lb), default=vars, sort_keys=True) == json.dumps(
         before, default=vars, sort_keys=True)
+
+
+def test_member_subnets_are_those_members_name_but_the_vips() -> None:
+    lb = load_balancer()
+    lb.pools[0].members += [member("m-3", subnet_id="subnet-2"),
+                            member("m-4", subnet_id="subnet-1"),  # the VIP's: plugged already
+                            member("m-5", "PENDING_DELETE", subnet_id="subnet-9")]
+    lb.pools[2].members = [member("m-6", subnet_id="subnet-3")]
+    assert spec.member_subnets(spec.build(lb)) == {"subnet-2", "subnet-3"}
+    assert spec.member_subnets(spec.build(load_balancer())) == set()

@@ -173,3 +173,11 @@ def resolve(document: dict[str, Any], store: CertificateStore,
 
 
 digest = lbspec.digest
+
+
+def member_subnets(document: dict[str, Any]) -> set[str]:
+    """The subnets the document's members name, other than the VIP's: the ones an amphora
+    needs a port on to reach them."""
+    named = {member["subnet_id"] for pool in document.get("pools", [])
+             for member in pool.get("members", []) if member.get("subnet_id")}
+    return named - {document.get("load_balancer", {}).get("vip_subnet_id")}

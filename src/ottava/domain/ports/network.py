@@ -72,6 +72,17 @@ class PluggedVip:
     prefixlen: int | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class PluggedPort:
+    """An amphora's port on a member subnet, which the amphora configures itself."""
+
+    port_id: str
+    subnet_id: str
+    mac: str
+    address: str
+    prefixlen: int
+
+
 def amphora_port_id(amphora_id: str) -> str:
     """A stable UUID for an amphora's port where no port service names one (noop, local)."""
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"ottava-amphora-port-{amphora_id}"))
@@ -109,3 +120,10 @@ class NetworkPlumbing(Protocol):
         ...
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None: ...
+
+    def set_member_subnets(self, amphora: AmphoraRef, subnet_ids: set[str]
+                           ) -> list[PluggedPort]:
+        """Give the amphora a port on exactly these member subnets (adding what is missing,
+        removing what is no longer used); the ports it has there, for its agent to configure.
+        A driver whose amphorae reach every member already answers [] and changes nothing."""
+        ...

@@ -23,6 +23,7 @@ from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.ports.amphora import AmphoraRef
 from ottava.domain.ports.network import (
     Network,
+    PluggedPort,
     PluggedVip,
     Port,
     Subnet,
@@ -175,6 +176,10 @@ class LocalNetworkDriver:
         if amphora.compute_id and vip.address:
             netlink.remove_address(amphora.compute_id, vip.address,
                                    HOST_PREFIX[_version(vip.address)])
+
+    def set_member_subnets(self, amphora: AmphoraRef, subnet_ids: set[str]
+                           ) -> list[PluggedPort]:
+        return []  # One bridge: every member is reachable from eth0 already.
 
 
 def _version(address: str) -> int:

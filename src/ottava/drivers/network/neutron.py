@@ -15,6 +15,9 @@ admin role: it makes ports in the user's project and on the user's networks), in
   in Ottava's project, whose allowed address pairs hold every VIP address, attached to the
   amphora's server through Nova. Its fixed IP is the amphora's VRRP address. The agent inside
   the amphora answers for the VIP on that interface (keepalived moves it within a pair).
+- **Member subnets** (members with a `subnet_id`) get the amphora a port each,
+  `octavia-member-<amphora id>`, attached like the VRRP port and configured by the agent;
+  one no member uses any more is detached and deleted.
 - **Unplugging** takes a VIP out of the amphora port's pairs; once none is left the port is
   detached from the server and deleted. Giving the VIP back deletes the VIP port (or takes the
   additional address off it) and any amphora port still holding the address.
@@ -37,7 +40,15 @@ from oslo_log import log as logging
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.ports.amphora import AmphoraRef
 from ottava.domain.ports.inventory import Made
-from ottava.domain.ports.network import Network, PluggedVip, Port, Subnet, Vip, VipRequest
+from ottava.domain.ports.network import (
+    Network,
+    PluggedPort,
+    PluggedVip,
+    Port,
+    Subnet,
+    Vip,
+    VipRequest,
+)
 from ottava.drivers import cloud
 from ottava.settings import DriverSettings
 
@@ -45,6 +56,7 @@ LOG = logging.getLogger(__name__)
 OWNER = "Octavia"  # device_owner of the ports made here, as Octavia's
 VIP_PORT_PREFIX = "octavia-lb-"
 VRRP_PORT_PREFIX = "octavia-lb-vrrp-"
+MEMBER_PORT_PREFIX = "octavia-member-"
 
 
 def vip_port_name(load_balancer_id: str) -> str:
@@ -53,6 +65,10 @@ def vip_port_name(load_balancer_id: str) -> str:
 
 def vrrp_port_name(amphora_id: str) -> str:
     return f"{VRRP_PORT_PREFIX}{amphora_id}"
+
+
+def member_port_name(amphora_id: str) -> str:
+    return f"{MEMBER_PORT_PREFIX}{amphora_id}"
 
 
 class NeutronNetworkDriver:
@@ -140,7 +156,7 @@ class NeutronNetworkDriver:
             for vrrp in self._conn.network.ports(network_id=vip.network_id):
                 if (vrrp.name or "").startswith(VRRP_PORT_PREFIX) and \
                         vip.address in _pairs(vrrp):
-                    self._release_vrrp(vrrp)
+                    self._release_port(vrrp)
 
     # --- amphorae ------------------------------------------------------------------------
 
@@ -177,7 +193,40 @@ class NeutronNetworkDriver:
             if kept:
                 self._conn.network.update_port(port, allowed_address_pairs=kept)
             else:
-                self._release_vrrp(port)
+                self._release_port(port)
+
+    def set_member_subnets(self, amphora: AmphoraRef, subnet_ids: set[str]
+                           ) -> list[PluggedPort]:
+        """One port per member subnet, `octavia-member-<amphora id>` in Ottava's project,
+        attached to the amphora's server; a port on a subnet no member uses any more is
+        detached and deleted."""
+        if not amphora.compute_id:
+            raise Invalid(f"amphora {amphora.id} has no server")
+        with cloud.errors():
+            held = {port.fixed_ips[0]["subnet_id"]: port
+                    for port in self._conn.network.ports(name=member_port_name(amphora.id))
+                    if port.fixed_ips}
+            for subnet_id, port in held.items():
+                if subnet_id not in subnet_ids:
+                    self._release_port(port)
+            plugged = []
+            for subnet_id in sorted(subnet_ids):
+                port = held.get(subnet_id)
+                subnet = self._conn.network.find_subnet(subnet_id, ignore_missing=True)
+                if subnet is None or subnet.id != subnet_id:
+                    raise Invalid(f"Subnet {subnet_id} not found.")
+                if port is None:
+                    port = self._create_port(name=member_port_name(amphora.id),
+                                             network_id=subnet.network_id, device_owner=OWNER,
+                                             fixed_ips=[{"subnet_id": subnet_id}])
+                if port.device_id != amphora.compute_id:
+                    self._conn.compute.create_server_interface(amphora.compute_id,
+                                                               port_id=port.id)
+                plugged.append(PluggedPort(
+                    port_id=port.id, subnet_id=subnet_id, mac=port.mac_address,
+                    address=port.fixed_ips[0]["ip_address"],
+                    prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen))
+            return plugged
 
     # --- what the cloud holds (`ottava.domain.ports.inventory`) ---------------------------
 
@@ -187,8 +236,10 @@ class NeutronNetworkDriver:
             out = []
             for port in self._conn.network.ports():
                 name = port.name or ""
-                if name.startswith(VRRP_PORT_PREFIX):
-                    out.append(Made("port", port.id, amphora_id=name[len(VRRP_PORT_PREFIX):],
+                if name.startswith((VRRP_PORT_PREFIX, MEMBER_PORT_PREFIX)):
+                    amphora_id = name.removeprefix(VRRP_PORT_PREFIX).removeprefix(
+                        MEMBER_PORT_PREFIX)
+                    out.append(Made("port", port.id, amphora_id=amphora_id,
                                     age=cloud.age(port.created_at)))
                 elif name.startswith(VIP_PORT_PREFIX) and port.device_owner == OWNER:
                     out.append(Made("port", port.id,
@@ -199,8 +250,9 @@ class NeutronNetworkDriver:
     def unmake(self, made: Made) -> None:
         with cloud.errors():
             port = self._get_port(made.ident)
-            if port is not None and (port.name or "").startswith(VRRP_PORT_PREFIX):
-                self._release_vrrp(port)
+            if port is not None and (port.name or "").startswith((VRRP_PORT_PREFIX,
+                                                                  MEMBER_PORT_PREFIX)):
+                self._release_port(port)
             elif port is not None:
                 self._conn.network.delete_port(port, ignore_missing=True)
 
@@ -286,7 +338,7 @@ class NeutronNetworkDriver:
                 return Vip(fixed["ip_address"], port.id, fixed["subnet_id"], port.network_id)
         raise Invalid(f"Port {port.id} has no address on subnet {request.subnet_id}.")
 
-    def _release_vrrp(self, port: Any) -> None:
+    def _release_port(self, port: Any) -> None:
         if port.device_id:
             # A server that is gone already left the port to Neutron: deleted below.
             with contextlib.suppress(sdk_errors.NotFoundException):

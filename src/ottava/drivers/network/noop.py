@@ -14,6 +14,7 @@ import uuid
 from ottava.domain.ports.amphora import AmphoraRef
 from ottava.domain.ports.network import (
     Network,
+    PluggedPort,
     PluggedVip,
     Port,
     Subnet,
@@ -100,3 +101,7 @@ class NoopNetworkDriver:
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None:
         return None
+
+    def set_member_subnets(self, amphora: AmphoraRef, subnet_ids: set[str]
+                           ) -> list[PluggedPort]:
+        return []  # No network: nothing to plug.

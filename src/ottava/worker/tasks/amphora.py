@@ -17,7 +17,8 @@ from ottava.worker.tasks.network import amphora_ref
 
 class ApplySpec(WorkerTask):
     """Make every given amphora run the desired-state document, then record its hash as the
-    one the load balancer's amphorae run (heartbeats reporting another one are drift).
+    one the load balancer's amphorae run (heartbeats reporting another one are drift). Each
+    amphora first gets a port on every subnet the members name (`set_member_subnets`).
 
     The document it is given carries TLS references; they are fetched here, as the load
     balancer's project, and the certificates sent with the document (`spec.resolve`), so
@@ -30,11 +31,20 @@ class ApplySpec(WorkerTask):
             return
         lb_id = amphorae[0].load_balancer_id
         document = self._resolved(spec, lb_id) if domain_spec.references(spec) else spec
+        subnets = domain_spec.member_subnets(spec)
         for amp in amphorae:
+            self._reach_members(amp, subnets)
             self.deps.amphora.apply(amphora_ref(amp), document)
         with self.deps.db.transaction() as s:
             s.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
                       .values(spec_hash=document["hash"]))
+
+    def _reach_members(self, amp: m.Amphora, subnets: set[str]) -> None:
+        """A port on each member subnet (none left on one no member names), configured by
+        the amphora's agent before HAProxy checks the members there."""
+        ref = amphora_ref(amp)
+        for port in self.deps.network.set_member_subnets(ref, subnets):
+            self.deps.amphora.plug_interface(ref, port.mac, port.address, port.prefixlen, [])
 
     def _resolved(self, spec: dict[str, Any], lb_id: str | None) -> dict[str, Any]:
         store = self.deps.certificates

@@ -108,8 +108,8 @@ class MarkAmphoraeReady(WorkerTask):
 
 class DeleteAmphorae(WorkerTask):
     """Remove the instances of the given amphorae and mark their rows DELETED. Their VIPs
-    are unplugged first: a network whose amphora ports outlive the server (Neutron's, for
-    ports attached after boot) would keep them otherwise."""
+    and member subnets are unplugged first: a network whose amphora ports outlive the server
+    (Neutron's, for ports attached after boot) would keep them otherwise."""
 
     def execute(self, amphora_ids: list[str]) -> None:
         for amphora_id in amphora_ids:
@@ -123,6 +123,7 @@ class DeleteAmphorae(WorkerTask):
                 ref, vips = plugged
                 for vip in vips:
                     self.deps.network.unplug_vip(ref, vip)
+                self.deps.network.set_member_subnets(ref, set())
             if compute_id:
                 self.deps.compute.delete_amphora(compute_id)
             with self.deps.db.transaction() as s:
