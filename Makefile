@@ -7,7 +7,7 @@ DEBIAN_PACKAGES := python3-venv python3-pip curl haproxy keepalived iputils-ping
 # Only the tests need these: the dashboard's browser test drives Debian's chromium.
 TEST_DEBIAN_PACKAGES := chromium
 
-.PHONY: install run test test-packages lint unit functional compat db-tests bench clean tempest
+.PHONY: install run test test-cloud test-packages lint unit functional compat db-tests bench clean tempest
 
 install: $(VENV)/bin/ottava
 
@@ -49,6 +49,11 @@ test-packages:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
 	    || { echo "could not install$$missing (run as root?)" >&2; exit 1; }; \
 	fi
+
+# The drivers against a real, minimal OpenStack (../shared/mini-openstack: Keystone, Nova with
+# the amphora test virt driver, Neutron, Glance, Barbican), started and stopped around the run.
+test-cloud: install test-packages
+	bash tools/cloud-tests.sh $(CLOUD_ARGS)
 
 # Octavia's conformance suite (tempest + octavia-tempest-plugin, in .venv-tempest) against
 # `ottava standalone --noop` with a real Keystone, in each RBAC mode; per-class counts.

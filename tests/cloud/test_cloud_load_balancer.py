@@ -24,9 +24,11 @@ mini-openstack's own nova-compute is started again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import http.client
 import http.server
+import json
 import os
 import pathlib
 import shutil
@@ -161,6 +163,11 @@ class CloudDeployment:
         self.user = ident.create_user(name=self.tag, password=PASSWORD,
                                       default_project_id=self.service.id, domain_id="default")
         ident.assign_project_role_to_user(self.service, self.user, ident.find_role("admin"))
+        self.tenant_user = ident.create_user(name=f"{self.tag}-tenant", password=PASSWORD,
+                                             default_project_id=self.tenant.id,
+                                             domain_id="default")
+        ident.assign_project_role_to_user(self.tenant, self.tenant_user,
+                                          ident.find_role("member"))
         self.ottava = connect(self.tag, PASSWORD, f"{self.tag}-service")
         net = self.admin.network
         self.mgmt = net.create_network(name=f"{self.tag}-mgmt", project_id=self.service.id)
@@ -203,6 +210,21 @@ class CloudDeployment:
             "health_manager": {"bind_ip": MGMT_GATEWAY},
         }
 
+    def token(self, username: str, project: str, password: str = PASSWORD) -> str:
+        """A Keystone token of `username`, scoped to `project`."""
+        return str(connect(username, password, project).auth_token)
+
+    def cli_env(self, ottava_url: str) -> dict[str, str]:
+        """The `openstack` CLI as the tenant's user: Keystone for everything, Ottava's API
+        named by endpoint override (it is not in the catalog)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update(OS_AUTH_URL=KEYSTONE, OS_IDENTITY_API_VERSION="3",
+                   OS_USERNAME=self.tenant_user.name, OS_PASSWORD=PASSWORD,
+                   OS_PROJECT_NAME=f"{self.tag}-tenant", OS_USER_DOMAIN_NAME="Default",
+                   OS_PROJECT_DOMAIN_NAME="Default", OS_REGION_NAME=REGION,
+                   OS_LOAD_BALANCER_ENDPOINT_OVERRIDE=ottava_url)
+        return env
+
     def leftovers(self) -> dict[str, list[str]]:
         return {"servers": [s.name for s in self.ottava.compute.servers()],
                 "ports": [p.name for p in self.admin.network.ports()
@@ -220,7 +242,8 @@ class CloudDeployment:
                            timeout=20, check=False)
         self.ottava.image.delete_image(self.image, ignore_missing=True)
         self.admin.compute.delete_flavor(self.flavor, ignore_missing=True)
-        self.admin.identity.delete_user(self.user, ignore_missing=True)
+        for user in (self.user, self.tenant_user):
+            self.admin.identity.delete_user(user, ignore_missing=True)
         for project in (self.service, self.tenant):
             self.admin.identity.delete_project(project, ignore_missing=True)
 
@@ -258,13 +281,31 @@ def _print_logs(state: pathlib.Path, lines: int = 40) -> None:
         print(f"--- {log} (last {lines} lines)", *text[-lines:], sep="\n")
 
 
+@dataclasses.dataclass
+class Ottava:
+    stack: harness.Stack
+    api: harness.Client  # the tenant's user (member), with its Keystone token
+    admin: harness.Client  # the cloud's admin: the amphora API
+
+
 @pytest.fixture(scope="module")
-def ottava(deployment: CloudDeployment) -> Iterator[tuple[harness.Stack, harness.Client]]:
+def ottava(deployment: CloudDeployment) -> Iterator[Ottava]:
+    """Ottava's API behind Keystone (keystonemiddleware, Keystone's default roles)."""
     state = harness.new_state_dir()
-    stack = harness.Stack(f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state,
-                          deployment.settings(), health=True)
+    settings = deployment.settings()
+    stack = harness.Stack(
+        f"sqlite:///{pathlib.Path(state) / 'ottava.db'}", state,
+        {**settings, "api_settings": {"auth_strategy": "keystone"}}, health=True,
+        auth_overrides={"keystone_authtoken": {
+            **settings["service_auth"], "www_authenticate_uri": KEYSTONE,
+            "auth_type": "password", "user_domain_name": "Default",
+            "project_domain_name": "Default", "region_name": REGION}})
     try:
-        yield stack, harness.Client(stack.url, {"X-Project-Id": deployment.tenant.id})
+        yield Ottava(stack,
+                     harness.Client(stack.url, {"X-Auth-Token": deployment.token(
+                         deployment.tenant_user.name, f"{deployment.tag}-tenant")}),
+                     harness.Client(stack.url, {"X-Auth-Token": deployment.token(
+                         "admin", "admin", "admin-secret")}))
     finally:
         stack.stop()
         shutil.rmtree(state, ignore_errors=True)
@@ -280,8 +321,8 @@ def get(address: str, port: int = 80) -> str:
 
 
 def test_http_through_a_vip_of_a_nova_amphora(
-        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
-    _stack, api = ottava
+        deployment: CloudDeployment, ottava: Ottava) -> None:
+    api, admin = ottava.api, ottava.admin
     member = Backend("member-1")
     try:
         created = api.post(LB, {"loadbalancer": {
@@ -299,7 +340,7 @@ def test_http_through_a_vip_of_a_nova_amphora(
         port = deployment.admin.network.get_port(lb["vip_port_id"])
         assert port.name == f"octavia-lb-{lb_id}"
 
-        amphorae = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
+        amphorae = admin.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
         assert len(amphorae) == 1
         server = deployment.ottava.compute.get_server(amphorae[0]["compute_id"])
         assert server.status == "ACTIVE"
@@ -325,8 +366,8 @@ def _answer(vip: str) -> str | None:
 
 
 def test_an_amphora_whose_server_is_deleted_behind_ottavas_back_is_replaced(
-        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
-    _stack, api = ottava
+        deployment: CloudDeployment, ottava: Ottava) -> None:
+    api, admin = ottava.api, ottava.admin
     member = Backend("member-2")
     try:
         created = api.post(LB, {"loadbalancer": {
@@ -341,12 +382,12 @@ def test_an_amphora_whose_server_is_deleted_behind_ottavas_back_is_replaced(
         vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)["vip_address"]
         assert eventually(lambda: _answer(vip), f"HTTP through {vip}", timeout=60) == \
             "member-2"
-        (old,) = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
+        (old,) = admin.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
 
         deployment.admin.compute.delete_server(old["compute_id"])  # behind Ottava's back
 
         def replaced() -> dict[str, Any] | None:
-            found = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()
+            found = admin.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()
             live = [a for a in found["amphorae"] if a["status"] == "ALLOCATED"]
             return live[0] if len(live) == 1 and live[0]["id"] != old["id"] else None
 
@@ -376,18 +417,18 @@ def _holds(compute_id: str, address: str) -> bool:
 
 
 def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
-        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
+        deployment: CloudDeployment, ottava: Ottava) -> None:
     """Both amphorae hold the VIP in their ports' allowed address pairs; keepalived, on the
     interface each was plugged with, gives it to one. Its server deleted, the other takes
     the VIP at once and failover brings a new partner."""
-    _stack, api = ottava
+    api, admin = ottava.api, ottava.admin
     member = Backend("member-3")
     try:
-        profile = api.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
+        profile = admin.post("/v2/lbaas/flavorprofiles", {"flavorprofile": {
             "name": "pair", "provider_name": "amphora",
             "flavor_data": '{"loadbalancer_topology": "ACTIVE_STANDBY"}'}}).json()[
             "flavorprofile"]
-        flavor = api.post("/v2/lbaas/flavors", {"flavor": {
+        flavor = admin.post("/v2/lbaas/flavors", {"flavor": {
             "name": "pair", "flavor_profile_id": profile["id"]}}).json()["flavor"]
         created = api.post(LB, {"loadbalancer": {
             "name": "pair", "vip_subnet_id": deployment.vip_subnet.id,
@@ -400,7 +441,7 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
         assert created.status_code == 201, created.text
         lb_id = created.json()["loadbalancer"]["id"]
         vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=240)["vip_address"]
-        pair = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
+        pair = admin.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()["amphorae"]
         assert sorted(a["role"] for a in pair) == ["BACKUP", "MASTER"]
         for amphora in pair:
             port = deployment.admin.network.get_port(amphora["vrrp_port_id"])
@@ -419,7 +460,7 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
                           timeout=30) == "member-3"
 
         def repaired() -> bool:
-            found = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()
+            found = admin.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()
             live = {a["id"] for a in found["amphorae"] if a["status"] == "ALLOCATED"}
             return len(live) == 2 and holder["id"] not in live
 
@@ -431,17 +472,17 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
         api.wait_gone(f"{LB}/{lb_id}", timeout=240)
         eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
                    f"nothing left (now {deployment.leftovers()})")
-        api.delete(f"/v2/lbaas/flavors/{flavor['id']}")
-        api.delete(f"/v2/lbaas/flavorprofiles/{profile['id']}")
+        admin.delete(f"/v2/lbaas/flavors/{flavor['id']}")
+        admin.delete(f"/v2/lbaas/flavorprofiles/{profile['id']}")
     finally:
         member.stop()
 
 
 def test_a_member_on_another_subnet_gets_the_amphora_a_port_there(
-        deployment: CloudDeployment, ottava: tuple[harness.Stack, harness.Client]) -> None:
+        deployment: CloudDeployment, ottava: Ottava) -> None:
     """A member naming a subnet the amphora is not on: the amphora gets a port there,
     configured by its agent, and loses it when no member names the subnet any more."""
-    _stack, api = ottava
+    api, admin = ottava.api, ottava.admin
     member = Backend("member-4", MEMBER_GATEWAY)
     try:
         created = api.post(LB, {"loadbalancer": {
@@ -456,7 +497,7 @@ def test_a_member_on_another_subnet_gets_the_amphora_a_port_there(
         body = created.json()["loadbalancer"]
         lb_id, pool_id = body["id"], body["pools"][0]["id"]
         vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)["vip_address"]
-        (amphora,) = api.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()[
+        (amphora,) = admin.get(f"/v2/octavia/amphorae?loadbalancer_id={lb_id}").json()[
             "amphorae"]
         ports = list(deployment.admin.network.ports(name=f"octavia-member-{amphora['id']}"))
         assert [(p.network_id, p.device_id) for p in ports] == \
@@ -472,6 +513,54 @@ def test_a_member_on_another_subnet_gets_the_amphora_a_port_there(
 
         assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
         api.wait_gone(f"{LB}/{lb_id}", timeout=180)
+        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+                   f"nothing left (now {deployment.leftovers()})")
+    finally:
+        member.stop()
+
+
+COMPAT = pathlib.Path(__file__).resolve().parents[2] / ".venv-compat" / "bin" / "openstack"
+CLI_TIMEOUT = 300
+
+
+def test_the_openstack_cli_with_keystone_builds_a_load_balancer_step_by_step(
+        deployment: CloudDeployment, ottava: Ottava) -> None:
+    """`openstack loadbalancer …` (python-octaviaclient) as the tenant's user, authenticated
+    by Keystone, each step waited for with --wait, as an operator's script does."""
+    subprocess.run(["bash", str(COMPAT.parents[2] / "tools" / "compat-venv.sh")], check=True,
+                   timeout=600)
+    env = deployment.cli_env(ottava.stack.url)
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run([str(COMPAT), *args, "-f", "json"], env=env,
+                              capture_output=True, text=True, timeout=CLI_TIMEOUT)
+        assert done.returncode == 0, f"openstack {' '.join(args)}:\n{done.stderr[-3000:]}"
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    member = Backend("member-cli")
+    try:
+        lb = cli("loadbalancer", "create", "--name", "cli", "--vip-subnet-id",
+                 deployment.vip_subnet.id, "--wait")
+        assert lb["provisioning_status"] == "ACTIVE"
+        assert lb["project_id"] == deployment.tenant.id
+        cli("loadbalancer", "listener", "create", "--name", "web", "--protocol", "HTTP",
+            "--protocol-port", "80", "--wait", lb["id"])
+        cli("loadbalancer", "pool", "create", "--name", "pool", "--listener", "web",
+            "--protocol", "HTTP", "--lb-algorithm", "ROUND_ROBIN", "--wait")
+        cli("loadbalancer", "member", "create", "--address", VIP_GATEWAY,
+            "--protocol-port", str(member.port), "--wait", "pool")
+        vip = lb["vip_address"]
+        assert eventually(lambda: _answer(vip), f"HTTP through {vip}", timeout=60) == \
+            "member-cli"
+        shown = cli("loadbalancer", "show", lb["id"])
+        assert shown["provisioning_status"] == "ACTIVE"
+        assert [p["name"] for p in cli("loadbalancer", "pool", "list")] == ["pool"]
+
+        done = subprocess.run([str(COMPAT), "loadbalancer", "delete", "--cascade", "--wait",
+                               lb["id"]], env=env, capture_output=True, text=True,
+                              timeout=CLI_TIMEOUT)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert cli("loadbalancer", "list") == []
         eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
                    f"nothing left (now {deployment.leftovers()})")
     finally:
