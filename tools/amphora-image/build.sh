@@ -35,20 +35,34 @@ work="$(mktemp -d /tmp/ottava-amphora-image.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 
-# Ottava itself, as a wheel; its dependencies come from PyPI inside the image.
+# Ottava itself, as a wheel, with only what its agent imports (ottava.agent, .wire and
+# .render: the standard library, Jinja2 and typing_extensions): the controller's
+# dependencies (oslo, SQLAlchemy, TaskFlow, …) have no business in an amphora.
 uv="${UV:-$(command -v uv || echo "$HOME/.local/bin/uv")}"
 "$uv" build --wheel --out-dir "$work/wheel" "$root" >/dev/null || die "uv build failed"
 wheel="$(ls "$work"/wheel/ottava-*.whl)"
+agent_deps="jinja2>=3.1 typing_extensions"
 
-packages="linux-image-amd64,systemd-sysv,udev,haproxy,keepalived,nftables,iproute2"
+# Debian's cloud kernel: virtio and the usual clouds' devices, without the desktop's drivers
+# (a third of the size).
+packages="linux-image-cloud-amd64,systemd-sysv,udev,haproxy,keepalived,nftables,iproute2"
 packages="$packages,conntrack,iputils-ping,python3,python3-venv,ca-certificates,mount"
 
 cp "$wheel" "$work/"
+# pip inside the image trusts what this host trusts while it installs (a host behind a
+# TLS-inspecting proxy has that proxy's CA here); the image's own bundle is made afresh after.
+host_ca="$work/host-ca.crt"
+cp "${HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" "$host_ca"
 mmdebstrap --variant=minbase --include="$packages" \
+  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --customize-hook="copy-in $work/$(basename "$wheel") /tmp" \
   --customize-hook="copy-in $root/tools/amphora-image/rootfs/. /" \
   --customize-hook='chroot "$1" python3 -m venv /opt/ottava' \
-  --customize-hook='chroot "$1" /opt/ottava/bin/pip install --quiet --no-cache-dir /tmp/'"$(basename "$wheel")" \
+  --customize-hook="upload $host_ca /etc/ssl/certs/ca-certificates.crt" \
+  --customize-hook='chroot "$1" /opt/ottava/bin/pip install --quiet --no-cache-dir --no-deps /tmp/'"$(basename "$wheel")" \
+  --customize-hook='chroot "$1" /opt/ottava/bin/pip install --quiet --no-cache-dir '"$agent_deps" \
+  --customize-hook='chroot "$1" update-ca-certificates --fresh >/dev/null' \
   --customize-hook='rm -f "$1"/tmp/*.whl' \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd ottava-amphora-agent.service' \
   --customize-hook='chroot "$1" systemctl disable haproxy.service keepalived.service' \
