@@ -184,6 +184,10 @@ networking_opts = [
     cfg.BoolOpt("allow_vip_subnet_id", default=True),
     cfg.BoolOpt("allow_vip_port_id", default=True),
     cfg.ListOpt("valid_vip_networks", default=[]),
+    cfg.BoolOpt("allow_invisible_resource_usage", default=False,
+                help="Let a load balancer use subnets, networks, ports, security groups and "
+                     "QoS policies its project cannot see (looked up as Ottava's service user "
+                     "instead of with the caller's token)."),
 ]
 
 QUOTA_NAMES = ("load_balancer", "listener", "member", "pool", "health_monitor", "l7policy",
@@ -541,8 +545,9 @@ def _drivers(conf: cfg.ConfigOpts, state_dir: pathlib.Path) -> s.DriverSettings:
         state_dir=state_dir, compute=worker.compute_driver, network=worker.network_driver,
         amphora=worker.amphora_driver, certificates=worker.certificates_driver,
         key_manager=_key_manager(conf), nova=_nova(conf),
-        neutron=s.NeutronSettings(region_name=conf.neutron.region_name,
-                                  endpoint_type=conf.neutron.endpoint_type),
+        neutron=s.NeutronSettings(
+            region_name=conf.neutron.region_name, endpoint_type=conf.neutron.endpoint_type,
+            allow_invisible_resource_usage=conf.networking.allow_invisible_resource_usage),
         service_auth=_service_auth(conf),
         agent_port=conf.haproxy_amphora.bind_port,
         call_timeout=worker.driver_call_timeout, call_retries=worker.driver_call_retries)

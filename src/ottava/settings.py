@@ -178,6 +178,9 @@ class NeutronSettings:
 
     region_name: str | None = None
     endpoint_type: str = "public"
+    # Look subnets, networks, ports, security groups and QoS policies up as Ottava's service
+    # user instead of as the caller ([networking] allow_invisible_resource_usage).
+    allow_invisible_resource_usage: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

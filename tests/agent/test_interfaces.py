@@ -1,13 +1,15 @@
 """`ottava.agent.interfaces.plug` in a network namespace of its own: the interface is found
 by its MAC address, brought up, and made to hold exactly the port's own address and the VIPs
-it is told, both families; a second call with fewer VIPs takes one away; an unknown MAC is
-reported and changes nothing. `plug` runs from a thread inside the namespace, as the agent's
+it is told, both families; a second call with fewer VIPs takes one away; an interface that
+appears a moment after the call (a NIC hot-plugged into a VM) is waited for; an unknown MAC is
+reported, after the wait, and changes nothing. `plug` runs from a thread inside the namespace, as the agent's
 request threads do (`ottava.agent.netns.run_inside`)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -59,7 +61,23 @@ def test_the_port_holds_exactly_its_address_and_the_vips(namespace: str) -> None
     assert ip("-j", "addr").count("198.51.100.") == 0  # the host's namespace untouched
 
 
-def test_an_unknown_mac_is_reported_and_changes_nothing(namespace: str) -> None:
+def test_an_interface_that_appears_later_is_waited_for(namespace: str) -> None:
+    late = "02:00:5e:00:53:52"
+    timer = threading.Timer(1.0, lambda: ip("-n", namespace, "link", "add", "eth2",
+                                            "address", late, "type", "veth", "peer", "name",
+                                            "peer2"))
+    timer.start()
+    try:
+        request: InterfacePlug = {"mac": late, "address": "198.51.100.6", "prefixlen": 24,
+                                  "vips": []}
+        assert netns.run_inside(namespace, interfaces.plug, request) == "eth2"
+    finally:
+        timer.join()
+
+
+def test_an_unknown_mac_is_reported_and_changes_nothing(
+        namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interfaces, "APPEAR_WAIT", 1.0)
     request: InterfacePlug = {"mac": "02:00:5e:00:53:99", "address": "198.51.100.5",
                               "prefixlen": 24, "vips": []}
     with pytest.raises(interfaces.InterfaceNotFound, match="02:00:5e:00:53:99"):

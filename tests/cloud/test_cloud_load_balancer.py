@@ -15,9 +15,10 @@ Neutron, and the same VIP carries traffic again, its old port gone; after a dele
 and no port Ottava made is left.
 
 The host plays the tenant's client and member and the controller's host: it holds the
-gateway addresses of the management (203.0.113.0/25), VIP (198.51.100.0/24) and member
-(203.0.113.128/25) networks on their bridges (documentation ranges; the fixture refuses to
-start if the host routes any of them already). Everything is removed after, and the
+gateway addresses of the VIP (198.51.100.0/25), management (198.51.100.128/26) and member
+(198.51.100.192/26) networks on their bridges (a documentation range; the fixture refuses to
+start if the host routes any of them, or talks to anything there: its name server, its
+package mirrors). Everything is removed after, and the
 mini-openstack's own nova-compute is started again.
 """
 
@@ -28,11 +29,13 @@ import dataclasses
 import datetime
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,11 +53,14 @@ from tests.cloud.test_nova_compute import connect, eventually
 
 PASSWORD = "cloud-lb-secret"
 VIRT = pathlib.Path(__file__).parent / "virt"
-MGMT_CIDR, MGMT_GATEWAY = "203.0.113.0/25", "203.0.113.1"
-MEMBER_CIDR, MEMBER_GATEWAY = "203.0.113.128/25", "203.0.113.129"
-VIP_CIDR, VIP_GATEWAY = "198.51.100.0/24", "198.51.100.1"
+# Three slices of one documentation range (TEST-NET-2). The fixture checks that nothing this
+# host talks to lives there (this sandbox reaches its package mirrors at a TEST-NET-3 address).
+VIP_CIDR, VIP_GATEWAY = "198.51.100.0/25", "198.51.100.1"
+MGMT_CIDR, MGMT_GATEWAY = "198.51.100.128/26", "198.51.100.129"
+MEMBER_CIDR, MEMBER_GATEWAY = "198.51.100.192/26", "198.51.100.193"
 OTTAVA = pathlib.Path(sys.executable).parent / "ottava"
 LB = "/v2/lbaas/loadbalancers"
+NOTHING = {"servers": [], "ports": [], "security groups": [], "server groups": []}
 
 
 def bridge(network_id: str) -> str:
@@ -228,7 +234,10 @@ class CloudDeployment:
     def leftovers(self) -> dict[str, list[str]]:
         return {"servers": [s.name for s in self.ottava.compute.servers()],
                 "ports": [p.name for p in self.admin.network.ports()
-                          if (p.name or "").startswith(("octavia-lb-", "octavia-member-"))]}
+                          if (p.name or "").startswith(("octavia-lb-", "octavia-member-"))],
+                "security groups": [g.name for g in self.admin.network.security_groups(
+                    project_id=self.service.id) if (g.name or "").startswith("lb-")],
+                "server groups": [g.name for g in self.ottava.compute.server_groups()]}
 
     def remove(self) -> None:
         for server in self.ottava.compute.servers():
@@ -242,10 +251,26 @@ class CloudDeployment:
                            timeout=20, check=False)
         self.ottava.image.delete_image(self.image, ignore_missing=True)
         self.admin.compute.delete_flavor(self.flavor, ignore_missing=True)
+        for project in (self.service, self.tenant):
+            for group in self.admin.network.security_groups(project_id=project.id):
+                self.admin.network.delete_security_group(group, ignore_missing=True)
         for user in (self.user, self.tenant_user):
             self.admin.identity.delete_user(user, ignore_missing=True)
         for project in (self.service, self.tenant):
             self.admin.identity.delete_project(project, ignore_missing=True)
+
+
+def _addresses_this_host_needs() -> list[str]:
+    """Its name servers and the addresses of the registries it installs from."""
+    found = []
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/etc/resolv.conf").read_text().splitlines():
+            if line.startswith("nameserver"):
+                found.append(line.split()[1])
+    for name in ("deb.debian.org", "pypi.org", "files.pythonhosted.org"):
+        with contextlib.suppress(OSError):
+            found += {info[4][0] for info in socket.getaddrinfo(name, 80)}
+    return [a for a in found if ":" not in a]
 
 
 def _routes_to(cidr: str) -> list[str]:
@@ -257,9 +282,12 @@ def _routes_to(cidr: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def deployment(cloud: None) -> Iterator[CloudDeployment]:
+    needed = _addresses_this_host_needs()
     for cidr in (MGMT_CIDR, VIP_CIDR, MEMBER_CIDR):
         assert not _routes_to(cidr), \
             f"this host routes {cidr} already ({_routes_to(cidr)}): the test would take it"
+        inside = [a for a in needed if ipaddress.ip_address(a) in ipaddress.ip_network(cidr)]
+        assert not inside, f"this host talks to {inside} in {cidr}: the test would cut it off"
     state = pathlib.Path(tempfile.mkdtemp(prefix="ottava-cloud-lb-"))
     made = CloudDeployment()
     compute = NovaCompute(state, made.admin)
@@ -328,7 +356,7 @@ def test_http_through_a_vip_of_a_nova_amphora(
         created = api.post(LB, {"loadbalancer": {
             "name": "cloud", "vip_subnet_id": deployment.vip_subnet.id,
             "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
-                           "default_pool": {"name": "pool"}}],
+                           "allowed_cidrs": [VIP_CIDR], "default_pool": {"name": "pool"}}],
             "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
                        "members": [{"address": VIP_GATEWAY, "protocol_port": member.port,
                                     "subnet_id": deployment.vip_subnet.id}]}]}})
@@ -336,7 +364,7 @@ def test_http_through_a_vip_of_a_nova_amphora(
         lb_id = created.json()["loadbalancer"]["id"]
         lb = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)
         vip = lb["vip_address"]
-        assert vip.startswith("198.51.100.")
+        assert ipaddress.ip_address(vip) in ipaddress.ip_network(VIP_CIDR)
         port = deployment.admin.network.get_port(lb["vip_port_id"])
         assert port.name == f"octavia-lb-{lb_id}"
 
@@ -344,18 +372,50 @@ def test_http_through_a_vip_of_a_nova_amphora(
         assert len(amphorae) == 1
         server = deployment.ottava.compute.get_server(amphorae[0]["compute_id"])
         assert server.status == "ACTIVE"
-        assert amphorae[0]["lb_network_ip"].startswith("203.0.113.")
-        assert amphorae[0]["vrrp_ip"].startswith("198.51.100.")
+        assert ipaddress.ip_address(amphorae[0]["lb_network_ip"]) in \
+            ipaddress.ip_network(MGMT_CIDR)
+        assert ipaddress.ip_address(amphorae[0]["vrrp_ip"]) in ipaddress.ip_network(VIP_CIDR)
 
         assert eventually(lambda: _answer(vip), f"HTTP through {vip}", timeout=60) == \
             "member-1"
 
+        # Neutron guards both ports: the listener's port from its allowed CIDR only.
+        [group] = deployment.admin.network.security_groups(name=f"lb-{lb_id}")
+        assert {(r.protocol, r.port_range_min, r.remote_ip_prefix) for r in
+                deployment.admin.network.security_group_rules(
+                    security_group_id=group.id, direction="ingress")} == \
+            {("tcp", 80, VIP_CIDR)}
+        for port_id in (lb["vip_port_id"], amphorae[0]["vrrp_port_id"]):
+            assert deployment.admin.network.get_port(port_id).security_group_ids == [group.id]
+
         assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
         api.wait_gone(f"{LB}/{lb_id}", timeout=180)
-        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+        eventually(lambda: deployment.leftovers() == NOTHING,
                    f"nothing left (now {deployment.leftovers()})")
     finally:
         member.stop()
+
+
+def test_what_the_caller_cannot_use_is_refused_before_anything_is_made(
+        deployment: CloudDeployment, ottava: Ottava) -> None:
+    """As Octavia: the tenant's user looks through their own eyes at Neutron, so Ottava's
+    management subnet is "not found" to them; a security group that does not exist and a QoS
+    policy where Neutron has no QoS are refused; every answer a 400 in the fault format, and
+    no port made."""
+    api = ottava.api
+    hidden = next(iter(deployment.admin.network.subnets(network_id=deployment.mgmt.id))).id
+    missing = str(uuid.uuid4())
+    for body, message in (
+            ({"vip_subnet_id": hidden}, f"Subnet {hidden} not found."),
+            ({"vip_subnet_id": deployment.vip_subnet.id, "vip_sg_ids": [missing]},
+             f"Security Group {missing} not found."),
+            ({"vip_subnet_id": deployment.vip_subnet.id, "vip_qos_policy_id": missing},
+             "Validation failure: VIP QoS policy is not allowed in this deployment.")):
+        resp = api.post(LB, {"loadbalancer": body})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["faultstring"] == message
+    assert api.get(LB).json()["loadbalancers"] == []
+    assert deployment.leftovers() == NOTHING
 
 
 def _answer(vip: str) -> str | None:
@@ -404,7 +464,7 @@ def test_an_amphora_whose_server_is_deleted_behind_ottavas_back_is_replaced(
 
         assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
         api.wait_gone(f"{LB}/{lb_id}", timeout=180)
-        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+        eventually(lambda: deployment.leftovers() == NOTHING,
                    f"nothing left (now {deployment.leftovers()})")
     finally:
         member.stop()
@@ -470,7 +530,7 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
 
         assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
         api.wait_gone(f"{LB}/{lb_id}", timeout=240)
-        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+        eventually(lambda: deployment.leftovers() == NOTHING,
                    f"nothing left (now {deployment.leftovers()})")
         admin.delete(f"/v2/lbaas/flavors/{flavor['id']}")
         admin.delete(f"/v2/lbaas/flavorprofiles/{profile['id']}")
@@ -513,7 +573,7 @@ def test_a_member_on_another_subnet_gets_the_amphora_a_port_there(
 
         assert api.delete(f"{LB}/{lb_id}?cascade=true").status_code == 204
         api.wait_gone(f"{LB}/{lb_id}", timeout=180)
-        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+        eventually(lambda: deployment.leftovers() == NOTHING,
                    f"nothing left (now {deployment.leftovers()})")
     finally:
         member.stop()
@@ -561,7 +621,7 @@ def test_the_openstack_cli_with_keystone_builds_a_load_balancer_step_by_step(
                               timeout=CLI_TIMEOUT)
         assert done.returncode == 0, done.stderr[-3000:]
         assert cli("loadbalancer", "list") == []
-        eventually(lambda: deployment.leftovers() == {"servers": [], "ports": []},
+        eventually(lambda: deployment.leftovers() == NOTHING,
                    f"nothing left (now {deployment.leftovers()})")
     finally:
         member.stop()

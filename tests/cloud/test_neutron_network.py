@@ -8,11 +8,17 @@ refused with 409, one outside the subnet and an unknown subnet with 400; asked a
 port); an additional VIP as a second address on that port; an amphora's own port on the VIP
 network holding both VIPs as allowed address pairs and attached to its server, once however
 often it is plugged; unplugging detaches and deletes it; deleting the amphora's load balancer
-gives the VIP port back, and a port the user brought is used and never deleted.
+gives the VIP port back, and a port the user brought is used and never deleted. The VIP's
+security group: its ingress rules follow the listeners' openings exactly (a pair's VRRP and peer
+traffic from the group's own ports only), it sits on the VIP port and the amphora's port with
+the user's groups beside it, and goes with the VIP. Looked up with a tenant user's token, the
+catalog does not show another project's subnet or security group; without Neutron's QoS
+extension (the mini-openstack has none) a QoS policy is refused with Octavia's words.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import re
 import tempfile
@@ -25,7 +31,7 @@ import pytest
 from ottava.db import models as m
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.ports.amphora import AmphoraRef
-from ottava.domain.ports.network import VipRequest
+from ottava.domain.ports.network import Opening, VipAccess, VipRequest
 from ottava.drivers.compute import nova
 from ottava.drivers.network import neutron
 from ottava.housekeeping import leftovers
@@ -50,6 +56,9 @@ class Deployment:
         self.user = ident.create_user(name=self.tag, password=PASSWORD,
                                       default_project_id=self.service.id, domain_id="default")
         ident.assign_project_role_to_user(self.service, self.user, ident.find_role("admin"))
+        self.member = ident.create_user(name=f"{self.tag}-member", password=PASSWORD,
+                                        default_project_id=self.tenant.id, domain_id="default")
+        ident.assign_project_role_to_user(self.tenant, self.member, ident.find_role("member"))
         self.ottava = connect(self.tag, PASSWORD, f"{self.tag}-service")
         net = self.admin.network
         self.vip_net = net.create_network(name=f"{self.tag}-vip", project_id=self.tenant.id)
@@ -58,8 +67,8 @@ class Deployment:
         self.vip6 = net.create_subnet(network_id=self.vip_net.id, ip_version=6,
                                       cidr="fd00:20::/64", project_id=self.tenant.id)
         self.mgmt = self.ottava.network.create_network(name=f"{self.tag}-mgmt")
-        self.ottava.network.create_subnet(network_id=self.mgmt.id, ip_version=4,
-                                          cidr="192.0.2.0/24")
+        self.mgmt_subnet = self.ottava.network.create_subnet(
+            network_id=self.mgmt.id, ip_version=4, cidr="192.0.2.0/24")
         self.flavor = self.admin.compute.create_flavor(name=self.tag, ram=512, vcpus=1, disk=1)
         self.image = self.ottava.image.create_image(
             name=self.tag, data=b"\0" * 1024, disk_format="raw", container_format="bare",
@@ -74,6 +83,7 @@ class Deployment:
             service_auth=ServiceAuth(auth_url=KEYSTONE, username=self.tag,
                                      password=PASSWORD, project_name=f"{self.tag}-service"),
             call_timeout=90)
+        self.settings = settings
         self.compute = nova.NovaComputeDriver(settings)
         self.network = neutron.NeutronNetworkDriver(settings)
         amphora_id = str(uuid.uuid4())
@@ -96,8 +106,12 @@ class Deployment:
             for port in self.ports(network_id=network.id):
                 self.admin.network.delete_port(port, ignore_missing=True)
             self.admin.network.delete_network(network, ignore_missing=True)
+        for project in (self.service, self.tenant):
+            for group in self.admin.network.security_groups(project_id=project.id):
+                self.admin.network.delete_security_group(group, ignore_missing=True)
         self.ottava.image.delete_image(self.image, ignore_missing=True)
         self.admin.compute.delete_flavor(self.flavor, ignore_missing=True)
+        self.admin.identity.delete_user(self.member, ignore_missing=True)
         self.admin.identity.delete_user(self.user, ignore_missing=True)
         for project in (self.service, self.tenant):
             self.admin.identity.delete_project(project, ignore_missing=True)
@@ -225,6 +239,79 @@ def test_a_port_the_user_brought_is_used_and_kept(deployment: Deployment) -> Non
         net.allocate_vip(request(deployment, lb_id, port_id=str(uuid.uuid4())))
 
 
+def _ingress(deployment: Deployment, group_id: str) -> set[tuple[Any, ...]]:
+    return {(r.ether_type, r.protocol, r.port_range_min, r.port_range_max, r.remote_ip_prefix,
+             r.remote_group_id)
+            for r in deployment.admin.network.security_group_rules(
+                security_group_id=group_id, direction="ingress")}
+
+
+def test_the_vip_is_guarded_by_a_security_group_of_its_own(deployment: Deployment) -> None:
+    net, amphora, lb_id = deployment.network, deployment.amphora, str(uuid.uuid4())
+    vip = net.allocate_vip(request(deployment, lb_id, subnet_id=deployment.vip4.id))
+    plugged = net.plug_vip(amphora, vip)
+    wanted = VipAccess(
+        load_balancer_id=lb_id, vip_port_id=vip.port_id,
+        amphora_port_ids=(plugged.vrrp_port_id,), addresses=(vip.address,),
+        openings=(Opening("udp", 53), Opening("tcp", 80, "10.0.0.0/8"),
+                  Opening("tcp", 80, "fd00::/8")), pair=True)
+    net.set_vip_access(wanted)
+    [group] = deployment.admin.network.security_groups(name=f"lb-{lb_id}")
+    assert group.project_id == deployment.service.id
+    assert _ingress(deployment, group.id) == {
+        ("IPv4", "udp", 53, 53, None, None),
+        ("IPv4", "tcp", 80, 80, "10.0.0.0/8", None),  # the IPv6 CIDR: no IPv6 VIP
+        ("IPv4", "112", None, None, None, group.id),  # VRRP, from the pair only
+        ("IPv4", "tcp", 1025, 1025, None, group.id)}  # HAProxy's peers, the same
+    for port_id in (vip.port_id, plugged.vrrp_port_id):
+        assert deployment.admin.network.get_port(port_id).security_group_ids == [group.id]
+    net.set_vip_access(wanted)  # again: nothing changes, nothing doubles
+    assert len(_ingress(deployment, group.id)) == 4
+
+    theirs = deployment.admin.network.create_security_group(
+        name=f"{deployment.tag}-theirs", project_id=deployment.tenant.id)
+    net.set_vip_access(dataclasses.replace(
+        wanted, openings=(Opening("tcp", 443, "172.16.0.0/12"),), pair=False,
+        user_groups=(theirs.id,)))
+    assert _ingress(deployment, group.id) == {("IPv4", "tcp", 443, 443, "172.16.0.0/12", None)}
+    assert set(deployment.admin.network.get_port(plugged.vrrp_port_id).security_group_ids) == \
+        {group.id, theirs.id}
+
+    net.unplug_vip(amphora, vip)
+    net.deallocate_vip(lb_id, vip)
+    assert list(deployment.admin.network.security_groups(name=f"lb-{lb_id}")) == []
+    net.deallocate_vip(lb_id, vip)  # gone already: fine
+
+
+def test_the_catalog_answers_as_the_caller_sees(deployment: Deployment) -> None:
+    """Another project's subnet and security group are not found for a tenant's member, as
+    in Octavia (unless [networking] allow_invisible_resource_usage); the service user sees
+    them."""
+    net = deployment.network
+    token = connect(f"{deployment.tag}-member", PASSWORD, f"{deployment.tag}-tenant").auth_token
+    theirs = net.as_user(token)
+    assert theirs.find_subnet(deployment.vip4.id) is not None
+    assert theirs.find_network(deployment.vip_net.id) is not None
+    hidden = deployment.mgmt_subnet.id  # in Ottava's project
+    assert net.find_subnet(hidden) is not None
+    assert theirs.find_subnet(hidden) is None
+    assert theirs.find_network(deployment.mgmt.id) is None
+    service_group = deployment.ottava.network.create_security_group(
+        name=f"{deployment.tag}-service-only")
+    assert net.find_security_group(service_group.id) == service_group.id
+    assert theirs.find_security_group(service_group.id) is None
+    seeing_all = neutron.NeutronNetworkDriver(
+        dataclasses.replace(deployment.settings, neutron=dataclasses.replace(
+            deployment.settings.neutron, allow_invisible_resource_usage=True)))
+    assert seeing_all.as_user(token).find_subnet(hidden) is not None
+
+
+def test_a_qos_policy_is_refused_without_neutrons_qos(deployment: Deployment) -> None:
+    with pytest.raises(Invalid, match=re.escape(
+            "Validation failure: VIP QoS policy is not allowed in this deployment.")):
+        deployment.network.find_qos_policy(str(uuid.uuid4()))
+
+
 def test_housekeeping_removes_what_no_row_stands_behind(deployment: Deployment) -> None:
     """What the drivers made for a load balancer or amphora without a live row is swept (a
     worker that died between making and recording it); what a live row names is kept."""
@@ -244,12 +331,16 @@ def test_housekeeping_removes_what_no_row_stands_behind(deployment: Deployment) 
                            compute_id=compute.create_amphora(str(uuid.uuid4()), gone_lb)
                            .compute_id)
         leftover_vrrp = net.plug_vip(stray, leftover_vip)
+        net.set_vip_access(VipAccess(gone_lb, leftover_vip.port_id,
+                                     (leftover_vrrp.vrrp_port_id,), (leftover_vip.address,),
+                                     (Opening("tcp", 80),)))
+        [leftover_group] = deployment.admin.network.security_groups(name=f"lb-{gone_lb}")
 
         removed = leftovers.sweep(db, [net, compute], grace=0)
 
         assert {(r.kind, r.ident) for r in removed} == {
             ("port", leftover_vip.port_id), ("port", leftover_vrrp.vrrp_port_id),
-            ("server", stray.compute_id)}
+            ("server", stray.compute_id), ("security group", leftover_group.id)}
         names = {p.name for p in deployment.ports(network_id=deployment.vip_net.id)}
         assert f"octavia-lb-{live_lb}" in names and f"octavia-lb-vrrp-{amphora.id}" in names
         assert f"octavia-lb-{gone_lb}" not in names

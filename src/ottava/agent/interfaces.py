@@ -1,7 +1,9 @@
 """A VM amphora's interfaces on VIP networks: addresses set by the agent, as Octavia's plug
 API does, since nothing else inside the amphora configures a port attached after boot.
 
-`plug(InterfacePlug)` finds the interface with the port's MAC address, brings it up and makes
+`plug(InterfacePlug)` finds the interface with the port's MAC address (waiting up to
+APPEAR_WAIT seconds for it: a NIC hot-plugged into a VM shows up a moment after Nova says it
+is attached), brings it up and makes
 it hold exactly the port's own address and the VIPs it is told (others it held before are
 removed, so the same call also unplugs a VIP), then announces each IPv4 address with a
 gratuitous ARP so neighbours forget where the VIP was before. It runs `ip` (iproute2), forked
@@ -15,11 +17,14 @@ import ipaddress
 import json
 import socket
 import subprocess
+import time
 
 from ottava.wire.agent import InterfacePlug
 
 IP = "ip"
 COMMAND_TIMEOUT = 10.0
+APPEAR_WAIT = 20.0  # seconds a hot-plugged NIC may take to appear in the guest
+APPEAR_POLL = 0.2
 
 
 class InterfaceNotFound(LookupError):
@@ -50,10 +55,15 @@ def plug(request: InterfacePlug) -> str:
 
 
 def _by_mac(mac: str) -> str:
-    for link in json.loads(_ip("-j", "link", "show") or "[]"):
-        if str(link.get("address", "")).lower() == mac.lower():
-            return str(link["ifname"])
-    raise InterfaceNotFound(f"no interface has MAC address {mac}")
+    wait = APPEAR_WAIT
+    deadline = time.monotonic() + wait
+    while True:
+        for link in json.loads(_ip("-j", "link", "show") or "[]"):
+            if str(link.get("address", "")).lower() == mac.lower():
+                return str(link["ifname"])
+        if time.monotonic() >= deadline:
+            raise InterfaceNotFound(f"no interface has MAC address {mac} (waited {wait:g} s)")
+        time.sleep(APPEAR_POLL)
 
 
 def _addresses(ifname: str) -> list[str]:

@@ -16,7 +16,7 @@ from ottava.domain.errors import Invalid
 from ottava.domain.lifecycles import DELETABLE, Operating, Provisioning
 from ottava.domain.operations import Entity, OperationKind, Plan, Ref
 from ottava.domain.ports.certificates import CertificateStore
-from ottava.domain.ports.network import Vip, VipRequest
+from ottava.domain.ports.network import NetworkCatalog, Vip, VipRequest
 from ottava.service import quotas, tls
 from ottava.service.base import Operations, apply, lock_load_balancer, reload, retry_deadlocks
 from ottava.service.healthmonitors import HealthMonitorService
@@ -42,8 +42,10 @@ class LoadBalancerService(Operations):
         if not project:
             raise Invalid("Validation failure: Missing project ID")
         counts = graph_counts(listeners_in, pools_in)
-        self.check_vip_request(values)
-        check_subnets(self.deps.catalog, graph_members(listeners_in, pools_in))
+        catalog = self.deps.catalog.as_user(token)  # what the caller may use, as Octavia
+        self.check_vip_request(catalog, values)
+        check_vip_guards(catalog, values)
+        check_subnets(catalog, graph_members(listeners_in, pools_in))
         check_graph_references(self.deps.certificates, listeners_in, pools_in, project, token)
         with self.db.reader() as s:
             self.resolve_provider(s, values)
@@ -61,7 +63,7 @@ class LoadBalancerService(Operations):
         allocated = [vip]  # what goes back to the network if the create fails
         try:
             values["additional_vips"] = self.additional_vips(
-                lb_id, project, values.get("additional_vips") or [], vip, allocated)
+                catalog, lb_id, project, values.get("additional_vips") or [], vip, allocated)
             with self.change() as change:
                 s = change.session
                 quotas.enforce(s, self.db, self.settings.quotas, project, counts)
@@ -89,8 +91,9 @@ class LoadBalancerService(Operations):
                 self.deps.plumbing.deallocate_vip(lb_id, held)
             raise
 
-    def additional_vips(self, lb_id: str, project: str, wanted: list[dict[str, Any]],
-                        primary: Vip, allocated: list[Vip]) -> list[dict[str, Any]]:
+    def additional_vips(self, catalog: NetworkCatalog, lb_id: str, project: str,
+                        wanted: list[dict[str, Any]], primary: Vip, allocated: list[Vip]
+                        ) -> list[dict[str, Any]]:
         """Addresses on further subnets of the VIP network, on the VIP's port (v2.26)."""
         subnets = [v["subnet_id"] for v in wanted]
         if len(set(subnets)) != len(subnets) or primary.subnet_id in subnets:
@@ -98,7 +101,7 @@ class LoadBalancerService(Operations):
                           "can be bound per subnet.")
         out = []
         for item in wanted:
-            subnet = self.deps.catalog.find_subnet(item["subnet_id"])
+            subnet = catalog.find_subnet(item["subnet_id"])
             if subnet is None:
                 raise Invalid(f"Subnet {item['subnet_id']} not found.")
             extra = self.deps.plumbing.allocate_vip(VipRequest(
@@ -137,7 +140,7 @@ class LoadBalancerService(Operations):
                 raise Invalid("The selected availability_zone is not allowed in this "
                               f"deployment: {zone.name}")
 
-    def check_vip_request(self, values: dict[str, Any]) -> None:
+    def check_vip_request(self, catalog: NetworkCatalog, values: dict[str, Any]) -> None:
         rules_ = self.settings.vip
         port, network, subnet = (values.get("vip_port_id"), values.get("vip_network_id"),
                                  values.get("vip_subnet_id"))
@@ -149,13 +152,17 @@ class LoadBalancerService(Operations):
                                      (subnet, rules_.allow_subnet_id, "vip_subnet_id")):
             if given and not allowed:
                 raise Invalid(f"The selected {name} is not allowed in this deployment: {given}")
-        driver = self.deps.catalog
-        if subnet and driver.find_subnet(subnet) is None:
+        if subnet and catalog.find_subnet(subnet) is None:
             raise Invalid(f"Subnet {subnet} not found.")
-        if network and driver.find_network(network) is None:
+        if network and catalog.find_network(network) is None:
             raise Invalid(f"Network {network} not found.")
-        if port and driver.find_port(port) is None:
-            raise Invalid(f"Port {port} not found.")
+        if port:
+            found = catalog.find_port(port)
+            if found is None:
+                raise Invalid(f"Port {port} not found.")
+            if found.device_id:
+                raise Invalid(f"Validation failure: Port {port} is already used by device "
+                              f"{found.device_id} ")
         if rules_.valid_networks and network and network not in rules_.valid_networks:
             raise Invalid(f"Validation failure: Network {network} is not in the list of "
                           "allowed VIP networks.")
@@ -182,7 +189,11 @@ class LoadBalancerService(Operations):
         ).one()
 
     @retry_deadlocks
-    def update(self, ident: str, values: dict[str, Any]) -> m.LoadBalancer:
+    def update(self, ident: str, values: dict[str, Any], token: str | None = None
+               ) -> m.LoadBalancer:
+        """`token`: the caller's, with which the security groups and QoS policy it names are
+        looked up."""
+        check_vip_guards(self.deps.catalog.as_user(token), values)
         with self.change() as change:
             s = change.session
             lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer")
@@ -233,6 +244,17 @@ class LoadBalancerService(Operations):
                     )
                 )
             ).one()
+
+
+def check_vip_guards(catalog: NetworkCatalog, values: dict[str, Any]) -> None:
+    """The VIP's QoS policy and security groups exist for the caller (`catalog`), asked
+    before any transaction opens."""
+    policy = values.get("vip_qos_policy_id")
+    if policy and catalog.find_qos_policy(policy) is None:
+        raise Invalid(f"qos_policy {policy} not found.")
+    for group in dict.fromkeys(values.get("vip_sg_ids") or []):
+        if catalog.find_security_group(group) is None:
+            raise Invalid(f"Security Group {group} not found.")
 
 
 class Graph:

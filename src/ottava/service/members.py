@@ -57,7 +57,7 @@ class MemberService(ChildService):
     def check_outside(self, values: dict[str, Any], ident: str | None, token: str | None
                       ) -> None:
         if ident is None:  # a member's subnet is set at create only
-            check_subnets(self.deps.catalog, [values])
+            check_subnets(self.deps.catalog.as_user(token), [values])
 
     def build(self, pool: m.Pool, values: dict[str, Any], monitored: bool) -> m.Member:
         """A new member of `pool`, checked; the caller checks for duplicates and, before
@@ -87,15 +87,17 @@ class MemberService(ChildService):
                            f"protocol_port {port}")
 
     @retry_deadlocks
-    def batch(self, pool_id: str, wanted: list[dict[str, Any]], additive_only: bool) -> None:
-        """Make the pool's members what `wanted` says, matched on (address, protocol_port)."""
+    def batch(self, pool_id: str, wanted: list[dict[str, Any]], additive_only: bool,
+              token: str | None = None) -> None:
+        """Make the pool's members what `wanted` says, matched on (address, protocol_port);
+        their subnets looked up as the caller (`token`)."""
         keys = [(w["address"], w["protocol_port"]) for w in wanted]
         duplicates = {k for k in keys if keys.count(k) > 1}
         if duplicates:
             address, port = sorted(duplicates)[0]
             raise Invalid(f"Validation failure: Member {address}:{port} appears more than once "
                           "in the request.")
-        check_subnets(self.deps.catalog, wanted)
+        check_subnets(self.deps.catalog.as_user(token), wanted)
         with self.change() as change:
             s = change.session
             pool = self.parent(s, {}, pool_id)

@@ -23,6 +23,9 @@ class LoadBalancerRoutes(StandardRoutes):
     def service(self) -> Any:
         return self.services.loadbalancers
 
+    def write_options(self, req: falcon.Request) -> dict[str, Any]:
+        return {"token": caller(req).token}  # the VIP's guards are looked up as the caller
+
     def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = schemas.body_root(self.body(req), "loadbalancer")
         parsed = schemas.validate(schemas.LoadBalancerGraph, body, "loadbalancer")

@@ -41,7 +41,7 @@ class NestedRoutes(Routes):
                            ident: str) -> None:
         values = self.create_values(req)
         self.check_parent(req, "post", ident)
-        obj = self.service().create(values, parent_id=ident)
+        obj = self.service().create(values, parent_id=ident, token=caller(req).token)
         self.send_one(resp, obj, 201)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, ident: str,
@@ -88,7 +88,7 @@ class MemberRoutes(NestedRoutes):
                   for mb in parsed.members]  # type: ignore[attr-defined]
         additive = (req.get_param("additive_only") or "").lower() == "true"
         self.check_parent(req, "put", ident)
-        self.service().batch(ident, wanted, additive)
+        self.service().batch(ident, wanted, additive, token=caller(req).token)
         resp.status = 202
 
 

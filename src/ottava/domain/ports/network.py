@@ -83,6 +83,33 @@ class PluggedPort:
     prefixlen: int
 
 
+@dataclasses.dataclass(frozen=True)
+class Opening:
+    """Traffic a load balancer's VIP lets in: `protocol` ("tcp", "udp", "sctp") to `port`,
+    from `cidr` (None: from anywhere)."""
+
+    protocol: str
+    port: int
+    cidr: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VipAccess:
+    """What the network in front of a load balancer's amphorae lets through, on the VIP's
+    port and on each amphora's own port on the VIP network: `openings` (its listeners',
+    empty when the user's `user_groups` decide instead), and, for a pair (`pair`), VRRP and
+    HAProxy's peer traffic between the two amphorae. `qos_policy_id` shapes those ports."""
+
+    load_balancer_id: str
+    vip_port_id: str
+    amphora_port_ids: tuple[str, ...]
+    addresses: tuple[str, ...]  # every VIP address: the address families the rules cover
+    openings: tuple[Opening, ...]
+    pair: bool = False
+    user_groups: tuple[str, ...] = ()
+    qos_policy_id: str | None = None
+
+
 def amphora_port_id(amphora_id: str) -> str:
     """A stable UUID for an amphora's port where no port service names one (noop, local)."""
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"ottava-amphora-port-{amphora_id}"))
@@ -105,6 +132,22 @@ class NetworkCatalog(Protocol):
 
     def find_port(self, port_id: str) -> Port | None: ...
 
+    def find_security_group(self, group_id: str) -> str | None:
+        """The group's id if a load balancer may use it (`vip_sg_ids`); None: the API's 400."""
+        ...
+
+    def find_qos_policy(self, policy_id: str) -> str | None:
+        """The policy's id if a VIP may use it; None: the API's 400. Raises Invalid where
+        the network has no QoS at all."""
+        ...
+
+    def as_user(self, token: str | None) -> NetworkCatalog:
+        """This catalog as the caller sees it (their `token`), so that a load balancer cannot
+        name another project's subnet; itself where the network has no per-user view, or
+        with no token (no Keystone), or where the deployment lets the service's own view
+        decide."""
+        ...
+
 
 class NetworkPlumbing(Protocol):
     """What changes the network: VIPs allocated and attached to amphorae."""
@@ -120,6 +163,12 @@ class NetworkPlumbing(Protocol):
         ...
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None: ...
+
+    def set_vip_access(self, access: VipAccess) -> None:
+        """Make the network in front of the amphorae let through exactly what `access` says
+        (its security group, made on first use, and the ports' QoS); given back with the VIP
+        (`deallocate_vip`). A driver whose amphorae filter for themselves changes nothing."""
+        ...
 
     def set_member_subnets(self, amphora: AmphoraRef, subnet_ids: set[str]
                            ) -> list[PluggedPort]:

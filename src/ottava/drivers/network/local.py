@@ -28,6 +28,7 @@ from ottava.domain.ports.network import (
     Port,
     Subnet,
     Vip,
+    VipAccess,
     VipRequest,
     amphora_port_id,
 )
@@ -114,6 +115,15 @@ class LocalNetworkDriver:
     def find_port(self, port_id: str) -> Port | None:
         return next((p for p in self.ports() if p.id == port_id), None)
 
+    def find_security_group(self, group_id: str) -> str | None:
+        return None  # one bridge, no security groups: a load balancer cannot name one
+
+    def find_qos_policy(self, policy_id: str) -> str | None:
+        raise Invalid("Validation failure: VIP QoS policy is not allowed in this deployment.")
+
+    def as_user(self, token: str | None) -> LocalNetworkDriver:
+        return self  # one network, everyone's
+
     def allocate_vip(self, request: VipRequest) -> Vip:
         lb_id = request.load_balancer_id
         subnet_id = request.subnet_id or self._subnet_for_address(request.address)
@@ -180,6 +190,9 @@ class LocalNetworkDriver:
     def set_member_subnets(self, amphora: AmphoraRef, subnet_ids: set[str]
                            ) -> list[PluggedPort]:
         return []  # One bridge: every member is reachable from eth0 already.
+
+    def set_vip_access(self, access: VipAccess) -> None:
+        return None  # No filter in front of the amphorae: each checks allowed_cidrs itself.
 
 
 def _version(address: str) -> int:

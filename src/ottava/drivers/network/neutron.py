@@ -18,22 +18,35 @@ admin role: it makes ports in the user's project and on the user's networks), in
 - **Member subnets** (members with a `subnet_id`) get the amphora a port each,
   `octavia-member-<amphora id>`, attached like the VRRP port and configured by the agent;
   one no member uses any more is detached and deleted.
+- **A security group per load balancer**, `lb-<load balancer id>` in Ottava's project, on
+  the VIP port and every amphora's port on the VIP network (with the user's `vip_sg_ids`
+  beside it): its ingress rules open each listener's port on its transport to the listener's
+  `allowed_cidrs` (to anyone without them; none at all when the user's groups decide), and,
+  for a pair, VRRP and HAProxy's peer port from the group's own ports only. Neutron enforces
+  it in front of the amphorae; HAProxy checks `allowed_cidrs` again inside. The VIP's QoS
+  policy is set on the same ports. The group goes with the VIP.
 - **Unplugging** takes a VIP out of the amphora port's pairs; once none is left the port is
   detached from the server and deleted. Giving the VIP back deletes the VIP port (or takes the
   additional address off it) and any amphora port still holding the address.
 
 Every call can be repeated: what exists is found by name (and owner) before anything is
-made. The catalog answers what the service user can see; a subnet, network or port it
-cannot see is "not found" (the API's 400). Errors: `drivers/cloud.errors`; an address taken or
-outside its subnet is the API's 409 / 400 with Octavia's words.
+made. The catalog answers what the caller can see (`as_user`, with their token, unless
+`[networking] allow_invisible_resource_usage`), as Octavia's does: another project's subnet,
+network, port, security group or QoS policy is "not found" (the API's 400). Errors:
+`drivers/cloud.errors`; an address taken or outside its subnet is the API's 409 / 400 with
+Octavia's words.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import time
+import uuid
 from typing import Any
 
+import openstack
+from keystoneauth1 import session, token_endpoint
 from openstack import exceptions as sdk_errors
 from oslo_log import log as logging
 
@@ -47,6 +60,7 @@ from ottava.domain.ports.network import (
     Port,
     Subnet,
     Vip,
+    VipAccess,
     VipRequest,
 )
 from ottava.drivers import cloud
@@ -57,6 +71,11 @@ OWNER = "Octavia"  # device_owner of the ports made here, as Octavia's
 VIP_PORT_PREFIX = "octavia-lb-"
 VRRP_PORT_PREFIX = "octavia-lb-vrrp-"
 MEMBER_PORT_PREFIX = "octavia-member-"
+SECURITY_GROUP_PREFIX = "lb-"
+VRRP_PROTOCOL = "112"  # keepalived's advertisements within a pair
+PEER_PORT = 1025  # HAProxy's peers (stick tables) within a pair: wire.lbspec.PEER_PORT
+GROUP_DELETE_TRIES = 5  # Neutron lets a group go only once no port holds it any more
+GROUP_DELETE_PAUSE_S = 1.0
 
 
 def vip_port_name(load_balancer_id: str) -> str:
@@ -71,6 +90,10 @@ def member_port_name(amphora_id: str) -> str:
     return f"{MEMBER_PORT_PREFIX}{amphora_id}"
 
 
+def security_group_name(load_balancer_id: str) -> str:
+    return f"{SECURITY_GROUP_PREFIX}{load_balancer_id}"
+
+
 class NeutronNetworkDriver:
     """Both network ports (`NetworkCatalog` and `NetworkPlumbing`) over Neutron."""
 
@@ -83,6 +106,8 @@ class NeutronNetworkDriver:
             connection = cloud.connect(settings.service_auth, settings.neutron.region_name,
                                        settings.neutron.endpoint_type)
         self._conn = connection
+        self._settings = settings.neutron
+        self._qos: bool | None = None  # whether Neutron has QoS, asked once
 
     # --- the catalog ---------------------------------------------------------------------
 
@@ -112,6 +137,40 @@ class NeutronNetworkDriver:
         with cloud.errors():
             found = self._get_port(port_id)
             return _port(found) if found is not None else None
+
+    def find_security_group(self, group_id: str) -> str | None:
+        with cloud.errors():
+            try:
+                return str(self._conn.network.get_security_group(group_id).id)
+            except sdk_errors.NotFoundException:
+                return None
+
+    def find_qos_policy(self, policy_id: str) -> str | None:
+        with cloud.errors():
+            if not self._has_qos():
+                raise Invalid("Validation failure: VIP QoS policy is not allowed in this "
+                              "deployment.")
+            try:
+                return str(self._conn.network.get_qos_policy(policy_id).id)
+            except sdk_errors.NotFoundException:
+                return None
+
+    def as_user(self, token: str | None) -> NeutronNetworkDriver:
+        """The catalog through the caller's token, on the same Neutron endpoint."""
+        if token is None or self._settings.allow_invisible_resource_usage:
+            return self
+        with cloud.errors():
+            endpoint = self._conn.network.get_endpoint()
+        user = openstack.connection.Connection(session=session.Session(
+            auth=token_endpoint.Token(endpoint, token), timeout=cloud.HTTP_TIMEOUT))
+        viewer = NeutronNetworkDriver.__new__(NeutronNetworkDriver)
+        viewer._conn, viewer._settings, viewer._qos = user, self._settings, self._qos
+        return viewer
+
+    def _has_qos(self) -> bool:
+        if self._qos is None:
+            self._qos = self._conn.network.find_extension("qos") is not None
+        return self._qos
 
     # --- VIPs ----------------------------------------------------------------------------
 
@@ -157,6 +216,26 @@ class NeutronNetworkDriver:
                 if (vrrp.name or "").startswith(VRRP_PORT_PREFIX) and \
                         vip.address in _pairs(vrrp):
                     self._release_port(vrrp)
+            if port is None or _is_ours(port, load_balancer_id):
+                self._delete_group(load_balancer_id)
+
+    def set_vip_access(self, access: VipAccess) -> None:
+        with cloud.errors():
+            group = self._group(access.load_balancer_id)
+            self._set_rules(group.id, _wanted_rules(access, group.id))
+            groups = [group.id, *access.user_groups]
+            vip_port = self._get_port(access.vip_port_id)
+            ports = [vip_port] if vip_port is not None and \
+                _is_ours(vip_port, access.load_balancer_id) else []  # a user's port: theirs
+            ports += [p for p in map(self._get_port, access.amphora_port_ids) if p is not None]
+            for port in ports:
+                changes: dict[str, Any] = {}
+                if sorted(port.security_group_ids or []) != sorted(groups):
+                    changes["security_group_ids"] = groups
+                if (port.qos_policy_id or None) != access.qos_policy_id:
+                    changes["qos_policy_id"] = access.qos_policy_id
+                if changes:
+                    self._conn.network.update_port(port, **changes)
 
     # --- amphorae ------------------------------------------------------------------------
 
@@ -231,7 +310,9 @@ class NeutronNetworkDriver:
     # --- what the cloud holds (`ottava.domain.ports.inventory`) ---------------------------
 
     def made(self) -> list[Made]:
-        """VIP ports (by load balancer) and amphorae's ports (by amphora), by name."""
+        """VIP ports and security groups (by load balancer) and amphorae's ports (by
+        amphora), by name; groups only in Ottava's own project, where it makes them, and
+        last: a group goes once the ports that held it are gone."""
         with cloud.errors():
             out = []
             for port in self._conn.network.ports():
@@ -245,10 +326,21 @@ class NeutronNetworkDriver:
                     out.append(Made("port", port.id,
                                     load_balancer_id=name[len(VIP_PORT_PREFIX):],
                                     age=cloud.age(port.created_at)))
+            for group in self._conn.network.security_groups(
+                    project_id=self._conn.current_project_id):
+                name = group.name or ""
+                if name.startswith(SECURITY_GROUP_PREFIX) and \
+                        _is_uuid(name[len(SECURITY_GROUP_PREFIX):]):
+                    out.append(Made("security group", group.id,
+                                    load_balancer_id=name[len(SECURITY_GROUP_PREFIX):],
+                                    age=cloud.age(group.created_at)))
             return out
 
     def unmake(self, made: Made) -> None:
         with cloud.errors():
+            if made.kind == "security group":
+                self._conn.network.delete_security_group(made.ident, ignore_missing=True)
+                return
             port = self._get_port(made.ident)
             if port is not None and (port.name or "").startswith((VRRP_PORT_PREFIX,
                                                                   MEMBER_PORT_PREFIX)):
@@ -257,6 +349,47 @@ class NeutronNetworkDriver:
                 self._conn.network.delete_port(port, ignore_missing=True)
 
     # --- steps ---------------------------------------------------------------------------
+
+    def _group(self, load_balancer_id: str) -> Any:
+        """The load balancer's security group, made with no ingress rule if missing."""
+        name = security_group_name(load_balancer_id)
+        for group in self._conn.network.security_groups(name=name):
+            return group
+        return self._conn.network.create_security_group(
+            name=name, description=f"Ottava: the VIP of load balancer {load_balancer_id}")
+
+    def _set_rules(self, group_id: str, wanted: set[tuple[Any, ...]]) -> None:
+        """Exactly `wanted` as the group's ingress rules (egress is left as Neutron made
+        it: the amphorae reach their members and the health managers)."""
+        present: dict[tuple[Any, ...], str] = {}
+        for rule in self._conn.network.security_group_rules(security_group_id=group_id,
+                                                            direction="ingress"):
+            present[_rule_key(rule)] = rule.id
+        for key, rule_id in present.items():
+            if key not in wanted:
+                self._conn.network.delete_security_group_rule(rule_id, ignore_missing=True)
+        for key in wanted - present.keys():
+            ethertype, protocol, port, cidr, remote_group = key
+            # A conflict: made by a concurrent call since the listing, the rule is there.
+            with contextlib.suppress(sdk_errors.ConflictException):
+                self._conn.network.create_security_group_rule(
+                    security_group_id=group_id, direction="ingress", ether_type=ethertype,
+                    protocol=protocol, port_range_min=port, port_range_max=port,
+                    remote_ip_prefix=cidr, remote_group_id=remote_group)
+
+    def _delete_group(self, load_balancer_id: str) -> None:
+        """Delete the load balancer's group once its ports let it go (Neutron refuses, 409,
+        while a port being deleted still holds it): a few tries, then Retryable."""
+        for group in self._conn.network.security_groups(
+                name=security_group_name(load_balancer_id)):
+            for attempt in range(GROUP_DELETE_TRIES):
+                try:
+                    self._conn.network.delete_security_group(group, ignore_missing=True)
+                    break
+                except sdk_errors.ConflictException:
+                    if attempt == GROUP_DELETE_TRIES - 1:
+                        raise
+                    time.sleep(GROUP_DELETE_PAUSE_S)
 
     def _get_port(self, port_id: str) -> Any | None:
         try:
@@ -369,6 +502,38 @@ def _contains(cidr: str, address: str) -> bool:
         return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
     except ValueError:
         return False
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+def _ethertype(address_or_cidr: str) -> str:
+    return "IPv6" if ":" in address_or_cidr else "IPv4"
+
+
+def _wanted_rules(access: VipAccess, group_id: str) -> set[tuple[Any, ...]]:
+    """The ingress rules of `access`: (ethertype, protocol, port, remote cidr, remote group),
+    one per address family of the VIPs that each opening applies to."""
+    families = {_ethertype(a) for a in access.addresses if a} or {"IPv4"}
+    rules: set[tuple[Any, ...]] = set()
+    for opening in access.openings:
+        for family in families:
+            if opening.cidr is None or _ethertype(opening.cidr) == family:
+                rules.add((family, opening.protocol, opening.port, opening.cidr, None))
+    if access.pair:  # from the pair's own ports, never from outside
+        for family in families:
+            rules.add((family, VRRP_PROTOCOL, None, None, group_id))
+            rules.add((family, "tcp", PEER_PORT, None, group_id))
+    return rules
+
+
+def _rule_key(rule: Any) -> tuple[Any, ...]:
+    return (rule.ether_type, str(rule.protocol) if rule.protocol is not None else None,
+            rule.port_range_max, rule.remote_ip_prefix, rule.remote_group_id)
 
 
 def _network(n: Any) -> Network:

@@ -1,8 +1,9 @@
 """Network driver with no network behind it, as Octavia's noop driver.
 
-It accepts any network, subnet and port id (tempest's noop mode sends random UUIDs) and makes
-up VIP addresses in 198.18.0.0/15, the benchmarking range. It shows one default network and
-subnet, which is what the Neutron-compatible endpoint lists.
+It accepts any network, subnet, port, security group and QoS policy id (tempest's noop mode
+sends random UUIDs) and makes up VIP addresses in 198.18.0.0/15, the benchmarking range. It
+shows one default network and subnet, which is what the Neutron-compatible endpoint lists. The
+access it is asked to give a VIP is kept, by load balancer, for the tests to read (`access`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ottava.domain.ports.network import (
     Port,
     Subnet,
     Vip,
+    VipAccess,
     VipRequest,
     amphora_port_id,
 )
@@ -43,6 +45,7 @@ class NoopNetworkDriver:
             str(VIP_RANGE[1]),
         )
         self._ports: dict[str, Port] = {}
+        self.access: dict[str, VipAccess] = {}
 
     def networks(self) -> list[Network]:
         return [self._network]
@@ -68,6 +71,15 @@ class NoopNetworkDriver:
     def find_port(self, port_id: str) -> Port | None:
         with self._lock:
             return self._ports.get(port_id) or Port(port_id, "", DEFAULT_NETWORK_ID)
+
+    def find_security_group(self, group_id: str) -> str | None:
+        return group_id
+
+    def find_qos_policy(self, policy_id: str) -> str | None:
+        return policy_id
+
+    def as_user(self, token: str | None) -> NoopNetworkDriver:
+        return self
 
     def allocate_vip(self, request: VipRequest) -> Vip:
         with self._lock:
@@ -95,6 +107,11 @@ class NoopNetworkDriver:
     def deallocate_vip(self, load_balancer_id: str, vip: Vip) -> None:
         with self._lock:
             self._ports.pop(vip.port_id, None)
+            self.access.pop(load_balancer_id, None)
+
+    def set_vip_access(self, access: VipAccess) -> None:
+        with self._lock:
+            self.access[access.load_balancer_id] = access
 
     def plug_vip(self, amphora: AmphoraRef, vip: Vip) -> PluggedVip:
         return PluggedVip(vrrp_ip=vip.address, vrrp_port_id=amphora_port_id(amphora.id))

@@ -10,7 +10,7 @@ from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec, ConfigureVrrp
 from ottava.worker.tasks.compute import BootAmphorae, DeleteAmphorae, MarkAmphoraeAllocated
 from ottava.worker.tasks.database import BuildSpec, CreateAmphoraRows, ListServingAmphorae
-from ottava.worker.tasks.network import PlugVip
+from ottava.worker.tasks.network import GuardVip, PlugVip
 
 
 def new_amphorae(job: Job) -> linear_flow.Flow:
@@ -25,10 +25,12 @@ def new_amphorae(job: Job) -> linear_flow.Flow:
 def serve(job: Job) -> linear_flow.Flow:
     """The new amphorae take the VIP only once their HAProxy runs the desired state (it
     binds the VIP before holding it), so the VIP never points at an amphora that would
-    refuse connections; a pair then gets its VRRP settings."""
+    refuse connections; a pair then gets its VRRP settings, and the network in front of the
+    amphorae what to let through."""
     return linear_flow.Flow("serve").add(
         PlugVip(job),
         ConfigureVrrp(job),
+        GuardVip(job),
     )
 
 

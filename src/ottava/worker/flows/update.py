@@ -2,7 +2,8 @@
 
 A load balancer update and every change below it (listeners, pools, members one at a time or
 in a batch, monitors, L7 policies and rules) go this way, because an amphora always receives
-the whole load balancer's desired state.
+the whole load balancer's desired state; the network's openings in front of the amphorae
+follow the listeners (GuardVip).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from taskflow.patterns import linear_flow
 from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.database import BuildSpec, FailPlanOnRevert, FinishPlan, ListAmphorae
+from ottava.worker.tasks.network import GuardVip
 
 
 def apply_desired_state(job: Job) -> linear_flow.Flow:
@@ -20,5 +22,6 @@ def apply_desired_state(job: Job) -> linear_flow.Flow:
         ListAmphorae(job),
         BuildSpec(job),
         ApplySpec(job),
+        GuardVip(job),
         FinishPlan(job),
     )

@@ -1,17 +1,19 @@
-"""Tasks that attach and release the VIPs (the load balancer's `vip_address` and its
+"""Tasks that attach, guard and release the VIPs (the load balancer's `vip_address` and its
 `additional_vips`) through the network driver."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
 
 from ottava.db import loads
 from ottava.db import models as m
-from ottava.domain import topology
+from ottava.domain import access, topology
+from ottava.domain.lifecycles import AmphoraStatus
 from ottava.domain.ports.amphora import AmphoraRef
-from ottava.domain.ports.network import Vip
+from ottava.domain.ports.network import Vip, VipAccess
 from ottava.worker.tasks.base import WorkerTask
 
 
@@ -70,6 +72,31 @@ class PlugVip(WorkerTask):
             lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
             assert lb is not None
             return [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a], vips_of(lb)
+
+
+class GuardVip(WorkerTask):
+    """Make the network let through to the VIP what the listeners open now (their ports, to
+    their `allowed_cidrs`), VRRP within a pair, and shape the ports with the VIP's QoS policy:
+    on the VIP port and on every serving amphora's port on the VIP network."""
+
+    def execute(self) -> None:
+        with self.deps.db.reader() as s:
+            lb = s.scalars(select(m.LoadBalancer).where(
+                m.LoadBalancer.id == self.job.load_balancer_id)
+                .options(selectinload(m.LoadBalancer.listeners))).one_or_none()
+            if lb is None or not lb.vip_port_id:
+                return
+            ports = tuple(sorted(p for p in s.scalars(select(m.Amphora.vrrp_port_id).where(
+                m.Amphora.load_balancer_id == lb.id,
+                m.Amphora.status == AmphoraStatus.ALLOCATED)) if p))
+            user_groups = tuple(lb.vip_sg_ids or ())
+            wanted = VipAccess(
+                load_balancer_id=lb.id, vip_port_id=lb.vip_port_id, amphora_port_ids=ports,
+                addresses=tuple(v.address for v in vips_of(lb)),
+                openings=() if user_groups else access.openings(lb.listeners),
+                pair=lb.topology == topology.Topology.ACTIVE_STANDBY,
+                user_groups=user_groups, qos_policy_id=lb.vip_qos_policy_id)
+        self.deps.network.set_vip_access(wanted)
 
 
 class DeallocateVip(WorkerTask):
