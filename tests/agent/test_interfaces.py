@@ -2,8 +2,8 @@
 by its MAC address, brought up, and made to hold exactly the port's own address and the VIPs
 it is told, both families; a second call with fewer VIPs takes one away; an interface that
 appears a moment after the call (a NIC hot-plugged into a VM) is waited for; an unknown MAC is
-reported, after the wait, and changes nothing. `plug` runs from a thread inside the namespace, as the agent's
-request threads do (`ottava.agent.netns.run_inside`)."""
+reported, after the wait, and changes nothing. `plug` runs from a thread inside the
+namespace, as the agent's request threads do (`ottava.agent.netns.run_inside`)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ottava import config
+from ottava.agent import server as agent_server
 from ottava.domain.ports.compute import AgentBootConfig
 from ottava.drivers.compute import nova
 from ottava.settings import DriverSettings, NeutronSettings, NovaSettings
@@ -41,6 +42,19 @@ def test_the_document_round_trips_into_the_agents_files(tmp_path: pathlib.Path) 
     for private in (installed["key_path"], tmp_path / "amp" / agent_api.BOOT_CONFIG):
         assert stat.S_IMODE(pathlib.Path(private).stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "amp").stat().st_mode) == 0o700
+
+
+def test_a_restart_keeps_the_rotated_certificate(tmp_path: pathlib.Path) -> None:
+    """The boot document is installed on first boot only: a later start of the agent (a
+    restart, a reboot) keeps what the controller has rotated since."""
+    boot = tmp_path / "user_data"
+    boot.write_text(json.dumps(BOOT.document()))
+    config_path = agent_server.first_boot(str(boot), str(tmp_path / "amp"), "0.0.0.0")
+    cert = pathlib.Path(agent_api.load_config(config_path)["cert_path"])
+    assert cert.read_text() == "CERT\n"
+    cert.write_text("ROTATED\n")  # as PUT /v1/certificate does
+    assert agent_server.first_boot(str(boot), str(tmp_path / "amp"), "0.0.0.0") == config_path
+    assert cert.read_text() == "ROTATED\n"
 
 
 def test_no_heartbeats_without_both_a_key_and_targets() -> None:

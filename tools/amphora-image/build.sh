@@ -7,7 +7,7 @@
 #
 # Writes OUT/amphora.qcow2 (the root filesystem, ext4, no partition table: boot it with the
 # kernel and initrd beside it, which Glance takes as the image's kernel_id / ramdisk_id, or as
-# tools/amphora-image/boot-test.sh does), OUT/vmlinuz, OUT/initrd.img, and prints the sizes
+# tools/amphora-image/boot_test.py does), OUT/vmlinuz, OUT/initrd.img, and prints the sizes
 # and the build time. Needs mmdebstrap, e2fsprogs and qemu-utils (installed if missing) and
 # Debian's and PyPI's mirrors. Upload, tagged for amp_image_tag, with its kernel, initrd and
 # command line (KERNEL_CMDLINE below):
@@ -41,7 +41,7 @@ mkdir -p "$out"
 uv="${UV:-$(command -v uv || echo "$HOME/.local/bin/uv")}"
 "$uv" build --wheel --out-dir "$work/wheel" "$root" >/dev/null || die "uv build failed"
 wheel="$(ls "$work"/wheel/ottava-*.whl)"
-agent_deps="jinja2>=3.1 typing_extensions"
+agent_deps="'jinja2>=3.1' typing_extensions"  # quoted: the hook runs in a shell
 
 # Debian's cloud kernel: virtio and the usual clouds' devices, without the desktop's drivers
 # (a third of the size).

@@ -404,17 +404,26 @@ def stop_on_signals() -> threading.Event:
 
 
 def main_from_boot(boot_path: str, folder: str, bind_host: str, debug: bool = False) -> int:
-    """A VM amphora's agent: install its boot document (the config drive's user data,
-    `ottava.wire.agent.BootDocument`) into `folder`, then serve on `bind_host`."""
+    """A VM amphora's agent: on first boot install its boot document (the config drive's
+    user data, `ottava.wire.agent.BootDocument`) into `folder`, then serve on `bind_host`."""
     try:
-        with open(boot_path, encoding="utf-8") as f:
-            document = json.load(f)
-        api.install_boot(document, folder, bind_host)
+        config_path = first_boot(boot_path, folder, bind_host)
     except (OSError, ValueError) as exc:
         logging.basicConfig(stream=sys.stderr)
         LOG.error("cannot install the amphora's boot document %s: %s", boot_path, exc)
         return 1
-    return main(os.path.join(folder, api.BOOT_CONFIG), debug=debug)
+    return main(config_path, debug=debug)
+
+
+def first_boot(boot_path: str, folder: str, bind_host: str) -> str:
+    """The agent's config file in `folder`, installed from the boot document only if there
+    is none yet: the config drive never changes, so a restart (or a reboot) must not put back
+    the certificate the controller has rotated since (`PUT /v1/certificate`)."""
+    config_path = os.path.join(folder, api.BOOT_CONFIG)
+    if not os.path.exists(config_path):
+        with open(boot_path, encoding="utf-8") as f:
+            api.install_boot(json.load(f), folder, bind_host)
+    return config_path
 
 
 def main(config_path: str, debug: bool = False) -> int:
