@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Run tests/cloud against a real, minimal OpenStack: set up and start the mini-openstack
-# (../shared/mini-openstack: setup.sh, run.sh), run the tests with OTTAVA_REQUIRE_CLOUD=1 (a
-# cloud that is not there fails them instead of skipping them), and stop the mini-openstack
-# with its stop.sh on every exit, success, failure or interrupt. Fails loudly on any error.
+# (../shared/mini-openstack: setup.sh, run.sh) while the amphora image is built
+# (tools/amphora-image/build.sh, into build/amphora-image, unless OTTAVA_AMPHORA_IMAGE names a
+# built one), run the tests with OTTAVA_REQUIRE_CLOUD=1 (a cloud or image that is not there
+# fails them instead of skipping them), and stop the mini-openstack with its stop.sh on every
+# exit, success, failure or interrupt. Fails loudly on any error. QEMU, genisoimage (Nova's
+# config drive) and dnsmasq (DHCP on the management network) are installed if missing.
 # Usage: tools/cloud-tests.sh [pytest arguments]   (from anywhere; MOS_DIR overrides where
 # the mini-openstack's scripts are; its state root is theirs, /tmp/mini-openstack by default)
 set -euo pipefail
@@ -28,15 +31,38 @@ stop_cloud() {
   [ "$rc" -eq 0 ] || echo "cloud-tests: FAILED (exit $rc)" >&2
   exit "$rc"
 }
+mkdir -p "$root/build"
 trap stop_cloud EXIT
 # An interrupt ends the script through the EXIT trap, which stops the cloud.
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+missing=""
+for p in qemu-system-x86 qemu-utils genisoimage dnsmasq-base; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) \
+    >/dev/null || die "could not install$missing"
+fi
+
 started=$SECONDS
+image_pid=""
+if [ -z "${OTTAVA_AMPHORA_IMAGE:-}" ]; then
+  export OTTAVA_AMPHORA_IMAGE="$root/build/amphora-image"
+  # Built beside the cloud's start (mostly downloads and disk): both are needed before the
+  # tests, neither needs the other.
+  bash "$root/tools/amphora-image/build.sh" "$OTTAVA_AMPHORA_IMAGE" \
+    > "$root/build/amphora-image.log" 2>&1 &
+  image_pid=$!
+fi
 "$mos/setup.sh" || die "$mos/setup.sh failed"
 "$mos/run.sh" || die "$mos/run.sh failed (logs: /tmp/mini-openstack/logs)"
 echo "cloud-tests: mini-openstack up in $((SECONDS - started)) s" >&2
+if [ -n "$image_pid" ]; then
+  wait "$image_pid" || { tail -30 "$root/build/amphora-image.log" >&2; die "image build failed"; }
+  tail -1 "$root/build/amphora-image.log" >&2
+fi
 
 cd "$root"
 OTTAVA_REQUIRE_CLOUD=1 .venv/bin/pytest -q tests/cloud "$@"

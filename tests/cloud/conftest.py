@@ -59,7 +59,7 @@ else:
 """
 
 
-def _cloud_missing() -> str | None:
+def cloud_missing() -> str | None:
     if not CLOUDS.exists():
         return (f"{CLOUDS} is absent: start the mini-openstack "
                 "(../shared/mini-openstack/setup.sh && run.sh, or tools/cloud-tests.sh)")
@@ -78,7 +78,7 @@ def cloud() -> None:
         # `make test` may run while tools/cloud-tests.sh starts or stops the cloud.
         pytest.skip("run by tools/cloud-tests.sh (OTTAVA_REQUIRE_CLOUD=1), which starts the "
                     "mini-openstack")
-    reason = _cloud_missing()
+    reason = cloud_missing()
     if reason is not None:
         pytest.fail(f"OTTAVA_REQUIRE_CLOUD=1 but {reason}", pytrace=False)
 

@@ -6,6 +6,10 @@ raises Retryable, or times out, is tried again with a doubling pause, `retries` 
 Fatal and every other error pass through at once. A call given up keeps its thread until it
 returns on its own (Python cannot stop a thread): the pool is sized for a few such.
 
+A call that answers another view of the same driver (`NetworkCatalog.as_user`: the catalog as
+one caller sees it) gets it bounded the same way; one answering the driver itself gets this
+wrapper back.
+
 The composition root wraps each driver in one; the service layer and the worker see only the
 port's Protocol and never wait on a network without a bound.
 """
@@ -51,7 +55,7 @@ class Bounded:
         for attempt in range(1, self._retries + 1):
             future = self._pool.submit(fn, *args, **kwargs)
             try:
-                return future.result(timeout=self._timeout)
+                return self._bounded(future.result(timeout=self._timeout))
             except concurrent.futures.TimeoutError:
                 future.cancel()
                 error: Retryable = Retryable(
@@ -65,6 +69,14 @@ class Bounded:
             time.sleep(pause)
             pause *= 2
         raise AssertionError("unreachable")
+
+
+    def _bounded(self, result: Any) -> Any:
+        if result is self._target:
+            return self
+        if type(result) is type(self._target):
+            return Bounded(result, self._timeout, self._retries, self._pool)
+        return result
 
 
 def _name(fn: Callable[..., Any]) -> str:

@@ -2,9 +2,10 @@
 
 `connect` makes an openstacksdk Connection over a keystoneauth session as Ottava's service
 user (`[service_auth]`), in one region and interface of the service catalog; every HTTP
-request it sends is bounded by HTTP_TIMEOUT. `errors()` turns what openstacksdk and
-keystoneauth raise into the ports' errors: Retryable when trying again may help (no answer,
-5xx, 409), Fatal when it will not (any other refusal: the request or the deployment is wrong).
+request it sends is bounded by HTTP_TIMEOUT and names Ottava in its User-Agent. `errors()`
+turns what openstacksdk and keystoneauth raise into the ports' errors: Retryable when trying
+again may help (no answer, 5xx, 409), Fatal when it will not (any other refusal: the request
+or the deployment is wrong).
 Retrying itself is `drivers/bounded.Bounded`'s.
 """
 
@@ -24,6 +25,7 @@ from ottava.domain.errors import Fatal, Retryable
 from ottava.settings import ServiceAuth
 
 HTTP_TIMEOUT = 30.0  # one HTTP request to Keystone, Nova, Glance or Neutron
+APP_NAME = "ottava"  # leads the User-Agent: the services' access logs tell Ottava's calls apart
 
 
 def connect(auth: ServiceAuth, region_name: str | None, interface: str) -> Any:
@@ -33,7 +35,7 @@ def connect(auth: ServiceAuth, region_name: str | None, interface: str) -> Any:
         project_name=auth.project_name, user_domain_name=auth.user_domain_name,
         project_domain_name=auth.project_domain_name)
     return openstack.connection.Connection(
-        session=session.Session(auth=password, timeout=HTTP_TIMEOUT),
+        session=session.Session(auth=password, timeout=HTTP_TIMEOUT, app_name=APP_NAME),
         region_name=region_name, interface=interface)
 
 

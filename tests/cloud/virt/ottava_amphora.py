@@ -20,7 +20,9 @@ a guest image would do:
   names the `ottava` command, OTTAVA_AMPHORA_STATE the state folder; both set by the test that
   starts this nova-compute);
 - destroying a server stops every process of its namespace (by PID) and deletes the namespace
-  and its veths. Bridges stay: the test that made the networks removes them.
+  and its veths. Bridges stay: the test that made the networks removes them;
+- a server whose image names a kernel (the real amphora image, built by tools/amphora-image)
+  is instead a QEMU guest booted from Glance's copy (`qemu_guest`).
 
 The host side of each network is the test's business: it puts the gateway address on a
 bridge when the host must reach that network (`bridge_name(network_id)`).
@@ -36,7 +38,10 @@ import signal
 import subprocess
 import time
 
-from nova.virt import fake
+from nova.virt import (
+    fake,
+    qemu_guest,  # this folder, on nova.virt's path (launch.py)
+)
 from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
@@ -92,6 +97,7 @@ class AmphoraDriver(fake.FakeDriverWithoutFakeNodes):
                                                  "/tmp/ottava-nova-amphorae"))
         self.agent = os.environ.get("OTTAVA_AGENT", "ottava")
         self.state.mkdir(parents=True, exist_ok=True)
+        self.qemu = qemu_guest.QemuHost(self.state, tap_name, bridge_name)
 
     # --- Nova's calls --------------------------------------------------------------------
 
@@ -100,6 +106,9 @@ class AmphoraDriver(fake.FakeDriverWithoutFakeNodes):
               accel_info=None):
         super().spawn(context, instance, image_meta, injected_files, admin_password,
                       allocations, network_info, block_device_info, power_on, accel_info)
+        if qemu_guest.wanted(instance):
+            self.qemu.spawn(context, instance, image_meta, injected_files, network_info)
+            return
         namespace = namespace_name(instance.uuid)
         _run("ip", "netns", "add", namespace, check=False)  # a retried spawn finds it
         _in(namespace, "ip", "link", "set", "lo", "up")
@@ -112,6 +121,7 @@ class AmphoraDriver(fake.FakeDriverWithoutFakeNodes):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
+        self.qemu.destroy(instance, network_info)
         namespace = namespace_name(instance.uuid)
         self._stop_processes(namespace)
         for vif in network_info or []:
@@ -125,10 +135,16 @@ class AmphoraDriver(fake.FakeDriverWithoutFakeNodes):
 
     def attach_interface(self, context, instance, image_meta, vif):
         super().attach_interface(context, instance, image_meta, vif)
+        if self.qemu.runs(instance):
+            self.qemu.attach(instance, vif)
+            return
         self._plug(namespace_name(instance.uuid), vif, configure=False, default_route=False)
 
     def detach_interface(self, context, instance, vif):
         super().detach_interface(context, instance, vif)
+        if self.qemu.runs(instance):
+            self.qemu.detach(instance, vif)
+            return
         _run("ip", "link", "del", tap_name(vif["id"]), check=False)
 
     # --- the host's side -----------------------------------------------------------------

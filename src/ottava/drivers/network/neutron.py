@@ -162,7 +162,8 @@ class NeutronNetworkDriver:
         with cloud.errors():
             endpoint = self._conn.network.get_endpoint()
         user = openstack.connection.Connection(session=session.Session(
-            auth=token_endpoint.Token(endpoint, token), timeout=cloud.HTTP_TIMEOUT))
+            auth=token_endpoint.Token(endpoint, token), timeout=cloud.HTTP_TIMEOUT,
+            app_name=cloud.APP_NAME))
         viewer = NeutronNetworkDriver.__new__(NeutronNetworkDriver)
         viewer._conn, viewer._settings, viewer._qos = user, self._settings, self._qos
         return viewer
