@@ -20,9 +20,15 @@ for script in setup.sh run.sh stop.sh; do
 done
 [ -x "$root/.venv/bin/pytest" ] || die "missing $root/.venv (install the project first)"
 
+image_pid=""
 stop_cloud() {
   local rc=$?
   trap - EXIT
+  if [ -n "$image_pid" ] && kill -0 "$image_pid" 2>/dev/null; then
+    echo "cloud-tests: stopping the image build" >&2
+    kill -- "-$image_pid" 2>/dev/null || kill "$image_pid" 2>/dev/null || true
+    wait "$image_pid" 2>/dev/null || true
+  fi
   echo "cloud-tests: stopping the mini-openstack" >&2
   if ! "$mos/stop.sh"; then
     echo "cloud-tests: $mos/stop.sh failed" >&2
@@ -37,8 +43,10 @@ trap stop_cloud EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Everything both parallel steps would install, installed here first: two apt-get at once
+# would fight over dpkg's lock.
 missing=""
-for p in qemu-system-x86 qemu-utils genisoimage dnsmasq-base; do
+for p in qemu-system-x86 qemu-utils genisoimage dnsmasq-base mmdebstrap e2fsprogs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
@@ -47,14 +55,18 @@ if [ -n "$missing" ]; then
 fi
 
 started=$SECONDS
-image_pid=""
 if [ -z "${OTTAVA_AMPHORA_IMAGE:-}" ]; then
+  command -v uv >/dev/null 2>&1 || [ -x "$HOME/.local/bin/uv" ] || [ -n "${UV:-}" ] \
+    || die "uv is missing (the image build makes Ottava's wheel with it: make install)"
   export OTTAVA_AMPHORA_IMAGE="$root/build/amphora-image"
   # Built beside the cloud's start (mostly downloads and disk): both are needed before the
-  # tests, neither needs the other.
+  # tests, neither needs the other. In a process group of its own, so that stop_cloud can
+  # stop all of it.
+  set -m
   bash "$root/tools/amphora-image/build.sh" "$OTTAVA_AMPHORA_IMAGE" \
     > "$root/build/amphora-image.log" 2>&1 &
   image_pid=$!
+  set +m
 fi
 "$mos/setup.sh" || die "$mos/setup.sh failed"
 "$mos/run.sh" || die "$mos/run.sh failed (logs: /tmp/mini-openstack/logs)"

@@ -215,7 +215,9 @@ class CloudDeployment:
                 "driver_call_retries": 12},
             "service_auth": {"auth_url": KEYSTONE, "username": self.tag,
                              "password": PASSWORD, "project_name": f"{self.tag}-service"},
-            "nova": {"region_name": REGION},
+            # One compute host: a pair can spread only softly.
+            "nova": {"region_name": REGION, "enable_anti_affinity": True,
+                     "anti_affinity_policy": "soft-anti-affinity"},
             "neutron": {"region_name": REGION},
             "health_manager": {"bind_ip": MGMT_GATEWAY},
         }
@@ -573,8 +575,10 @@ def _holds(compute_id: str, address: str) -> bool:
 def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
         deployment: CloudDeployment, ottava: Ottava) -> None:
     """Both amphorae hold the VIP in their ports' allowed address pairs; keepalived, on the
-    interface each was plugged with, gives it to one. Its server deleted, the other takes
-    the VIP at once and failover brings a new partner."""
+    interface each was plugged with, gives it to one. The pair is in a server group of its own
+    (soft anti-affinity: one compute host here) and its security group lets VRRP in from the
+    pair only. Its server deleted, the other takes the VIP at once and failover brings a new
+    partner; the delete takes the server group and the security group too."""
     api, admin = ottava.api, ottava.admin
     member = Backend("member-3")
     try:
@@ -600,6 +604,15 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
         for amphora in pair:
             port = deployment.admin.network.get_port(amphora["vrrp_port_id"])
             assert {p["ip_address"] for p in port.allowed_address_pairs} == {vip}
+        # The pair in a server group of its own, and VRRP let in from the pair's ports only.
+        (group,) = [g for g in deployment.ottava.compute.server_groups()
+                    if g.name == f"octavia-lb-{lb_id}"]
+        assert "soft-anti-affinity" in (group.policy, *(group.policies or []))
+        assert set(group.member_ids) == {a["compute_id"] for a in pair}
+        [security] = deployment.admin.network.security_groups(name=f"lb-{lb_id}")
+        assert ("112", security.id) in {
+            (r.protocol, r.remote_group_id) for r in deployment.admin.network
+            .security_group_rules(security_group_id=security.id, direction="ingress")}
         assert eventually(lambda: answer(vip), f"HTTP through {vip}", timeout=60) == \
             "member-3"
         holder = eventually(lambda: next((a for a in pair if _holds(a["compute_id"], vip)),

@@ -250,14 +250,18 @@ def test_the_vip_is_guarded_by_a_security_group_of_its_own(deployment: Deploymen
     net, amphora, lb_id = deployment.network, deployment.amphora, str(uuid.uuid4())
     vip = net.allocate_vip(request(deployment, lb_id, subnet_id=deployment.vip4.id))
     plugged = net.plug_vip(amphora, vip)
+    # A tenant's group of the same name is never taken for Ottava's.
+    decoy = deployment.admin.network.create_security_group(
+        name=f"lb-{lb_id}", project_id=deployment.tenant.id)
     wanted = VipAccess(
         load_balancer_id=lb_id, vip_port_id=vip.port_id,
         amphora_port_ids=(plugged.vrrp_port_id,), addresses=(vip.address,),
         openings=(Opening("udp", 53), Opening("tcp", 80, "10.0.0.0/8"),
                   Opening("tcp", 80, "fd00::/8")), pair=True)
     net.set_vip_access(wanted)
-    [group] = deployment.admin.network.security_groups(name=f"lb-{lb_id}")
-    assert group.project_id == deployment.service.id
+    [group] = deployment.admin.network.security_groups(name=f"lb-{lb_id}",
+                                                        project_id=deployment.service.id)
+    assert group.id != decoy.id
     assert _ingress(deployment, group.id) == {
         ("IPv4", "udp", 53, 53, None, None),
         ("IPv4", "tcp", 80, 80, "10.0.0.0/8", None),  # the IPv6 CIDR: no IPv6 VIP
@@ -279,7 +283,9 @@ def test_the_vip_is_guarded_by_a_security_group_of_its_own(deployment: Deploymen
 
     net.unplug_vip(amphora, vip)
     net.deallocate_vip(lb_id, vip)
-    assert list(deployment.admin.network.security_groups(name=f"lb-{lb_id}")) == []
+    assert [g.id for g in deployment.admin.network.security_groups(name=f"lb-{lb_id}")] == \
+        [decoy.id]  # Ottava's gone, the tenant's untouched
+    assert _ingress(deployment, decoy.id) == set()
     net.deallocate_vip(lb_id, vip)  # gone already: fine
 
 
@@ -300,6 +306,8 @@ def test_the_catalog_answers_as_the_caller_sees(deployment: Deployment) -> None:
         name=f"{deployment.tag}-service-only")
     assert net.find_security_group(service_group.id) == service_group.id
     assert theirs.find_security_group(service_group.id) is None
+    # A token Neutron refuses (401) sees nothing: "not found" (a 400), never an error.
+    assert net.as_user("not-a-token").find_subnet(deployment.vip4.id) is None
     seeing_all = neutron.NeutronNetworkDriver(
         dataclasses.replace(deployment.settings, neutron=dataclasses.replace(
             deployment.settings.neutron, allow_invisible_resource_usage=True)))

@@ -193,7 +193,8 @@ class LoadBalancerService(Operations):
                ) -> m.LoadBalancer:
         """`token`: the caller's, with which the security groups and QoS policy it names are
         looked up."""
-        check_vip_guards(self.deps.catalog.as_user(token), values)
+        if values.get("vip_qos_policy_id") or values.get("vip_sg_ids"):
+            check_vip_guards(self.deps.catalog.as_user(token), values)
         with self.change() as change:
             s = change.session
             lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer")

@@ -57,7 +57,7 @@ class MemberService(ChildService):
     def check_outside(self, values: dict[str, Any], ident: str | None, token: str | None
                       ) -> None:
         if ident is None:  # a member's subnet is set at create only
-            check_subnets(self.deps.catalog.as_user(token), [values])
+            check_subnets(self.deps.catalog, [values], token)
 
     def build(self, pool: m.Pool, values: dict[str, Any], monitored: bool) -> m.Member:
         """A new member of `pool`, checked; the caller checks for duplicates and, before
@@ -97,7 +97,7 @@ class MemberService(ChildService):
             address, port = sorted(duplicates)[0]
             raise Invalid(f"Validation failure: Member {address}:{port} appears more than once "
                           "in the request.")
-        check_subnets(self.deps.catalog.as_user(token), wanted)
+        check_subnets(self.deps.catalog, wanted, token)
         with self.change() as change:
             s = change.session
             pool = self.parent(s, {}, pool_id)
@@ -138,10 +138,16 @@ class MemberService(ChildService):
             change.submit(plan, pool_id)
 
 
-def check_subnets(catalog: NetworkCatalog, members: list[dict[str, Any]]) -> None:
-    """Every subnet the members name exists: asked of the network before any transaction."""
-    for subnet_id in dict.fromkeys(v["subnet_id"] for v in members if v.get("subnet_id")):
-        if catalog.find_subnet(subnet_id) is None:
+def check_subnets(catalog: NetworkCatalog, members: list[dict[str, Any]],
+                  token: str | None = None) -> None:
+    """Every subnet the members name exists for the caller (`token`): asked of the network
+    before any transaction, and only when a member names one."""
+    named = list(dict.fromkeys(v["subnet_id"] for v in members if v.get("subnet_id")))
+    if not named:
+        return
+    seen = catalog.as_user(token)
+    for subnet_id in named:
+        if seen.find_subnet(subnet_id) is None:
             raise Invalid(f"Subnet {subnet_id} not found.")
 
 

@@ -33,7 +33,9 @@ import pathlib
 import signal
 import socket
 import subprocess
+import threading
 import time
+import uuid
 from typing import Any
 
 from nova.api.metadata import base as instance_metadata
@@ -104,6 +106,7 @@ class QemuHost:
         self.images = state / "images"
         self.dhcp = state / "dhcp"
         self.tap_name, self.bridge_name = tap_name, bridge_name
+        self._fetching = threading.Lock()
 
     # --- a guest -------------------------------------------------------------------------
 
@@ -156,33 +159,45 @@ class QemuHost:
         return (self.state / instance.uuid / "qemu.pid").exists()
 
     def attach(self, instance: Any, vif: Any) -> None:
+        """Hot-plug the port; plugged already (a retried call): nothing more."""
         self._tap(vif)
         ident = vif["id"][:11]
-        self._qmp(instance, {"execute": "netdev_add", "arguments": {
-            "type": "tap", "id": f"n{ident}", "ifname": self.tap_name(vif["id"]),
-            "script": "no", "downscript": "no"}})
-        self._qmp(instance, {"execute": "device_add", "arguments": {
-            "driver": "virtio-net-pci", "id": f"d{ident}", "netdev": f"n{ident}",
-            "mac": vif["address"]}})
+        for command in ({"execute": "netdev_add", "arguments": {
+                            "type": "tap", "id": f"n{ident}",
+                            "ifname": self.tap_name(vif["id"]),
+                            "script": "no", "downscript": "no"}},
+                        {"execute": "device_add", "arguments": {
+                            "driver": "virtio-net-pci", "id": f"d{ident}",
+                            "netdev": f"n{ident}", "mac": vif["address"]}}):
+            try:
+                self._qmp(instance, command)
+            except RuntimeError as exc:
+                if "Duplicate" not in str(exc) and "already" not in str(exc):
+                    raise
 
     def detach(self, instance: Any, vif: Any) -> None:
+        """Unplug the port (the guest acknowledges it) and drop its tap; gone already, or a
+        QEMU that no longer answers: the tap goes anyway."""
         ident = vif["id"][:11]
-        with contextlib.suppress(RuntimeError):  # unplugged already
+        with contextlib.suppress(RuntimeError, OSError, ValueError):
             self._qmp(instance, {"execute": "device_del", "arguments": {"id": f"d{ident}"}},
-                      until_event="DEVICE_DELETED")
-        with contextlib.suppress(RuntimeError):
+                      until_event=("DEVICE_DELETED", f"d{ident}"))
+        with contextlib.suppress(RuntimeError, OSError, ValueError):
             self._qmp(instance, {"execute": "netdev_del", "arguments": {"id": f"n{ident}"}})
         _run("ip", "link", "del", self.tap_name(vif["id"]), check=False)
 
     # --- the pieces ----------------------------------------------------------------------
 
     def _fetch(self, context: Any, image_id: str) -> pathlib.Path:
+        """Glance's copy of the image, fetched once: the two servers of a pair spawn at the
+        same time, so one fetch waits for the other."""
         self.images.mkdir(parents=True, exist_ok=True)
         path = self.images / image_id
-        if not path.exists():
-            partial = self.images / f"{image_id}.part"
-            images.fetch(context, image_id, str(partial))
-            partial.rename(path)
+        with self._fetching:
+            if not path.exists():
+                partial = self.images / f"{image_id}.{uuid.uuid4().hex}.part"
+                images.fetch(context, image_id, str(partial))
+                partial.rename(path)
         return path
 
     def _tap(self, vif: Any) -> None:
@@ -244,8 +259,16 @@ class QemuHost:
             _stop(self.dhcp / f"{bridge}.pid")
 
     def _qmp(self, instance: Any, command: dict[str, Any],
-             until_event: str | None = None) -> None:
-        """One QMP command to the guest's QEMU; with `until_event`, waits for that event."""
+             until_event: tuple[str, str] | None = None) -> None:
+        """One QMP command to the guest's QEMU; with `until_event` (an event and its
+        device), waits for that event too, even if it came before the command's answer.
+        Every read is bounded by QMP_TIMEOUT (OSError when it runs out)."""
+        seen = False
+
+        def matches(message: dict[str, Any]) -> bool:
+            return until_event is not None and message.get("event") == until_event[0] and \
+                message.get("data", {}).get("device") == until_event[1]
+
         with socket.socket(socket.AF_UNIX) as sock:
             sock.settimeout(QMP_TIMEOUT)
             sock.connect(str(self.state / instance.uuid / "qmp.sock"))
@@ -256,12 +279,11 @@ class QemuHost:
                 stream.flush()
                 while True:
                     answer = json.loads(stream.readline())
+                    seen = seen or matches(answer)
                     if "error" in answer:
                         raise RuntimeError(f"QMP {message['execute']}: {answer['error']}")
                     if "return" in answer:
                         break
             deadline = time.monotonic() + QMP_TIMEOUT
-            while until_event and time.monotonic() < deadline:
-                event = json.loads(stream.readline())
-                if event.get("event") == until_event:
-                    return
+            while until_event and not seen and time.monotonic() < deadline:
+                seen = matches(json.loads(stream.readline()))

@@ -43,6 +43,7 @@ import contextlib
 import ipaddress
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import openstack
@@ -108,6 +109,7 @@ class NeutronNetworkDriver:
         self._conn = connection
         self._settings = settings.neutron
         self._qos: bool | None = None  # whether Neutron has QoS, asked once
+        self._as_caller = False  # a view through a caller's token (`as_user`)
 
     # --- the catalog ---------------------------------------------------------------------
 
@@ -124,36 +126,42 @@ class NeutronNetworkDriver:
             return [_port(p) for p in self._conn.network.ports()]
 
     def find_subnet(self, subnet_id: str) -> Subnet | None:
-        with cloud.errors():
-            found = self._conn.network.find_subnet(subnet_id, ignore_missing=True)
-            return _subnet(found) if found is not None and found.id == subnet_id else None
+        found = self._look(lambda: self._conn.network.find_subnet(subnet_id,
+                                                                  ignore_missing=True))
+        return _subnet(found) if found is not None and found.id == subnet_id else None
 
     def find_network(self, network_id: str) -> Network | None:
-        with cloud.errors():
-            found = self._conn.network.find_network(network_id, ignore_missing=True)
-            return _network(found) if found is not None and found.id == network_id else None
+        found = self._look(lambda: self._conn.network.find_network(network_id,
+                                                                   ignore_missing=True))
+        return _network(found) if found is not None and found.id == network_id else None
 
     def find_port(self, port_id: str) -> Port | None:
-        with cloud.errors():
-            found = self._get_port(port_id)
-            return _port(found) if found is not None else None
+        found = self._look(lambda: self._conn.network.get_port(port_id))
+        return _port(found) if found is not None else None
 
     def find_security_group(self, group_id: str) -> str | None:
-        with cloud.errors():
-            try:
-                return str(self._conn.network.get_security_group(group_id).id)
-            except sdk_errors.NotFoundException:
-                return None
+        found = self._look(lambda: self._conn.network.get_security_group(group_id))
+        return str(found.id) if found is not None else None
 
     def find_qos_policy(self, policy_id: str) -> str | None:
+        if not self._look(self._has_qos):
+            raise Invalid("Validation failure: VIP QoS policy is not allowed in this "
+                          "deployment.")
+        found = self._look(lambda: self._conn.network.get_qos_policy(policy_id))
+        return str(found.id) if found is not None else None
+
+    def _look(self, lookup: Callable[[], Any]) -> Any:
+        """A catalog lookup's answer; None where Neutron has no such thing or, asked with
+        the caller's token, will not show it to them (401, 403: as Octavia, "not found")."""
         with cloud.errors():
-            if not self._has_qos():
-                raise Invalid("Validation failure: VIP QoS policy is not allowed in this "
-                              "deployment.")
             try:
-                return str(self._conn.network.get_qos_policy(policy_id).id)
+                return lookup()
             except sdk_errors.NotFoundException:
                 return None
+            except sdk_errors.HttpException as exc:
+                if self._as_caller and exc.status_code in (401, 403):
+                    return None
+                raise
 
     def as_user(self, token: str | None) -> NeutronNetworkDriver:
         """The catalog through the caller's token, on the same Neutron endpoint."""
@@ -166,6 +174,7 @@ class NeutronNetworkDriver:
             app_name=cloud.APP_NAME))
         viewer = NeutronNetworkDriver.__new__(NeutronNetworkDriver)
         viewer._conn, viewer._settings, viewer._qos = user, self._settings, self._qos
+        viewer._as_caller = True
         return viewer
 
     def _has_qos(self) -> bool:
@@ -217,8 +226,9 @@ class NeutronNetworkDriver:
                 if (vrrp.name or "").startswith(VRRP_PORT_PREFIX) and \
                         vip.address in _pairs(vrrp):
                     self._release_port(vrrp)
-            if port is None or _is_ours(port, load_balancer_id):
-                self._delete_group(load_balancer_id)
+            # The load balancer's VIPs go only with it (or its failed create): its group too,
+            # whoever owns the VIP port (a user's port never held it).
+            self._delete_group(load_balancer_id)
 
     def set_vip_access(self, access: VipAccess) -> None:
         with cloud.errors():
@@ -236,7 +246,9 @@ class NeutronNetworkDriver:
                 if (port.qos_policy_id or None) != access.qos_policy_id:
                     changes["qos_policy_id"] = access.qos_policy_id
                 if changes:
-                    self._conn.network.update_port(port, **changes)
+                    # A port deleted meanwhile (an amphora being replaced) needs nothing.
+                    with contextlib.suppress(sdk_errors.NotFoundException):
+                        self._conn.network.update_port(port, **changes)
 
     # --- amphorae ------------------------------------------------------------------------
 
@@ -352,9 +364,11 @@ class NeutronNetworkDriver:
     # --- steps ---------------------------------------------------------------------------
 
     def _group(self, load_balancer_id: str) -> Any:
-        """The load balancer's security group, made with no ingress rule if missing."""
+        """The load balancer's security group, made with no ingress rule if missing; looked
+        for in Ottava's own project only (a tenant may name a group of theirs the same)."""
         name = security_group_name(load_balancer_id)
-        for group in self._conn.network.security_groups(name=name):
+        for group in self._conn.network.security_groups(
+                name=name, project_id=self._conn.current_project_id):
             return group
         return self._conn.network.create_security_group(
             name=name, description=f"Ottava: the VIP of load balancer {load_balancer_id}")
@@ -362,27 +376,35 @@ class NeutronNetworkDriver:
     def _set_rules(self, group_id: str, wanted: set[tuple[Any, ...]]) -> None:
         """Exactly `wanted` as the group's ingress rules (egress is left as Neutron made
         it: the amphorae reach their members and the health managers)."""
-        present: dict[tuple[Any, ...], str] = {}
-        for rule in self._conn.network.security_group_rules(security_group_id=group_id,
-                                                            direction="ingress"):
-            present[_rule_key(rule)] = rule.id
-        for key, rule_id in present.items():
-            if key not in wanted:
-                self._conn.network.delete_security_group_rule(rule_id, ignore_missing=True)
+        present = self._ingress(group_id)
+        # New rules first, old ones after: a change of allowed_cidrs never closes the port
+        # in between.
         for key in wanted - present.keys():
             ethertype, protocol, port, cidr, remote_group = key
-            # A conflict: made by a concurrent call since the listing, the rule is there.
-            with contextlib.suppress(sdk_errors.ConflictException):
+            try:
                 self._conn.network.create_security_group_rule(
                     security_group_id=group_id, direction="ingress", ether_type=ethertype,
                     protocol=protocol, port_range_min=port, port_range_max=port,
                     remote_ip_prefix=cidr, remote_group_id=remote_group)
+            except sdk_errors.ConflictException:
+                # Made by a concurrent call since the listing, or refused (over quota: a
+                # 409 too): only the first is fine.
+                if key not in self._ingress(group_id):
+                    raise
+        for key, rule_id in present.items():
+            if key not in wanted:
+                self._conn.network.delete_security_group_rule(rule_id, ignore_missing=True)
+
+    def _ingress(self, group_id: str) -> dict[tuple[Any, ...], str]:
+        return {_rule_key(rule): rule.id for rule in self._conn.network.security_group_rules(
+            security_group_id=group_id, direction="ingress")}
 
     def _delete_group(self, load_balancer_id: str) -> None:
         """Delete the load balancer's group once its ports let it go (Neutron refuses, 409,
         while a port being deleted still holds it): a few tries, then Retryable."""
         for group in self._conn.network.security_groups(
-                name=security_group_name(load_balancer_id)):
+                name=security_group_name(load_balancer_id),
+                project_id=self._conn.current_project_id):
             for attempt in range(GROUP_DELETE_TRIES):
                 try:
                     self._conn.network.delete_security_group(group, ignore_missing=True)

@@ -25,12 +25,13 @@ def new_amphorae(job: Job) -> linear_flow.Flow:
 def serve(job: Job) -> linear_flow.Flow:
     """The new amphorae take the VIP only once their HAProxy runs the desired state (it
     binds the VIP before holding it), so the VIP never points at an amphora that would
-    refuse connections; a pair then gets its VRRP settings, and the network in front of the
-    amphorae what to let through."""
+    refuse connections; the network in front of them is told what to let through (before
+    keepalived starts: a new partner's port must be in the pair's security group to hear
+    VRRP), and a pair then gets its VRRP settings."""
     return linear_flow.Flow("serve").add(
         PlugVip(job),
-        ConfigureVrrp(job),
         GuardVip(job),
+        ConfigureVrrp(job),
     )
 
 
