@@ -30,13 +30,13 @@ import re
 import statistics
 import sys
 import time
-from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.cloud import conftest as cloud_conftest  # noqa: E402
 from tests.cloud import test_cloud_load_balancer as cloud  # noqa: E402
+from tests.harness import eventually  # noqa: E402
 
 LOGS = cloud_conftest.ROOT / "logs"
 SERVICES = {"nova": "nova-api-access.log", "neutron": "neutron-access.log",
@@ -55,29 +55,14 @@ def calls_since(marks: dict[str, int]) -> dict[str, int]:
             for service in SERVICES}
 
 
-def wait(check: Any, what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def one_run(deployment: cloud.CloudDeployment, ottava: cloud.Ottava) -> dict[str, float]:
     api, admin = ottava.api, ottava.admin
     member = cloud.Backend("member")
     try:
         marks = {service: len(lines_of(service)) for service in SERVICES}
         started = time.monotonic()
-        created = api.post(cloud.LB, {"loadbalancer": {
-            "name": "bench", "vip_subnet_id": deployment.vip_subnet.id,
-            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
-                           "default_pool": {"name": "pool"}}],
-            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                       "members": [{"address": cloud.VIP_GATEWAY,
-                                    "protocol_port": member.port}]}]}})
+        created = api.post(cloud.LB, cloud.web_load_balancer(deployment, "bench",
+                                                             member.port))
         if created.status_code != 201:
             raise SystemExit(f"create refused: {created.status_code} {created.text}")
         lb_id = created.json()["loadbalancer"]["id"]
@@ -85,7 +70,7 @@ def one_run(deployment: cloud.CloudDeployment, ottava: cloud.Ottava) -> dict[str
         figures: dict[str, float] = {"create_active_s": time.monotonic() - started}
         calls = calls_since(marks)
         vip = lb["vip_address"]
-        wait(lambda: cloud.answer(vip) == "member", f"HTTP through {vip}", 120)
+        eventually(lambda: cloud.answer(vip) == "member", 120, f"HTTP through {vip}")
         figures["http_s"] = time.monotonic() - started
         figures.update({f"calls_{service}": float(n) for service, n in calls.items()})
 
@@ -99,7 +84,7 @@ def one_run(deployment: cloud.CloudDeployment, ottava: cloud.Ottava) -> dict[str
             return len(live) == 1 and live[0]["id"] != old["id"] and \
                 cloud.answer(vip) == "member"
 
-        wait(serving_again, "the VIP served by a new amphora", 300)
+        eventually(serving_again, 300, "the VIP served by a new amphora")
         figures["failover_http_s"] = time.monotonic() - killed
         api.wait(f"{cloud.LB}/{lb_id}", "loadbalancer", timeout=300)
         figures["failover_active_s"] = time.monotonic() - killed

@@ -365,6 +365,18 @@ def ottava(deployment: CloudDeployment) -> Iterator[Ottava]:
         yield running
 
 
+def web_load_balancer(deployment: CloudDeployment, name: str, member_port: int,
+                      **extra: Any) -> dict[str, Any]:
+    """A fully populated create's body: an HTTP listener on port 80 whose pool has one
+    member, the host's backend on the VIP network."""
+    return {"loadbalancer": {
+        "name": name, "vip_subnet_id": deployment.vip_subnet.id, **extra,
+        "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
+                       "default_pool": {"name": "pool"}}],
+        "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                   "members": [{"address": VIP_GATEWAY, "protocol_port": member_port}]}]}}
+
+
 def get(address: str, port: int = 80) -> str:
     conn = http.client.HTTPConnection(address, port, timeout=5)
     try:
@@ -481,14 +493,8 @@ def test_the_amphora_image_boots_from_glance_under_qemu_and_carries_http(
     member = Backend("member-qemu")
     try:
         started = time.monotonic()
-        created = api.post(LB, {"loadbalancer": {
-            "name": "qemu", "vip_subnet_id": deployment.vip_subnet.id,
-            "flavor_id": flavor["id"],
-            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
-                           "default_pool": {"name": "pool"}}],
-            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                       "members": [{"address": VIP_GATEWAY, "protocol_port": member.port}]}],
-        }})
+        created = api.post(LB, web_load_balancer(deployment, "qemu", member.port,
+                                                 flavor_id=flavor["id"]))
         assert created.status_code == 201, created.text
         lb_id = created.json()["loadbalancer"]["id"]
         lb = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=900)
@@ -526,13 +532,7 @@ def test_an_amphora_whose_server_is_deleted_behind_ottavas_back_is_replaced(
     api, admin = ottava.api, ottava.admin
     member = Backend("member-2")
     try:
-        created = api.post(LB, {"loadbalancer": {
-            "name": "failover", "vip_subnet_id": deployment.vip_subnet.id,
-            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
-                           "default_pool": {"name": "pool"}}],
-            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                       "members": [{"address": VIP_GATEWAY, "protocol_port": member.port}]}],
-        }})
+        created = api.post(LB, web_load_balancer(deployment, "failover", member.port))
         assert created.status_code == 201, created.text
         lb_id = created.json()["loadbalancer"]["id"]
         vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=180)["vip_address"]
@@ -588,14 +588,8 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
             "flavorprofile"]
         flavor = admin.post("/v2/lbaas/flavors", {"flavor": {
             "name": "pair", "flavor_profile_id": profile["id"]}}).json()["flavor"]
-        created = api.post(LB, {"loadbalancer": {
-            "name": "pair", "vip_subnet_id": deployment.vip_subnet.id,
-            "flavor_id": flavor["id"],
-            "listeners": [{"name": "web", "protocol": "HTTP", "protocol_port": 80,
-                           "default_pool": {"name": "pool"}}],
-            "pools": [{"name": "pool", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                       "members": [{"address": VIP_GATEWAY, "protocol_port": member.port}]}],
-        }})
+        created = api.post(LB, web_load_balancer(deployment, "pair", member.port,
+                                                 flavor_id=flavor["id"]))
         assert created.status_code == 201, created.text
         lb_id = created.json()["loadbalancer"]["id"]
         vip = api.wait(f"{LB}/{lb_id}", "loadbalancer", timeout=240)["vip_address"]
