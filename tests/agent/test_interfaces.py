@@ -1,6 +1,7 @@
 """`ottava.agent.interfaces.plug` in a network namespace of its own: the interface is found
 by its MAC address, brought up, and made to hold exactly the port's own address and the VIPs
-it is told, both families; a second call with fewer VIPs takes one away; an interface that
+it is told, both families, and routes the subnet's host routes through it (exactly those);
+a second call with fewer VIPs takes one away; an interface that
 appears a moment after the call (a NIC hot-plugged into a VM) is waited for; an unknown MAC is
 reported, after the wait, and changes nothing. `plug` runs from a thread inside the
 namespace, as the agent's request threads do (`ottava.agent.netns.run_inside`)."""
@@ -59,6 +60,36 @@ def test_the_port_holds_exactly_its_address_and_the_vips(namespace: str) -> None
     netns.run_inside(namespace, interfaces.plug, fewer)
     assert held(namespace)[1] == {"198.51.100.5/24", "198.51.100.10/32"}
     assert ip("-j", "addr").count("198.51.100.") == 0  # the host's namespace untouched
+
+
+def routes(namespace: str) -> set[tuple[str, str]]:
+    found = set()
+    for family in ("-4", "-6"):
+        for route in json.loads(ip("-n", namespace, "-j", family, "route", "show", "dev",
+                                   "eth1")):
+            if route.get("gateway"):
+                found.add((route["dst"], route["gateway"]))
+    return found
+
+
+def test_the_subnets_host_routes_go_through_the_port(namespace: str) -> None:
+    ip("-n", namespace, "link", "set", "peer1", "up")
+    request: InterfacePlug = {
+        "mac": MAC, "address": "198.51.100.5", "prefixlen": 24, "vips": [],
+        "routes": [{"destination": "10.9.0.0/16", "nexthop": "198.51.100.1"},
+                   {"destination": "0.0.0.0/0", "nexthop": "198.51.100.254"}]}
+    netns.run_inside(namespace, interfaces.plug, request)
+    assert routes(namespace) == {("10.9.0.0/16", "198.51.100.1"),
+                                 ("default", "198.51.100.254")}
+    netns.run_inside(namespace, interfaces.plug, request)  # idempotent
+    assert len(routes(namespace)) == 2
+
+    fewer: InterfacePlug = {**request, "routes": [
+        {"destination": "10.9.0.0/16", "nexthop": "198.51.100.2"}]}
+    netns.run_inside(namespace, interfaces.plug, fewer)
+    assert routes(namespace) == {("10.9.0.0/16", "198.51.100.2")}
+    netns.run_inside(namespace, interfaces.plug, {**request, "routes": []})
+    assert routes(namespace) == set()
 
 
 def test_an_interface_that_appears_later_is_waited_for(namespace: str) -> None:

@@ -58,6 +58,8 @@ VIRT = pathlib.Path(__file__).parent / "virt"
 VIP_CIDR, VIP_GATEWAY = "198.51.100.0/25", "198.51.100.1"
 MGMT_CIDR, MGMT_GATEWAY = "198.51.100.128/26", "198.51.100.129"
 MEMBER_CIDR, MEMBER_GATEWAY = "198.51.100.192/26", "198.51.100.193"
+# A host route of the member subnet: only ever inside the amphorae (routed through their port).
+MEMBER_HOST_ROUTE = {"destination": "10.99.0.0/16", "nexthop": MEMBER_GATEWAY}
 OTTAVA = pathlib.Path(sys.executable).parent / "ottava"
 LB = "/v2/lbaas/loadbalancers"
 NOTHING = {"servers": [], "ports": [], "security groups": [], "server groups": []}
@@ -189,6 +191,7 @@ class CloudDeployment:
                                              project_id=self.tenant.id)
         self.member_subnet = net.create_subnet(network_id=self.member_net.id, ip_version=4,
                                                cidr=MEMBER_CIDR, gateway_ip=MEMBER_GATEWAY,
+                                               host_routes=[MEMBER_HOST_ROUTE],
                                                project_id=self.tenant.id)
         self.flavor = self.admin.compute.create_flavor(name=self.tag, ram=512, vcpus=1, disk=1)
         self.image = self.ottava.image.create_image(
@@ -642,7 +645,8 @@ def test_an_active_standby_pair_moves_its_vip_by_vrrp_over_neutron_ports(
 def test_a_member_on_another_subnet_gets_the_amphora_a_port_there(
         deployment: CloudDeployment, ottava: Ottava) -> None:
     """A member naming a subnet the amphora is not on: the amphora gets a port there,
-    configured by its agent, and loses it when no member names the subnet any more."""
+    configured by its agent with the subnet's host routes, and loses it when no member names
+    the subnet any more."""
     api, admin = ottava.api, ottava.admin
     member = Backend("member-4", MEMBER_GATEWAY)
     try:
@@ -665,6 +669,12 @@ def test_a_member_on_another_subnet_gets_the_amphora_a_port_there(
             [(deployment.member_net.id, amphora["compute_id"])]
         assert eventually(lambda: answer(vip), f"HTTP through {vip}", timeout=60) == \
             "member-4"
+        # The subnet's host route goes through that port, inside the amphora.
+        [route] = json.loads(subprocess.run(
+            ["ip", "-n", f"amp-{amphora['compute_id']}", "-j", "route", "show",
+             MEMBER_HOST_ROUTE["destination"]], capture_output=True, text=True, timeout=20,
+            check=True).stdout)
+        assert route["gateway"] == MEMBER_GATEWAY
 
         (gone,) = api.get(f"/v2/lbaas/pools/{pool_id}/members").json()["members"]
         assert api.delete(f"/v2/lbaas/pools/{pool_id}/members/{gone['id']}").status_code == 204

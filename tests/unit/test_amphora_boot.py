@@ -116,3 +116,21 @@ def test_the_nova_driver_refuses_to_start_without_what_it_boots(
     settings = DriverSettings(state_dir=tmp_path, compute="nova", nova=NovaSettings(**values))
     with pytest.raises(ValueError, match="amp_image_tag, amp_flavor_id and"):
         nova.NovaComputeDriver(settings, connection=object())
+
+
+def test_an_interface_plug_with_and_without_routes() -> None:
+    """`routes` came after the first version of the plug: optional, checked when given."""
+    plain = {"mac": "02:00:5E:00:53:51", "address": "198.51.100.5", "prefixlen": 24,
+             "vips": []}
+    assert "routes" not in agent_api.parse_interface_plug(plain)
+    routed = agent_api.parse_interface_plug(
+        {**plain, "routes": [{"destination": "10.9.0.0/16", "nexthop": "198.51.100.1"}]})
+    assert routed["routes"] == [{"destination": "10.9.0.0/16", "nexthop": "198.51.100.1"}]
+    assert routed["mac"] == "02:00:5e:00:53:51"
+    for bad in ([{"destination": "10.9.0.0/16"}], [{"destination": "10.9.0.1/16",
+                                                    "nexthop": "198.51.100.1"}],
+                [{"destination": "nowhere", "nexthop": "198.51.100.1"}], "10.9.0.0/16"):
+        with pytest.raises(ValueError, match="route"):
+            agent_api.parse_interface_plug({**plain, "routes": bad})
+    with pytest.raises(ValueError, match="exactly the keys"):
+        agent_api.parse_interface_plug({**plain, "gateway": "198.51.100.1"})

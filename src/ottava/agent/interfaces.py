@@ -5,7 +5,8 @@ API does, since nothing else inside the amphora configures a port attached after
 APPEAR_WAIT seconds for it: a NIC hot-plugged into a VM shows up a moment after Nova says it
 is attached), brings it up and makes
 it hold exactly the port's own address and the VIPs it is told (others it held before are
-removed, so the same call also unplugs a VIP), then announces each IPv4 address with a
+removed, so the same call also unplugs a VIP), routes the subnet's host routes through it
+(exactly those: a route that is no longer wanted goes), then announces each IPv4 address with a
 gratuitous ARP so neighbours forget where the VIP was before. It runs `ip` (iproute2), forked
 from the calling thread: in a local amphora that thread is inside the amphora's namespace,
 and `ip` acts there. Every command has a timeout.
@@ -48,10 +49,29 @@ def plug(request: InterfacePlug) -> str:
         # nodad: a VIP is shared by design (a pair), duplicate detection would disable it
         extra = ["nodad"] if ":" in address else []
         _ip("addr", "replace", address, "dev", ifname, *extra)
+    _set_routes(ifname, {(r["destination"], r["nexthop"]) for r in request.get("routes", [])})
     for address in [request["address"], *request["vips"]]:
         if ipaddress.ip_address(address).version == 4:
             announce(ifname, address)
     return ifname
+
+
+def _set_routes(ifname: str, wanted: set[tuple[str, str]]) -> None:
+    """Exactly `wanted` (destination, nexthop) as the static routes through `ifname`: the
+    subnet's host routes. Routes the kernel made (the subnet's own) are left alone."""
+    held = set()
+    for family in ("-4", "-6"):
+        for route in json.loads(_ip("-j", family, "route", "show", "dev", ifname,
+                                    "proto", "static") or "[]"):
+            if route.get("gateway"):
+                destination = route["dst"]
+                if destination == "default":
+                    destination = "0.0.0.0/0" if family == "-4" else "::/0"
+                held.add((str(ipaddress.ip_network(destination)), route["gateway"]))
+    for destination, nexthop in sorted(held - wanted):
+        _ip("route", "del", destination, "via", nexthop, "dev", ifname)
+    for destination, nexthop in sorted(wanted - held):
+        _ip("route", "replace", destination, "via", nexthop, "dev", ifname, "proto", "static")
 
 
 def _by_mac(mac: str) -> str:

@@ -14,8 +14,9 @@ REST amphora driver (`ottava.drivers.amphora.rest`) calls it. It is HTTPS with m
                              the peer; 200 {"changed": bool}; 400 refused settings
     DELETE /v1/vrrp          204: keepalived stopped (idempotent)
     PUT    /v1/interface     body: InterfacePlug (a VM amphora's port attached after boot, on
-                             a VIP network): the interface with that MAC is up and holds
-                             exactly `address`/`prefixlen` and `vips`; 200 {"ifname"};
+                             a VIP or member network): the interface with that MAC is up
+                             and holds exactly `address`/`prefixlen` and `vips`, and the
+                             subnet's host `routes` through it; 200 {"ifname"};
                              400 a bad body, 404 no interface has that MAC
     PUT    /v1/certificate   body: Certificate; 204 once new connections are served with it
                              (open ones keep theirs: no downtime); 400 a pair that does not
@@ -130,20 +131,32 @@ def parse_vrrp(document: Any) -> VrrpConfig:
     return document  # type: ignore[return-value]
 
 
-class InterfacePlug(TypedDict):
-    """What a VM amphora's interface on a VIP network holds (Octavia's plug API)."""
+class HostRoute(TypedDict):
+    destination: str  # a CIDR
+    nexthop: str  # an address on the interface's subnet
 
+
+class _InterfacePlugBase(TypedDict):
     mac: str  # which interface: the port's MAC address
     address: str  # the port's own fixed IP (the amphora's VRRP address)
     prefixlen: int  # of the port's subnet
     vips: list[str]  # the VIP addresses it answers for ([] in a pair: keepalived's)
 
 
+class InterfacePlug(_InterfacePlugBase, total=False):
+    """What a VM amphora's interface on a VIP or member network holds (Octavia's plug API).
+    `routes`, the subnet's host routes, came after the first version: optional (absent:
+    none), and a controller sends it only when there are some, so older agents still serve."""
+
+    routes: list[HostRoute]
+
+
 def parse_interface_plug(document: Any) -> InterfacePlug:
     """Check an InterfacePlug; ValueError names what is wrong."""
     keys = {"mac", "address", "prefixlen", "vips"}
-    if not isinstance(document, dict) or set(document) != keys:
-        raise ValueError(f"an interface plug has exactly the keys {sorted(keys)}")
+    if not isinstance(document, dict) or not keys <= set(document) <= keys | {"routes"}:
+        raise ValueError(f"an interface plug has exactly the keys {sorted(keys)} "
+                         "(and 'routes')")
     mac = document["mac"]
     if not isinstance(mac, str) or len(mac) != 17 or \
             not all(part and set(part) <= set("0123456789abcdefABCDEF")
@@ -160,8 +173,23 @@ def parse_interface_plug(document: Any) -> InterfacePlug:
     if not isinstance(prefixlen, int) or isinstance(prefixlen, bool) or \
             not 1 <= prefixlen <= own.max_prefixlen:
         raise ValueError("interface plug: 'prefixlen' does not fit the address")
-    return {"mac": mac.lower(), "address": str(own), "prefixlen": prefixlen,
-            "vips": [str(v) for v in vips]}
+    plug: InterfacePlug = {"mac": mac.lower(), "address": str(own), "prefixlen": prefixlen,
+                           "vips": [str(v) for v in vips]}
+    if "routes" in document:
+        plug["routes"] = _host_routes(document["routes"])
+    return plug
+
+
+def _host_routes(routes: Any) -> list[HostRoute]:
+    if not isinstance(routes, list) or not all(
+            isinstance(r, dict) and set(r) == {"destination", "nexthop"} for r in routes):
+        raise ValueError("interface plug: 'routes' is a list of "
+                         "{\"destination\": CIDR, \"nexthop\": address}")
+    try:
+        return [{"destination": str(ipaddress.ip_network(r["destination"])),
+                 "nexthop": str(ipaddress.ip_address(r["nexthop"]))} for r in routes]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"interface plug: a route is wrong: {exc}") from exc
 
 
 class Certificate(TypedDict):

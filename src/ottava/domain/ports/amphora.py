@@ -37,10 +37,11 @@ class AmphoraAgent(Protocol):
         ...
 
     def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
-                       vips: list[str]) -> str:
+                       vips: list[str], routes: tuple[tuple[str, str], ...] = ()) -> str:
         """Make the amphora's interface with `mac` hold exactly `address`/`prefixlen` and
-        `vips` (a VM's port attached after boot: nothing else inside configures it); its
-        name (where keepalived holds the VIP in a pair)."""
+        `vips`, and route the subnet's host `routes` (destination, nexthop) through it (a
+        VM's port attached after boot: nothing else inside configures it); its name (where
+        keepalived holds the VIP in a pair)."""
         ...
 
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:

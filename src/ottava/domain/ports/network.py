@@ -70,6 +70,7 @@ class PluggedVip:
     vrrp_port_id: str
     mac: str | None = None
     prefixlen: int | None = None
+    routes: tuple[tuple[str, str], ...] = ()  # the subnet's host routes (destination, nexthop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,7 @@ class PluggedPort:
     mac: str
     address: str
     prefixlen: int
+    routes: tuple[tuple[str, str], ...] = ()  # the subnet's host routes (destination, nexthop)
 
 
 @dataclasses.dataclass(frozen=True)

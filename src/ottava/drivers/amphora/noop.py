@@ -29,9 +29,10 @@ class NoopAmphoraDriver:
         self.certificates[amphora.id] = cert_pem
 
     def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
-                       vips: list[str]) -> str:
+                       vips: list[str], routes: tuple[tuple[str, str], ...] = ()) -> str:
         plugged = self.interfaces.setdefault(amphora.id, {})
-        plugged[mac] = {"address": address, "prefixlen": prefixlen, "vips": vips}
+        plugged[mac] = {"address": address, "prefixlen": prefixlen, "vips": vips,
+                        "routes": list(routes)}
         return f"eth{list(plugged).index(mac) + 1}"  # eth0 is the management port
 
     def stats(self, amphora: AmphoraRef) -> dict[str, dict[str, int]]:

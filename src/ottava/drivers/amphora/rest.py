@@ -106,9 +106,11 @@ class RestAmphoraDriver:
         self._call(amphora, "PUT", api.CERTIFICATE, body)
 
     def plug_interface(self, amphora: AmphoraRef, mac: str, address: str, prefixlen: int,
-                       vips: list[str]) -> str:
+                       vips: list[str], routes: tuple[tuple[str, str], ...] = ()) -> str:
         plug: api.InterfacePlug = {"mac": mac, "address": address, "prefixlen": prefixlen,
                                    "vips": vips}
+        if routes:  # only then: an agent of the first version knows no routes
+            plug["routes"] = [{"destination": d, "nexthop": n} for d, n in routes]
         answer = self._call(amphora, "PUT", api.INTERFACE, plug)
         if not isinstance(answer, dict) or not isinstance(answer.get("ifname"), str):
             raise Fatal(f"agent of amphora {amphora.id}: PUT {api.INTERFACE} answered "

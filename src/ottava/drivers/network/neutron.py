@@ -273,7 +273,8 @@ class NeutronNetworkDriver:
             # The amphora configures the port itself (the agent's PUT /v1/interface).
             return PluggedVip(vrrp_ip=own["ip_address"], vrrp_port_id=port.id,
                               mac=port.mac_address,
-                              prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen)
+                              prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen,
+                              routes=_host_routes(subnet))
 
     def unplug_vip(self, amphora: AmphoraRef, vip: Vip) -> None:
         with cloud.errors():
@@ -317,7 +318,8 @@ class NeutronNetworkDriver:
                 plugged.append(PluggedPort(
                     port_id=port.id, subnet_id=subnet_id, mac=port.mac_address,
                     address=port.fixed_ips[0]["ip_address"],
-                    prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen))
+                    prefixlen=ipaddress.ip_network(subnet.cidr).prefixlen,
+                    routes=_host_routes(subnet)))
             return plugged
 
     # --- what the cloud holds (`ottava.domain.ports.inventory`) ---------------------------
@@ -525,6 +527,12 @@ def _contains(cidr: str, address: str) -> bool:
         return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
     except ValueError:
         return False
+
+
+def _host_routes(subnet: Any) -> tuple[tuple[str, str], ...]:
+    """The subnet's host routes (destination, nexthop), for the amphora to route through
+    its port there, as Octavia's amphorae do."""
+    return tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes or [])
 
 
 def _is_uuid(text: str) -> bool:

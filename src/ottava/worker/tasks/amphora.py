@@ -44,7 +44,8 @@ class ApplySpec(WorkerTask):
         the amphora's agent before HAProxy checks the members there."""
         ref = amphora_ref(amp)
         for port in self.deps.network.set_member_subnets(ref, subnets):
-            self.deps.amphora.plug_interface(ref, port.mac, port.address, port.prefixlen, [])
+            self.deps.amphora.plug_interface(ref, port.mac, port.address, port.prefixlen, [],
+                                             port.routes)
 
     def _resolved(self, spec: dict[str, Any], lb_id: str | None) -> dict[str, Any]:
         store = self.deps.certificates

@@ -54,7 +54,8 @@ class PlugVip(WorkerTask):
                 # keepalived's to hold, the port only gets its own address.
                 held = [] if topology.holds_vip_by_vrrp(amp.role) else [v.address for v in vips]
                 interface = self.deps.amphora.plug_interface(
-                    amphora_ref(amp), plugged.mac, plugged.vrrp_ip, plugged.prefixlen, held)
+                    amphora_ref(amp), plugged.mac, plugged.vrrp_ip, plugged.prefixlen, held,
+                    plugged.routes)
             with self.deps.db.transaction() as s:
                 s.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
                     vrrp_ip=plugged.vrrp_ip, vrrp_port_id=plugged.vrrp_port_id,
