@@ -61,6 +61,22 @@ def tap_name(port_id: str) -> str:
     return f"tap{port_id[:11]}"
 
 
+def bridge_mac(network_id: str) -> str:
+    """A bridge's own MAC: left to itself a bridge takes the lowest MAC of its ports, which
+    changes as servers come and go, and every guest's ARP entry for the host goes stale."""
+    return "02:" + ":".join(network_id.replace("-", "")[i:i + 2] for i in range(0, 10, 2))
+
+
+def ensure_bridge(network_id: str) -> str:
+    """The network's bridge, up, with its own MAC (made if missing)."""
+    bridge = bridge_name(network_id)
+    if not _link_exists(bridge):
+        _run("ip", "link", "add", "name", bridge, "type", "bridge", check=False)
+        _run("ip", "link", "set", bridge, "address", bridge_mac(network_id))
+    _run("ip", "link", "set", bridge, "up")
+    return bridge
+
+
 def _run(*argv: str, check: bool = True) -> str:
     done = subprocess.run(list(argv), capture_output=True, text=True, timeout=TIMEOUT,
                           check=False)
@@ -97,7 +113,7 @@ class AmphoraDriver(fake.FakeDriverWithoutFakeNodes):
                                                  "/tmp/ottava-nova-amphorae"))
         self.agent = os.environ.get("OTTAVA_AGENT", "ottava")
         self.state.mkdir(parents=True, exist_ok=True)
-        self.qemu = qemu_guest.QemuHost(self.state, tap_name, bridge_name)
+        self.qemu = qemu_guest.QemuHost(self.state, tap_name, bridge_name, ensure_bridge)
 
     # --- Nova's calls --------------------------------------------------------------------
 
@@ -150,10 +166,7 @@ class AmphoraDriver(fake.FakeDriverWithoutFakeNodes):
     # --- the host's side -----------------------------------------------------------------
 
     def _plug(self, namespace: str, vif, configure: bool, default_route: bool) -> None:
-        bridge, tap = bridge_name(vif["network"]["id"]), tap_name(vif["id"])
-        if not _link_exists(bridge):
-            _run("ip", "link", "add", "name", bridge, "type", "bridge", check=False)
-        _run("ip", "link", "set", bridge, "up")
+        bridge, tap = ensure_bridge(vif["network"]["id"]), tap_name(vif["id"])
         if _link_exists(tap):
             return  # plugged already (a retried call)
         peer = f"tmp{vif['id'][:11]}"

@@ -101,11 +101,16 @@ def _stop(pidfile: pathlib.Path) -> None:
 class QemuHost:
     """The QEMU guests and the DHCP servers of one nova-compute."""
 
-    def __init__(self, state: pathlib.Path, tap_name: Any, bridge_name: Any) -> None:
+    def __init__(self, state: pathlib.Path, tap_name: Any, bridge_name: Any,
+                 ensure_bridge: Any) -> None:
+        """`tap_name(port id)`, `bridge_name(network id)`, `ensure_bridge(network id)`: the
+        amphora driver's, which names taps and bridges and makes bridges (with a MAC of
+        their own) for both kinds of server."""
         self.state = state
         self.images = state / "images"
         self.dhcp = state / "dhcp"
         self.tap_name, self.bridge_name = tap_name, bridge_name
+        self.ensure_bridge = ensure_bridge
         self._fetching = threading.Lock()
 
     # --- a guest -------------------------------------------------------------------------
@@ -201,9 +206,7 @@ class QemuHost:
         return path
 
     def _tap(self, vif: Any) -> None:
-        tap, bridge = self.tap_name(vif["id"]), self.bridge_name(vif["network"]["id"])
-        _run("ip", "link", "add", "name", bridge, "type", "bridge", check=False)
-        _run("ip", "link", "set", bridge, "up")
+        tap, bridge = self.tap_name(vif["id"]), self.ensure_bridge(vif["network"]["id"])
         _run("ip", "tuntap", "add", "dev", tap, "mode", "tap", check=False)
         _run("ip", "link", "set", tap, "master", bridge, "up")
 
@@ -216,7 +219,7 @@ class QemuHost:
     def _lease(self, vif: Any) -> None:
         """The port's IPv4 address for its MAC from the bridge's dnsmasq (started if
         needed, told to re-read its hosts when running)."""
-        bridge = self.bridge_name(vif["network"]["id"])
+        bridge = self.ensure_bridge(vif["network"]["id"])
         subnets = [s for s in vif["network"]["subnets"]
                    if ipaddress.ip_network(str(s["cidr"])).version == 4 and s["ips"]]
         if not subnets:
