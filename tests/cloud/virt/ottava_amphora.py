@@ -78,11 +78,7 @@ def ensure_bridge(network_id: str) -> str:
 
 
 def _run(*argv: str, check: bool = True) -> str:
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=TIMEOUT,
-                          check=False)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
-    return done.stdout
+    return qemu_guest.run(*argv, check=check, timeout=TIMEOUT)
 
 
 def _in(namespace: str, *argv: str, check: bool = True) -> str:

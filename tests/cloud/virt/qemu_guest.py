@@ -54,8 +54,9 @@ def wanted(instance: Any) -> bool:
     return bool(getattr(instance, "kernel_id", None))
 
 
-def _run(*argv: str, check: bool = True) -> str:
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=TIMEOUT,
+def run(*argv: str, check: bool = True, timeout: float = TIMEOUT) -> str:
+    """A command's output; RuntimeError with its stderr when it fails and `check`."""
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
                           check=False)
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
@@ -125,8 +126,8 @@ class QemuHost:
         kernel = self._fetch(context, instance.kernel_id)
         ramdisk = self._fetch(context, instance.ramdisk_id) if instance.ramdisk_id else None
         overlay = folder / "disk.qcow2"
-        backing = json.loads(_run("qemu-img", "info", "--output=json", str(disk)))["format"]
-        _run("qemu-img", "create", "-q", "-f", "qcow2", "-F", backing, "-b", str(disk),
+        backing = json.loads(run("qemu-img", "info", "--output=json", str(disk)))["format"]
+        run("qemu-img", "create", "-q", "-f", "qcow2", "-F", backing, "-b", str(disk),
              str(overlay))
         drive = folder / "config-drive.iso"
         metadata = instance_metadata.InstanceMetadata(instance, content=injected_files,
@@ -157,7 +158,7 @@ class QemuHost:
         folder = self.state / instance.uuid
         _stop(folder / "qemu.pid")
         for vif in network_info or []:
-            _run("ip", "link", "del", self.tap_name(vif["id"]), check=False)
+            run("ip", "link", "del", self.tap_name(vif["id"]), check=False)
             self._unlease(vif)
 
     def runs(self, instance: Any) -> bool:
@@ -189,7 +190,7 @@ class QemuHost:
                       until_event=("DEVICE_DELETED", f"d{ident}"))
         with contextlib.suppress(RuntimeError, OSError, ValueError):
             self._qmp(instance, {"execute": "netdev_del", "arguments": {"id": f"n{ident}"}})
-        _run("ip", "link", "del", self.tap_name(vif["id"]), check=False)
+        run("ip", "link", "del", self.tap_name(vif["id"]), check=False)
 
     # --- the pieces ----------------------------------------------------------------------
 
@@ -207,8 +208,8 @@ class QemuHost:
 
     def _tap(self, vif: Any) -> None:
         tap, bridge = self.tap_name(vif["id"]), self.ensure_bridge(vif["network"]["id"])
-        _run("ip", "tuntap", "add", "dev", tap, "mode", "tap", check=False)
-        _run("ip", "link", "set", tap, "master", bridge, "up")
+        run("ip", "tuntap", "add", "dev", tap, "mode", "tap", check=False)
+        run("ip", "link", "set", tap, "master", bridge, "up")
 
     def _nic(self, vif: Any) -> list[str]:
         ident = vif["id"][:11]

@@ -98,18 +98,20 @@ def security_group_name(load_balancer_id: str) -> str:
 class NeutronNetworkDriver:
     """Both network ports (`NetworkCatalog` and `NetworkPlumbing`) over Neutron."""
 
-    def __init__(self, settings: DriverSettings, connection: Any | None = None) -> None:
+    def __init__(self, settings: DriverSettings, connection: Any | None = None,
+                 as_caller: bool = False) -> None:
         """`connection`: an openstacksdk Connection to use instead of one made from
-        `settings.service_auth`."""
+        `settings.service_auth`; `as_caller`: it speaks with a caller's token (`as_user`)."""
         if connection is None:
             if settings.service_auth is None:
                 raise ValueError("The neutron network driver needs [service_auth]")
             connection = cloud.connect(settings.service_auth, settings.neutron.region_name,
                                        settings.neutron.endpoint_type)
         self._conn = connection
+        self._driver_settings = settings
         self._settings = settings.neutron
         self._qos: bool | None = None  # whether Neutron has QoS, asked once
-        self._as_caller = False  # a view through a caller's token (`as_user`)
+        self._as_caller = as_caller
 
     # --- the catalog ---------------------------------------------------------------------
 
@@ -172,10 +174,7 @@ class NeutronNetworkDriver:
         user = openstack.connection.Connection(session=session.Session(
             auth=token_endpoint.Token(endpoint, token), timeout=cloud.HTTP_TIMEOUT,
             app_name=cloud.APP_NAME))
-        viewer = NeutronNetworkDriver.__new__(NeutronNetworkDriver)
-        viewer._conn, viewer._settings, viewer._qos = user, self._settings, self._qos
-        viewer._as_caller = True
-        return viewer
+        return NeutronNetworkDriver(self._driver_settings, connection=user, as_caller=True)
 
     def _has_qos(self) -> bool:
         if self._qos is None:
