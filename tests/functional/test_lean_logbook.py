@@ -110,3 +110,81 @@ def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> N
     assert saved_states(db)["third"] == "SUCCESS"
     resumed.get_connection().destroy_logbook(OPERATION)
     assert progress(db) is None
+
+
+class Plain(task.Task):
+    """Provides nothing and reverts nothing: whether it ran matters to no resumed engine."""
+
+    def execute(self) -> None:
+        RUNS.append(self.name)
+
+
+class Undoable(task.Task):
+    def execute(self) -> None:
+        RUNS.append(self.name)
+
+    def revert(self, *args: Any, **kwargs: Any) -> None:
+        RUNS.append(f"revert {self.name}")
+
+
+def mixed_flow() -> Any:
+    return linear_flow.Flow("mixed").add(Step("made", provides="a"), Plain("plain"),
+                                         Undoable("undoable"), Plain("last"))
+
+
+def test_a_task_with_nothing_to_resume_is_not_written_and_runs_again_when_resumed(
+        db: Database) -> None:
+    assert flow_engine.nothing_to_resume(mixed_flow()) == {"plain", "last"}
+    settings = WorkerSettings()
+    backend = persistence.backend(settings, db, OPERATION, 1)
+    conn = backend.get_connection()
+    book = tf_models.LogBook("operation", uuid=OPERATION)
+    detail = tf_models.FlowDetail("mixed", uuid=OPERATION)
+    book.add(detail)
+    conn.save_logbook(book)
+    writes: list[str] = []
+    update_atom = conn.update_atom_details
+
+    def counted(atom_detail: Any) -> Any:
+        writes.append(f"{atom_detail.name}:{atom_detail.state}")
+        return update_atom(atom_detail)
+
+    conn.update_atom_details = counted
+
+    RUNS.clear()
+    states = flow_engine.load(mixed_flow(), detail, backend, settings).run_iter()
+    for _ in states:  # stop (as a crash would) once the undoable task's outcome is saved
+        if "undoable:SUCCESS" in writes:
+            break
+    states.close()
+    assert RUNS == ["made", "plain", "undoable"]
+    assert writes == ["made:SUCCESS", "undoable:SUCCESS"]  # the plain task's was not written
+    assert saved_states(db) == {"made": "SUCCESS", "plain": "PENDING",
+                                "undoable": "SUCCESS", "last": "PENDING"}
+
+    # Resumed from the row: the plain task runs again (it is safe to), nothing saved does.
+    resumed = persistence.backend(settings, db, OPERATION, 1)
+    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
+    RUNS.clear()
+    flow_engine.load(mixed_flow(), saved, resumed, settings).run()
+    assert RUNS == ["plain", "last"]
+
+
+def test_a_failure_after_an_unsaved_success_still_reverts_what_can_be_undone(
+        db: Database) -> None:
+    class Broken(task.Task):
+        def execute(self) -> None:
+            raise RuntimeError("broken")
+
+    settings = WorkerSettings()
+    backend = persistence.backend(settings, db, OPERATION, 1)
+    book = tf_models.LogBook("operation", uuid=OPERATION)
+    detail = tf_models.FlowDetail("mixed", uuid=OPERATION)
+    book.add(detail)
+    backend.get_connection().save_logbook(book)
+    failing = linear_flow.Flow("failing").add(Undoable("undoable"), Plain("plain"),
+                                              Broken("broken"))
+    RUNS.clear()
+    with pytest.raises(RuntimeError, match="broken"):
+        flow_engine.load(failing, detail, backend, settings).run()
+    assert RUNS == ["undoable", "plain", "revert undoable"]

@@ -33,6 +33,24 @@ def test_load_balancer_reaches_active_with_octavia_fields(api: Client) -> None:
     assert lb["listeners"] == [] and lb["pools"] == []
 
 
+def test_a_load_balancer_create_answers_the_row_it_wrote(api: Client) -> None:
+    """The answer is made from the new row without reading it back: it is what a read of
+    that row answers, field for field (but what the worker has moved since)."""
+    moved = {"provisioning_status", "operating_status", "updated_at"}
+    for body in ({"vip_subnet_id": VIP_SUBNET},
+                 {"vip_subnet_id": VIP_SUBNET, "name": "n", "description": "d" * 255,
+                  "admin_state_up": False, "tags": ["b", "a", "é"],
+                  "vip_address": "10.0.0.77"}):
+        resp = api.post(LB, {"loadbalancer": body})
+        assert resp.status_code == 201, resp.text
+        created = resp.json()["loadbalancer"]
+        read = api.wait(f"{LB}/{created['id']}", "loadbalancer")
+        assert set(created) == set(read)
+        assert {k: v for k, v in created.items() if k not in moved} == \
+            {k: v for k, v in read.items() if k not in moved}
+        assert created["updated_at"] is None and created["listeners"] == []
+
+
 def test_full_tree_create_update_delete(api: Client, lb: dict) -> None:
     lb_path = f"{LB}/{lb['id']}"
     listener = create(api, "/v2/lbaas/listeners", "listener",

@@ -123,9 +123,9 @@ def render(resource: f.Resource, obj: Any, fields: list[str] | None = None) -> d
         stamp = out.get(name)
         if stamp is not None:
             out[name] = stamp.isoformat(timespec="seconds")
-    for name in plan.lists:
+    for name in plan.lists:  # tags: in one order whatever order the database reads them in
         if out.get(name) is not None:
-            out[name] = list(out[name])
+            out[name] = sorted(out[name])
     for name, compute in plan.computed:
         if name in out:
             out[name] = compute(obj)

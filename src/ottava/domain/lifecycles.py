@@ -112,9 +112,10 @@ DELETABLE = frozenset({_P.ACTIVE, _P.ERROR})
 
 _A = AmphoraStatus
 AMPHORA = Lifecycle("amphora status", "status", _table({
-    # A new row, or a spare taken by a create or failover: a taken spare is booted already,
-    # so it goes straight to ALLOCATED.
-    _A.PENDING_CREATE: {_A.BOOTING, _A.ALLOCATED, _A.ERROR, _A.DELETED},
+    # A new row, or a spare taken by a create or failover: once its instance runs it serves
+    # (ALLOCATED) or waits as a spare (READY); a taken spare runs already. BOOTING is what
+    # rows written by earlier versions may still hold.
+    _A.PENDING_CREATE: {_A.BOOTING, _A.ALLOCATED, _A.READY, _A.ERROR, _A.DELETED},
     _A.BOOTING: {_A.ALLOCATED, _A.READY, _A.ERROR, _A.DELETED},
     # A spare waits READY until a create or failover takes it.
     _A.READY: {_A.PENDING_CREATE, _A.ERROR, _A.DELETED},

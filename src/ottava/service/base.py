@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any, TypeVar
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -159,6 +160,23 @@ def new_child(model: Any, values: dict[str, Any], parent: Any, operating: str,
     obj = model(**values, **fixed, project_id=parent.project_id,
                 provisioning_status=Provisioning.PENDING_CREATE, operating_status=operating)
     obj.tags = tags
+    return obj
+
+
+def complete(obj: Any) -> Any:
+    """A new row as the database will hold it, without reading it back: every column the
+    caller left unset and the model gives no default is None, as its INSERT will make it
+    (left unset, the ORM would read them back after the flush), and the row's collections
+    are empty. For the answer to a create of a row with nothing below it."""
+    state = sa_inspect(obj)
+    for attr in state.mapper.column_attrs:
+        column = attr.columns[0]
+        if attr.key not in state.dict and column.default is None \
+                and column.server_default is None:
+            setattr(obj, attr.key, None)
+    for rel in state.mapper.relationships:
+        if rel.uselist and rel.key not in state.dict:
+            setattr(obj, rel.key, [])
     return obj
 
 

@@ -18,7 +18,14 @@ from ottava.domain.operations import Entity, OperationKind, Plan, Ref
 from ottava.domain.ports.certificates import CertificateStore
 from ottava.domain.ports.network import NetworkCatalog, Vip, VipRequest
 from ottava.service import quotas, tls
-from ottava.service.base import Operations, apply, lock_load_balancer, reload, retry_deadlocks
+from ottava.service.base import (
+    Operations,
+    apply,
+    complete,
+    lock_load_balancer,
+    reload,
+    retry_deadlocks,
+)
 from ottava.service.healthmonitors import HealthMonitorService
 from ottava.service.l7 import L7PolicyService, L7RuleService
 from ottava.service.listeners import ListenerService, listener_stats
@@ -75,6 +82,8 @@ class LoadBalancerService(Operations):
                     "vip_subnet_id": vip.subnet_id, "vip_network_id": vip.network_id,
                 })
                 lb.tags = values.get("tags", [])
+                if not (listeners_in or pools_in):
+                    complete(lb)  # answered as it is: nothing below it to read back
                 s.add(lb)
                 s.flush()
                 children = Graph(self, s, lb).build(listeners_in, pools_in)
@@ -84,8 +93,7 @@ class LoadBalancerService(Operations):
                     activate=((Entity.LOADBALANCER, lb.id), *children),
                 ), lb.id)
                 s.flush()
-                return self.full_graph(s, lb.id) if (listeners_in or pools_in) else reload(
-                    s, m.LoadBalancer, lb.id)
+                return self.full_graph(s, lb.id) if (listeners_in or pools_in) else lb
         except BaseException:
             for held in allocated:
                 self.deps.plumbing.deallocate_vip(lb_id, held)

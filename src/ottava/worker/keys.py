@@ -5,4 +5,3 @@ AMPHORA_IDS = "amphora_ids"
 AMPHORA_ID = "amphora_id"
 REPLACEMENT_IDS = "replacement_ids"
 SERVING_IDS = "serving_ids"  # the amphorae that stay when others are replaced
-SPEC = "spec"

@@ -168,7 +168,8 @@ class OperationRunner:
             LOG.warning("Operation %s (%s) failed: %s", op.id, op.kind, exc)
             state, error = OperationState.FAILED, f"{type(exc).__name__}: {exc}"
             try:
-                # The flow's own revert may itself have failed part way: make sure.
+                # Every task's own revert has run: now its targets go to ERROR and its
+                # locked parents back to ACTIVE, so nothing is left PENDING_*.
                 self.retried(fail_plan)(deps.db, plan)
             except Fenced:
                 LOG.warning("Operation %s was taken over by another worker: leaving it",

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from taskflow.patterns import linear_flow
 
+from ottava.domain.lifecycles import AmphoraStatus
 from ottava.worker import keys
 from ottava.worker.drivers import Job
 from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.base import WorkerTask
-from ottava.worker.tasks.compute import (
-    BootAmphorae,
-    DeleteAmphorae,
-    MarkAmphoraeReady,
-    RotateCertificate,
-)
-from ottava.worker.tasks.database import BuildSpec, CreateSpareRow, FailPlanOnRevert, FinishPlan
+from ottava.worker.tasks.compute import BootAmphorae, DeleteAmphorae, RotateCertificate
+from ottava.worker.tasks.database import CreateSpareRow, FinishPlan
 
 
 class TargetAmphora(WorkerTask):
@@ -29,7 +25,6 @@ class TargetAmphora(WorkerTask):
 
 def failover(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("failover-amphora").add(
-        FailPlanOnRevert(job),
         subflows.replace_amphorae(job, TargetAmphora(job, provides=keys.REPLACEMENT_IDS)),
         FinishPlan(job),
     )
@@ -44,9 +39,7 @@ def delete(job: Job) -> linear_flow.Flow:
 
 def configure(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("configure-amphora").add(
-        FailPlanOnRevert(job),
         TargetAmphora(job, provides=keys.AMPHORA_IDS),
-        BuildSpec(job),
         ApplySpec(job),
         FinishPlan(job),
     )
@@ -60,6 +53,5 @@ def spare(job: Job) -> linear_flow.Flow:
     """Boot one amphora for the spares pool."""
     return linear_flow.Flow("spare-amphora").add(
         CreateSpareRow(job),
-        BootAmphorae(job),
-        MarkAmphoraeReady(job),
+        BootAmphorae(job, ready_as=AmphoraStatus.READY),
     )

@@ -9,21 +9,13 @@ from ottava.worker.drivers import Job
 from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.compute import DeleteAmphorae
-from ottava.worker.tasks.database import (
-    BuildSpec,
-    DeleteLoadBalancerTree,
-    FailPlanOnRevert,
-    FinishPlan,
-    ListAmphorae,
-)
+from ottava.worker.tasks.database import DeleteLoadBalancerTree, FinishPlan, ListAmphorae
 from ottava.worker.tasks.network import DeallocateVip
 
 
 def create(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("create-load-balancer").add(
-        FailPlanOnRevert(job),
         subflows.new_amphorae(job),
-        BuildSpec(job),
         ApplySpec(job),
         subflows.serve(job),
         FinishPlan(job),
@@ -35,7 +27,6 @@ def delete(job: Job) -> linear_flow.Flow:
     all they serve, and a dead agent (its failover not begun) must not hold the delete up
     for its connection retries, as Octavia's delete does not either."""
     return linear_flow.Flow("delete-load-balancer").add(
-        FailPlanOnRevert(job),
         ListAmphorae(job),
         DeleteAmphorae(job),
         DeallocateVip(job),
@@ -47,7 +38,6 @@ def delete(job: Job) -> linear_flow.Flow:
 def failover(job: Job) -> linear_flow.Flow:
     """Replace every amphora of the load balancer."""
     return linear_flow.Flow("failover-load-balancer").add(
-        FailPlanOnRevert(job),
         subflows.replace_amphorae(job, ListAmphorae(job, provides=keys.REPLACEMENT_IDS)),
         FinishPlan(job),
     )

@@ -8,17 +8,17 @@ from taskflow.patterns import linear_flow
 from ottava.worker import keys
 from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec, ConfigureVrrp
-from ottava.worker.tasks.compute import BootAmphorae, DeleteAmphorae, MarkAmphoraeAllocated
-from ottava.worker.tasks.database import BuildSpec, CreateAmphoraRows, ListServingAmphorae
+from ottava.worker.tasks.compute import BootAmphorae, DeleteAmphorae
+from ottava.worker.tasks.database import CreateAmphoraRows, ListServingAmphorae
 from ottava.worker.tasks.network import GuardVip, PlugVip
 
 
 def new_amphorae(job: Job) -> linear_flow.Flow:
-    """Rows and instances for new amphorae (see CreateAmphoraRows for how many)."""
+    """Rows and running instances for new amphorae (see CreateAmphoraRows for how many),
+    ALLOCATED to the load balancer."""
     return linear_flow.Flow("new-amphorae").add(
         CreateAmphoraRows(job),
         BootAmphorae(job),
-        MarkAmphoraeAllocated(job),
     )
 
 
@@ -42,7 +42,6 @@ def replace_amphorae(job: Job, replaced: task.Task) -> linear_flow.Flow:
     return linear_flow.Flow("replace-amphorae").add(
         replaced,
         new_amphorae(job),
-        BuildSpec(job),
         ListServingAmphorae(job),
         ApplySpec(job, name="apply-to-serving-amphorae",
                   rebind={keys.AMPHORA_IDS: keys.SERVING_IDS}),

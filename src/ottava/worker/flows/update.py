@@ -12,15 +12,13 @@ from taskflow.patterns import linear_flow
 
 from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec
-from ottava.worker.tasks.database import BuildSpec, FailPlanOnRevert, FinishPlan, ListAmphorae
+from ottava.worker.tasks.database import FinishPlan, ListAmphorae
 from ottava.worker.tasks.network import GuardVip
 
 
 def apply_desired_state(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("apply-desired-state").add(
-        FailPlanOnRevert(job),
         ListAmphorae(job),
-        BuildSpec(job),
         ApplySpec(job),
         GuardVip(job),
         FinishPlan(job),

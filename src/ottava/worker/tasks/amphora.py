@@ -12,6 +12,7 @@ from ottava.domain import spec as domain_spec
 from ottava.domain.lifecycles import AmphoraStatus
 from ottava.domain.topology import DEFAULT_VRRP_PRIORITY, Topology
 from ottava.worker.tasks.base import WorkerTask
+from ottava.worker.tasks.database import load_graph
 from ottava.worker.tasks.network import amphora_ref
 
 
@@ -20,16 +21,23 @@ class ApplySpec(WorkerTask):
     one the load balancer's amphorae run (heartbeats reporting another one are drift). Each
     amphora first gets a port on every subnet the members name (`set_member_subnets`).
 
+    The document is built here from the rows as they stand (leaving out the amphorae being
+    replaced, `replacement_ids`), not passed in by a task of its own: it is never kept in
+    the flow's logbook, and a resumed flow applies the state the rows hold then.
+
     The document it is given carries TLS references; they are fetched here, as the load
     balancer's project, and the certificates sent with the document (`spec.resolve`), so
     private keys live only in this call and on the amphorae. A reference that no longer
     resolves fails the task (the operation ends in ERROR, never ACTIVE without TLS)."""
 
-    def execute(self, amphora_ids: list[str], spec: dict[str, Any]) -> None:
+    def execute(self, amphora_ids: list[str], replacement_ids: list[str] | None = None) -> None:
         amphorae = self._amphorae(amphora_ids)
         if not amphorae:
             return
         lb_id = amphorae[0].load_balancer_id
+        with self.deps.db.reader() as s:
+            spec = domain_spec.build(load_graph(s, self.job.load_balancer_id),
+                                     frozenset(replacement_ids or ()))
         document = self._resolved(spec, lb_id) if domain_spec.references(spec) else spec
         subnets = domain_spec.member_subnets(spec)
         for amp in amphorae:

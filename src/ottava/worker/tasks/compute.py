@@ -51,17 +51,31 @@ def _json_object(text: str | None) -> dict[str, Any]:
 
 
 class BootAmphorae(WorkerTask):
-    """Boot an instance for each amphora row; on revert, remove what was booted."""
+    """Boot an instance for each amphora row and mark it `ready_as` once the compute driver
+    says it runs: ALLOCATED for a load balancer's (those with an agent, which sends
+    heartbeats, also get a health record dated now, so one that never reports is failed over
+    like one that stopped reporting), READY for a spare. A spare taken by a create is booted
+    already: it is only marked. On revert, remove what was booted.
+
+    Booting and marking are one task, each amphora's row written once: the compute driver's
+    create is idempotent (by name), so a run cut between the boot and the write boots
+    nothing new when it runs again."""
+
+    def __init__(self, job: Any, ready_as: AmphoraStatus = AmphoraStatus.ALLOCATED,
+                 **kwargs: Any) -> None:
+        super().__init__(job, **kwargs)
+        self.ready_as = ready_as
 
     def execute(self, amphora_ids: list[str]) -> None:
         for amphora_id in amphora_ids:
             with self.deps.db.reader() as s:
                 amp = s.get(m.Amphora, amphora_id)
-                running = amp is not None and amp.compute_id is not None \
+                compute_id = amp.compute_id if amp is not None else None
+                booted_before = compute_id is not None and amp is not None \
                     and amp.status != AmphoraStatus.BOOTING
-            if running and amp is not None and amp.compute_id and \
-                    self.deps.compute.is_running(amp.compute_id):
-                continue  # a spare, booted already
+            if booted_before and compute_id and self.deps.compute.is_running(compute_id):
+                self._mark(amphora_id)  # a spare, booted already
+                continue
             # The certificate is issued here, not in a task of its own, so that no private key
             # ever lands in TaskFlow's persisted results.
             boot, expiry = (self.deps.agent_boot(amphora_id) if self.deps.agent_boot
@@ -71,13 +85,16 @@ class BootAmphorae(WorkerTask):
             booted = self.deps.compute.create_amphora(amphora_id,
                                                         self.plan.load_balancer_id, boot,
                                                         placement)
-            with self.deps.db.transaction() as s:
-                compare_and_set(
-                    s, AMPHORA, m.Amphora, amphora_id, AmphoraStatus.BOOTING,
-                    compute_id=booted.compute_id, lb_network_ip=booted.lb_network_ip,
-                    image_id=booted.image_id, compute_flavor=booted.compute_flavor,
-                    cached_zone=booted.zone,
-                    cert_expiration=expiry.replace(tzinfo=None) if expiry else None)
+            self._mark(amphora_id, compute_id=booted.compute_id,
+                       lb_network_ip=booted.lb_network_ip, image_id=booted.image_id,
+                       compute_flavor=booted.compute_flavor, cached_zone=booted.zone,
+                       cert_expiration=expiry.replace(tzinfo=None) if expiry else None)
+
+    def _mark(self, amphora_id: str, **booted: Any) -> None:
+        with self.deps.db.transaction() as s:
+            compare_and_set(s, AMPHORA, m.Amphora, amphora_id, self.ready_as, **booted)
+            if self.ready_as == AmphoraStatus.ALLOCATED and self.deps.agent_boot is not None:
+                health.record_heard(s, [amphora_id], health.now())
 
     def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
         with self.deps.db.reader() as s:
@@ -85,25 +102,6 @@ class BootAmphorae(WorkerTask):
                            if a is not None and a.compute_id]
         for compute_id in compute_ids:
             self.deps.compute.delete_amphora(compute_id)
-
-
-class MarkAmphoraeAllocated(WorkerTask):
-    """The amphorae serve now. Those with an agent (which sends heartbeats) get a health record
-    dated now, so one that never reports is failed over like one that stopped reporting."""
-
-    def execute(self, amphora_ids: list[str]) -> None:
-        with self.deps.db.transaction() as s:
-            compare_and_set(s, AMPHORA, m.Amphora, amphora_ids, AmphoraStatus.ALLOCATED)
-            if self.deps.agent_boot is not None:
-                health.record_heard(s, amphora_ids, health.now())
-
-
-class MarkAmphoraeReady(WorkerTask):
-    """Spares are booted and wait, READY, for a load balancer to take them."""
-
-    def execute(self, amphora_ids: list[str]) -> None:
-        with self.deps.db.transaction() as s:
-            compare_and_set(s, AMPHORA, m.Amphora, amphora_ids, AmphoraStatus.READY)
 
 
 class DeleteAmphorae(WorkerTask):

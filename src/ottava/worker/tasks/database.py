@@ -1,4 +1,8 @@
-"""Tasks that read and write the database: plans carried out, amphora rows, the LB tree."""
+"""Tasks that read and write the database: plans carried out, amphora rows, the LB tree.
+
+A plan is finished by the last task of its flow (`FinishPlan`); a flow that fails is
+marked failed by the runner once it has reverted (`fail_plan`, see `ottava.worker.runner`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,7 @@ from sqlalchemy.orm import Session
 
 from ottava.db import health, loads
 from ottava.db import models as m
-from ottava.db.retry import is_transient
 from ottava.db.transitions import compare_and_set
-from ottava.domain import spec
 from ottava.domain.lifecycles import (
     AMPHORA,
     OPERATING,
@@ -38,30 +40,6 @@ def load_graph(session: Session, lb_id: str) -> m.LoadBalancer:
     return session.scalars(
         select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.GRAPH)
     ).one()
-
-
-class FailPlanOnRevert(WorkerTask):
-    """First task of every flow; its revert runs last and marks the failure in the database.
-
-    Objects the operation was creating, changing or deleting go to ERROR; locked parents are
-    unlocked (ACTIVE), so nothing is left PENDING_* after a failed flow. Unless the flow
-    failed only because the database stayed away beyond its retries: nothing the user asked
-    for was wrong, so nothing goes to ERROR; the operation stays RUNNING and the reconciler
-    runs it again when the database is back.
-    """
-
-    def execute(self) -> None:
-        return None
-
-    def revert(self, *args: Any, flow_failures: dict[str, Any] | None = None,
-               **kwargs: Any) -> None:
-        causes = [f.exception for f in (flow_failures or {}).values()]
-        if causes and all(c is not None and is_transient(c) for c in causes):
-            LOG.warning("Operation %s on load balancer %s stopped while the database did not "
-                        "answer: left PENDING for the reconciler", self.plan.kind,
-                        self.plan.load_balancer_id)
-            return
-        fail_plan(self.deps.db, self.plan)
 
 
 def fail_plan(db: Any, p: Plan) -> None:
@@ -149,17 +127,6 @@ class DeleteLoadBalancerTree(WorkerTask):
             remove_rows(s, m.Pool, list(pools))
             s.execute(delete(m.ListenerStatistics).where(
                 m.ListenerStatistics.listener_id.in_(listeners)))
-
-
-class BuildSpec(WorkerTask):
-    """The load balancer's desired-state document, from the database as it stands."""
-
-    default_provides = keys.SPEC
-
-    def execute(self, replacement_ids: list[str] | None = None) -> dict[str, Any]:
-        with self.deps.db.reader() as s:
-            return spec.build(load_graph(s, self.job.load_balancer_id),
-                              frozenset(replacement_ids or ()))
 
 
 class CreateAmphoraRows(WorkerTask):
