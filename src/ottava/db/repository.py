@@ -7,6 +7,7 @@ import functools
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Connection,
     String,
     and_,
     bindparam,
@@ -52,8 +53,8 @@ def get(
 
 
 def get_record(
-    session: Session, model: Any, ident: str, title: str, project_id: str | None = None,
-    parent: tuple[str, str] | None = None,
+    session: Session | Connection, model: Any, ident: str, title: str,
+    project_id: str | None = None, parent: tuple[str, str] | None = None,
 ) -> Record:
     """As `get`, as a read-only Record for rendering (cheaper than an ORM object)."""
     record = load_records(session, model, model.id, [ident]).get(ident)
@@ -91,7 +92,7 @@ def _conditions(model: Any, query: ListQuery) -> list[Any]:
 
 
 def list_page(
-    session: Session, model: Any, query: ListQuery, where: list[Any] | None = None
+    session: Session | Connection, model: Any, query: ListQuery, where: list[Any] | None = None
 ) -> Page:
     """One page of `model` rows matching `query`, in its sort order, as Records for render.
 
@@ -158,7 +159,7 @@ def _record(values: dict[str, Any]) -> Record:
     return record
 
 
-def load_records(session: Session, model: Any, key_column: Any, ids: list[Any]
+def load_records(session: Session | Connection, model: Any, key_column: Any, ids: list[Any]
                  ) -> dict[Any, Record]:
     """Rows of `model` with these keys as Records, in two queries."""
     if not ids:
@@ -167,13 +168,14 @@ def load_records(session: Session, model: Any, key_column: Any, ids: list[Any]
     return {getattr(r, key_column.key): r for r in _records(session, model, key_column, rows)}
 
 
-def _core(session: Session) -> Any:
-    """The session's connection: plain column selects run on it skip the ORM's result
-    processing (a third of reading a thousand rows), in the session's transaction."""
-    return session.connection()
+def _core(session: Session | Connection) -> Any:
+    """The session's connection (or the Core connection given): plain column selects run
+    on it skip the ORM's result processing (a third of reading a thousand rows), in the
+    session's transaction."""
+    return session.connection() if isinstance(session, Session) else session
 
 
-def _records(session: Session, model: Any, key_column: Any, rows: Any) -> list[Record]:
+def _records(session: Session | Connection, model: Any, key_column: Any, rows: Any) -> list[Record]:
     """`rows` (a result of every column of `model`) as Records, in their order, each with
     its relations read in one query."""
     names = tuple(rows.keys())
