@@ -19,6 +19,7 @@ from oslo_middleware.healthcheck import Healthcheck, pluginbase
 from sqlalchemy import text
 
 from ottava import config
+from ottava.api.faults import fault_body
 from ottava.db.engine import Database
 
 PATH = "/healthcheck"
@@ -83,5 +84,19 @@ class WithHealthcheck:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").rstrip("/") == PATH:
+            if environ.get("REQUEST_METHOD") not in ALLOWED_METHODS:
+                return method_not_allowed(start_response)
             return self.check(environ, start_response)
         return self.application(environ, start_response)
+
+
+ALLOWED_METHODS = ("GET", "HEAD")
+
+
+def method_not_allowed(start_response: Any) -> list[bytes]:
+    """405 in the API's fault format: the health check only answers GET and HEAD."""
+    body = fault_body(405, "Method Not Allowed").encode()
+    start_response("405 Method Not Allowed", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        ("Allow", ", ".join(ALLOWED_METHODS))])
+    return [body]

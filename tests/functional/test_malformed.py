@@ -42,7 +42,7 @@ COLLECTIONS = {
     "rule": f"{P}/l7policies/{{policy}}/rules", "flavor": f"{P}/flavors",
     "flavorprofile": f"{P}/flavorprofiles", "availability_zone": f"{P}/availabilityzones",
     "availability_zone_profile": f"{P}/availabilityzoneprofiles", "quota": f"{P}/quotas",
-    "amphora": f"{P}/octavia/amphorae", "provider": f"{P}/providers",
+    "amphora": "/v2/octavia/amphorae", "provider": f"{P}/providers",
 }
 RESOURCES = {r.key: r for r in (
     f.LOADBALANCER, f.LISTENER, f.POOL, f.MEMBER, f.HEALTHMONITOR, f.L7POLICY, f.L7RULE,
@@ -251,3 +251,93 @@ def test_a_chunked_body_is_read(answers: Answers, stack: Any) -> None:
                                  headers={"Content-Type": "application/json"}, timeout=30)
     assert resp.status_code == 201, resp.text
     assert resp.json()["loadbalancer"]["name"] == "chunked"
+
+
+def raw_request(api: Client, head: str, body: bytes) -> tuple[int, bytes, str]:
+    """One request written by hand on its own connection: (status, body, content type)."""
+    import http.client
+    import socket
+
+    host, port = api.base.split("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n" + body)
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        return reply.status, reply.read(), reply.getheader("Content-Type") or ""
+
+
+def test_badly_framed_chunked_bodies(answers: Answers) -> None:
+    head = (f"POST {P}/loadbalancers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n")
+    for body in (b"zz\r\n{}\r\n0\r\n\r\n", b"5\r\n{}\r\n0\r\n\r\n"):
+        status, text, kind = raw_request(answers.api, head, body)
+        assert status == 400 and kind.startswith("application/json"), (status, text)
+        assert json.loads(text)["faultstring"] == "Invalid chunked request body"
+
+
+def test_found_by_a_probe(answers: Answers, stack: Any) -> None:
+    """Cases an adversarial probe of every resource found answering 5xx or off the rules,
+    each standing for its class."""
+    lb = answers.ids["lb"]
+    # A date filter that its offset pushes past the calendar: 400, not an overflow.
+    for value in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00%2B14:00"):
+        for name in ("created_at", "updated_at"):
+            resp = answers.send("GET", f"{P}/loadbalancers?{name}={value}")
+            assert resp.status_code == 400, resp.text
+        assert answers.send("GET", f"/v2/octavia/amphorae?cert_expiration={value}"
+                            ).status_code == 400
+    # An unknown default pool: 400 before anything is written, alone or in a graph.
+    unknown = "11111111-2222-4333-8444-555555555555"
+    resp = answers.send("POST", f"{P}/listeners", {"listener": {
+        "loadbalancer_id": lb, "protocol": "TCP", "protocol_port": 1081,
+        "default_pool_id": unknown}})
+    assert resp.status_code == 400 and unknown in resp.json()["faultstring"], resp.text
+    resp = answers.send("POST", f"{P}/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": "c0ffee00-0000-4000-8000-000000000002",
+        "listeners": [{"protocol": "TCP", "protocol_port": 80, "default_pool_id": unknown}]}})
+    assert resp.status_code == 400, resp.text
+    # "" names no availability zone.
+    resp = answers.send("POST", f"{P}/loadbalancers", {"loadbalancer": {
+        "vip_subnet_id": "c0ffee00-0000-4000-8000-000000000002", "availability_zone": ""}})
+    assert resp.status_code == 400, resp.text
+    # A zone whose name no path could name is refused.
+    for name in ("", "192.0.2.0/24", "00000000-0000-0000-0000-000000000000"):
+        resp = answers.send("POST", f"{P}/availabilityzones", {"availability_zone": {
+            "name": name, "availability_zone_profile_id": answers.ids["azprofile"]}})
+        assert resp.status_code == 400, resp.text
+    # A quota's project is as long as a project id may be, on every back end.
+    for method, body in (("PUT", {"quota": {"loadbalancer": 5}}), ("GET", None),
+                         ("DELETE", None)):
+        resp = answers.send(method, f"{P}/quotas/{'x' * 300}", body)
+        assert resp.status_code == 400 and "36" in resp.json()["faultstring"], resp.text
+    # Collections without tags ignore tag filters, as Octavia's do.
+    for collection in (f"{P}/flavors", f"{P}/flavorprofiles", f"{P}/availabilityzones",
+                       f"{P}/availabilityzoneprofiles", "/v2/octavia/amphorae"):
+        for param in ("tags", "tags-any", "not-tags", "not-tags-any"):
+            assert answers.send("GET", f"{collection}?{param}=x").status_code == 200
+    # A .json suffix is accepted; the OpenAPI document keeps its own name.
+    assert answers.send("GET", f"{P}/loadbalancers.json").json()["loadbalancers"]
+    assert answers.send("GET", f"{P}/loadbalancers/{lb}.json").json()["loadbalancer"][
+        "id"] == lb
+    assert answers.send("GET", "/v2/openapi.json").json()["openapi"]
+    # The health check answers GET and HEAD only.
+    resp = answers.send("POST", "/healthcheck", {})
+    assert resp.status_code == 405 and resp.headers["Allow"] == "GET, HEAD", resp.text
+    answers.assert_clean()
+
+
+def test_a_burst_of_clients_is_answered(answers: Answers) -> None:
+    """More clients at once than the server has threads: every one answered, none reset
+    (a listen queue of 5 reset some)."""
+    import concurrent.futures
+
+    path = f"{P}/listeners"
+    body = {"listener": {"loadbalancer_id": "11111111-2222-4333-8444-555555555555",
+                         "protocol": "TCP", "protocol_port": 80}}
+
+    def one(_: int) -> int:
+        return Client(answers.api.base).post(path, body).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(60) as pool:
+        codes = list(pool.map(one, range(120)))
+    assert codes == [404] * 120, sorted(set(codes))

@@ -24,6 +24,8 @@ from ottava.settings import ApiSettings
 # it, and no other database should be asked to compare it.
 NUL = "\x00"
 PROJECT_ID_LENGTH = 36
+JSON_SUFFIX = ".json"
+JSON_DOCUMENTS = frozenset({"/v2/openapi.json"})  # routes whose own name ends so
 
 
 def refuse_control_characters(req: falcon.Request) -> None:
@@ -42,6 +44,9 @@ class RequestContext:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         # oslo.middleware's RequestId has set the id and answers it in a response header.
         req.context.request_id = req.env.get("openstack.request_id")
+        if req.path.endswith(JSON_SUFFIX) and req.path not in JSON_DOCUMENTS:
+            # As Octavia: a `.json` suffix names the one format there is (routed without it).
+            req.path = req.path[:-len(JSON_SUFFIX)] or "/"
         refuse_control_characters(req)
         accept = req.get_header("Accept")
         if accept and not (req.client_accepts_json or "*/*" in accept):

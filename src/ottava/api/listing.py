@@ -75,7 +75,11 @@ def _convert(model: Any, attr: str, raw: str) -> Any:
             raise Invalid(f"Invalid date and time for filter {attr}: {raw}") from None
         # Stored naive, in UTC.
         if moment.tzinfo is not None:
-            moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+            try:
+                moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+                raise Invalid(f"Invalid date and time for filter {attr}: {raw} is out of "
+                              "range") from None
         return moment
     return raw
 
@@ -97,9 +101,9 @@ def parse(req: falcon.Request, resource: f.Resource, model: Any, settings: ApiSe
         query.filters[attr] = _convert(model, attr, values[0])
     tagged = any(fld.name == "tags" for fld in resource.fields)
     for param, target in TAG_PARAMS.items():
+        if not tagged:  # as Octavia: a collection without tags ignores tag filters
+            continue
         tags = [t for v in _values(req, param) for t in v.split(",") if t]
-        if tags and not tagged:
-            raise Invalid(BAD_ARGUMENT)
         setattr(query, target, tags)
     if scoped:
         requested = query.filters.get("project_id")

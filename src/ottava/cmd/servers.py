@@ -23,9 +23,14 @@ from ottava.settings import DriverSettings, Standalone
 LOG = logging.getLogger(__name__)
 
 
+# Connections the kernel holds for the server while its threads are busy. cheroot's default
+# is 5: a burst of a few dozen clients found the queue full and some were reset unanswered.
+LISTEN_BACKLOG = 1024
+
+
 def http_server(app: Any, host: str, port: int, threads: int = 16) -> wsgi.Server:
     server = wsgi.Server((host, port), app, numthreads=threads, timeout=60,
-                         shutdown_timeout=2)
+                         shutdown_timeout=2, request_queue_size=LISTEN_BACKLOG)
     server.prepare()
     return server
 

@@ -19,10 +19,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from oslo_log import log as logging
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from ottava.domain.errors import Deadlock, Invalid, Unavailable
+from ottava.domain.errors import Deadlock, Invalid, LostRace, Unavailable
+
+LOG = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "ottava_writer"
@@ -89,10 +92,18 @@ def _sqlite_begin(conn: Any) -> None:
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
     """The one place where the database's refusals become Ottava's errors: a value its column
-    cannot hold is the client's fault (400); a database that does not answer is a 503.
-    Integrity errors pass through: the service layer knows which conflict each one means."""
+    cannot hold is the client's fault (400); a database that does not answer is a 503. The
+    services check every key before they write, so a key the database still refuses was
+    taken (or a referenced row removed) by a concurrent change in between: `LostRace`, run
+    again by the service; any other integrity refusal is a value the column cannot hold."""
     try:
         yield
+    except exc.IntegrityError as error:
+        if _is_key_conflict(error):
+            LOG.debug("A concurrent change took a key first: %s", _first_line(error))
+            raise LostRace() from error
+        raise Invalid(f"Invalid input: the database refused a value ({_first_line(error)})"
+                      ) from error
     except exc.DataError as error:
         raise Invalid(f"Invalid input: the database refused a value ({_first_line(error)})"
                       ) from error
@@ -118,6 +129,22 @@ def _is_deadlock(error: exc.DBAPIError) -> bool:
         return True
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     return bool(args) and args[0] == MARIADB_DEADLOCK
+
+
+# Unique and foreign keys: PostgreSQL's SQLSTATEs, MariaDB's error numbers, SQLite's words.
+POSTGRESQL_KEY_CONFLICTS = frozenset({"23505", "23503"})
+MARIADB_KEY_CONFLICTS = frozenset({1062, 1451, 1452, 1586})
+SQLITE_KEY_CONFLICTS = ("UNIQUE constraint failed", "FOREIGN KEY constraint failed")
+
+
+def _is_key_conflict(error: exc.DBAPIError) -> bool:
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in POSTGRESQL_KEY_CONFLICTS:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    if args and args[0] in MARIADB_KEY_CONFLICTS:
+        return True
+    return any(words in str(orig) for words in SQLITE_KEY_CONFLICTS)
 
 
 def _first_line(error: exc.DBAPIError) -> str:

@@ -80,6 +80,17 @@ class Fenced(OttavaError):
                          "another worker took it over")
 
 
+class LostRace(Conflict):
+    """The database refused a row because a concurrent change wrote a conflicting one first
+    (a unique key taken, a referenced row gone) after this change had checked. The service
+    runs the change again (`service.base.retry_deadlocks`), whose checks then see the other
+    change and answer as they would have (a 409 naming the duplicate, an update instead of
+    an insert); a 409 only if it keeps losing."""
+
+    def __init__(self) -> None:
+        super().__init__("The request conflicts with a concurrent change, try again.")
+
+
 class Unavailable(OttavaError):
     """A service Ottava depends on (the database, the broker) does not answer (503)."""
 

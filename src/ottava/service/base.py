@@ -32,7 +32,7 @@ from ottava.db import loads
 from ottava.db import models as m
 from ottava.db.engine import Database
 from ottava.db.transitions import compare_and_set
-from ottava.domain.errors import Deadlock, Immutable, PendingState
+from ottava.domain.errors import Deadlock, Immutable, LostRace, PendingState
 from ottava.domain.lifecycles import DELETABLE, MUTABLE, PROVISIONING, Provisioning
 from ottava.domain.operations import Entity, Plan, Ref
 from ottava.domain.ports.certificates import CertificateStore
@@ -48,13 +48,15 @@ DEADLOCK_PAUSE_S = (0.005, 0.05)  # a random pause between tries, so the two par
 
 def retry_deadlocks(change: F) -> F:
     """Run `change` again (up to DEADLOCK_TRIES in all) when the database rolled it back to
-    break a deadlock; the last Deadlock is raised (409)."""
+    break a deadlock, or refused a key a concurrent change took after this one checked
+    (`LostRace`: run again, its checks see the other change and answer as they would have);
+    the last one is raised (409)."""
     @functools.wraps(change)
     def retried(*args: Any, **kwargs: Any) -> Any:
         for _ in range(DEADLOCK_TRIES - 1):
             try:
                 return change(*args, **kwargs)
-            except Deadlock:
+            except (Deadlock, LostRace):
                 time.sleep(random.uniform(*DEADLOCK_PAUSE_S))
         return change(*args, **kwargs)
 

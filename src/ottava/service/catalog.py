@@ -142,3 +142,12 @@ class AvailabilityZoneService(CatalogService):
     used_by = (m.LoadBalancer, "availability_zone")
     references = ("availability_zone_profile_id", m.AvailabilityZoneProfile)
     unique_name = ("name", "availability zone")
+
+    def create(self, values: dict[str, Any]) -> Any:
+        # A zone's name is its path (/availabilityzones/<name>): refused when no path could
+        # name it, as it could then never be read, changed or deleted.
+        name = values.get("name") or ""
+        if not name or "/" in name or name == NIL_UUID:
+            raise Invalid("Validation failure: an availability zone's name may not be empty, "
+                          "hold '/' or be the nil UUID.")
+        return super().create(values)

@@ -13,7 +13,7 @@ from ottava.db import repository as repo
 from ottava.domain import rules
 from ottava.domain.errors import Conflict, Invalid
 from ottava.domain.lifecycles import Operating
-from ottava.domain.operations import Entity, Ref
+from ottava.domain.operations import Entity
 from ottava.service import tls
 from ottava.service.base import new_child
 from ottava.service.children import ChildService, Scope
@@ -33,13 +33,10 @@ class ListenerService(ChildService):
             ) -> m.Listener:
         listener = self.build(parent, values)
         self.check_port_free(session, parent.id, listener)
+        # Before the INSERT: an unknown pool is the caller's mistake, not a broken key.
+        if listener.default_pool_id:
+            self.check_default_pool(session, parent.id, listener, listener.default_pool_id)
         return listener
-
-    def after_insert(self, session: Session, obj: m.Listener, parent: m.LoadBalancer,
-                     values: dict[str, Any]) -> list[Ref]:
-        if obj.default_pool_id:
-            self.check_default_pool(session, parent.id, obj, obj.default_pool_id)
-        return []
 
     def scope(self, session: Session, obj: m.Listener) -> Scope:
         return Scope(obj.load_balancer_id)

@@ -140,7 +140,7 @@ class LoadBalancerService(Operations):
             raise Invalid(f"Flavor '{values['flavor_id']}' is not compatible with provider "
                           f"'{provider}'")
         values["provider"] = provider
-        if values.get("availability_zone"):
+        if values.get("availability_zone") is not None:  # "" names no zone either
             zone = s.get(m.AvailabilityZone, values["availability_zone"])
             if zone is None:
                 raise Invalid("Validation failure: Invalid availability zone.")
@@ -343,6 +343,9 @@ class Graph:
         policies = values.pop("l7policies", None) or []
         listener = self.listeners.build(self.lb, values)
         self.listeners.check_port_free(self.session, self.lb.id, listener)
+        if listener.default_pool_id:  # an id: of no pool of a load balancer not made yet
+            self.listeners.check_default_pool(self.session, self.lb.id, listener,
+                                              listener.default_pool_id)
         self.session.add(listener)
         self.session.flush()
         self.refs.append((Entity.LISTENER, listener.id))

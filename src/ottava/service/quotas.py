@@ -114,7 +114,8 @@ class QuotaService(Operations):
     @retry_deadlocks
     def reset(self, project_id: str) -> None:
         with self.db.transaction() as s:
-            quota = s.get(m.Quota, project_id)
+            # Locked: of concurrent resets one deletes it, the others then find none (404).
+            quota = s.get(m.Quota, project_id, with_for_update=True)
             if quota is None:
                 raise NotFound("Quota", project_id)
             s.delete(quota)

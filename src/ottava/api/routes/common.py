@@ -36,7 +36,10 @@ def read_body(req: falcon.Request, max_size: int) -> Any:
     if req.content_length is not None and req.content_length > max_size:
         raise falcon.HTTPContentTooLarge(description=too_large(max_size))
     chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
-    raw = req.stream.read(max_size + 1) if chunked else req.bounded_stream.read()
+    try:
+        raw = req.stream.read(max_size + 1) if chunked else req.bounded_stream.read()
+    except ValueError:  # the server's reader: a chunk whose size or framing is wrong
+        raise Invalid("Invalid chunked request body") from None
     if len(raw) > max_size:
         raise falcon.HTTPContentTooLarge(description=too_large(max_size))
     if not raw:
