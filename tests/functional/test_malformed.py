@@ -273,6 +273,17 @@ def test_badly_framed_chunked_bodies(answers: Answers) -> None:
         status, text, kind = raw_request(answers.api, head, body)
         assert status == 400 and kind.startswith("application/json"), (status, text)
         assert json.loads(text)["faultstring"] == "Invalid chunked request body"
+    # A chunk declaring more than the body may hold is refused before it is read (one of
+    # 2**80 bytes overflowed the reader; one of 200 MiB was buffered whole).
+    for size in ("ffffffffffffffffffff", "7fffffffffffffff", "c800000"):
+        status, text, kind = raw_request(answers.api, head, f"{size}\r\n{{}}".encode())
+        assert status == 413 and kind.startswith("application/json"), (size, status, text)
+    # Small chunks of a body within the limit are read, their framing notwithstanding.
+    body = json.dumps({"loadbalancer": {"name": "n" * 200,
+                                        "vip_subnet_id": "c0ffee00-0000-4000-8000-000000000002"}})
+    framed = b"".join(b"1\r\n" + c.encode() + b"\r\n" for c in body) + b"0\r\n\r\n"
+    status, text, kind = raw_request(answers.api, head, framed)
+    assert status == 201, (status, text)
 
 
 def test_found_by_a_probe(answers: Answers, stack: Any) -> None:

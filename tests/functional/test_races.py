@@ -76,3 +76,16 @@ def test_a_new_projects_quota_set_at_once(api: Client) -> None:
     # Reset at once: one finds the row, the others find it gone.
     codes = burst(api, lambda c: c.delete(f"/v2/lbaas/quotas/{project}").status_code)
     assert codes.count(202) == 1 and set(codes) == {202, 404}, codes
+
+
+def test_a_catalog_object_deleted_at_once(api: Client) -> None:
+    """One delete removes it; the others find it gone (404), as one after another would."""
+    for collection, key, body in (
+            ("flavorprofiles", "flavorprofile", {"name": "p", "provider_name": "amphora",
+                                                 "flavor_data": "{}"}),
+            ("availabilityzoneprofiles", "availability_zone_profile",
+             {"name": "z", "provider_name": "amphora", "availability_zone_data": "{}"})):
+        ident = api.post(f"/v2/lbaas/{collection}", {key: body}).json()[key]["id"]
+        codes = burst(api, lambda c, i=ident, col=collection: c.delete(
+            f"/v2/lbaas/{col}/{i}").status_code)
+        assert codes.count(204) == 1 and set(codes) == {204, 404}, (collection, codes)

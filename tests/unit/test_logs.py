@@ -67,3 +67,32 @@ def test_rotation_keeps_one_old_file(tmp_path: Path) -> None:
     assert len(kept) < 20  # the oldest went with the rotations
     assert sorted(p.name for p in (tmp_path / "lb-1").iterdir()) == ["tenant.log",
                                                                      "tenant.log.1"]
+
+
+def test_a_free_port_taken_by_tcp_is_given_up_for_another(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Port 0: the free UDP port's number may be held by a TCP connection of this host (its
+    local end); the collector then tries another pair instead of failing to start."""
+    import errno
+
+    from ottava.logs import collector as module
+
+    real_socket = socket.socket
+    refused: list[int] = []
+
+    class HeldTcp(real_socket):  # type: ignore[misc,valid-type]
+        def bind(self, address):  # type: ignore[no-untyped-def]
+            if self.type == socket.SOCK_STREAM and len(refused) < 3:
+                refused.append(address[1])
+                raise OSError(errno.EADDRINUSE, "Address already in use")
+            return super().bind(address)
+
+    monkeypatch.setattr(module.socket, "socket", HeldTcp)
+    collector = LogCollector(LogStore(tmp_path), "127.0.0.1", 0)
+    try:
+        assert len(refused) == 3  # three numbers given up, the fourth pair bound
+        host, port = collector.address
+        assert port != 0
+        with socket.create_connection((host, port), timeout=5):
+            pass  # TCP listens on the same number as UDP
+    finally:
+        collector.stop()

@@ -34,12 +34,16 @@ T = TypeVar("T")
 def get(
     session: Session, model: type[T], ident: str, title: str, *, render: bool = False,
     key: str = "id", project_id: str | None = None, parent: tuple[str, str] | None = None,
+    lock: bool = False,
 ) -> T:
     """The row with `ident`, or NotFound. Deleted load balancers count as not found, and so
     do rows of another project (`project_id`) or under another parent (`parent`: the
-    attribute naming the parent, and its id)."""
+    attribute naming the parent, and its id). `lock`: locked to the end of the transaction
+    (a concurrent change of it waits, then finds it as this one left it)."""
     column = getattr(model, key)
     stmt = select(model).where(column == ident)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     if render:
         stmt = stmt.options(*loads.for_render(model))
     obj = session.scalar(stmt)

@@ -16,6 +16,7 @@ idle TCP sender dropped after IDLE_TIMEOUT seconds.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 import socket
@@ -28,6 +29,7 @@ FACILITIES = {16: "tenant", 17: "admin"}  # local0, local1
 MAX_LINE = 65536
 MAX_CONNECTIONS = 64
 IDLE_TIMEOUT = 300.0
+PORT_ATTEMPTS = 20  # free ports tried for UDP and TCP alike when none is configured
 _LINE = re.compile(r"<(\d{1,3})>(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d )?(\S+) (.*)", re.S)
 
 
@@ -35,19 +37,24 @@ class LogCollector:
     def __init__(self, store: LogStore, host: str, port: int) -> None:
         self.store = store
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._udp = socket.socket(family, socket.SOCK_DGRAM)
-        self._tcp = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            self._udp.bind((host, port))
-            port = self._udp.getsockname()[1]  # port 0: TCP takes the same free one
-            self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._tcp.bind((host, port))
-            self._tcp.listen(16)
-        except OSError:
-            self._udp.close()
-            self._tcp.close()
-            raise
-        self.address: tuple[str, int] = (host, port)
+        # Port 0: UDP takes a free port and TCP the same number, which a TCP connection of
+        # this host may hold (its local end): then both try another, a bounded few times.
+        for attempt in range(1 if port else PORT_ATTEMPTS):
+            self._udp = socket.socket(family, socket.SOCK_DGRAM)
+            self._tcp = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                self._udp.bind((host, port))
+                bound = self._udp.getsockname()[1]
+                self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                self._tcp.bind((host, bound))
+                self._tcp.listen(16)
+                break
+            except OSError as error:
+                self._udp.close()
+                self._tcp.close()
+                if port or error.errno != errno.EADDRINUSE or attempt == PORT_ATTEMPTS - 1:
+                    raise
+        self.address: tuple[str, int] = (host, bound)
         self.dropped = 0
         self.stored = 0
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)

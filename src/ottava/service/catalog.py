@@ -79,7 +79,8 @@ class CatalogService(Operations):
         if ident == NIL_UUID:
             raise NotFound(self.title, ident)
         with self.db.transaction() as s:
-            obj = repo.get(s, self.model, ident, self.title, key=self.key)
+            # Locked: of concurrent deletes one removes it, the others then find none (404).
+            obj = repo.get(s, self.model, ident, self.title, key=self.key, lock=True)
             if self.in_use(s, obj):
                 raise Conflict(f"{self.title} {ident} is in use and cannot be modified.")
             s.delete(obj)

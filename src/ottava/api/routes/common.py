@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import falcon
+from cheroot import errors as cheroot_errors
 
 from ottava.api import fields as f
 from ottava.api import listing, schemas, views
@@ -28,6 +29,8 @@ DENIED = "Policy does not allow this request to be performed."
 # Octavia's deepest body (a load balancer created with its whole tree) nests about a dozen
 # levels; anything far deeper is an attack on the parser, not a request.
 MAX_BODY_DEPTH = 32
+# A chunked body's bytes with their size lines, to its content: at most 4 (1-byte chunks).
+CHUNK_FRAMING_ROOM = 4
 
 
 def read_body(req: falcon.Request, max_size: int) -> Any:
@@ -36,10 +39,18 @@ def read_body(req: falcon.Request, max_size: int) -> Any:
     if req.content_length is not None and req.content_length > max_size:
         raise falcon.HTTPContentTooLarge(description=too_large(max_size))
     chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    if chunked and getattr(req.stream, "maxlen", None) == 0:
+        # cheroot's chunked reader takes in a whole declared chunk before handing any of it
+        # over (a chunk declaring 2**64 bytes overflowed, one of 200 MiB was buffered whole):
+        # given a bound, it refuses a chunk that would pass it. Its count includes the chunks'
+        # size lines, hence the room.
+        req.stream.maxlen = CHUNK_FRAMING_ROOM * max_size + 64  # type: ignore[attr-defined]
     try:
         raw = req.stream.read(max_size + 1) if chunked else req.bounded_stream.read()
-    except ValueError:  # the server's reader: a chunk whose size or framing is wrong
+    except (ValueError, OverflowError):  # a chunk whose size or framing is wrong
         raise Invalid("Invalid chunked request body") from None
+    except (OSError, cheroot_errors.MaxSizeExceeded):  # a chunk beyond the reader's bound
+        raise falcon.HTTPContentTooLarge(description=too_large(max_size)) from None
     if len(raw) > max_size:
         raise falcon.HTTPContentTooLarge(description=too_large(max_size))
     if not raw:
