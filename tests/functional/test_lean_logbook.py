@@ -63,12 +63,14 @@ def saved_states(db: Database) -> dict[str, str]:
             for kept in flows.values() for atom in kept["atoms"].values()}
 
 
-def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> None:
-    settings = WorkerSettings()
+def new_logbook(db: Database, flow_name: str, settings: WorkerSettings
+                ) -> tuple[Any, Any, tf_models.FlowDetail, list[str]]:
+    """A new logbook in the operation's row under claim 1: its backend, connection, flow
+    detail, and the list every atom detail written to the row is recorded in."""
     backend = persistence.backend(settings, db, OPERATION, 1)
     conn = backend.get_connection()
     book = tf_models.LogBook("operation", uuid=OPERATION)
-    detail = tf_models.FlowDetail("steps", uuid=OPERATION)
+    detail = tf_models.FlowDetail(flow_name, uuid=OPERATION)
     book.add(detail)
     conn.save_logbook(book)
     writes: list[str] = []
@@ -79,6 +81,12 @@ def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> N
         return update_atom(atom_detail)
 
     conn.update_atom_details = counted
+    return backend, conn, detail, writes
+
+
+def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> None:
+    settings = WorkerSettings()
+    backend, conn, detail, writes = new_logbook(db, "steps", settings)
 
     RUNS.clear()
     first = flow_engine.load(flow(), detail, backend, settings)
@@ -136,20 +144,7 @@ def test_a_task_with_nothing_to_resume_is_not_written_and_runs_again_when_resume
         db: Database) -> None:
     assert flow_engine.nothing_to_resume(mixed_flow()) == {"plain", "last"}
     settings = WorkerSettings()
-    backend = persistence.backend(settings, db, OPERATION, 1)
-    conn = backend.get_connection()
-    book = tf_models.LogBook("operation", uuid=OPERATION)
-    detail = tf_models.FlowDetail("mixed", uuid=OPERATION)
-    book.add(detail)
-    conn.save_logbook(book)
-    writes: list[str] = []
-    update_atom = conn.update_atom_details
-
-    def counted(atom_detail: Any) -> Any:
-        writes.append(f"{atom_detail.name}:{atom_detail.state}")
-        return update_atom(atom_detail)
-
-    conn.update_atom_details = counted
+    backend, _conn, detail, writes = new_logbook(db, "mixed", settings)
 
     RUNS.clear()
     states = flow_engine.load(mixed_flow(), detail, backend, settings).run_iter()
@@ -177,11 +172,7 @@ def test_a_failure_after_an_unsaved_success_still_reverts_what_can_be_undone(
             raise RuntimeError("broken")
 
     settings = WorkerSettings()
-    backend = persistence.backend(settings, db, OPERATION, 1)
-    book = tf_models.LogBook("operation", uuid=OPERATION)
-    detail = tf_models.FlowDetail("mixed", uuid=OPERATION)
-    book.add(detail)
-    backend.get_connection().save_logbook(book)
+    backend, _conn, detail, _writes = new_logbook(db, "failing", settings)
     failing = linear_flow.Flow("failing").add(Undoable("undoable"), Plain("plain"),
                                               Broken("broken"))
     RUNS.clear()
