@@ -22,9 +22,14 @@ def on_the_bridge(address: str) -> str:
     """`address`, made to exist first when it is the bridge's: a test run alone (before any
     amphora made the bridge) can start its backends before its first load balancer."""
     if address in (GATEWAY, GATEWAY6):
+        from concurrent.futures import ThreadPoolExecutor
+
         from ottava.drivers.linux import netlink
 
-        netlink.ensure_bridge()
+        # On a thread of its own: pyroute2 runs an event loop of its own, which it cannot
+        # where one runs already (a Playwright test's thread).
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(netlink.ensure_bridge).result(timeout=30)
     return address
 
 
