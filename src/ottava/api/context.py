@@ -36,6 +36,14 @@ def refuse_control_characters(req: falcon.Request) -> None:
         raise Invalid("NUL characters are not allowed in request headers")
 
 
+def check_project_id(project_id: str) -> str:
+    """A project id as long as one may be, the caller's or one a path names, on every back
+    end alike (Keystone's ids are 32 characters; Octavia stores at most 36)."""
+    if len(project_id) > PROJECT_ID_LENGTH:
+        raise Invalid(f"Invalid project id: longer than {PROJECT_ID_LENGTH} characters")
+    return project_id
+
+
 class RequestContext:
     def __init__(self, settings: ApiSettings, policy: Policy) -> None:
         self.settings = settings
@@ -52,9 +60,8 @@ class RequestContext:
         if accept and not (req.client_accepts_json or "*/*" in accept):
             raise falcon.HTTPNotAcceptable(description="Only application/json is supported.")
         ctx = auth.request_context(req.env, self.settings)
-        if ctx.project_id and len(ctx.project_id) > PROJECT_ID_LENGTH:
-            # Keystone's ids are 32 characters; Octavia stores at most 36.
-            raise Invalid(f"Invalid project id: longer than {PROJECT_ID_LENGTH} characters")
+        if ctx.project_id:
+            check_project_id(ctx.project_id)
         creds: dict[str, Any] = dict(ctx.to_policy_values())
         creds["is_admin"] = bool(ctx.is_admin) or self.policy.is_admin(creds)
         req.context.creds = creds

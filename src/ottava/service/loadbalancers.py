@@ -341,11 +341,7 @@ class Graph:
     def add_listener(self, values: dict[str, Any]) -> None:
         default_pool = values.pop("default_pool", None)
         policies = values.pop("l7policies", None) or []
-        listener = self.listeners.build(self.lb, values)
-        self.listeners.check_port_free(self.session, self.lb.id, listener)
-        if listener.default_pool_id:  # an id: of no pool of a load balancer not made yet
-            self.listeners.check_default_pool(self.session, self.lb.id, listener,
-                                              listener.default_pool_id)
+        listener = self.listeners.new(self.session, self.lb, values)
         self.session.add(listener)
         self.session.flush()
         self.refs.append((Entity.LISTENER, listener.id))

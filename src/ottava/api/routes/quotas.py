@@ -9,17 +9,9 @@ import falcon
 
 from ottava.api import fields as f
 from ottava.api import schemas, views
-from ottava.api.context import PROJECT_ID_LENGTH
+from ottava.api.context import check_project_id
 from ottava.api.routes.common import DENIED, PREFIXES, Routes, caller
-from ottava.domain.errors import Forbidden, Invalid
-
-
-def checked_project(project_id: str) -> str:
-    """The project a quota path names: as long as a project id may be (the same rule as the
-    caller's X-Project-Id), on every back end alike."""
-    if len(project_id) > PROJECT_ID_LENGTH:
-        raise Invalid(f"Invalid project id: longer than {PROJECT_ID_LENGTH} characters")
-    return project_id
+from ottava.domain.errors import Forbidden
 
 
 class QuotaRoutes(Routes):
@@ -47,7 +39,7 @@ class QuotaRoutes(Routes):
         if project_id == "defaults":
             self.on_get_defaults(req, resp, project_id)
             return
-        checked_project(project_id)
+        check_project_id(project_id)  # the same rule as the caller's X-Project-Id
         self.authorize(req, "get_one", project_id)
         resp.media = {"quota": self._show(project_id)}
 
@@ -62,7 +54,7 @@ class QuotaRoutes(Routes):
                                 for name in (api_name, column)}}
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        checked_project(project_id)
+        check_project_id(project_id)  # the same rule as the caller's X-Project-Id
         body = schemas.body_root(self.body(req), "quota")
         parsed = schemas.validate(schemas.put_model(f.QUOTA), body, "quota")
         self.authorize(req, "put", project_id)
@@ -74,7 +66,7 @@ class QuotaRoutes(Routes):
         resp.media = {"quota": self._show(project_id)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        checked_project(project_id)
+        check_project_id(project_id)  # the same rule as the caller's X-Project-Id
         self.authorize(req, "delete", project_id)
         self.services.quotas.reset(project_id)
         resp.status = 202

@@ -25,20 +25,21 @@ class ApplySpec(WorkerTask):
     replaced, `replacement_ids`), not passed in by a task of its own: it is never kept in
     the flow's logbook, and a resumed flow applies the state the rows hold then.
 
-    The document it is given carries TLS references; they are fetched here, as the load
-    balancer's project, and the certificates sent with the document (`spec.resolve`), so
-    private keys live only in this call and on the amphorae. A reference that no longer
-    resolves fails the task (the operation ends in ERROR, never ACTIVE without TLS)."""
+    The document carries TLS references; they are fetched here, as the load balancer's
+    project, and the certificates sent with the document (`spec.resolve`), so private keys
+    live only in this call and on the amphorae. A reference that no longer resolves fails
+    the task (the operation ends in ERROR, never ACTIVE without TLS)."""
 
     def execute(self, amphora_ids: list[str], replacement_ids: list[str] | None = None) -> None:
-        amphorae = self._amphorae(amphora_ids)
-        if not amphorae:
-            return
-        lb_id = amphorae[0].load_balancer_id
-        with self.deps.db.reader() as s:
-            spec = domain_spec.build(load_graph(s, self.job.load_balancer_id),
-                                     frozenset(replacement_ids or ()))
-        document = self._resolved(spec, lb_id) if domain_spec.references(spec) else spec
+        lb_id = self.job.load_balancer_id
+        with self.deps.db.reader() as s:  # the amphorae and the desired state, in one read
+            amphorae = [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a is not None]
+            if not amphorae:
+                return
+            graph = load_graph(s, lb_id)
+            spec = domain_spec.build(graph, frozenset(replacement_ids or ()))
+            project_id = graph.project_id
+        document = self._resolved(spec, project_id) if domain_spec.references(spec) else spec
         subnets = domain_spec.member_subnets(spec)
         for amp in amphorae:
             self._reach_members(amp, subnets)
@@ -55,19 +56,12 @@ class ApplySpec(WorkerTask):
             self.deps.amphora.plug_interface(ref, port.mac, port.address, port.prefixlen, [],
                                              port.routes)
 
-    def _resolved(self, spec: dict[str, Any], lb_id: str | None) -> dict[str, Any]:
+    def _resolved(self, spec: dict[str, Any], project_id: str | None) -> dict[str, Any]:
         store = self.deps.certificates
         if store is None:
             raise RuntimeError("this worker has no certificates driver to fetch TLS "
                                "references with")
-        with self.deps.db.reader() as s:
-            project_id = s.scalar(select(m.LoadBalancer.project_id)
-                                  .where(m.LoadBalancer.id == lb_id))
         return domain_spec.resolve(spec, store, project_id)
-
-    def _amphorae(self, amphora_ids: list[str]) -> list[m.Amphora]:
-        with self.deps.db.reader() as s:
-            return [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a is not None]
 
 
 class ConfigureVrrp(WorkerTask):
