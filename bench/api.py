@@ -54,6 +54,8 @@ FIGURES = [
     ("conc_over_one", "  / one client's req/s", None, ""),
     ("conc_p50", "  p50 (ms)", None, ""),
     ("conc_cores", "  server CPU (cores busy)", None, ""),
+    ("conc_db_cores", "  database CPU (cores busy)", None, ""),
+    ("conc_client_cores", "  clients' CPU (cores busy)", None, ""),
     ("list_p50", "list LBs p50 (ms)", 20.0, "15 (5 LBs)"),
     ("list_count", "  LBs per list", None, ""),
     ("create_p50", "create->ACTIVE p50 (ms)", 30.0, "405"),
@@ -308,6 +310,9 @@ class Deployment:
     port: int = 0
     procs: list[Proc] = field(default_factory=list)
     res: dict[str, Any] = field(default_factory=dict)
+    # The database server's processes serving this deployment (none for SQLite, which runs
+    # in the server's own process).
+    database_pids: Callable[[], list[int]] = lambda: []
 
 
 def stop_all(dep: Deployment, timeout: float) -> None:
@@ -401,6 +406,7 @@ def split(args: argparse.Namespace, tmp: pathlib.Path) -> Iterator[Deployment]:
         deadline = deadline_after(args.start_timeout)
         wait_log(worker, "consuming operations", deadline)
         wait_http(dep.port, dep.procs, deadline)
+        dep.database_pids = functools.partial(backend_pids, args.pg_url, dbname)
         yield dep
     finally:
         stop_all(dep, args.stop_timeout)
@@ -414,6 +420,19 @@ def split(args: argparse.Namespace, tmp: pathlib.Path) -> Iterator[Deployment]:
             except Exception as exc:
                 print(f"  could not drop database {dbname}: {exc}", flush=True)
         delete_queues(args.rabbit_url, topic)
+
+
+def backend_pids(admin_url: str, dbname: str) -> list[int]:
+    """The PostgreSQL backends connected to `dbname` now."""
+    from sqlalchemy import text
+
+    admin = pg_admin(admin_url)
+    try:
+        with admin.connect() as c:
+            return list(c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"),
+                                  {"d": dbname}).scalars())
+    finally:
+        admin.dispose()
 
 
 def delete_queues(rabbit_url: str, topic: str) -> None:
@@ -584,13 +603,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def concurrent_client(port: int, path: str, seconds: float, count: int,
-                      start: float) -> tuple[list[float], int]:
+                      start: float) -> tuple[list[float], int, float]:
     """One of the concurrent clients (its own process): GETs `path` on its own keep-alive
-    connection from `start` for `seconds` (and at most `count` times); latencies, errors."""
+    connection from `start` for `seconds` (and at most `count` times); latencies, errors,
+    and the CPU seconds it spent doing so."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     lat: list[float] = []
     errors = 0
     time.sleep(max(0.0, start - time.time()))
+    cpu = time.process_time()
     until = time.monotonic() + seconds
     for _ in range(count):
         if time.monotonic() > until:
@@ -608,15 +629,17 @@ def concurrent_client(port: int, path: str, seconds: float, count: int,
             errors += 1
             conn.close()
         lat.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu
     conn.close()
-    return lat, errors
+    return lat, errors, cpu
 
 
 def phase_concurrent(dep: Deployment, args: argparse.Namespace, res: dict[str, Any],
                      lb_id: str, problems: Problems) -> None:
     """`--clients` processes GET one load balancer at once for `--concurrent-seconds`: the
     requests per second of all of them, beside one client's (phase GET), and how many of the
-    host's cores the server processes kept busy meanwhile (from their CPU time)."""
+    host's cores were kept busy meanwhile (from CPU times): by the server processes, by the
+    database's, and by the clients themselves, which share the host with them."""
     import multiprocessing
 
     path = f"{LB}/{lb_id}"
@@ -628,24 +651,28 @@ def phase_concurrent(dep: Deployment, args: argparse.Namespace, res: dict[str, A
                                                         args.gets * 10, start))
                    for _ in range(args.clients)]
         time.sleep(max(0.0, start - time.time()))
-        cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+        database = dep.database_pids()
+        cpu0, db0, t0 = cpu_seconds(pids), cpu_seconds(database), time.perf_counter()
         outcomes = [w.get(timeout=args.concurrent_seconds + args.request_timeout + 10)
                     for w in waiting]
         wall = time.perf_counter() - t0
-        cpu = cpu_seconds(pids) - cpu0
-    lat = [x for lats, _ in outcomes for x in lats]
-    errors = sum(e for _, e in outcomes)
+        cpu, db_cpu = cpu_seconds(pids) - cpu0, cpu_seconds(database) - db0
+    lat = [x for lats, _, _ in outcomes for x in lats]
+    errors = sum(e for _, e, _ in outcomes)
     if errors:
         problems.add(f"[{dep.name}] concurrent GET", f"{errors} requests failed")
     res["conc_rps"] = len(lat) / wall if wall else float("nan")
     res["conc_p50"] = percentile(lat, 50) * 1e3
     res["conc_cores"] = cpu / wall if wall else float("nan")
+    res["conc_db_cores"] = db_cpu / wall if wall and database else float("nan")
+    res["conc_client_cores"] = sum(c for _, _, c in outcomes) / wall if wall else float("nan")
     one = res.get("get_rps")
     res["conc_over_one"] = res["conc_rps"] / one if one else float("nan")
     print(f"    {args.clients} clients: {len(lat)} GETs in {wall:.1f} s, "
           f"{res['conc_rps']:.0f}/s ({res['conc_over_one']:.2f}x one client), "
-          f"p50 {res['conc_p50']:.2f} ms; server CPU {res['conc_cores']:.2f} cores of "
-          f"{os.cpu_count()}", flush=True)
+          f"p50 {res['conc_p50']:.2f} ms; cores busy of {os.cpu_count()}: server "
+          f"{res['conc_cores']:.2f}, database {res['conc_db_cores']:.2f}, clients "
+          f"{res['conc_client_cores']:.2f}", flush=True)
 
 
 def phase_list(http: Http, args: argparse.Namespace, res: dict[str, Any]) -> None:

@@ -27,4 +27,4 @@ def build() -> object:
 
 
 application = build()
-bootstrap.freeze_startup_heap()  # each gunicorn worker imports this once, built
+bootstrap.tune_collector()  # each gunicorn worker imports this once, built

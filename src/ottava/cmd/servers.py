@@ -84,7 +84,7 @@ def metrics_line(server: wsgi.Server | None) -> str:
 def wait_for_signal() -> None:
     """Serve until SIGTERM or SIGINT. Every part is built by now, so the heap made at start
     is set aside from the garbage collector first."""
-    bootstrap.freeze_startup_heap()
+    bootstrap.tune_collector()
     stop = threading.Event()
 
     def handler(signum: int, _frame: Any) -> None:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from oslo_log import log as logging
 from sqlalchemy import Connection, Engine, create_engine, event, exc
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ottava.domain.errors import Deadlock, Invalid, LostRace, Unavailable
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "ottava_writer"
@@ -147,6 +148,13 @@ def _is_key_conflict(error: exc.DBAPIError) -> bool:
     return any(words in str(orig) for words in SQLITE_KEY_CONFLICTS)
 
 
+def _connection_lost(error: Unavailable) -> bool:
+    """Whether the database refused a statement because its connection was found dead (and
+    SQLAlchemy has invalidated the pool's connections), not because it is down."""
+    cause = error.__cause__
+    return isinstance(cause, exc.DBAPIError) and cause.connection_invalidated
+
+
 def _first_line(error: exc.DBAPIError) -> str:
     return str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
 
@@ -164,11 +172,19 @@ class Database:
         # (MariaDB's default, REPEATABLE READ, gives a transaction one snapshot: kept.)
         reads = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
                  if self.engine.dialect.name == "postgresql" else self.engine)
-        self._reads = reads
         self._sessions = sessionmaker(reads, expire_on_commit=False)
         self._writers = sessionmaker(self.writer_engine, expire_on_commit=False)
         self._write_turn: threading.Lock | None = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else None)
+        # `read`'s own pool, on a server: no ping at checkout (a round trip, a third of a GET
+        # of one load balancer); a connection lost meanwhile fails its read, run once more.
+        self._unpinged: Engine | None = None
+        self._unpinged_reads = reads
+        if self.engine.dialect.name != "sqlite":
+            self._unpinged = make_engine(url, **{**engine_kwargs, "pool_pre_ping": False})
+            self._unpinged_reads = (
+                self._unpinged.execution_options(isolation_level="AUTOCOMMIT")
+                if self._unpinged.dialect.name == "postgresql" else self._unpinged)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -203,12 +219,24 @@ class Database:
         with translated_errors(), self._sessions() as session:
             yield session
 
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[Connection]:
-        """A Core connection for reads only: for plain column selects, which need none of a
-        session's machinery (a tenth of a GET of one load balancer)."""
-        with translated_errors(), self._reads.connect() as conn:
-            yield conn
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)`: plain column selects on a Core connection, which need none of
+        a session's machinery (a tenth of a GET of one load balancer). Its pool does not ping
+        a connection before lending it: a connection the server dropped while it sat there
+        (a restart, a failover) fails at its first statement, and SQLAlchemy then discards
+        every connection the pool held; `work`, which only reads, runs once more on a new one.
+        """
+        for attempt in (1, 2):
+            try:
+                with translated_errors(), self._unpinged_reads.connect() as conn:
+                    return work(conn)
+            except Unavailable as error:
+                if attempt == 2 or not _connection_lost(error):
+                    raise
+                LOG.info("A pooled database connection was lost; reading again on a new one")
+        raise AssertionError("unreachable")
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._unpinged is not None:
+            self._unpinged.dispose()

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import (
-    Connection,
-    String,
-    and_,
-    bindparam,
-    cast,
-    exists,
-    func,
-    literal,
-    not_,
-    null,
-    select,
-    union_all,
-)
+from sqlalchemy import Connection, and_, bindparam, exists, func, not_, select
 from sqlalchemy.orm import Session
 
-from ottava.db import loads
+from ottava.db import json_list, loads
 from ottava.db import models as m
 from ottava.domain.errors import Invalid, NotFound
 from ottava.domain.lifecycles import Provisioning
@@ -103,7 +89,7 @@ def list_page(
     Without a marker the page is one ordered, limited query. With one, the ordered ids are
     read first and the marker found by its position in that order, which stays correct with
     NULLs in sort keys on every backend. Either way the page's relations (tags, children's
-    ids) come in one more query, whatever the page size.
+    ids) come in the same query as its rows (see `_columns`).
     """
     conditions = _conditions(model, query) + list(where or [])
     key_column = model.id if hasattr(model, "id") else model.name
@@ -117,10 +103,10 @@ def list_page(
     if key_column.key not in [k.attr for k in query.sort]:
         order.append(key_column.desc() if query.page_reverse else key_column.asc())
     if query.marker is None:
-        rows = select(*model.__table__.columns).where(*conditions).order_by(*order)
+        rows = select(*_columns(model)).where(*conditions).order_by(*order)
         if query.limit is not None:
             rows = rows.limit(query.limit)
-        items = _records(session, model, key_column, _core(session).execute(rows))
+        items = _records(model, _core(session).execute(rows))
         full = query.limit is not None and len(items) == query.limit
     else:
         ids = list(session.scalars(select(key_column).where(*conditions).order_by(*order)))
@@ -165,11 +151,11 @@ def _record(values: dict[str, Any]) -> Record:
 
 def load_records(session: Session | Connection, model: Any, key_column: Any, ids: list[Any]
                  ) -> dict[Any, Record]:
-    """Rows of `model` with these keys as Records, in two queries."""
+    """Rows of `model` with these keys as Records, in one query."""
     if not ids:
         return {}
-    rows = _core(session).execute(_statements(model, key_column).rows, {"ids": list(ids)})
-    return {getattr(r, key_column.key): r for r in _records(session, model, key_column, rows)}
+    rows = _core(session).execute(_by_keys(model, key_column), {"ids": list(ids)})
+    return {getattr(r, key_column.key): r for r in _records(model, rows)}
 
 
 def _core(session: Session | Connection) -> Any:
@@ -179,84 +165,88 @@ def _core(session: Session | Connection) -> Any:
     return session.connection() if isinstance(session, Session) else session
 
 
-def _records(session: Session | Connection, model: Any, key_column: Any, rows: Any) -> list[Record]:
-    """`rows` (a result of every column of `model`) as Records, in their order, each with
-    its relations read in one query."""
+def _records(model: Any, rows: Any) -> list[Record]:
+    """`rows` (a result of `_columns(model)`) as Records, in their order."""
     names = tuple(rows.keys())
     rows = rows.all()  # one fetch; iterating the result fetches row by row
-    kinds = _RELATIONS.get(model)
-    if kinds is None:
-        return [_record(dict(zip(names, row, strict=True))) for row in rows]
-    empty = [(name, many) for name, (many, _extra) in kinds.items()]
+    relations = _RELATIONS.get(model, ())
     records = []
     for row in rows:
         values = dict(zip(names, row, strict=True))
-        for name, many in empty:
-            values[name] = [] if many else None
+        for name, one, carried in relations:
+            array = values[name]
+            if array is None or array == "[]":  # most are empty: made, not parsed
+                values[name] = None if one else []
+            else:
+                values[name] = carried(json_list.decode(array))
         records.append(_record(values))
-    if not records:
-        return records
-    by_key = {getattr(r, key_column.key): r.__dict__ for r in records}
-    relations = _statements(model, key_column).relations
-    for relation, owner, value, extra in _core(session).execute(
-            relations, {"ids": list(by_key)}).all():
-        values = by_key[owner]
-        many, extra_name = kinds[relation]
-        if relation == "tags":
-            values["tags"].append(value)
-            continue
-        item = _record({"id": value, extra_name: extra} if extra_name else {"id": value})
-        if many:
-            values[relation].append(item)
-        else:
-            values[relation] = item
     return records
 
 
-# Per model, each relation a Record carries: its name -> (a list or one, the one extra
-# column of each child or None). Tags are plain strings; children are Records.
-_RELATIONS: dict[Any, dict[str, tuple[bool, str | None]]] = {
-    model: {**({"tags": (True, None)} if model in m.TAGGED else {}),
-            **{name: (many, extra[0] if extra else None)
-               for name, _child, _parent, extra, many in loads.LIST_CHILDREN.get(model, [])}}
+class _Relation(NamedTuple):
+    """A relation a Record carries, read as one JSON array (see `_columns`)."""
+
+    name: str
+    kind: str  # "tags": strings; "many": a list of children; "one": a child or None
+    extra: str | None = None  # the one column a child carries beside its id
+
+    def carried(self, items: list[Any]) -> Any:
+        """The array as the Record carries it: tags sorted, children as Records by id."""
+        if self.kind == "tags":
+            items.sort()
+            return items
+        if self.extra is None:
+            items.sort()
+            children = [_record({"id": ident}) for ident in items]
+        else:
+            items.sort(key=lambda pair: pair[0])
+            children = [_record({"id": ident, self.extra: value}) for ident, value in items]
+        if self.kind == "one":
+            return children[0] if children else None
+        return children
+
+
+def _relations(model: Any) -> list[_Relation]:
+    tags = [_Relation("tags", "tags")] if model in m.TAGGED else []
+    return tags + [_Relation(name, "many" if many else "one", extra[0] if extra else None)
+                   for name, _child, _parent, extra, many in loads.LIST_CHILDREN.get(model, [])]
+
+
+# Per model, what `_records` needs of each relation, in the order `_columns` reads them:
+# (its name, whether it is one child, how its array is carried).
+_RELATIONS: dict[Any, tuple[tuple[str, bool, Any], ...]] = {
+    model: tuple((r.name, r.kind == "one", r.carried) for r in _relations(model))
     for model in {*m.TAGGED, *loads.LIST_CHILDREN}
 }
 assert all(len(extra) <= 1 for children in loads.LIST_CHILDREN.values()
            for *_rest, extra, _many in children), "a child carries at most one extra column"
 
 
-@dataclasses.dataclass(frozen=True)
-class _Statements:
-    rows: Any  # every column of the rows whose key is in :ids
-    relations: Any  # (relation, owner key, value, extra) of every relation of those rows
+@functools.cache
+def _columns(model: Any) -> tuple[Any, ...]:
+    """What a Record of `model` is read from: every column of its row, then one JSON array
+    per relation (its tags, each kind of child's ids), each a correlated subquery on the
+    parent's index. A row and its relations thus come in one query and one round trip,
+    for one row or a page of a thousand. Built once: see `_by_keys`."""
+    arrays = []
+    if model in m.TAGGED:
+        arrays.append(select(json_list.json_list(m.Tag.tag))
+                      .where(m.Tag.resource_id == model.id)
+                      .scalar_subquery().label("tags"))
+    for name, child, parent_column, extra, _many in loads.LIST_CHILDREN.get(model, []):
+        values = [child.id, *(getattr(child, column) for column in extra)]
+        arrays.append(select(json_list.json_list(*values))
+                      .where(getattr(child, parent_column) == model.id)
+                      .scalar_subquery().label(name))
+    return (*model.__table__.columns, *arrays)
 
 
 @functools.cache
-def _statements(model: Any, key_column: Any) -> _Statements:
-    """The queries of `load_records` for `model`, built once: building a statement and its
+def _by_keys(model: Any, key_column: Any) -> Any:
+    """The query of `load_records` for `model`, built once: building a statement and its
     cache key costs more than SQLAlchemy's cached compilation it then finds (a quarter of a
-    GET of one load balancer). `ids` is an expanding parameter. Every relation (tags and
-    each kind of child) is one branch of a UNION ALL, so a Record costs two queries however
-    many relations its model has."""
-    ids: Any = bindparam("ids", expanding=True)
-    no_extra = cast(null(), String)
-    branches = []
-    if model in m.TAGGED:
-        branches.append(select(literal("tags").label("relation"),
-                               m.Tag.resource_id.label("owner"), m.Tag.tag.label("value"),
-                               no_extra.label("extra")))
-    for name, child, parent_column, extra, _many in loads.LIST_CHILDREN.get(model, []):
-        branches.append(select(literal(name), getattr(child, parent_column), child.id,
-                               getattr(child, extra[0]) if extra else no_extra))
-    relations = None
-    if branches:
-        # The key filter once, outside: each backend pushes it into every branch (and its
-        # index), and a page of a thousand ids is bound once, not once per branch.
-        union = union_all(*branches).subquery()
-        relations = (select(union).where(union.c.owner.in_(ids))
-                     .order_by(union.c.relation, union.c.value))
-    return _Statements(select(*model.__table__.columns).where(key_column.in_(ids)),
-                       relations)
+    GET of one load balancer). `ids` is an expanding parameter."""
+    return select(*_columns(model)).where(key_column.in_(bindparam("ids", expanding=True)))
 
 
 def count(session: Session, model: Any, *where: Any) -> int:

@@ -19,12 +19,10 @@ from ottava.service.base import Operations
 class ReadService(Operations):
     def show(self, model: Any, title: str, ident: str) -> Any:
         # Who may read it was decided by the API's policy check against the owner.
-        with self.db.reading() as conn:
-            return repo.get_record(conn, model, ident, title)
+        return self.db.read(lambda conn: repo.get_record(conn, model, ident, title))
 
     def list(self, model: Any, query: ListQuery, where: list[Any] | None = None) -> Page:
-        with self.db.reading() as conn:
-            return repo.list_page(conn, model, query, where)
+        return self.db.read(lambda conn: repo.list_page(conn, model, query, where))
 
     def find_owner(self, model: Any, ident: str | None) -> tuple[bool, str | None]:
         """(whether object `ident` exists, its project) — one narrow query."""
