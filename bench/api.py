@@ -569,12 +569,39 @@ def timed_gets(http: Http, path: str, count: int, deadline: float) -> tuple[list
     return lat, time.perf_counter() - t_start
 
 
+def alternated_gets(http: Http, paths: tuple[str, str], count: int, deadline: float,
+                    block: int = 50) -> tuple[list[float], list[float], float]:
+    """`count` GETs of each of two paths, in turns of `block` of each after a warm-up: both
+    see the host in the same state (its speed drifts within seconds), and each turn is long
+    enough to run warm. The latencies of each, and the wall time of the second's turns."""
+    for _ in range(min(50, count)):
+        for path in paths:
+            http.raw("GET", path)
+    lats: tuple[list[float], list[float]] = ([], [])
+    wall = 0.0
+    while len(lats[1]) < count:
+        if time.monotonic() > deadline:
+            print(f"    GET {paths}: phase deadline after {len(lats[1])} of each", flush=True)
+            break
+        turn = min(block, count - len(lats[1]))
+        for path, lat in zip(paths, lats, strict=True):
+            t_turn = time.perf_counter()
+            for _ in range(turn):
+                t0 = time.perf_counter()
+                status, body = http.raw("GET", path)
+                lat.append(time.perf_counter() - t0)
+                if status != 200:
+                    http.problems.add(f"[{http.deployment}] GET {path} -> {status}",
+                                      str(body[:200]))
+        wall += time.perf_counter() - t_turn
+    return lats[0], lats[1], wall
+
+
 def phase_get(http: Http, args: argparse.Namespace, res: dict[str, Any], lb_id: str) -> None:
     """GET one load balancer, beside GET / (the version document: no database, no policy),
-    measured the same way in the same run: the floor of the framework and the server."""
+    in turns on one connection: the floor of the framework and the server."""
     deadline = deadline_after(args.phase_timeout)
-    floor, _ = timed_gets(http, "/", args.gets, deadline)
-    lat, wall = timed_gets(http, f"{LB}/{lb_id}", args.gets, deadline)
+    floor, lat, wall = alternated_gets(http, ("/", f"{LB}/{lb_id}"), args.gets, deadline)
     res["floor_p50"] = percentile(floor, 50) * 1e3
     res["get_p50"] = percentile(lat, 50) * 1e3
     res["get_p99"] = percentile(lat, 99) * 1e3

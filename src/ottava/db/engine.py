@@ -176,15 +176,17 @@ class Database:
         self._writers = sessionmaker(self.writer_engine, expire_on_commit=False)
         self._write_turn: threading.Lock | None = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else None)
-        # `read`'s own pool, on a server: no ping at checkout (a round trip, a third of a GET
-        # of one load balancer); a connection lost meanwhile fails its read, run once more.
-        self._unpinged: Engine | None = None
-        self._unpinged_reads = reads
+        # `read`'s pool, on a server: one of its own, which does not ping a connection before
+        # lending it (a round trip, a third of a GET of one load balancer; decision 0030). On
+        # PostgreSQL its connections are in autocommit from the start, not switched at every
+        # checkout and back at every return as `reads` is.
+        self._read_pool: Engine | None = None
         if self.engine.dialect.name != "sqlite":
-            self._unpinged = make_engine(url, **{**engine_kwargs, "pool_pre_ping": False})
-            self._unpinged_reads = (
-                self._unpinged.execution_options(isolation_level="AUTOCOMMIT")
-                if self._unpinged.dialect.name == "postgresql" else self._unpinged)
+            autocommit = ({"isolation_level": "AUTOCOMMIT"}
+                          if self.engine.dialect.name == "postgresql" else {})
+            self._read_pool = make_engine(
+                url, **{**engine_kwargs, "pool_pre_ping": False, **autocommit})
+        self._plain_reads = self._read_pool or reads
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -228,7 +230,7 @@ class Database:
         """
         for attempt in (1, 2):
             try:
-                with translated_errors(), self._unpinged_reads.connect() as conn:
+                with translated_errors(), self._plain_reads.connect() as conn:
                     return work(conn)
             except Unavailable as error:
                 if attempt == 2 or not _connection_lost(error):
@@ -238,5 +240,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._unpinged is not None:
-            self._unpinged.dispose()
+        if self._read_pool is not None:
+            self._read_pool.dispose()
