@@ -42,13 +42,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, "charset": "utf8mb4"}
     elif url.startswith("postgresql"):
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"pool_size": 24, "max_overflow": 24}
     if not url.startswith("sqlite"):
         # A server may have dropped a pooled connection (restart, failover, idle timeout):
         # each checkout tries it first. A SQLite file has no connection to lose, and the
         # ping was one more statement in every transaction.
-        options.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=30,
-                       pool_recycle=3600)
+        options.update(pool_pre_ping=True, pool_timeout=30, pool_recycle=3600)
     options.update(kwargs)
     engine = create_engine(url, connect_args=connect_args, json_deserializer=json_loads,
                            **options)
