@@ -57,10 +57,7 @@ class LoadBalancerService(Operations):
         with self.db.reader() as s:
             self.resolve_provider(s, values)
             values["topology"] = self.topology(s, values.get("flavor_id"))
-        # A project over its quota gets no VIP; the transaction below counts again under
-        # the quota lock, which is the count that holds.
-        with self.db.transaction() as s:
-            quotas.enforce(s, self.db, self.settings.quotas, project, counts)
+        quotas.precheck(self.db, self.settings.quotas, project, counts)
         lb_id = m.new_id()
         vip = self.deps.plumbing.allocate_vip(VipRequest(
             load_balancer_id=lb_id, project_id=project, subnet_id=values.get("vip_subnet_id"),

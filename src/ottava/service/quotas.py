@@ -8,6 +8,8 @@ at once, so a fully populated create or a batch update either fits entirely or w
 nothing; the lock makes a second create of the same project wait for the first to commit,
 so both cannot pass on the same count; taking it before any other row keeps the lock order
 the same in every path (no deadlocks with the load balancer's compare-and-set).
+`precheck` counts the same way without the lock or a write, before a load balancer create
+asks the network for a VIP.
 
 As in Octavia, objects count until they are removed (PENDING_DELETE included), `-1` is
 unlimited, and nothing is enforced under auth_strategy = noauth, where every caller is an
@@ -46,22 +48,44 @@ def enforce(session: Session, db: Database, settings: QuotaSettings, project_id:
     """Raise QuotaExceeded if adding `adding` (count by quota column) objects to what the
     project has passes one of its limits. The first column over its limit, in COLUMNS
     order, is named."""
+    wanted = _counted(settings, project_id, adding)
+    if wanted:
+        _check(db, settings.defaults, _locked_row(session, str(project_id)), str(project_id),
+               adding, wanted)
+
+
+def precheck(db: Database, settings: QuotaSettings, project_id: str | None,
+             adding: Mapping[str, int]) -> None:
+    """`enforce` without its lock or its write, before a create asks the network for
+    anything: a project over its quota gets no VIP. The count under the lock, in the
+    transaction that writes, is the one that holds."""
+    wanted = _counted(settings, project_id, adding)
+    if wanted:
+        with db.reader() as s:
+            quota = s.get(m.Quota, project_id)
+        _check(db, settings.defaults, quota, str(project_id), adding, wanted)
+
+
+def _counted(settings: QuotaSettings, project_id: str | None, adding: Mapping[str, int]
+             ) -> list[str]:
+    """The quota columns `adding` counts against (none when quotas are not enforced)."""
     if not settings.enforced:
-        return
+        return []
     wanted = [c for c in COLUMNS if adding.get(c)]
-    if not wanted:
-        return
-    if not project_id:
+    if wanted and not project_id:
         raise Invalid("Missing project ID in request where one is required.")
-    quota = _locked_row(session, project_id)
-    limits = settings.defaults
+    return wanted
+
+
+def _check(db: Database, defaults: Mapping[str, int], quota: m.Quota | None, project_id: str,
+           adding: Mapping[str, int], wanted: list[str]) -> None:
     # Counted on a fresh connection, begun after the lock was granted: it sees every create
     # committed by the lock's previous holders, which this transaction's own snapshot may
     # not (MariaDB's REPEATABLE READ fixes it at the transaction's first read).
     with db.reader() as fresh:
         for column in wanted:
-            limit = getattr(quota, column)
-            limit = limits[column] if limit is None else limit
+            limit = None if quota is None else getattr(quota, column)
+            limit = defaults[column] if limit is None else limit
             if limit == -1:
                 continue
             model = MODELS[column]
