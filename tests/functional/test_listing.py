@@ -557,3 +557,55 @@ def test_writes_under_other_prefixes(client: Client, world: World) -> None:
     assert ids_of(body, "listeners") == [new["id"]]
     assert client.delete(f"/v2/lbaas/listeners/{new['id']}").status_code == 204
     client.wait_gone(f"/v2.0/lbaas/listeners/{new['id']}")
+
+
+# --- relations ------------------------------------------------------------------------------
+
+
+def test_children_are_read_with_their_parent_as_shown_and_as_listed(
+        client: Client, world: World) -> None:
+    """Each object's tags and children's ids (one JSON array per relation from the
+    database, decision 0030) as Octavia renders them: the same whether shown or listed,
+    ids in one order, and a pool's listeners counting those whose L7 policies redirect to it."""
+    lb = world.lb["L0"]
+    monitor = client.post(f"{P}/healthmonitors", {"healthmonitor": {
+        "pool_id": world.pool, "type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3}})
+    assert monitor.status_code == 201, monitor.text
+    client.wait(f"{LBS}/{lb}", "loadbalancer")
+    policy = client.post(f"{P}/l7policies", {"l7policy": {
+        "listener_id": world.listener["alt"], "action": "REDIRECT_TO_POOL",
+        "redirect_pool_id": world.pool, "tags": ["z \"quoted\" \\ ü", "a"]}})
+    assert policy.status_code == 201, policy.text
+    client.wait(f"{LBS}/{lb}", "loadbalancer")
+
+    def shown_and_listed(path: str, key: str, ident: str) -> dict[str, Any]:
+        shown = client.get(f"{path}/{ident}").json()[key]
+        plural = path.rsplit("/", 1)[1]
+        listed = [x for x in listing(client, path, plural)[plural] if x["id"] == ident]
+        assert listed == [shown]
+        return shown  # type: ignore[no-any-return]
+
+    pool = shown_and_listed(f"{P}/pools", "pool", world.pool)
+    # Its default listener first, then those whose policies redirect to it.
+    assert pool["listeners"] == [{"id": world.listener["web"]}, {"id": world.listener["alt"]}]
+    assert pool["members"] == [{"id": i} for i in sorted(
+        world.member[n] for n in ("m-a", "m-b", "m-c", "m-d"))]
+    assert pool["healthmonitor_id"] == monitor.json()["healthmonitor"]["id"]
+    assert pool["loadbalancers"] == [{"id": lb}]
+
+    other = shown_and_listed(f"{P}/pools", "pool", world.other_pool)
+    assert other["healthmonitor_id"] is None and other["listeners"] == [
+        {"id": world.listener["other"]}]
+
+    balancer = shown_and_listed(LBS, "loadbalancer", lb)
+    assert balancer["tags"] == ["blue", "red"]
+    assert balancer["listeners"] == [{"id": i} for i in sorted(
+        world.listener[n] for n in ("web", "tls", "alt"))]
+    assert balancer["pools"] == [{"id": world.pool}]
+    assert shown_and_listed(LBS, "loadbalancer", world.lb["L3"])["tags"] == []
+
+    listener = shown_and_listed(LISTENERS, "listener", world.listener["alt"])
+    assert listener["l7policies"] == [{"id": policy.json()["l7policy"]["id"]}]
+    rule_less = shown_and_listed(f"{P}/l7policies", "l7policy",
+                                 policy.json()["l7policy"]["id"])
+    assert rule_less["rules"] == [] and rule_less["tags"] == ["a", "z \"quoted\" \\ ü"]

@@ -42,6 +42,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_S, "charset": "utf8mb4"}
     elif url.startswith("postgresql"):
         connect_args = {"connect_timeout": CONNECT_TIMEOUT_S}
+    # Connections kept: as many as the threads of the busiest process that may each hold one
+    # (standalone: 16 API threads, 4 worker threads, the health manager and housekeeping).
+    # Past the pool, each checkout opened a connection and each return closed it. A pool
+    # opens connections only as its threads need them.
     options: dict[str, Any] = {"pool_size": 24, "max_overflow": 24}
     if not url.startswith("sqlite"):
         # A server may have dropped a pooled connection (restart, failover, idle timeout):

@@ -189,7 +189,14 @@ class _Relation(NamedTuple):
 
     name: str
     kind: str  # "tags": strings; "many": a list of children; "one": a child or None
-    extra: str | None = None  # the one column a child carries beside its id
+    parent: Any  # the column of the child (or tag) naming its parent
+    values: tuple[Any, ...]  # the tag; or the child's id, then the one column it carries
+    extra: str | None = None  # that column's name
+
+    def array(self, model: Any) -> Any:
+        """The correlated subquery answering the array for each row of `model`."""
+        return (select(json_list.json_list(*self.values)).where(self.parent == model.id)
+                .scalar_subquery().label(self.name))
 
     def carried(self, items: list[Any]) -> Any:
         """The array as the Record carries it: tags sorted, children as Records by id."""
@@ -208,13 +215,17 @@ class _Relation(NamedTuple):
 
 
 def _relations(model: Any) -> list[_Relation]:
-    tags = [_Relation("tags", "tags")] if model in m.TAGGED else []
-    return tags + [_Relation(name, "many" if many else "one", extra[0] if extra else None)
-                   for name, _child, _parent, extra, many in loads.LIST_CHILDREN.get(model, [])]
+    tags = ([_Relation("tags", "tags", m.Tag.resource_id, (m.Tag.tag,))]
+            if model in m.TAGGED else [])
+    return tags + [
+        _Relation(name, "many" if many else "one", getattr(child, parent),
+                  (child.id, *(getattr(child, column) for column in extra)),
+                  extra[0] if extra else None)
+        for name, child, parent, extra, many in loads.LIST_CHILDREN.get(model, [])]
 
 
-# Per model, what `_records` needs of each relation, in the order `_columns` reads them:
-# (its name, whether it is one child, how its array is carried).
+# Per model, what `_records` needs of each relation: (its name, whether it is one child,
+# how its array is carried).
 _RELATIONS: dict[Any, tuple[tuple[str, bool, Any], ...]] = {
     model: tuple((r.name, r.kind == "one", r.carried) for r in _relations(model))
     for model in {*m.TAGGED, *loads.LIST_CHILDREN}
@@ -229,17 +240,7 @@ def _columns(model: Any) -> tuple[Any, ...]:
     per relation (its tags, each kind of child's ids), each a correlated subquery on the
     parent's index. A row and its relations thus come in one query and one round trip,
     for one row or a page of a thousand. Built once: see `_by_keys`."""
-    arrays = []
-    if model in m.TAGGED:
-        arrays.append(select(json_list.json_list(m.Tag.tag))
-                      .where(m.Tag.resource_id == model.id)
-                      .scalar_subquery().label("tags"))
-    for name, child, parent_column, extra, _many in loads.LIST_CHILDREN.get(model, []):
-        values = [child.id, *(getattr(child, column) for column in extra)]
-        arrays.append(select(json_list.json_list(*values))
-                      .where(getattr(child, parent_column) == model.id)
-                      .scalar_subquery().label(name))
-    return (*model.__table__.columns, *arrays)
+    return (*model.__table__.columns, *(r.array(model) for r in _relations(model)))
 
 
 @functools.cache
