@@ -75,6 +75,18 @@ class BrokerCheck(pluginbase.HealthcheckBaseExtension):
             details=f"no connection to {named}")
 
 
+ALLOWED_METHODS = ("GET", "HEAD")
+
+
+def method_not_allowed(start_response: Any) -> list[bytes]:
+    """405 in the API's fault format: the health check only answers GET and HEAD."""
+    body = fault_body(405, "Method Not Allowed").encode()
+    start_response("405 Method Not Allowed", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        ("Allow", ", ".join(ALLOWED_METHODS))])
+    return [body]
+
+
 class WithHealthcheck:
     """A WSGI application answering `/healthcheck` itself and passing the rest on."""
 
@@ -88,15 +100,3 @@ class WithHealthcheck:
                 return method_not_allowed(start_response)
             return self.check(environ, start_response)
         return self.application(environ, start_response)
-
-
-ALLOWED_METHODS = ("GET", "HEAD")
-
-
-def method_not_allowed(start_response: Any) -> list[bytes]:
-    """405 in the API's fault format: the health check only answers GET and HEAD."""
-    body = fault_body(405, "Method Not Allowed").encode()
-    start_response("405 Method Not Allowed", [
-        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-        ("Allow", ", ".join(ALLOWED_METHODS))])
-    return [body]

@@ -32,11 +32,13 @@ class ApplySpec(WorkerTask):
 
     def execute(self, amphora_ids: list[str], replacement_ids: list[str] | None = None) -> None:
         lb_id = self.job.load_balancer_id
-        with self.deps.db.reader() as s:  # the amphorae and the desired state, in one read
+        with self.deps.db.reader() as s:  # the desired state and the amphorae, in one read
+            graph = load_graph(s, lb_id)
+            # Found in the session where the graph loaded the load balancer's amphorae: a
+            # query only for one not attached to it.
             amphorae = [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a is not None]
             if not amphorae:
                 return
-            graph = load_graph(s, lb_id)
             spec = domain_spec.build(graph, frozenset(replacement_ids or ()))
             project_id = graph.project_id
         document = self._resolved(spec, project_id) if domain_spec.references(spec) else spec
