@@ -88,14 +88,17 @@ def test_a_worker_that_lost_its_claim_cannot_write_revert_or_finish(
     current.revert()
     assert Undo.undone == [op_id]
 
-    # The stale worker's finish (the runner's compare-and-set on its token) changes nothing.
-    with stack.db.transaction() as s:
-        assert not compare_and_set(s, OPERATION, m.Operation, op_id, OperationState.DONE,
-                                   [OperationState.RUNNING],
-                                   where=[m.Operation.attempts == first])
-        assert compare_and_set(s, OPERATION, m.Operation, op_id, OperationState.DONE,
-                               [OperationState.RUNNING],
-                               where=[m.Operation.attempts == second])
+    # The stale worker's finish (recording the operation DONE in the commit of the flow's
+    # last writes) writes nothing; the holder's does.
+    with pytest.raises(Fenced), paused.closing() as s:
+        s.get(m.LoadBalancer, lb["id"]).name = "finished-by-a"
+    with holder.closing() as s:
+        assert s is not None
+        s.get(m.LoadBalancer, lb["id"]).name = "finished-by-b"
+    with stack.db.reader() as s:
+        op = s.get(m.Operation, op_id)
+        assert (op.state, op.attempts, op.worker) == ("DONE", second, "worker-b")
+        assert s.get(m.LoadBalancer, lb["id"]).name == "finished-by-b"
 
 
 class AnswerLost:
@@ -131,8 +134,13 @@ def test_a_claim_and_an_outcome_whose_answers_were_lost_are_known_as_ones_own(
     claimed = runner.claim(op_id)  # written, answer lost, tried again: it is this claim
     assert claimed is not None
     assert (claimed.state, claimed.attempts, claimed.worker) == ("RUNNING", 1, "worker-lossy")
-    lossy.lose_next = True
-    assert runner.finish(op_id, 1, OperationState.DONE)
+    # Its outcome, recorded with the flow's last writes: a try after one whose answer was
+    # lost finds it recorded under its own claim, and writes nothing more.
+    mine = FencedDatabase(stack.db, op_id, claimed.attempts)
+    with mine.closing() as s:
+        assert s is not None
+    with mine.closing() as s:
+        assert s is None
     with stack.db.reader() as s:
         assert s.get(m.Operation, op_id).state == "DONE"
 
@@ -144,5 +152,5 @@ def test_a_claim_and_an_outcome_whose_answers_were_lost_are_known_as_ones_own(
     assert claim(stack, other_id, "worker-a") == 2
     lossy.lose_next = True
     assert runner.claim(other_id) is None
-    lossy.lose_next = True
-    assert not runner.finish(other_id, 1, OperationState.DONE)
+    with pytest.raises(Fenced), FencedDatabase(stack.db, other_id, 1).closing():
+        pass

@@ -474,8 +474,9 @@ def test_a_failed_failover_lets_the_health_manager_try_again_later(db: Database)
     called: list[str] = []
     dog = watchdog(db, submitting(db, called), timeout=10)
     assert dog.check() == [AMP]
-    fail_plan(db, Plan(kind=OperationKind.AMPHORA_FAILOVER, load_balancer_id=LB,
-                       activate=((Entity.LOADBALANCER, LB),), amphora_id=AMP))
+    with db.transaction() as s:
+        fail_plan(s, Plan(kind=OperationKind.AMPHORA_FAILOVER, load_balancer_id=LB,
+                          activate=((Entity.LOADBALANCER, LB),), amphora_id=AMP))
     assert not busy(db)
     assert lb_status(db) == "ERROR"
     assert dog.check() == []  # heard "now": one more timeout first

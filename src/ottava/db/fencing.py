@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from ottava.db import models as m
 from ottava.db.engine import Database
+from ottava.db.transitions import compare_and_set
 from ottava.domain.errors import Fenced
-from ottava.domain.lifecycles import OperationState
+from ottava.domain.lifecycles import OPERATION, OperationState
 
 
 def holds(session: Session, operation_id: str, token: int, lock: bool = False) -> bool:
@@ -32,6 +33,22 @@ def holds(session: Session, operation_id: str, token: int, lock: bool = False) -
     if lock:
         query = query.with_for_update()
     return session.execute(query).first() is not None
+
+
+def end_claim(session: Session, operation_id: str, token: int, state: OperationState,
+              error: str | None = None) -> bool:
+    """Record the outcome `state` of the claim `token` if it still holds; whether it did."""
+    return bool(compare_and_set(
+        session, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
+        where=[m.Operation.attempts == token], error=error, lease_expires=None,
+        progress=None))
+
+
+def ended(session: Session, operation_id: str, token: int, state: OperationState) -> bool:
+    """Whether the claim `token` already recorded the outcome `state`."""
+    held = session.execute(select(m.Operation.state, m.Operation.attempts)
+                           .where(m.Operation.id == operation_id)).one_or_none()
+    return held is not None and tuple(held) == (state, token)
 
 
 class FencedDatabase(Database):
@@ -50,6 +67,22 @@ class FencedDatabase(Database):
             if not holds(session, self.operation_id, self.token, lock=True):
                 raise Fenced(self.operation_id, self.token)
             yield session
+
+    @contextlib.contextmanager
+    def closing(self, state: OperationState = OperationState.DONE,
+                error: str | None = None) -> Iterator[Session | None]:
+        """A transaction that ends the claim: the operation is recorded `state` (with
+        `error`; its lease and progress cleared) in the same commit as what the block writes,
+        and that compare-and-set is the fence. None instead of a session when an earlier try already
+        committed it and only its answer was lost (a connection cut at COMMIT): nothing is
+        left to write."""
+        with super().transaction() as session:
+            if end_claim(session, self.operation_id, self.token, state, error):
+                yield session
+                return
+            if not ended(session, self.operation_id, self.token, state):
+                raise Fenced(self.operation_id, self.token)
+        yield None
 
     def still_held(self) -> bool:
         with self.reader() as session:

@@ -4,7 +4,10 @@ time and retries by the composition root), the worker's settings; and, per opera
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+
+from sqlalchemy.orm import Session
 
 from ottava.db.engine import Database
 from ottava.db.fencing import FencedDatabase
@@ -40,6 +43,12 @@ class Job:
     deps: WorkerDeps
     plan: Plan
     operation_id: str
+
+    def closing(self) -> contextlib.AbstractContextManager[Session | None]:
+        """The transaction of the flow's last writes, which records the operation DONE in
+        the same commit (`FencedDatabase.closing`); outside a claim, a plain transaction."""
+        db = self.deps.db
+        return db.closing() if isinstance(db, FencedDatabase) else db.transaction()
 
     def still_held(self) -> bool:
         db = self.deps.db

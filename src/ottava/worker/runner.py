@@ -1,5 +1,9 @@
 """Runs operations: claim the record, run its flow with TaskFlow, record the outcome.
 
+The outcome is recorded in the same commit as the flow's last writes: DONE by the flow's last
+task (`FinishPlan`, with its targets ACTIVE), FAILED by the runner once the flow has reverted
+(with its targets ERROR). No operation is ever finished without its objects, nor the reverse.
+
 A claim is a compare-and-set on the operation's state (`ottava.domain.lifecycles.OPERATION`),
 so two workers given the same id (a redelivered message, or the reconciler re-driving it)
 never run it twice at once. A claim is a lease: a periodic job renews it every third of
@@ -98,20 +102,20 @@ class OperationRunner:
     def _claim(self, operation_id: str, states: tuple[OperationState, ...],
                written: list[int]) -> m.Operation | None:
         with self.deps.db.transaction() as s:
-            row = s.execute(select(m.Operation.state, m.Operation.attempts, m.Operation.worker)
-                            .where(m.Operation.id == operation_id)).one_or_none()
-            if row is None:
+            op = s.get(m.Operation, operation_id)
+            if op is None:
                 return None
-            if (written and row.state == OperationState.RUNNING
-                    and row.attempts == written[-1] and row.worker == self.name):
-                return s.get(m.Operation, operation_id)
-            token = row.attempts + 1
+            if (written and op.state == OperationState.RUNNING
+                    and op.attempts == written[-1] and op.worker == self.name):
+                return op
+            token = op.attempts + 1
             written.append(token)
+            # The compare-and-set also brings `op` up to date (its columns set here).
             changed = compare_and_set(
                 s, OPERATION, m.Operation, operation_id, OperationState.RUNNING, states,
-                where=[m.Operation.attempts == row.attempts], attempts=token,
+                where=[m.Operation.attempts == op.attempts], attempts=token,
                 worker=self.name, lease_expires=lease_until(self.lease))
-            return s.get(m.Operation, operation_id) if changed else None
+            return op if changed else None
 
     def renew_leases(self) -> int:
         """Extend the lease of every operation this runner is running; how many."""
@@ -156,9 +160,11 @@ class OperationRunner:
         started = time.monotonic()
         # The claim's token fences every write the flow makes (see ottava.db.fencing).
         token = op.attempts
-        deps = dataclasses.replace(self.deps, db=FencedDatabase(self.deps.db, op.id, token))
-        state, error = OperationState.DONE, None
+        fenced = FencedDatabase(self.deps.db, op.id, token)
+        deps = dataclasses.replace(self.deps, db=fenced)
+        state = OperationState.DONE
         try:
+            # Its last task records the operation DONE (`FinishPlan`).
             self._run_flow(Job(deps, plan, op.id), token, op.progress)
         except Exception as exc:  # the flow has reverted; record why it failed
             if is_transient(exc):
@@ -166,14 +172,15 @@ class OperationRunner:
                             "longer than its retries; left to the reconciler", op.id, op.kind)
                 return None
             LOG.warning("Operation %s (%s) failed: %s", op.id, op.kind, exc)
-            state, error = OperationState.FAILED, f"{type(exc).__name__}: {exc}"
+            state = OperationState.FAILED
             try:
                 # Every task's own revert has run: now its targets go to ERROR and its
-                # locked parents back to ACTIVE, so nothing is left PENDING_*.
-                self.retried(fail_plan)(deps.db, plan)
+                # locked parents back to ACTIVE, so nothing is left PENDING_*, in the
+                # commit that records the operation FAILED.
+                self.retried(self._fail)(fenced, plan, f"{type(exc).__name__}: {exc}")
             except Fenced:
-                LOG.warning("Operation %s was taken over by another worker: leaving it",
-                            op.id)
+                LOG.warning("Operation %s was taken over by another worker before it finished "
+                            "here: its outcome is the other worker's to record", op.id)
                 return None
             except Exception:
                 # Not even that could be written: leave the operation RUNNING; its lease
@@ -182,10 +189,6 @@ class OperationRunner:
                 LOG.exception("Operation %s could not be marked failed; leaving it to the "
                               "reconciler", op.id)
                 return None
-        if not self.finish(op.id, token, state, error):
-            LOG.warning("Operation %s was taken over by another worker before it finished "
-                        "here: its outcome is the other worker's to record", op.id)
-            return None
         self._count(plan.kind, state, time.monotonic() - started)
         self.notifications.finished(plan, state)
         return state
@@ -198,24 +201,11 @@ class OperationRunner:
             self.metrics.failovers.labels(kind.value, outcome).inc()
             self.metrics.failover_seconds.labels(kind.value).observe(seconds)
 
-    def finish(self, operation_id: str, token: int, state: OperationState,
-               error: str | None = None) -> bool:
-        """Record the outcome of the claim `token` unless another worker took the operation
-        over; True when it is recorded (by this try, or by an earlier one whose answer was
-        lost with the connection)."""
-        return self.retried(self._finish)(operation_id, token, state, error)
-
-    def _finish(self, operation_id: str, token: int, state: OperationState,
-                error: str | None) -> bool:
-        with self.deps.db.transaction() as s:
-            if compare_and_set(
-                    s, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
-                    where=[m.Operation.attempts == token], error=error, lease_expires=None,
-                    progress=None):
-                return True
-            held = s.execute(select(m.Operation.state, m.Operation.attempts)
-                             .where(m.Operation.id == operation_id)).one_or_none()
-            return held is not None and tuple(held) == (state, token)
+    @staticmethod
+    def _fail(db: FencedDatabase, plan: Plan, error: str) -> None:
+        with db.closing(OperationState.FAILED, error) as s:
+            if s is not None:  # None: an earlier try committed it; its answer was lost
+                fail_plan(s, plan)
 
     def _run_flow(self, job: Job, token: int, progress: str | None) -> None:
         operation_id, plan = job.operation_id, job.plan
@@ -251,8 +241,8 @@ class OperationRunner:
             # The flow has reverted: whoever runs the operation again starts it afresh.
             conn.destroy_logbook(book.uuid)
             raise
-        # A finished operation keeps no progress: recording its outcome clears the row's
-        # (`_finish`); the memory store forgets it here.
+        # A finished operation keeps no progress: recording its outcome cleared the row's
+        # (`FencedDatabase.closing`); the memory store forgets it here.
         if self.memory is not None:
             conn.destroy_logbook(book.uuid)
 

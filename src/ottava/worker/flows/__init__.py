@@ -1,15 +1,18 @@
-"""One flow per operation kind; `build` makes the one an operation's plan names."""
+"""One flow per operation kind; `build` makes the one an operation's plan names and ends it
+with the plan carried out."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+from taskflow.patterns import linear_flow
 
 from ottava.domain.operations import Action, Entity, OperationKind, child_kind
 from ottava.worker.drivers import Job
 from ottava.worker.flows import amphora, loadbalancer, update
+from ottava.worker.tasks.database import FinishPlan
 
-Builder = Callable[[Job], Any]
+Builder = Callable[[Job], linear_flow.Flow]
 
 FLOWS: dict[OperationKind, Builder] = {
     OperationKind.LOADBALANCER_CREATE: loadbalancer.create,
@@ -28,6 +31,7 @@ FLOWS: dict[OperationKind, Builder] = {
 }
 
 
-def build(job: Job) -> Any:
-    """The flow of `job`'s operation, its tasks holding the job."""
-    return FLOWS[job.plan.kind](job)
+def build(job: Job) -> linear_flow.Flow:
+    """The flow of `job`'s operation, its tasks holding the job, ending with `FinishPlan`:
+    the plan carried out in the commit that records the operation DONE."""
+    return FLOWS[job.plan.kind](job).add(FinishPlan(job))

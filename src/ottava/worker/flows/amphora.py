@@ -12,7 +12,7 @@ from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.base import WorkerTask
 from ottava.worker.tasks.compute import BootAmphorae, DeleteAmphorae, RotateCertificate
-from ottava.worker.tasks.database import CreateSpareRow, FinishPlan
+from ottava.worker.tasks.database import CreateSpareRow
 
 
 class TargetAmphora(WorkerTask):
@@ -26,7 +26,6 @@ class TargetAmphora(WorkerTask):
 def failover(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("failover-amphora").add(
         subflows.replace_amphorae(job, TargetAmphora(job, provides=keys.REPLACEMENT_IDS)),
-        FinishPlan(job),
     )
 
 
@@ -41,7 +40,6 @@ def configure(job: Job) -> linear_flow.Flow:
     return linear_flow.Flow("configure-amphora").add(
         TargetAmphora(job, provides=keys.AMPHORA_IDS),
         ApplySpec(job),
-        FinishPlan(job),
     )
 
 

@@ -9,7 +9,7 @@ from ottava.worker.drivers import Job
 from ottava.worker.flows import subflows
 from ottava.worker.tasks.amphora import ApplySpec
 from ottava.worker.tasks.compute import DeleteAmphorae
-from ottava.worker.tasks.database import DeleteLoadBalancerTree, FinishPlan, ListAmphorae
+from ottava.worker.tasks.database import DeleteLoadBalancerTree, ListAmphorae
 from ottava.worker.tasks.network import DeallocateVip
 
 
@@ -18,7 +18,6 @@ def create(job: Job) -> linear_flow.Flow:
         subflows.new_amphorae(job),
         ApplySpec(job),
         subflows.serve(job),
-        FinishPlan(job),
     )
 
 
@@ -31,7 +30,6 @@ def delete(job: Job) -> linear_flow.Flow:
         DeleteAmphorae(job),
         DeallocateVip(job),
         DeleteLoadBalancerTree(job),
-        FinishPlan(job),
     )
 
 
@@ -39,5 +37,4 @@ def failover(job: Job) -> linear_flow.Flow:
     """Replace every amphora of the load balancer."""
     return linear_flow.Flow("failover-load-balancer").add(
         subflows.replace_amphorae(job, ListAmphorae(job, provides=keys.REPLACEMENT_IDS)),
-        FinishPlan(job),
     )

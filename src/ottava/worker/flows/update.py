@@ -12,7 +12,7 @@ from taskflow.patterns import linear_flow
 
 from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec
-from ottava.worker.tasks.database import FinishPlan, ListAmphorae
+from ottava.worker.tasks.database import ListAmphorae
 from ottava.worker.tasks.network import GuardVip
 
 
@@ -21,5 +21,4 @@ def apply_desired_state(job: Job) -> linear_flow.Flow:
         ListAmphorae(job),
         ApplySpec(job),
         GuardVip(job),
-        FinishPlan(job),
     )

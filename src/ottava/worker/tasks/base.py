@@ -10,7 +10,7 @@ resumes the same flow from its logbook and may be using it."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from oslo_log import log as logging
@@ -20,6 +20,21 @@ from ottava.db.retry import retrying
 from ottava.worker.drivers import Job
 
 LOG = logging.getLogger(__name__)
+
+
+def _frozen(value: Any) -> Hashable:
+    """A `requires`, `rebind` or `ignore_list` argument as a key (each may be a string, a
+    list or a dictionary)."""
+    if isinstance(value, dict):
+        return tuple(value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(value)
+    return value
+
+
+# (task class, method, requires, rebind, auto_extract, ignore_list, injected names) -> what
+# TaskFlow's `_build_arg_mapping` answers for them.
+_ARG_MAPPINGS: dict[Hashable, tuple[Any, Any, Any]] = {}
 
 
 class WorkerTask(task.Task):
@@ -35,6 +50,24 @@ class WorkerTask(task.Task):
         self.job = job
         self.deps = job.deps
         self.plan = job.plan
+
+    def _build_arg_mapping(self, executor: Callable[..., Any], requires: Any = None,
+                           rebind: Any = None, auto_extract: bool = True,
+                           ignore_list: Any = None) -> tuple[Any, Any, Any]:
+        """TaskFlow's mapping of `executor`'s arguments, worked out once per task class and
+        arguments: TaskFlow reads the method's signature (`inspect`) at every construction,
+        twice for `execute` and twice for `revert`, and a flow's tasks are made for every
+        operation (a tenth of a load balancer create's worker time)."""
+        key = (type(self), executor.__name__, _frozen(requires), _frozen(rebind),
+               auto_extract, _frozen(ignore_list), _frozen(sorted(self.inject or ())))
+        found = _ARG_MAPPINGS.get(key)
+        if found is None:
+            found = _ARG_MAPPINGS[key] = super()._build_arg_mapping(
+                executor, requires=requires, rebind=rebind, auto_extract=auto_extract,
+                ignore_list=ignore_list)
+        mapping, required, optional = found
+        # Copies: TaskFlow treats them as the task's own.
+        return type(mapping)(mapping), type(required)(required), type(optional)(optional)
 
 
 def _fenced(revert: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,7 +1,8 @@
 """Tasks that read and write the database: plans carried out, amphora rows, the LB tree.
 
-A plan is finished by the last task of its flow (`FinishPlan`); a flow that fails is
-marked failed by the runner once it has reverted (`fail_plan`, see `ottava.worker.runner`).
+A plan is carried out by the last task of its flow (`FinishPlan`), in the commit that records
+the operation DONE; a flow that fails is marked failed by the runner once it has reverted
+(`fail_plan`, in the commit that records it FAILED; see `ottava.worker.runner`).
 """
 
 from __future__ import annotations
@@ -37,56 +38,62 @@ ADMIN_STATE_OPERATED = frozenset({Entity.HEALTHMONITOR, Entity.L7POLICY, Entity.
 
 
 def load_graph(session: Session, lb_id: str) -> m.LoadBalancer:
+    """The load balancer with everything its desired state is built from."""
     return session.scalars(
-        select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.GRAPH)
+        select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.SPEC_GRAPH)
     ).one()
 
 
-def fail_plan(db: Any, p: Plan) -> None:
+def fail_plan(session: Session, p: Plan) -> None:
     """Targets of a failed operation to ERROR, its locked parents back to ACTIVE (only those
     still PENDING_*: idempotent)."""
     LOG.warning("Operation %s on load balancer %s failed; marking ERROR", p.kind,
                 p.load_balancer_id)
-    with db.transaction() as s:
-        for entity, ident in p.activate + p.remove:
-            compare_and_set(s, PROVISIONING, m.BY_ENTITY[entity], ident, Provisioning.ERROR,
-                            PENDING)
-        for entity, ident in p.unlock:
-            compare_and_set(s, PROVISIONING, m.BY_ENTITY[entity], ident, Provisioning.ACTIVE,
-                            [Provisioning.PENDING_UPDATE])
-        if p.kind in FAILOVERS:
-            # The amphorae it was replacing are still there: the health manager may try
-            # again, one heartbeat timeout from now (not at once, not never).
-            ids = ([p.amphora_id] if p.kind == OperationKind.AMPHORA_FAILOVER and p.amphora_id
-                   else [a.id for a in existing_amphorae(s, p.load_balancer_id or "")])
-            s.execute(update(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id.in_(ids))
-                      .values(busy=False, last_update=health.now()))
+    for entity, ident in p.activate + p.remove:
+        compare_and_set(session, PROVISIONING, m.BY_ENTITY[entity], ident, Provisioning.ERROR,
+                        PENDING)
+    for entity, ident in p.unlock:
+        compare_and_set(session, PROVISIONING, m.BY_ENTITY[entity], ident,
+                        Provisioning.ACTIVE, [Provisioning.PENDING_UPDATE])
+    if p.kind in FAILOVERS:
+        # The amphorae it was replacing are still there: the health manager may try
+        # again, one heartbeat timeout from now (not at once, not never).
+        ids = ([p.amphora_id] if p.kind == OperationKind.AMPHORA_FAILOVER and p.amphora_id
+               else [a.id for a in existing_amphorae(session, p.load_balancer_id or "")])
+        session.execute(update(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id.in_(ids))
+                        .values(busy=False, last_update=health.now()))
+
+
+def carry_out(session: Session, p: Plan) -> None:
+    """Targets of a successful operation ACTIVE (or removed), its locked parents unlocked."""
+    pending = [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE]
+    for entity, ident in p.activate:
+        model = m.BY_ENTITY[entity]
+        compare_and_set(session, PROVISIONING, model, ident, Provisioning.ACTIVE, pending)
+        if entity in ADMIN_STATE_OPERATED:
+            up = session.scalar(select(model.admin_state_up).where(model.id == ident))
+            if up is not None:
+                compare_and_set(session, OPERATING[entity], model, ident,
+                                Operating.ONLINE if up else Operating.OFFLINE)
+    for entity, ident in p.remove:
+        if entity == Entity.LOADBALANCER:
+            compare_and_set(session, PROVISIONING, m.LoadBalancer, ident,
+                            Provisioning.DELETED, [Provisioning.PENDING_DELETE])
+        else:
+            remove_rows(session, m.BY_ENTITY[entity], [ident])
+    for entity, ident in p.unlock:
+        compare_and_set(session, PROVISIONING, m.BY_ENTITY[entity], ident,
+                        Provisioning.ACTIVE, [Provisioning.PENDING_UPDATE])
 
 
 class FinishPlan(WorkerTask):
-    """Last task of every flow: targets ACTIVE or removed, parents unlocked, in one commit."""
+    """Last task of every flow (`ottava.worker.flows.build` adds it): the plan carried out
+    and the operation recorded DONE, in one commit."""
 
     def execute(self) -> None:
-        p = self.plan
-        pending = [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE]
-        with self.deps.db.transaction() as s:
-            for entity, ident in p.activate:
-                model = m.BY_ENTITY[entity]
-                compare_and_set(s, PROVISIONING, model, ident, Provisioning.ACTIVE, pending)
-                if entity in ADMIN_STATE_OPERATED:
-                    up = s.scalar(select(model.admin_state_up).where(model.id == ident))
-                    if up is not None:
-                        compare_and_set(s, OPERATING[entity], model, ident,
-                                        Operating.ONLINE if up else Operating.OFFLINE)
-            for entity, ident in p.remove:
-                if entity == Entity.LOADBALANCER:
-                    compare_and_set(s, PROVISIONING, m.LoadBalancer, ident,
-                                    Provisioning.DELETED, [Provisioning.PENDING_DELETE])
-                else:
-                    remove_rows(s, m.BY_ENTITY[entity], [ident])
-            for entity, ident in p.unlock:
-                compare_and_set(s, PROVISIONING, m.BY_ENTITY[entity], ident,
-                                Provisioning.ACTIVE, [Provisioning.PENDING_UPDATE])
+        with self.job.closing() as s:
+            if s is not None:  # None: an earlier try committed it; its answer was lost
+                carry_out(s, self.plan)
 
 
 def remove_rows(session: Session, model: Any, ids: list[str]) -> None:

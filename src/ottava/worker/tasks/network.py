@@ -84,7 +84,8 @@ class GuardVip(WorkerTask):
         with self.deps.db.reader() as s:
             lb = s.scalars(select(m.LoadBalancer).where(
                 m.LoadBalancer.id == self.job.load_balancer_id)
-                .options(selectinload(m.LoadBalancer.listeners))).one_or_none()
+                .options(*loads.BARE, selectinload(m.LoadBalancer.listeners)
+                         .options(*loads.BARE))).one_or_none()
             if lb is None or not lb.vip_port_id:
                 return
             ports = tuple(sorted(p for p in s.scalars(select(m.Amphora.vrrp_port_id).where(
