@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ottava.db import models as m
 from ottava.db.fencing import FencedDatabase
@@ -90,11 +90,13 @@ def test_a_worker_that_lost_its_claim_cannot_write_revert_or_finish(
 
     # The stale worker's finish (recording the operation DONE in the commit of the flow's
     # last writes) writes nothing; the holder's does.
-    with pytest.raises(Fenced), paused.closing() as s:
-        s.get(m.LoadBalancer, lb["id"]).name = "finished-by-a"
-    with holder.closing() as s:
-        assert s is not None
-        s.get(m.LoadBalancer, lb["id"]).name = "finished-by-b"
+    with pytest.raises(Fenced), paused.closing() as c:
+        c.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb["id"])
+                  .values(name="finished-by-a"))
+    with holder.closing() as c:
+        assert c is not None
+        c.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb["id"])
+                  .values(name="finished-by-b"))
     with stack.db.reader() as s:
         op = s.get(m.Operation, op_id)
         assert (op.state, op.attempts, op.worker) == ("DONE", second, "worker-b")
@@ -113,9 +115,9 @@ class AnswerLost:
         return getattr(self.db, name)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        with self.db.transaction() as s:
-            yield s
+    def writing(self) -> Iterator[Any]:
+        with self.db.writing() as c:
+            yield c
         if self.lose_next:
             self.lose_next = False
             raise Unavailable("The database is not available")
@@ -133,10 +135,13 @@ def test_a_claim_and_an_outcome_whose_answers_were_lost_are_known_as_ones_own(
     lossy.lose_next = True
     claimed = runner.claim(op_id)  # written, answer lost, tried again: it is this claim
     assert claimed is not None
-    assert (claimed.state, claimed.attempts, claimed.worker) == ("RUNNING", 1, "worker-lossy")
+    assert claimed.token == 1
+    with stack.db.reader() as s:
+        op = s.get(m.Operation, op_id)
+        assert (op.state, op.attempts, op.worker) == ("RUNNING", 1, "worker-lossy")
     # Its outcome, recorded with the flow's last writes: a try after one whose answer was
     # lost finds it recorded under its own claim, and writes nothing more.
-    mine = FencedDatabase(stack.db, op_id, claimed.attempts)
+    mine = FencedDatabase(stack.db, op_id, claimed.token)
     with mine.closing() as s:
         assert s is not None
     with mine.closing() as s:

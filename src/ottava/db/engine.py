@@ -17,7 +17,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from oslo_log import log as logging
 from sqlalchemy import Connection, Engine, create_engine, event, exc
@@ -27,6 +27,11 @@ from ottava.domain.errors import Deadlock, Invalid, LostRace, Unavailable
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
+
+# Where a statement runs: an ORM session, or a Core connection (what needs rows, not an
+# identity map: `Database.read`, `Database.writing`).
+Executor = Session | Connection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "ottava_writer"
@@ -224,17 +229,19 @@ class Database:
         with translated_errors(), self._sessions() as session:
             yield session
 
-    def read(self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)`: plain column selects on a Core connection, which need none of
-        a session's machinery (a tenth of a GET of one load balancer). Its pool does not ping
-        a connection before lending it: a connection the server dropped while it sat there
-        (a restart, a failover) fails at its first statement, and SQLAlchemy then discards
-        every connection the pool held; `work`, which only reads, runs once more on a new one.
+    def read(self, work: Callable[Concatenate[Connection, P], T], *args: P.args,
+             **kwargs: P.kwargs) -> T:
+        """`work(connection, *args, **kwargs)`: plain column selects on a Core connection,
+        which need none of a session's machinery (a tenth of a GET of one load balancer).
+        Its pool does not ping a connection before lending it: a connection the server
+        dropped while it sat there (a restart, a failover) fails at its first statement, and
+        SQLAlchemy then discards every connection the pool held; `work`, which only reads,
+        runs once more on a new one.
         """
         for attempt in (1, 2):
             try:
                 with translated_errors(), self._plain_reads.connect() as conn:
-                    return work(conn)
+                    return work(conn, *args, **kwargs)
             except Unavailable as error:
                 if attempt == 2 or not _connection_lost(error):
                     raise

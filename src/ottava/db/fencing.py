@@ -15,45 +15,46 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from ottava.db import models as m
-from ottava.db.engine import Database
+from ottava.db.engine import Database, Executor
 from ottava.db.transitions import compare_and_set
 from ottava.domain.errors import Fenced
 from ottava.domain.lifecycles import OPERATION, OperationState
 
 
-def holds(session: Session, operation_id: str, token: int, lock: bool = False) -> bool:
+def holds(db: Executor, operation_id: str, token: int, lock: bool = False) -> bool:
     """Whether the operation is RUNNING under the claim `token` (locking its row: `lock`)."""
     query = select(m.Operation.id).where(
         m.Operation.id == operation_id, m.Operation.state == OperationState.RUNNING,
         m.Operation.attempts == token)
     if lock:
         query = query.with_for_update()
-    return session.execute(query).first() is not None
+    return db.execute(query).first() is not None
 
 
-def end_claim(session: Session, operation_id: str, token: int, state: OperationState,
+def end_claim(db: Executor, operation_id: str, token: int, state: OperationState,
               error: str | None = None) -> bool:
     """Record the outcome `state` of the claim `token` if it still holds; whether it did."""
     return bool(compare_and_set(
-        session, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
+        db, OPERATION, m.Operation, operation_id, state, [OperationState.RUNNING],
         where=[m.Operation.attempts == token], error=error, lease_expires=None,
         progress=None))
 
 
-def ended(session: Session, operation_id: str, token: int, state: OperationState) -> bool:
+def ended(db: Executor, operation_id: str, token: int, state: OperationState) -> bool:
     """Whether the claim `token` already recorded the outcome `state`."""
-    held = session.execute(select(m.Operation.state, m.Operation.attempts)
-                           .where(m.Operation.id == operation_id)).one_or_none()
+    held = db.execute(select(m.Operation.state, m.Operation.attempts)
+                      .where(m.Operation.id == operation_id)).one_or_none()
     return held is not None and tuple(held) == (state, token)
 
 
 class FencedDatabase(Database):
     """The database as the worker running one operation sees it: the same engine and
-    sessions, but every transaction is fenced by the claim's token."""
+    sessions, but every transaction (`transaction`, `writing`) is fenced by the claim's
+    token."""
 
     def __init__(self, db: Database, operation_id: str, token: int) -> None:
         # Not Database.__init__: the same engine, pool and session factories as `db`.
@@ -64,26 +65,34 @@ class FencedDatabase(Database):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         with super().transaction() as session:
-            if not holds(session, self.operation_id, self.token, lock=True):
-                raise Fenced(self.operation_id, self.token)
+            self._fence(session)
             yield session
 
     @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        with super().writing() as conn:
+            self._fence(conn)
+            yield conn
+
+    def _fence(self, db: Executor) -> None:
+        if not holds(db, self.operation_id, self.token, lock=True):
+            raise Fenced(self.operation_id, self.token)
+
+    @contextlib.contextmanager
     def closing(self, state: OperationState = OperationState.DONE,
-                error: str | None = None) -> Iterator[Session | None]:
-        """A transaction that ends the claim: the operation is recorded `state` (with
-        `error`; its lease and progress cleared) in the same commit as what the block writes,
-        and that compare-and-set is the fence. None instead of a session when an earlier try already
-        committed it and only its answer was lost (a connection cut at COMMIT): nothing is
-        left to write."""
-        with super().transaction() as session:
-            if end_claim(session, self.operation_id, self.token, state, error):
-                yield session
+                error: str | None = None) -> Iterator[Connection | None]:
+        """A write transaction that ends the claim: the operation is recorded `state` (with
+        `error`; its lease and progress cleared) in the same commit as what the block
+        writes, and that compare-and-set is the fence. None instead of a connection when an
+        earlier try already committed it and only its answer was lost (a connection cut at
+        COMMIT): nothing is left to write."""
+        with super().writing() as conn:
+            if end_claim(conn, self.operation_id, self.token, state, error):
+                yield conn
                 return
-            if not ended(session, self.operation_id, self.token, state):
+            if not ended(conn, self.operation_id, self.token, state):
                 raise Fenced(self.operation_id, self.token)
         yield None
 
     def still_held(self) -> bool:
-        with self.reader() as session:
-            return holds(session, self.operation_id, self.token)
+        return self.read(holds, self.operation_id, self.token)

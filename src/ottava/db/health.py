@@ -17,6 +17,7 @@ from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ottava.db import models as m
+from ottava.db.engine import Executor
 from ottava.db.transitions import compare_and_set
 from ottava.domain.health import Changes, LoadBalancerSnapshot, PoolSnapshot
 from ottava.domain.lifecycles import AMPHORA, IN_SERVICE, OPERATING, AmphoraStatus, Provisioning
@@ -101,13 +102,13 @@ def apply_statuses(session: Session, changes: Changes) -> None:
         compare_and_set(session, OPERATING[entity], m.BY_ENTITY[entity], ident, status)
 
 
-def upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: Sequence[str],
+def upsert(session: Executor, table: Table, rows: list[dict[str, Any]], keys: Sequence[str],
            columns: Iterable[str]) -> None:
     """INSERT ... ON CONFLICT/DUPLICATE KEY UPDATE `columns`, for many rows in one statement."""
     if not rows:
         return
     rows = sorted(rows, key=lambda r: tuple(r[k] for k in keys))
-    dialect = session.get_bind().dialect.name
+    dialect = (session.get_bind() if isinstance(session, Session) else session).dialect.name
     if dialect in ("sqlite", "postgresql"):
         from sqlalchemy.dialects import postgresql, sqlite
 
@@ -121,7 +122,7 @@ def upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: Seq
     session.execute(stmt, rows)
 
 
-def record_heard(session: Session, amphora_ids: Iterable[str], now: datetime.datetime) -> None:
+def record_heard(session: Executor, amphora_ids: Iterable[str], now: datetime.datetime) -> None:
     upsert(session, m.AmphoraHealth.__table__,  # type: ignore[arg-type]
            [{"amphora_id": i, "last_update": now, "busy": False} for i in amphora_ids],
            ["amphora_id"], ["last_update"])
@@ -182,7 +183,7 @@ def mark_busy(session: Session, amphora_id: str, busy: bool = True,
     return bool(changed)
 
 
-def forget(session: Session, amphora_ids: Sequence[str]) -> None:
+def forget(session: Executor, amphora_ids: Sequence[str]) -> None:
     """Health records of amphorae that are gone."""
     for part in chunks(list(amphora_ids)):
         session.execute(delete(m.AmphoraHealth).where(m.AmphoraHealth.amphora_id.in_(part)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import load_only, raiseload, selectinload
+from sqlalchemy.orm import raiseload, selectinload
 
 from ottava.db import models as m
 
@@ -58,38 +58,19 @@ LIST_CHILDREN: dict[type, list[tuple[str, Any, str, tuple[str, ...], bool]]] = {
 }
 
 
-def _graph(tagged: bool) -> tuple[Any, ...]:
-    """A load balancer with everything below it; `tagged`: with every object's tags (for an
-    API answer), or without (what the desired state needs: tags load by default, a query
-    per level of the graph)."""
-
-    def below(relation: Any, model: Any, *options: Any) -> Any:
-        # `relation`'s objects, with `options` for theirs, and their own tags or not.
-        own = options if tagged or model is m.Amphora else (*options, raiseload(model._tags))
-        return selectinload(relation).options(*own) if own else selectinload(relation)
-
-    def pool_graph(relation: Any) -> Any:
-        return below(
-            relation, m.Pool,
-            below(m.Pool.members, m.Member),
-            below(m.Pool.health_monitor, m.HealthMonitor),
-            # The listeners and policies pointing at the pool: only who they are.
-            below(m.Pool.default_of, m.Listener, load_only(m.Listener.id)),
-            below(m.Pool.redirected_by, m.L7Policy,
-                  load_only(m.L7Policy.id, m.L7Policy.listener_id)))
-
-    return (
-        below(m.LoadBalancer.listeners, m.Listener,
-              below(m.Listener.l7policies, m.L7Policy, below(m.L7Policy.rules, m.L7Rule)),
-              pool_graph(m.Listener.default_pool)),
-        pool_graph(m.LoadBalancer.pools),
-        below(m.LoadBalancer.amphorae, m.Amphora),
-        *(() if tagged else (raiseload(m.LoadBalancer._tags),)),
-    )
-
-
-# A load balancer with everything below it, tags included: the response of a fully
-# populated create.
-GRAPH = _graph(tagged=True)
-# The same without tags: the desired-state document (`ottava.domain.spec`) names none.
-SPEC_GRAPH = _graph(tagged=False)
+_POOL_GRAPH = (
+    selectinload(m.Pool.members),
+    selectinload(m.Pool.health_monitor),
+    selectinload(m.Pool.default_of).load_only(m.Listener.id),
+    selectinload(m.Pool.redirected_by).load_only(m.L7Policy.id, m.L7Policy.listener_id),
+)
+# A load balancer with everything below it: for the desired-state document and for the
+# response of a fully populated create.
+GRAPH = (
+    selectinload(m.LoadBalancer.listeners).options(
+        selectinload(m.Listener.l7policies).selectinload(m.L7Policy.rules),
+        selectinload(m.Listener.default_pool).options(*_POOL_GRAPH),
+    ),
+    selectinload(m.LoadBalancer.pools).options(*_POOL_GRAPH),
+    selectinload(m.LoadBalancer.amphorae),
+)

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
+from ottava.db.engine import Executor
 from ottava.domain.lifecycles import Lifecycle
 
 
 def compare_and_set(
-    session: Session,
+    session: Executor,
     lifecycle: Lifecycle,
     model: Any,
     ids: str | Sequence[str],
@@ -54,6 +54,6 @@ def compare_and_set(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def current(session: Session, lifecycle: Lifecycle, model: Any, ident: str) -> str | None:
+def current(session: Executor, lifecycle: Lifecycle, model: Any, ident: str) -> str | None:
     """The state row `ident` holds now, or None when there is no such row."""
     return session.scalar(select(getattr(model, lifecycle.column)).where(model.id == ident))

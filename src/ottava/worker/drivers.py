@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from ottava.db.engine import Database
 from ottava.db.fencing import FencedDatabase
@@ -44,11 +44,11 @@ class Job:
     plan: Plan
     operation_id: str
 
-    def closing(self) -> contextlib.AbstractContextManager[Session | None]:
+    def closing(self) -> contextlib.AbstractContextManager[Connection | None]:
         """The transaction of the flow's last writes, which records the operation DONE in
-        the same commit (`FencedDatabase.closing`); outside a claim, a plain transaction."""
+        the same commit (`FencedDatabase.closing`); outside a claim, a plain one."""
         db = self.deps.db
-        return db.closing() if isinstance(db, FencedDatabase) else db.transaction()
+        return db.closing() if isinstance(db, FencedDatabase) else db.writing()
 
     def still_held(self) -> bool:
         db = self.deps.db

@@ -66,6 +66,18 @@ def lease_until(seconds: float) -> datetime.datetime:
     return health.now() + datetime.timedelta(seconds=seconds)
 
 
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """An operation this worker claimed: what its flow is built from, and the claim's
+    fencing token."""
+
+    id: str
+    kind: str
+    payload: Any
+    token: int
+    progress: str | None  # the logbook a worker that died left, if any
+
+
 TASK_DONE = {tf_states.SUCCESS: "success", tf_states.FAILURE: "failure",
              tf_states.REVERTED: "reverted"}
 
@@ -90,7 +102,7 @@ class OperationRunner:
             Periodic("lease-renewal", self.lease / 3, self.renew_leases)])
 
     def claim(self, operation_id: str, states: tuple[OperationState, ...] = (
-            OperationState.QUEUED,)) -> m.Operation | None:
+            OperationState.QUEUED,)) -> Claim | None:
         """Take the operation (RUNNING, under a new fencing token) if it is in one of
         `states`; None when another worker has it or it is finished."""
         # The token a try wrote: when the connection drops after the database committed a
@@ -100,22 +112,24 @@ class OperationRunner:
         return self.retried(self._claim)(operation_id, states, written)
 
     def _claim(self, operation_id: str, states: tuple[OperationState, ...],
-               written: list[int]) -> m.Operation | None:
-        with self.deps.db.transaction() as s:
-            op = s.get(m.Operation, operation_id)
-            if op is None:
+               written: list[int]) -> Claim | None:
+        with self.deps.db.writing() as c:
+            row = c.execute(select(m.Operation.state, m.Operation.attempts, m.Operation.worker,
+                                   m.Operation.kind, m.Operation.payload,
+                                   m.Operation.progress)
+                            .where(m.Operation.id == operation_id)).one_or_none()
+            if row is None:
                 return None
-            if (written and op.state == OperationState.RUNNING
-                    and op.attempts == written[-1] and op.worker == self.name):
-                return op
-            token = op.attempts + 1
-            written.append(token)
-            # The compare-and-set also brings `op` up to date (its columns set here).
+            claim = Claim(operation_id, row.kind, row.payload, row.attempts + 1, row.progress)
+            if (written and row.state == OperationState.RUNNING
+                    and row.attempts == written[-1] and row.worker == self.name):
+                return dataclasses.replace(claim, token=row.attempts)
+            written.append(claim.token)
             changed = compare_and_set(
-                s, OPERATION, m.Operation, operation_id, OperationState.RUNNING, states,
-                where=[m.Operation.attempts == op.attempts], attempts=token,
+                c, OPERATION, m.Operation, operation_id, OperationState.RUNNING, states,
+                where=[m.Operation.attempts == row.attempts], attempts=claim.token,
                 worker=self.name, lease_expires=lease_until(self.lease))
-            return op if changed else None
+            return claim if changed else None
 
     def renew_leases(self) -> int:
         """Extend the lease of every operation this runner is running; how many."""
@@ -123,8 +137,8 @@ class OperationRunner:
             ids = sorted(self._running)
         if not ids:
             return 0
-        with self.deps.db.transaction() as s:
-            return compare_and_set(s, OPERATION, m.Operation, ids, OperationState.RUNNING,
+        with self.deps.db.writing() as c:
+            return compare_and_set(c, OPERATION, m.Operation, ids, OperationState.RUNNING,
                                    [OperationState.RUNNING],
                                    where=[m.Operation.worker == self.name],
                                    lease_expires=lease_until(self.lease))
@@ -159,7 +173,7 @@ class OperationRunner:
         plan = Plan.from_json(op.payload)
         started = time.monotonic()
         # The claim's token fences every write the flow makes (see ottava.db.fencing).
-        token = op.attempts
+        token = op.token
         fenced = FencedDatabase(self.deps.db, op.id, token)
         deps = dataclasses.replace(self.deps, db=fenced)
         state = OperationState.DONE

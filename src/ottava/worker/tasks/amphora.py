@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 
-from ottava.db import loads
 from ottava.db import models as m
+from ottava.db import spec_graph
+from ottava.db.engine import Executor
 from ottava.domain import spec as domain_spec
 from ottava.domain.lifecycles import AmphoraStatus
 from ottava.domain.topology import DEFAULT_VRRP_PRIORITY, Topology
 from ottava.worker.tasks.base import WorkerTask
-from ottava.worker.tasks.database import load_graph
 from ottava.worker.tasks.network import amphora_ref
 
 
@@ -32,25 +32,22 @@ class ApplySpec(WorkerTask):
 
     def execute(self, amphora_ids: list[str], replacement_ids: list[str] | None = None) -> None:
         lb_id = self.job.load_balancer_id
-        with self.deps.db.reader() as s:  # the desired state and the amphorae, in one read
-            graph = load_graph(s, lb_id)
-            # Found in the session where the graph loaded the load balancer's amphorae: a
-            # query only for one not attached to it.
-            amphorae = [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a is not None]
-            if not amphorae:
-                return
-            spec = domain_spec.build(graph, frozenset(replacement_ids or ()))
-            project_id = graph.project_id
+        # The desired state and the amphorae, in one read.
+        graph, amphorae = self.deps.db.read(spec_graph.load, lb_id, amphora_ids)
+        if not amphorae:
+            return
+        spec = domain_spec.build(graph, frozenset(replacement_ids or ()))
+        project_id = graph.project_id
         document = self._resolved(spec, project_id) if domain_spec.references(spec) else spec
         subnets = domain_spec.member_subnets(spec)
         for amp in amphorae:
             self._reach_members(amp, subnets)
             self.deps.amphora.apply(amphora_ref(amp), document)
-        with self.deps.db.transaction() as s:
-            s.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
+        with self.deps.db.writing() as c:
+            c.execute(update(m.LoadBalancer).where(m.LoadBalancer.id == lb_id)
                       .values(spec_hash=document["hash"]))
 
-    def _reach_members(self, amp: m.Amphora, subnets: set[str]) -> None:
+    def _reach_members(self, amp: Any, subnets: set[str]) -> None:
         """A port on each member subnet (none left on one no member names), configured by
         the amphora's agent before HAProxy checks the members there."""
         ref = amphora_ref(amp)
@@ -71,18 +68,15 @@ class ConfigureVrrp(WorkerTask):
     the other one in service (amphorae being replaced are left out). SINGLE: nothing."""
 
     def execute(self, amphora_ids: list[str], replacement_ids: list[str] | None = None) -> None:
-        with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
-            if lb is None or lb.topology != Topology.ACTIVE_STANDBY:
-                return
-            leaving = set(replacement_ids or [])
-            pair = [a for a in s.scalars(select(m.Amphora).where(
-                m.Amphora.load_balancer_id == lb.id,
-                m.Amphora.status == AmphoraStatus.ALLOCATED)) if a.id not in leaving]
-            vip = lb.vip_address or ""
-            additional = [v["ip_address"] for v in lb.additional_vips or []
-                          if v.get("ip_address")]
-            vrid = int(lb.id.replace("-", "")[:8], 16) % 255 + 1
+        lb, serving = self.deps.db.read(pair_of, self.job.load_balancer_id)
+        if lb is None or lb.topology != Topology.ACTIVE_STANDBY:
+            return
+        leaving = set(replacement_ids or [])
+        pair = [a for a in serving if a.id not in leaving]
+        vip = lb.vip_address or ""
+        additional = [v["ip_address"] for v in lb.additional_vips or []
+                      if v.get("ip_address")]
+        vrid = int(lb.id.replace("-", "")[:8], 16) % 255 + 1
         # The amphora that stays learns its new peer before the new one starts keepalived:
         # a new one that heard nobody for three adverts would take the VIP as well.
         new = set(amphora_ids)
@@ -98,3 +92,13 @@ class ConfigureVrrp(WorkerTask):
                 "peer_ips": [o.vrrp_ip or o.lb_network_ip or "" for o in pair if o.id != amp.id],
                 "additional_vips": additional}
             self.deps.amphora.configure_vrrp(amphora_ref(amp), config)
+
+
+def pair_of(db: Executor, lb_id: str) -> tuple[Row[Any] | None, list[Row[Any]]]:
+    """The load balancer's row and, for an ACTIVE_STANDBY one, its amphorae in service."""
+    lb = db.execute(select(m.LoadBalancer.__table__).where(m.LoadBalancer.id == lb_id)
+                    ).one_or_none()
+    if lb is None or lb.topology != Topology.ACTIVE_STANDBY:
+        return lb, []
+    return lb, list(db.execute(select(m.Amphora.__table__).where(
+        m.Amphora.load_balancer_id == lb.id, m.Amphora.status == AmphoraStatus.ALLOCATED)))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, select, update
 
-from ottava.db import health, loads
+from ottava.db import health
 from ottava.db import models as m
+from ottava.db.engine import Executor
 from ottava.db.transitions import compare_and_set
 from ottava.domain import topology
 from ottava.domain.lifecycles import AMPHORA, AmphoraStatus
@@ -18,28 +18,42 @@ from ottava.worker.tasks.base import WorkerTask
 from ottava.worker.tasks.network import amphora_ref, vips_of
 
 
-def placement_of(session: Session, load_balancer_id: str | None) -> Placement:
+def placement_of(db: Executor, load_balancer_id: str | None) -> Placement:
     """Where the load balancer's flavor profile and availability zone profile place its
     amphorae (Octavia's `compute_flavor`, `amp_image_tag`, `compute_zone`); a pair spreads."""
-    lb = session.get(m.LoadBalancer, load_balancer_id, options=loads.BARE) \
+    lb = db.execute(select(m.LoadBalancer.topology, m.LoadBalancer.flavor_id,
+                           m.LoadBalancer.availability_zone)
+                    .where(m.LoadBalancer.id == load_balancer_id)).one_or_none() \
         if load_balancer_id else None
     if lb is None:
         return Placement()  # a spare: the deployment's defaults
-    flavor_data: dict[str, Any] = {}
-    if lb.flavor_id:
-        flavor = session.get(m.Flavor, lb.flavor_id)
-        profile = session.get(m.FlavorProfile, flavor.flavor_profile_id) if flavor else None
-        flavor_data = _json_object(profile.flavor_data if profile else None)
-    zone_data: dict[str, Any] = {}
-    if lb.availability_zone:
-        zone = session.get(m.AvailabilityZone, lb.availability_zone)
-        zone_profile = session.get(m.AvailabilityZoneProfile,
-                                   zone.availability_zone_profile_id) if zone else None
-        zone_data = _json_object(zone_profile.availability_zone_data if zone_profile else None)
+    flavor_data = _json_object(db.scalar(
+        select(m.FlavorProfile.flavor_data)
+        .join(m.Flavor, m.Flavor.flavor_profile_id == m.FlavorProfile.id)
+        .where(m.Flavor.id == lb.flavor_id))) if lb.flavor_id else {}
+    zone_data = _json_object(db.scalar(
+        select(m.AvailabilityZoneProfile.availability_zone_data)
+        .join(m.AvailabilityZone, m.AvailabilityZone.availability_zone_profile_id
+              == m.AvailabilityZoneProfile.id)
+        .where(m.AvailabilityZone.name == lb.availability_zone))) \
+        if lb.availability_zone else {}
     return Placement(compute_flavor=flavor_data.get("compute_flavor") or None,
                      image_tag=flavor_data.get("amp_image_tag") or None,
                      zone=zone_data.get("compute_zone") or None,
                      spread=lb.topology == topology.Topology.ACTIVE_STANDBY)
+
+
+def boot_facts(db: Executor, amphora_id: str, load_balancer_id: str | None
+               ) -> tuple[Row[str | None, str] | None, Placement]:
+    """What booting an amphora reads: its instance and status, and where to place it."""
+    amp = db.execute(select(m.Amphora.compute_id, m.Amphora.status)
+                     .where(m.Amphora.id == amphora_id)).one_or_none()
+    return amp, placement_of(db, load_balancer_id)
+
+
+def amphora_row(db: Executor, amphora_id: str) -> Row[Any] | None:
+    return db.execute(select(m.Amphora.__table__).where(m.Amphora.id == amphora_id)
+                      ).one_or_none()
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -68,11 +82,11 @@ class BootAmphorae(WorkerTask):
 
     def execute(self, amphora_ids: list[str]) -> None:
         for amphora_id in amphora_ids:
-            with self.deps.db.reader() as s:
-                amp = s.get(m.Amphora, amphora_id)
-                compute_id = amp.compute_id if amp is not None else None
-                booted_before = compute_id is not None and amp is not None \
-                    and amp.status != AmphoraStatus.BOOTING
+            amp, placement = self.deps.db.read(boot_facts, amphora_id,
+                                               self.plan.load_balancer_id)
+            compute_id = amp.compute_id if amp is not None else None
+            booted_before = compute_id is not None and amp is not None \
+                and amp.status != AmphoraStatus.BOOTING
             if booted_before and compute_id and self.deps.compute.is_running(compute_id):
                 self._mark(amphora_id)  # a spare, booted already
                 continue
@@ -80,8 +94,6 @@ class BootAmphorae(WorkerTask):
             # ever lands in TaskFlow's persisted results.
             boot, expiry = (self.deps.agent_boot(amphora_id) if self.deps.agent_boot
                             else (None, None))
-            with self.deps.db.reader() as s:
-                placement = placement_of(s, self.plan.load_balancer_id)
             booted = self.deps.compute.create_amphora(amphora_id,
                                                         self.plan.load_balancer_id, boot,
                                                         placement)
@@ -91,17 +103,17 @@ class BootAmphorae(WorkerTask):
                        cert_expiration=expiry.replace(tzinfo=None) if expiry else None)
 
     def _mark(self, amphora_id: str, **booted: Any) -> None:
-        with self.deps.db.transaction() as s:
-            compare_and_set(s, AMPHORA, m.Amphora, amphora_id, self.ready_as, **booted)
+        with self.deps.db.writing() as c:
+            compare_and_set(c, AMPHORA, m.Amphora, amphora_id, self.ready_as, **booted)
             if self.ready_as == AmphoraStatus.ALLOCATED and self.deps.agent_boot is not None:
-                health.record_heard(s, [amphora_id], health.now())
+                health.record_heard(c, [amphora_id], health.now())
 
     def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
-        with self.deps.db.reader() as s:
-            compute_ids = [a.compute_id for a in (s.get(m.Amphora, i) for i in amphora_ids)
-                           if a is not None and a.compute_id]
+        compute_ids = self.deps.db.read(lambda c: list(c.scalars(
+            select(m.Amphora.compute_id).where(m.Amphora.id.in_(amphora_ids)))))
         for compute_id in compute_ids:
-            self.deps.compute.delete_amphora(compute_id)
+            if compute_id:
+                self.deps.compute.delete_amphora(compute_id)
 
 
 class DeleteAmphorae(WorkerTask):
@@ -111,26 +123,32 @@ class DeleteAmphorae(WorkerTask):
 
     def execute(self, amphora_ids: list[str]) -> None:
         for amphora_id in amphora_ids:
-            with self.deps.db.reader() as s:
-                amp = s.get(m.Amphora, amphora_id)
-                compute_id = amp.compute_id if amp else None
-                lb = s.get(m.LoadBalancer, amp.load_balancer_id, options=loads.BARE) \
-                    if amp is not None and amp.load_balancer_id else None
-                plugged = (amphora_ref(amp), vips_of(lb)) if amp is not None and lb else None
-            if plugged is not None and compute_id:
-                ref, vips = plugged
-                for vip in vips:
+            amp, lb = self.deps.db.read(amphora_and_load_balancer, amphora_id)
+            compute_id = amp.compute_id if amp is not None else None
+            if amp is not None and lb is not None and compute_id:
+                ref = amphora_ref(amp)
+                for vip in vips_of(lb):
                     self.deps.network.unplug_vip(ref, vip)
                 self.deps.network.set_member_subnets(ref, set())
             if compute_id:
                 self.deps.compute.delete_amphora(compute_id)
-            with self.deps.db.transaction() as s:
-                compare_and_set(s, AMPHORA, m.Amphora, amphora_id, AmphoraStatus.DELETED)
-                health.forget(s, [amphora_id])
+            with self.deps.db.writing() as c:
+                compare_and_set(c, AMPHORA, m.Amphora, amphora_id, AmphoraStatus.DELETED)
+                health.forget(c, [amphora_id])
                 # What it served stays counted; what it was serving is over.
-                s.execute(update(m.ListenerStatistics)
+                c.execute(update(m.ListenerStatistics)
                           .where(m.ListenerStatistics.amphora_id == amphora_id)
                           .values(active_connections=0))
+
+
+def amphora_and_load_balancer(db: Executor, amphora_id: str
+                              ) -> tuple[Row[Any] | None, Row[Any] | None]:
+    """An amphora's row and its load balancer's (None for either that is not there)."""
+    amp = amphora_row(db, amphora_id)
+    lb = db.execute(select(m.LoadBalancer.__table__)
+                    .where(m.LoadBalancer.id == amp.load_balancer_id)).one_or_none() \
+        if amp is not None and amp.load_balancer_id else None
+    return amp, lb
 
 
 class RotateCertificate(WorkerTask):
@@ -143,20 +161,18 @@ class RotateCertificate(WorkerTask):
         try:
             if self.deps.agent_boot is None:
                 return  # no agent, no certificate (noop amphorae)
-            with self.deps.db.reader() as s:
-                amp = s.get(m.Amphora, amphora_id)
-                if amp is None or amp.status not in (AmphoraStatus.ALLOCATED,
-                                                     AmphoraStatus.READY,
-                                                     AmphoraStatus.FAILOVER_STOPPED):
-                    return
-                ref = amphora_ref(amp)
+            amp = self.deps.db.read(amphora_row, amphora_id)
+            if amp is None or amp.status not in (AmphoraStatus.ALLOCATED,
+                                                 AmphoraStatus.READY,
+                                                 AmphoraStatus.FAILOVER_STOPPED):
+                return
             boot, expiry = self.deps.agent_boot(amphora_id)
-            self.deps.amphora.rotate_certificate(ref, boot.cert_pem,
-                           boot.key_pem)
-            with self.deps.db.transaction() as s:
-                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
+            self.deps.amphora.rotate_certificate(amphora_ref(amp), boot.cert_pem,
+                                                 boot.key_pem)
+            with self.deps.db.writing() as c:
+                c.execute(update(m.Amphora).where(m.Amphora.id == amphora_id).values(
                     cert_expiration=expiry.replace(tzinfo=None)))
         finally:
-            with self.deps.db.transaction() as s:
-                s.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
+            with self.deps.db.writing() as c:
+                c.execute(update(m.Amphora).where(m.Amphora.id == amphora_id)
                           .values(cert_busy=False))

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from oslo_log import log as logging
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, delete, insert, select, update
 
-from ottava.db import health, loads
+from ottava.db import health
 from ottava.db import models as m
+from ottava.db.engine import Executor
 from ottava.db.transitions import compare_and_set
 from ottava.domain.lifecycles import (
     AMPHORA,
@@ -37,14 +37,7 @@ LOG = logging.getLogger(__name__)
 ADMIN_STATE_OPERATED = frozenset({Entity.HEALTHMONITOR, Entity.L7POLICY, Entity.L7RULE})
 
 
-def load_graph(session: Session, lb_id: str) -> m.LoadBalancer:
-    """The load balancer with everything its desired state is built from."""
-    return session.scalars(
-        select(m.LoadBalancer).where(m.LoadBalancer.id == lb_id).options(*loads.SPEC_GRAPH)
-    ).one()
-
-
-def fail_plan(session: Session, p: Plan) -> None:
+def fail_plan(session: Executor, p: Plan) -> None:
     """Targets of a failed operation to ERROR, its locked parents back to ACTIVE (only those
     still PENDING_*: idempotent)."""
     LOG.warning("Operation %s on load balancer %s failed; marking ERROR", p.kind,
@@ -64,7 +57,7 @@ def fail_plan(session: Session, p: Plan) -> None:
                         .values(busy=False, last_update=health.now()))
 
 
-def carry_out(session: Session, p: Plan) -> None:
+def carry_out(session: Executor, p: Plan) -> None:
     """Targets of a successful operation ACTIVE (or removed), its locked parents unlocked."""
     pending = [Provisioning.PENDING_CREATE, Provisioning.PENDING_UPDATE]
     for entity, ident in p.activate:
@@ -96,7 +89,7 @@ class FinishPlan(WorkerTask):
                 carry_out(s, self.plan)
 
 
-def remove_rows(session: Session, model: Any, ids: list[str]) -> None:
+def remove_rows(session: Executor, model: Any, ids: list[str]) -> None:
     """Delete rows and their tags (children go by ON DELETE CASCADE; their tags here)."""
     if not ids:
         return
@@ -123,7 +116,7 @@ class DeleteLoadBalancerTree(WorkerTask):
 
     def execute(self) -> None:
         lb_id = self.job.load_balancer_id
-        with self.deps.db.transaction() as s:
+        with self.deps.db.writing() as s:
             listeners = s.scalars(select(m.Listener.id).where(
                 m.Listener.load_balancer_id == lb_id)).all()
             pools = s.scalars(select(m.Pool.id).where(m.Pool.load_balancer_id == lb_id)).all()
@@ -149,39 +142,43 @@ class CreateAmphoraRows(WorkerTask):
 
     def execute(self, replacement_ids: list[str] | None = None) -> list[str]:
         lb_id, operation_id = self.job.load_balancer_id, self.job.operation_id
-        with self.deps.db.transaction() as s:
-            mine = list(s.scalars(select(m.Amphora.id).where(
+        with self.deps.db.writing() as c:
+            mine = list(c.scalars(select(m.Amphora.id).where(
                 m.Amphora.claimed_by == operation_id).order_by(m.Amphora.role)))
             if mine:
                 return mine
-            lb = s.get(m.LoadBalancer, lb_id, options=loads.BARE)
-            assert lb is not None
-            wanted = roles(lb.topology)
+            topology = c.scalar(select(m.LoadBalancer.topology)
+                                .where(m.LoadBalancer.id == lb_id))
+            assert topology is not None, lb_id
+            wanted = roles(topology)
             if replacement_ids:
-                replaced = [s.get(m.Amphora, i) for i in replacement_ids]
-                wanted = [AmphoraRole(a.role or AmphoraRole.STANDALONE) for a in replaced
-                          if a is not None]
+                replaced = dict(c.execute(select(m.Amphora.id, m.Amphora.role).where(
+                    m.Amphora.id.in_(replacement_ids))).tuples().all())
+                wanted = [AmphoraRole(replaced[i] or AmphoraRole.STANDALONE)
+                          for i in replacement_ids if i in replaced]
             ids = []
             for role in wanted:
                 values = {"load_balancer_id": lb_id, "role": role, "claimed_by": operation_id,
                           "vrrp_priority": VRRP_PRIORITY.get(role)}
-                spare = take_spare(s, values)
-                if spare is None:
-                    amp = m.Amphora(**values, status=AmphoraStatus.PENDING_CREATE)
-                    s.add(amp)
-                    s.flush()
-                    spare = amp.id
-                ids.append(spare)
+                ids.append(take_spare(c, values) or new_amphora_row(c, values))
             return ids
 
     def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
         if not isinstance(result, list):
             return
-        with self.deps.db.transaction() as s:
-            compare_and_set(s, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)
+        with self.deps.db.writing() as c:
+            compare_and_set(c, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)
 
 
-def take_spare(session: Session, values: dict[str, Any]) -> str | None:
+def new_amphora_row(db: Executor, values: dict[str, Any]) -> str:
+    """A new PENDING_CREATE amphora row with `values`; its id."""
+    ident = m.new_id()
+    db.execute(insert(m.Amphora).values(id=ident, status=AmphoraStatus.PENDING_CREATE,
+                                        **values))
+    return ident
+
+
+def take_spare(session: Executor, values: dict[str, Any]) -> str | None:
     """Give a READY spare amphora `values`, moving it to PENDING_CREATE (a compare-and-set:
     two creates never take the same one); its id, or None when there is none to take."""
     for ident in session.scalars(select(m.Amphora.id).where(
@@ -196,8 +193,10 @@ def take_spare(session: Session, values: dict[str, Any]) -> str | None:
     return None
 
 
-def existing_amphorae(session: Session, lb_id: str) -> list[m.Amphora]:
-    return list(session.scalars(select(m.Amphora).where(
+def existing_amphorae(session: Executor, lb_id: str) -> list[Row[Any]]:
+    """The load balancer's amphorae being made or in service (not those gone): their ids and
+    statuses."""
+    return list(session.execute(select(m.Amphora.id, m.Amphora.status).where(
         m.Amphora.load_balancer_id == lb_id,
         m.Amphora.status.in_([AmphoraStatus.ALLOCATED, AmphoraStatus.BOOTING,
                               AmphoraStatus.PENDING_CREATE, AmphoraStatus.ERROR,
@@ -211,9 +210,8 @@ class ListServingAmphorae(WorkerTask):
 
     def execute(self, replacement_ids: list[str] | None = None) -> list[str]:
         leaving = set(replacement_ids or ())
-        with self.deps.db.reader() as s:
-            return [a.id for a in existing_amphorae(s, self.job.load_balancer_id)
-                    if a.status == AmphoraStatus.ALLOCATED and a.id not in leaving]
+        return [a.id for a in self.deps.db.read(existing_amphorae, self.job.load_balancer_id)
+                if a.status == AmphoraStatus.ALLOCATED and a.id not in leaving]
 
 
 class ListAmphorae(WorkerTask):
@@ -222,8 +220,7 @@ class ListAmphorae(WorkerTask):
     default_provides = keys.AMPHORA_IDS
 
     def execute(self) -> list[str]:
-        with self.deps.db.reader() as s:
-            return [a.id for a in existing_amphorae(s, self.job.load_balancer_id)]
+        return [a.id for a in self.deps.db.read(existing_amphorae, self.job.load_balancer_id)]
 
 
 class CreateSpareRow(WorkerTask):
@@ -233,18 +230,15 @@ class CreateSpareRow(WorkerTask):
 
     def execute(self) -> list[str]:
         operation_id = self.job.operation_id
-        with self.deps.db.transaction() as s:
-            mine = list(s.scalars(select(m.Amphora.id).where(
+        with self.deps.db.writing() as c:
+            mine = list(c.scalars(select(m.Amphora.id).where(
                 m.Amphora.claimed_by == operation_id)))
             if mine:
                 return mine
-            amp = m.Amphora(load_balancer_id=None, status=AmphoraStatus.PENDING_CREATE,
-                            claimed_by=operation_id)
-            s.add(amp)
-            s.flush()
-            return [amp.id]
+            return [new_amphora_row(c, {"load_balancer_id": None,
+                                        "claimed_by": operation_id})]
 
     def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(result, list):
-            with self.deps.db.transaction() as s:
-                compare_and_set(s, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)
+            with self.deps.db.writing() as c:
+                compare_and_set(c, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)

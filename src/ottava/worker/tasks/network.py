@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Row, select, update
 
-from ottava.db import loads
 from ottava.db import models as m
+from ottava.db.engine import Executor
 from ottava.domain import access, topology
 from ottava.domain.lifecycles import AmphoraStatus
 from ottava.domain.ports.amphora import AmphoraRef
@@ -17,12 +16,13 @@ from ottava.domain.ports.network import Vip, VipAccess
 from ottava.worker.tasks.base import WorkerTask
 
 
-def vip_of(lb: m.LoadBalancer) -> Vip:
+def vip_of(lb: Any) -> Vip:
+    """The `vip_address` of `lb` (a load balancer's row or object)."""
     return Vip(lb.vip_address or "", lb.vip_port_id or "", lb.vip_subnet_id or "",
                lb.vip_network_id or "")
 
 
-def vips_of(lb: m.LoadBalancer) -> list[Vip]:
+def vips_of(lb: Any) -> list[Vip]:
     """Every VIP of the load balancer, its `vip_address` first; additional VIPs share its
     port and network."""
     primary = vip_of(lb)
@@ -32,7 +32,8 @@ def vips_of(lb: m.LoadBalancer) -> list[Vip]:
         for extra in lb.additional_vips or [] if extra.get("ip_address")]
 
 
-def amphora_ref(amp: m.Amphora) -> AmphoraRef:
+def amphora_ref(amp: Any) -> AmphoraRef:
+    """How drivers name the amphora `amp` (its row or object)."""
     return AmphoraRef(id=amp.id, load_balancer_id=amp.load_balancer_id,
                       compute_id=amp.compute_id, role=amp.role,
                       lb_network_ip=amp.lb_network_ip)
@@ -56,8 +57,8 @@ class PlugVip(WorkerTask):
                 interface = self.deps.amphora.plug_interface(
                     amphora_ref(amp), plugged.mac, plugged.vrrp_ip, plugged.prefixlen, held,
                     plugged.routes)
-            with self.deps.db.transaction() as s:
-                s.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
+            with self.deps.db.writing() as c:
+                c.execute(update(m.Amphora).where(m.Amphora.id == amp.id).values(
                     vrrp_ip=plugged.vrrp_ip, vrrp_port_id=plugged.vrrp_port_id,
                     ha_ip=primary.address, ha_port_id=primary.port_id,
                     vrrp_interface=interface))
@@ -68,11 +69,22 @@ class PlugVip(WorkerTask):
             for vip in vips:
                 self.deps.network.unplug_vip(amphora_ref(amp), vip)
 
-    def _targets(self, amphora_ids: list[str]) -> tuple[list[m.Amphora], list[Vip]]:
-        with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
-            assert lb is not None
-            return [a for a in (s.get(m.Amphora, i) for i in amphora_ids) if a], vips_of(lb)
+    def _targets(self, amphora_ids: list[str]) -> tuple[list[Row[Any]], list[Vip]]:
+        lb, amphorae = self.deps.db.read(vip_targets, self.job.load_balancer_id, amphora_ids)
+        return amphorae, vips_of(lb)
+
+
+def load_balancer_row(db: Executor, lb_id: str) -> Row[Any]:
+    return db.execute(select(m.LoadBalancer.__table__).where(m.LoadBalancer.id == lb_id)
+                      ).one()
+
+
+def vip_targets(db: Executor, lb_id: str, amphora_ids: list[str]
+                ) -> tuple[Row[Any], list[Row[Any]]]:
+    """The load balancer's row and those of `amphora_ids` (in that order)."""
+    found = {a.id: a for a in db.execute(select(m.Amphora.__table__)
+                                         .where(m.Amphora.id.in_(amphora_ids)))}
+    return load_balancer_row(db, lb_id), [found[i] for i in amphora_ids if i in found]
 
 
 class GuardVip(WorkerTask):
@@ -81,33 +93,38 @@ class GuardVip(WorkerTask):
     on the VIP port and on every serving amphora's port on the VIP network."""
 
     def execute(self) -> None:
-        with self.deps.db.reader() as s:
-            lb = s.scalars(select(m.LoadBalancer).where(
-                m.LoadBalancer.id == self.job.load_balancer_id)
-                .options(*loads.BARE, selectinload(m.LoadBalancer.listeners)
-                         .options(*loads.BARE))).one_or_none()
-            if lb is None or not lb.vip_port_id:
-                return
-            ports = tuple(sorted(p for p in s.scalars(select(m.Amphora.vrrp_port_id).where(
-                m.Amphora.load_balancer_id == lb.id,
-                m.Amphora.status == AmphoraStatus.ALLOCATED)) if p))
-            user_groups = tuple(lb.vip_sg_ids or ())
-            wanted = VipAccess(
-                load_balancer_id=lb.id, vip_port_id=lb.vip_port_id, amphora_port_ids=ports,
-                addresses=tuple(v.address for v in vips_of(lb)),
-                openings=() if user_groups else access.openings(lb.listeners),
-                pair=lb.topology == topology.Topology.ACTIVE_STANDBY,
-                user_groups=user_groups, qos_policy_id=lb.vip_qos_policy_id)
-        self.deps.network.set_vip_access(wanted)
+        wanted = self.deps.db.read(vip_access, self.job.load_balancer_id)
+        if wanted is not None:
+            self.deps.network.set_vip_access(wanted)
+
+
+def vip_access(db: Executor, lb_id: str) -> VipAccess | None:
+    """What the network must let through to the load balancer's VIP now; None for one
+    without a VIP port (or gone)."""
+    lb = db.execute(select(m.LoadBalancer.__table__).where(m.LoadBalancer.id == lb_id)
+                    ).one_or_none()
+    if lb is None or not lb.vip_port_id:
+        return None
+    ports = tuple(sorted(p for p in db.scalars(select(m.Amphora.vrrp_port_id).where(
+        m.Amphora.load_balancer_id == lb.id,
+        m.Amphora.status == AmphoraStatus.ALLOCATED)) if p))
+    user_groups = tuple(lb.vip_sg_ids or ())
+    listeners = [] if user_groups else db.execute(
+        select(m.Listener.protocol, m.Listener.protocol_port, m.Listener.allowed_cidrs,
+               m.Listener.provisioning_status).where(m.Listener.load_balancer_id == lb.id)
+    ).all()
+    return VipAccess(
+        load_balancer_id=lb.id, vip_port_id=lb.vip_port_id, amphora_port_ids=ports,
+        addresses=tuple(v.address for v in vips_of(lb)),
+        openings=access.openings(listeners),
+        pair=lb.topology == topology.Topology.ACTIVE_STANDBY,
+        user_groups=user_groups, qos_policy_id=lb.vip_qos_policy_id)
 
 
 class DeallocateVip(WorkerTask):
     """Give every VIP of the load balancer back to the network."""
 
     def execute(self) -> None:
-        with self.deps.db.reader() as s:
-            lb = s.get(m.LoadBalancer, self.job.load_balancer_id, options=loads.BARE)
-            assert lb is not None
-            vips = vips_of(lb)
-        for vip in vips:
+        lb = self.deps.db.read(load_balancer_row, self.job.load_balancer_id)
+        for vip in vips_of(lb):
             self.deps.network.deallocate_vip(lb.id, vip)
