@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from taskflow import task
+from taskflow.exceptions import WrappedFailure
 from taskflow.patterns import linear_flow
 from taskflow.persistence import models as tf_models
 
@@ -140,29 +141,63 @@ def mixed_flow() -> Any:
                                          Undoable("undoable"), Plain("last"))
 
 
-def test_a_task_with_nothing_to_resume_is_not_written_and_runs_again_when_resumed(
+def test_a_success_no_task_reads_is_not_written_and_runs_again_when_resumed(
         db: Database) -> None:
-    assert flow_engine.nothing_to_resume(mixed_flow()) == {"plain", "last"}
+    assert flow_engine.providing_nothing(mixed_flow()) == {"plain", "undoable", "last"}
     settings = WorkerSettings()
     backend, _conn, detail, writes = new_logbook(db, "mixed", settings)
 
     RUNS.clear()
     states = flow_engine.load(mixed_flow(), detail, backend, settings).run_iter()
-    for _ in states:  # stop (as a crash would) once the undoable task's outcome is saved
-        if "undoable:SUCCESS" in writes:
+    for _ in states:  # stop (as a crash would) once the undoable task has run
+        if "undoable" in RUNS:
             break
     states.close()
     assert RUNS == ["made", "plain", "undoable"]
-    assert writes == ["made:SUCCESS", "undoable:SUCCESS"]  # the plain task's was not written
+    assert writes == ["made:SUCCESS"]  # only the result a later task reads was written
     assert saved_states(db) == {"made": "SUCCESS", "plain": "PENDING",
-                                "undoable": "SUCCESS", "last": "PENDING"}
+                                "undoable": "PENDING", "last": "PENDING"}
 
-    # Resumed from the row: the plain task runs again (it is safe to), nothing saved does.
+    # Resumed from the row: what was not written runs again (it is safe to), nothing saved
+    # does.
     resumed = persistence.backend(settings, db, OPERATION, 1)
     saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
     RUNS.clear()
     flow_engine.load(mixed_flow(), saved, resumed, settings).run()
-    assert RUNS == ["plain", "last"]
+    assert RUNS == ["plain", "undoable", "last"]
+
+
+def test_a_resumed_revert_undoes_a_task_whose_success_was_not_written(
+        db: Database) -> None:
+    class Broken(task.Task):
+        def execute(self) -> None:
+            raise RuntimeError("broken")
+
+    def failing() -> Any:
+        return linear_flow.Flow("failing").add(Step("made", provides="a"),
+                                               Undoable("undoable"), Broken("broken"))
+
+    settings = WorkerSettings()
+    backend, _conn, detail, writes = new_logbook(db, "failing", settings)
+    RUNS.clear()
+    states = flow_engine.load(failing(), detail, backend, settings).run_iter()
+    for _ in states:  # stop (as a crash would) once the failure is written
+        if "broken:FAILURE" in writes:
+            break
+    states.close()
+    assert RUNS == ["made", "undoable"]
+    # Marking the undoable task to be reverted wrote it with its state.
+    assert saved_states(db) == {"made": "SUCCESS", "undoable": "SUCCESS",
+                                "broken": "FAILURE"}
+
+    # Resumed from the row: the revert undoes the task whose success was not written.
+    resumed = persistence.backend(settings, db, OPERATION, 1)
+    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
+    RUNS.clear()
+    # The failure comes back from the logbook (TaskFlow wraps it: no traceback is kept).
+    with pytest.raises(WrappedFailure, match="broken"):
+        flow_engine.load(failing(), saved, resumed, settings).run()
+    assert RUNS == ["revert undoable"]
 
 
 def test_a_failure_after_an_unsaved_success_still_reverts_what_can_be_undone(
