@@ -51,7 +51,8 @@ def steps(kind: str) -> list[str]:
         for child in children:
             yield from walk(child)
 
-    job = Job(None, Plan(OperationKind(kind), None), "steps")  # type: ignore[arg-type]
+    plan = Plan(OperationKind(kind), None, topology="SINGLE")  # as the crash tests' own
+    job = Job(None, plan, "steps")  # type: ignore[arg-type]
     return list(walk(flows.build(job)))
 
 

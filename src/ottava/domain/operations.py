@@ -84,6 +84,9 @@ class Plan:
     unlock: tuple[Ref, ...] = ()
     # The amphora an amphora operation (failover, push, rotation, delete) names.
     amphora_id: str | None = None
+    # The load balancer's topology where the flow depends on it (a create, its failover):
+    # a SINGLE one's flow configures no VRRP. None where the plan does not say (then it does).
+    topology: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,7 +94,7 @@ class Plan:
             "activate": [list(r) for r in self.activate],
             "remove": [list(r) for r in self.remove],
             "unlock": [list(r) for r in self.unlock],
-            "amphora_id": self.amphora_id,
+            "amphora_id": self.amphora_id, "topology": self.topology,
         }
 
     @classmethod
@@ -105,4 +108,4 @@ class Plan:
         return cls(kind=OperationKind(data["kind"]),
                    load_balancer_id=data.get("load_balancer_id") or None,
                    activate=refs("activate"), remove=refs("remove"), unlock=refs("unlock"),
-                   amphora_id=amphora_id)
+                   amphora_id=amphora_id, topology=data.get("topology"))

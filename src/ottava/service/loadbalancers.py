@@ -86,7 +86,7 @@ class LoadBalancerService(Operations):
                 children = Graph(self, s, lb).build(listeners_in, pools_in)
                 change.submit(Plan(
                     kind=OperationKind.LOADBALANCER_CREATE,
-                    load_balancer_id=lb.id,
+                    load_balancer_id=lb.id, topology=lb.topology,
                     activate=((Entity.LOADBALANCER, lb.id), *children),
                 ), lb.id)
                 s.flush()
@@ -227,6 +227,7 @@ class LoadBalancerService(Operations):
             lb = repo.get(s, m.LoadBalancer, ident, "Load Balancer")
             lock_load_balancer(s, lb.id, Provisioning.PENDING_UPDATE, DELETABLE)
             change.submit(Plan(kind=OperationKind.LOADBALANCER_FAILOVER, load_balancer_id=lb.id,
+                               topology=lb.topology,
                                activate=((Entity.LOADBALANCER, lb.id),)), lb.id)
 
     def stats(self, ident: str) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from taskflow import task
 from taskflow.patterns import linear_flow
 
+from ottava.domain.topology import Topology
 from ottava.worker import keys
 from ottava.worker.drivers import Job
 from ottava.worker.tasks.amphora import ApplySpec, ConfigureVrrp
@@ -27,12 +28,12 @@ def serve(job: Job) -> linear_flow.Flow:
     binds the VIP before holding it), so the VIP never points at an amphora that would
     refuse connections; the network in front of them is told what to let through (before
     keepalived starts: a new partner's port must be in the pair's security group to hear
-    VRRP), and a pair then gets its VRRP settings."""
-    return linear_flow.Flow("serve").add(
-        PlugVip(job),
-        GuardVip(job),
-        ConfigureVrrp(job),
-    )
+    VRRP), and a pair then gets its VRRP settings (a plan that does not name its topology
+    gets the step, which does nothing for a SINGLE load balancer)."""
+    flow = linear_flow.Flow("serve").add(PlugVip(job), GuardVip(job))
+    if job.plan.topology != Topology.SINGLE:  # as Octavia, a flow per topology
+        flow.add(ConfigureVrrp(job))
+    return flow
 
 
 def replace_amphorae(job: Job, replaced: task.Task) -> linear_flow.Flow:
