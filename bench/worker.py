@@ -12,7 +12,9 @@ client is counted. Three figures per create, medians and minima over `--creates`
                                     Ottava's can remove
 
 and the statements and write transactions the worker sends for one create (counted by a
-SQLAlchemy `before_cursor_execute` listener). It prints figures; it asserts nothing.
+SQLAlchemy `before_cursor_execute` listener), with the Python function calls it makes
+(cProfile's count: unlike a time, it does not drift with the host's speed). It prints
+figures; it asserts nothing.
 
     .venv/bin/python bench/worker.py              # 200 creates each way
     .venv/bin/python bench/worker.py --creates 50
@@ -21,7 +23,9 @@ SQLAlchemy `before_cursor_execute` listener). It prints figures; it asserts noth
 from __future__ import annotations
 
 import argparse
+import cProfile
 import pathlib
+import pstats
 import statistics
 import sys
 import tempfile
@@ -51,7 +55,8 @@ def post(client: Any, name: str) -> None:
 
 
 def worker_cpu(persistence: str, creates: int, held: list[str]) -> tuple[list[float], Any]:
-    """CPU milliseconds of each create's flow; the last stack's (statements, writes) of one."""
+    """CPU milliseconds of each create's flow; the (statements, write transactions, Python
+    function calls) of one more."""
     from sqlalchemy import event
     from tests.harness import Client, Stack
 
@@ -81,10 +86,13 @@ def worker_cpu(persistence: str, creates: int, held: list[str]) -> tuple[list[fl
             statements.append(statement)
 
         event.listen(stack.db.engine, "before_cursor_execute", seen)
+        profile = cProfile.Profile()
+        profile.enable()
         stack.runner.run(held.pop())
+        profile.disable()
         event.remove(stack.db.engine, "before_cursor_execute", seen)
         writes = sum(1 for s in statements if s.startswith("BEGIN IMMEDIATE"))
-        return spent, (len(statements), writes)
+        return spent, (len(statements), writes, pstats.Stats(profile).total_calls)
     finally:
         stack.stop()
 
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--creates", type=int, default=200, help="creates timed each way (200)")
     args = p.parse_args(argv)
     held = held_casts()
-    database, (statements, writes) = worker_cpu("database", args.creates, held)
+    database, (statements, writes, calls) = worker_cpu("database", args.creates, held)
     memory, _ = worker_cpu("memory", args.creates, held)
     tasks = create_flow_tasks()
     floor = taskflow_floor(tasks, args.creates)
@@ -164,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     print(line("worker, progress in memory", memory, floor_median))
     print(line(f"TaskFlow's floor ({tasks} tasks doing nothing)", floor, floor_median))
     print(f"statements per create (worker): {statements}, write transactions: {writes}")
+    # A count, unlike the times above, does not move with the host's speed.
+    print(f"Python function calls per create (worker, cProfile): {calls}")
     return 0
 
 

@@ -14,15 +14,17 @@ import pytest
 from sqlalchemy import select, update
 
 from ottava.db import models as m
+from ottava.db.engine import Database
 from ottava.db.fencing import FencedDatabase
 from ottava.db.transitions import compare_and_set
 from ottava.domain.errors import Fenced, Unavailable
-from ottava.domain.lifecycles import OPERATION, OperationState
-from ottava.domain.operations import OperationKind, Plan
+from ottava.domain.lifecycles import OPERATION, PROVISIONING, OperationState, Provisioning
+from ottava.domain.operations import Entity, OperationKind, Plan
 from ottava.settings import DatabaseRetry
 from ottava.worker.drivers import Job
 from ottava.worker.runner import OperationRunner
 from ottava.worker.tasks.base import WorkerTask
+from ottava.worker.tasks.database import FinishPlan
 from tests.harness import Client
 
 
@@ -159,3 +161,41 @@ def test_a_claim_and_an_outcome_whose_answers_were_lost_are_known_as_ones_own(
     assert runner.claim(other_id) is None
     with pytest.raises(Fenced), FencedDatabase(stack.db, other_id, 1).closing():
         pass
+
+
+def test_a_finish_whose_commit_answer_was_lost_is_known_as_done(
+        api: Client, lb: dict, stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`FinishPlan` commits the plan and the operation's DONE together; when only the answer
+    to that COMMIT is lost, its retry finds the operation DONE under its own claim and
+    neither fails the flow nor writes again."""
+    op_id = queued(stack, lb)
+    token = claim(stack, op_id, "worker-a")
+    with stack.db.transaction() as s:  # locked by the operation, as its plan says
+        assert compare_and_set(s, PROVISIONING, m.LoadBalancer, lb["id"],
+                               Provisioning.PENDING_UPDATE, [Provisioning.ACTIVE])
+    writing, lose = Database.writing, [True]
+
+    @contextlib.contextmanager
+    def answer_lost(self: Database) -> Iterator[Any]:
+        with writing(self) as conn:
+            yield conn
+        if lose:  # committed; the caller hears the database went away
+            lose.pop()
+            raise Unavailable("The database is not available")
+
+    monkeypatch.setattr(Database, "writing", answer_lost)
+    deps = stack.runner.deps
+    plan = Plan(OperationKind.LOADBALANCER_UPDATE, lb["id"],
+                activate=((Entity.LOADBALANCER, lb["id"]),))
+    job = Job(dataclasses.replace(
+        deps, db=FencedDatabase(stack.db, op_id, token),
+        settings=dataclasses.replace(deps.settings,
+                                     database_retry=DatabaseRetry(3, 0.01, 0.01))),
+        plan, op_id)
+    FinishPlan(job).execute()
+
+    assert not lose  # the first try's answer was lost
+    with stack.db.reader() as s:
+        op = s.get(m.Operation, op_id)
+        assert (op.state, op.attempts) == ("DONE", token)
+        assert s.get(m.LoadBalancer, lb["id"]).provisioning_status == "ACTIVE"

@@ -141,30 +141,59 @@ def mixed_flow() -> Any:
                                          Undoable("undoable"), Plain("last"))
 
 
-def test_a_success_no_task_reads_is_not_written_and_runs_again_when_resumed(
+def test_a_task_with_nothing_to_resume_is_not_written_and_runs_again_when_resumed(
         db: Database) -> None:
-    assert flow_engine.providing_nothing(mixed_flow()) == {"plain", "undoable", "last"}
+    assert flow_engine.nothing_to_resume(mixed_flow()) == {"plain", "last"}
     settings = WorkerSettings()
     backend, _conn, detail, writes = new_logbook(db, "mixed", settings)
 
     RUNS.clear()
     states = flow_engine.load(mixed_flow(), detail, backend, settings).run_iter()
-    for _ in states:  # stop (as a crash would) once the undoable task has run
-        if "undoable" in RUNS:
+    for _ in states:  # stop (as a crash would) once the undoable task's outcome is saved
+        if "undoable:SUCCESS" in writes:
             break
     states.close()
     assert RUNS == ["made", "plain", "undoable"]
-    assert writes == ["made:SUCCESS"]  # only the result a later task reads was written
+    assert writes == ["made:SUCCESS", "undoable:SUCCESS"]  # the plain task's was not written
     assert saved_states(db) == {"made": "SUCCESS", "plain": "PENDING",
-                                "undoable": "PENDING", "last": "PENDING"}
+                                "undoable": "SUCCESS", "last": "PENDING"}
 
-    # Resumed from the row: what was not written runs again (it is safe to), nothing saved
-    # does.
+    # Resumed from the row: the plain task runs again (it is safe to), nothing saved does.
     resumed = persistence.backend(settings, db, OPERATION, 1)
     saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
     RUNS.clear()
     flow_engine.load(mixed_flow(), saved, resumed, settings).run()
-    assert RUNS == ["plain", "undoable", "last"]
+    assert RUNS == ["plain", "last"]
+
+
+def test_a_resumed_flow_that_fails_early_still_undoes_what_ran_before_the_crash(
+        db: Database) -> None:
+    """A task that can be undone is written when it succeeds: after a crash, the resumed
+    flow may fail in a task it runs again before reaching that one, and TaskFlow reverts
+    only what its logbook says ran."""
+    settings = WorkerSettings()
+    backend, _conn, detail, writes = new_logbook(db, "mixed", settings)
+    RUNS.clear()
+    states = flow_engine.load(mixed_flow(), detail, backend, settings).run_iter()
+    for _ in states:  # stop (as a crash would) once the undoable task's outcome is saved
+        if "undoable:SUCCESS" in writes:
+            break
+    states.close()
+    assert RUNS == ["made", "plain", "undoable"]
+
+    class BrokenNow(Plain):
+        def execute(self) -> None:
+            raise RuntimeError("broken after the crash")
+
+    failing_now = linear_flow.Flow("mixed").add(Step("made", provides="a"),
+                                                BrokenNow("plain"), Undoable("undoable"),
+                                                Plain("last"))
+    resumed = persistence.backend(settings, db, OPERATION, 1)
+    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
+    RUNS.clear()
+    with pytest.raises(RuntimeError, match="broken after the crash"):
+        flow_engine.load(failing_now, saved, resumed, settings).run()
+    assert RUNS == ["revert undoable"]
 
 
 def test_a_resumed_revert_undoes_a_task_whose_success_was_not_written(

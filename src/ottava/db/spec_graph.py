@@ -9,8 +9,8 @@ a tenth of a create's worker time, and most of an update's for one with many mem
 
 Children are read by their load balancer's id through a join, not by their parents' ids, so
 no statement grows with the tree; a table is not read when no parent of its rows exists. Each
-list is in a fixed order (L7 policies by position, everything else as created), so the same
-rows always give the same document and the same hash.
+list is in a fixed order (L7 policies by position, everything else by creation time, to the
+second, then id), so the same rows always give the same document and the same hash.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Select, or_, select
+from sqlalchemy.exc import NoResultFound
 
 from ottava.db import models as m
+from ottava.db import rows
 from ottava.db.engine import Executor
 
 Node = types.SimpleNamespace  # one row's columns as attributes, with its children's lists
@@ -53,7 +55,9 @@ def load(db: Executor, lb_id: str, amphora_ids: Sequence[str] = ()
     (and their members and health monitor) and amphorae; and the amphorae `amphora_ids`
     (those that exist, in that order), read in the same statements. Raises NoResultFound
     when there is no such load balancer."""
-    lb = db.execute(select(m.LoadBalancer.__table__).where(m.LoadBalancer.id == lb_id)).one()
+    lb = rows.load_balancer(db, lb_id)
+    if lb is None:
+        raise NoResultFound(f"No load balancer {lb_id}")
     amphorae = _rows(db, select(m.Amphora.__table__).where(or_(
         m.Amphora.load_balancer_id == lb_id, m.Amphora.id.in_(list(amphora_ids))))
         .order_by(*_as_created(m.Amphora)))

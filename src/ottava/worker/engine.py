@@ -14,18 +14,19 @@ its time. `LeanStorage` keeps those in memory only:
   RUNNING: every task is safe to run twice;
 - a task's progress: reported to listeners as before; nobody resumes from it;
 - the flow's state: a resumed engine derives what to do from its atoms, not from it;
-- the success of a task that provides nothing: a resumed engine that finds it unwritten
-  runs the task again, which every task allows (a crash while it ran leaves the same). A
-  flow that fails later marks every task that ran to be reverted, and TaskFlow writes those
-  intentions with the tasks' states: a resumed revert still undoes every task that had run.
-  That is six of the seven saves of a load balancer create (booting the amphorae, applying
-  the desired state, plugging and guarding the VIP, VRRP, the finish); only the amphorae's
-  ids, which later tasks read, are written.
+- the success of a task that provides nothing and has nothing to revert: a resumed engine
+  would only skip it, and running it again instead is safe. That is three of the six saves
+  of a SINGLE load balancer's create (applying the desired state, guarding the VIP, the
+  finish), and a pair's VRRP.
 
-A result later tasks read is written at once: a flow resumed without it would work it out
-again from rows its own later steps changed (a failover's replaced amphorae are the new ones
-once the old ones are deleted). Failures and intentions (what a resumed revert acts on) are
-saved as TaskFlow saves them.
+What a resumed flow acts on is written:
+- a result later tasks read: a flow resumed without it would work it out again from rows
+  its own later steps changed (a failover's replaced amphorae are the new ones once the old
+  ones are deleted);
+- the success of a task that can be undone: TaskFlow reverts only a task its logbook says
+  ran, and a resumed flow that fails before it reaches that task again would leave what
+  the task built (a VIP port) behind;
+- failures and intentions, as TaskFlow saves them.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class _LeanStorageEngine:
             return self._runtime.fetch_scopes_for(atom_name) if self._compiled else None
 
         return LeanStorage(self._flow_detail, backend=self._backend, scope_fetcher=scopes_of,
-                           unsaved_successes=providing_nothing(self._flow))
+                           unsaved_successes=nothing_to_resume(self._flow))
 
 
 class SerialEngine(_LeanStorageEngine, action_engine.SerialActionEngine):
@@ -125,14 +126,14 @@ class ParallelEngine(_LeanStorageEngine, action_engine.ParallelActionEngine):
     pass
 
 
-def providing_nothing(flow: Any) -> frozenset[str]:
-    """The names of the tasks of `flow` (and of its subflows) whose results no later task
-    reads."""
+def nothing_to_resume(flow: Any) -> frozenset[str]:
+    """The names of the tasks of `flow` (and of its subflows) that provide no value to
+    later tasks and revert nothing: whether they ran matters to no resumed engine."""
     names: set[str] = set()
 
     def walk(item: Any) -> None:
         if isinstance(item, task.Task):
-            if not item.provides:
+            if not item.provides and type(item).revert is task.Task.revert:
                 names.add(item.name)
             return
         for child in item:

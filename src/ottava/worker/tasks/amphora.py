@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Row, select, update
 
 from ottava.db import models as m
-from ottava.db import spec_graph
+from ottava.db import rows, spec_graph
 from ottava.db.engine import Executor
 from ottava.domain import spec as domain_spec
 from ottava.domain.lifecycles import AmphoraStatus
@@ -96,8 +96,7 @@ class ConfigureVrrp(WorkerTask):
 
 def pair_of(db: Executor, lb_id: str) -> tuple[Row[Any] | None, list[Row[Any]]]:
     """The load balancer's row and, for an ACTIVE_STANDBY one, its amphorae in service."""
-    lb = db.execute(select(m.LoadBalancer.__table__).where(m.LoadBalancer.id == lb_id)
-                    ).one_or_none()
+    lb = rows.load_balancer(db, lb_id)
     if lb is None or lb.topology != Topology.ACTIVE_STANDBY:
         return lb, []
     return lb, list(db.execute(select(m.Amphora.__table__).where(

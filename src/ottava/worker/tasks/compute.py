@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Row, select, update
 
-from ottava.db import health
+from ottava.db import health, rows
 from ottava.db import models as m
 from ottava.db.engine import Executor
 from ottava.db.transitions import compare_and_set
@@ -49,11 +49,6 @@ def boot_facts(db: Executor, amphora_id: str, load_balancer_id: str | None
     amp = db.execute(select(m.Amphora.compute_id, m.Amphora.status)
                      .where(m.Amphora.id == amphora_id)).one_or_none()
     return amp, placement_of(db, load_balancer_id)
-
-
-def amphora_row(db: Executor, amphora_id: str) -> Row[Any] | None:
-    return db.execute(select(m.Amphora.__table__).where(m.Amphora.id == amphora_id)
-                      ).one_or_none()
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -103,14 +98,23 @@ class BootAmphorae(WorkerTask):
                        cert_expiration=expiry.replace(tzinfo=None) if expiry else None)
 
     def _mark(self, amphora_id: str, **booted: Any) -> None:
+        """Only while the amphora is this operation's: a spare's boot run again after a
+        crash finds it taken by a create (claimed by the create's operation), and leaves it
+        to that one."""
         with self.deps.db.writing() as c:
-            compare_and_set(c, AMPHORA, m.Amphora, amphora_id, self.ready_as, **booted)
-            if self.ready_as == AmphoraStatus.ALLOCATED and self.deps.agent_boot is not None:
+            mine = compare_and_set(c, AMPHORA, m.Amphora, amphora_id, self.ready_as,
+                                   where=[m.Amphora.claimed_by == self.job.operation_id],
+                                   **booted)
+            if mine and self.ready_as == AmphoraStatus.ALLOCATED \
+                    and self.deps.agent_boot is not None:
                 health.record_heard(c, [amphora_id], health.now())
 
     def revert(self, amphora_ids: list[str], *args: Any, **kwargs: Any) -> None:
+        # Only the instances of amphorae still this operation's (see `_mark`).
         compute_ids = self.deps.db.read(lambda c: list(c.scalars(
-            select(m.Amphora.compute_id).where(m.Amphora.id.in_(amphora_ids)))))
+            select(m.Amphora.compute_id).where(
+                m.Amphora.id.in_(amphora_ids),
+                m.Amphora.claimed_by == self.job.operation_id))))
         for compute_id in compute_ids:
             if compute_id:
                 self.deps.compute.delete_amphora(compute_id)
@@ -144,9 +148,8 @@ class DeleteAmphorae(WorkerTask):
 def amphora_and_load_balancer(db: Executor, amphora_id: str
                               ) -> tuple[Row[Any] | None, Row[Any] | None]:
     """An amphora's row and its load balancer's (None for either that is not there)."""
-    amp = amphora_row(db, amphora_id)
-    lb = db.execute(select(m.LoadBalancer.__table__)
-                    .where(m.LoadBalancer.id == amp.load_balancer_id)).one_or_none() \
+    amp = rows.amphora(db, amphora_id)
+    lb = rows.load_balancer(db, amp.load_balancer_id) \
         if amp is not None and amp.load_balancer_id else None
     return amp, lb
 
@@ -161,7 +164,7 @@ class RotateCertificate(WorkerTask):
         try:
             if self.deps.agent_boot is None:
                 return  # no agent, no certificate (noop amphorae)
-            amp = self.deps.db.read(amphora_row, amphora_id)
+            amp = self.deps.db.read(rows.amphora, amphora_id)
             if amp is None or amp.status not in (AmphoraStatus.ALLOCATED,
                                                  AmphoraStatus.READY,
                                                  AmphoraStatus.FAILOVER_STOPPED):

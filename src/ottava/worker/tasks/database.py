@@ -167,7 +167,8 @@ class CreateAmphoraRows(WorkerTask):
         if not isinstance(result, list):
             return
         with self.deps.db.writing() as c:
-            compare_and_set(c, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)
+            compare_and_set(c, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED,
+                            where=[m.Amphora.claimed_by == self.job.operation_id])
 
 
 def new_amphora_row(db: Executor, values: dict[str, Any]) -> str:
@@ -240,5 +241,6 @@ class CreateSpareRow(WorkerTask):
 
     def revert(self, result: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(result, list):
-            with self.deps.db.writing() as c:
-                compare_and_set(c, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED)
+            with self.deps.db.writing() as c:  # unless a create took it meanwhile
+                compare_and_set(c, AMPHORA, m.Amphora, result, AmphoraStatus.DELETED,
+                                where=[m.Amphora.claimed_by == self.job.operation_id])

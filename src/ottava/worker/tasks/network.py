@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Row, select, update
 
 from ottava.db import models as m
+from ottava.db import rows
 from ottava.db.engine import Executor
 from ottava.domain import access, topology
 from ottava.domain.lifecycles import AmphoraStatus
@@ -74,17 +75,14 @@ class PlugVip(WorkerTask):
         return amphorae, vips_of(lb)
 
 
-def load_balancer_row(db: Executor, lb_id: str) -> Row[Any]:
-    return db.execute(select(m.LoadBalancer.__table__).where(m.LoadBalancer.id == lb_id)
-                      ).one()
-
-
 def vip_targets(db: Executor, lb_id: str, amphora_ids: list[str]
                 ) -> tuple[Row[Any], list[Row[Any]]]:
     """The load balancer's row and those of `amphora_ids` (in that order)."""
     found = {a.id: a for a in db.execute(select(m.Amphora.__table__)
                                          .where(m.Amphora.id.in_(amphora_ids)))}
-    return load_balancer_row(db, lb_id), [found[i] for i in amphora_ids if i in found]
+    lb = rows.load_balancer(db, lb_id)
+    assert lb is not None, lb_id
+    return lb, [found[i] for i in amphora_ids if i in found]
 
 
 class GuardVip(WorkerTask):
@@ -101,8 +99,7 @@ class GuardVip(WorkerTask):
 def vip_access(db: Executor, lb_id: str) -> VipAccess | None:
     """What the network must let through to the load balancer's VIP now; None for one
     without a VIP port (or gone)."""
-    lb = db.execute(select(m.LoadBalancer.__table__).where(m.LoadBalancer.id == lb_id)
-                    ).one_or_none()
+    lb = rows.load_balancer(db, lb_id)
     if lb is None or not lb.vip_port_id:
         return None
     ports = tuple(sorted(p for p in db.scalars(select(m.Amphora.vrrp_port_id).where(
@@ -125,6 +122,7 @@ class DeallocateVip(WorkerTask):
     """Give every VIP of the load balancer back to the network."""
 
     def execute(self) -> None:
-        lb = self.deps.db.read(load_balancer_row, self.job.load_balancer_id)
+        lb = self.deps.db.read(rows.load_balancer, self.job.load_balancer_id)
+        assert lb is not None, self.job.load_balancer_id
         for vip in vips_of(lb):
             self.deps.network.deallocate_vip(lb.id, vip)
