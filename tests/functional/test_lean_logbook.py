@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from taskflow import task
-from taskflow.exceptions import WrappedFailure
 from taskflow.patterns import linear_flow
 from taskflow.persistence import models as tf_models
 
@@ -85,17 +84,30 @@ def new_logbook(db: Database, flow_name: str, settings: WorkerSettings
     return backend, conn, detail, writes
 
 
+def crash_once(flow: Any, detail: tf_models.FlowDetail, backend: Any,
+               settings: WorkerSettings, writes: list[str], written: str) -> None:
+    """Run `flow` until the atom outcome `written` ("name:STATE") reaches the row, then stop
+    as a crash would."""
+    states = flow_engine.load(flow, detail, backend, settings).run_iter()
+    for _ in states:
+        if written in writes:
+            break
+    states.close()
+
+
+def resumed(db: Database, settings: WorkerSettings, token: int = 1
+            ) -> tuple[Any, tf_models.FlowDetail]:
+    """The backend of a worker holding claim `token`, and the flow detail it reads back."""
+    backend = persistence.backend(settings, db, OPERATION, token)
+    return backend, backend.get_connection().get_logbook(OPERATION).find(OPERATION)
+
+
 def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> None:
     settings = WorkerSettings()
     backend, conn, detail, writes = new_logbook(db, "steps", settings)
 
     RUNS.clear()
-    first = flow_engine.load(flow(), detail, backend, settings)
-    states = first.run_iter()
-    for _ in states:  # stop (as a crash would) once the first task's outcome is saved
-        if writes:
-            break
-    states.close()
+    crash_once(flow(), detail, backend, settings, writes, "first:SUCCESS")
     assert RUNS == ["first"]
     assert writes == ["first:SUCCESS"]  # neither RUNNING nor progress reached the database
     assert saved_states(db) == {"first": "SUCCESS", "second": "PENDING", "third": "PENDING"}
@@ -103,10 +115,9 @@ def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> N
     # Another worker takes the operation over (claim 2) and resumes from the row alone.
     with db.transaction() as s:
         s.execute(update(m.Operation).where(m.Operation.id == OPERATION).values(attempts=2))
-    resumed = persistence.backend(settings, db, OPERATION, 2)
-    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
+    taker, saved = resumed(db, settings, token=2)
     RUNS.clear()
-    flow_engine.load(flow(), saved, resumed, settings).run()
+    flow_engine.load(flow(), saved, taker, settings).run()
     assert RUNS == ["second", "third"]  # the first one's saved outcome was not redone
     assert saved_states(db) == {"first": "SUCCESS", "second": "SUCCESS", "third": "SUCCESS"}
     first_result = [atom["results"] for kept in progress(db)["flows"].values()
@@ -117,7 +128,7 @@ def test_only_outcomes_are_written_and_a_stopped_flow_resumes(db: Database) -> N
     with pytest.raises(Fenced):
         conn.destroy_logbook(OPERATION)
     assert saved_states(db)["third"] == "SUCCESS"
-    resumed.get_connection().destroy_logbook(OPERATION)
+    taker.get_connection().destroy_logbook(OPERATION)
     assert progress(db) is None
 
 
@@ -148,21 +159,16 @@ def test_a_task_with_nothing_to_resume_is_not_written_and_runs_again_when_resume
     backend, _conn, detail, writes = new_logbook(db, "mixed", settings)
 
     RUNS.clear()
-    states = flow_engine.load(mixed_flow(), detail, backend, settings).run_iter()
-    for _ in states:  # stop (as a crash would) once the undoable task's outcome is saved
-        if "undoable:SUCCESS" in writes:
-            break
-    states.close()
+    crash_once(mixed_flow(), detail, backend, settings, writes, "undoable:SUCCESS")
     assert RUNS == ["made", "plain", "undoable"]
     assert writes == ["made:SUCCESS", "undoable:SUCCESS"]  # the plain task's was not written
     assert saved_states(db) == {"made": "SUCCESS", "plain": "PENDING",
                                 "undoable": "SUCCESS", "last": "PENDING"}
 
     # Resumed from the row: the plain task runs again (it is safe to), nothing saved does.
-    resumed = persistence.backend(settings, db, OPERATION, 1)
-    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
+    again, saved = resumed(db, settings)
     RUNS.clear()
-    flow_engine.load(mixed_flow(), saved, resumed, settings).run()
+    flow_engine.load(mixed_flow(), saved, again, settings).run()
     assert RUNS == ["plain", "last"]
 
 
@@ -174,11 +180,7 @@ def test_a_resumed_flow_that_fails_early_still_undoes_what_ran_before_the_crash(
     settings = WorkerSettings()
     backend, _conn, detail, writes = new_logbook(db, "mixed", settings)
     RUNS.clear()
-    states = flow_engine.load(mixed_flow(), detail, backend, settings).run_iter()
-    for _ in states:  # stop (as a crash would) once the undoable task's outcome is saved
-        if "undoable:SUCCESS" in writes:
-            break
-    states.close()
+    crash_once(mixed_flow(), detail, backend, settings, writes, "undoable:SUCCESS")
     assert RUNS == ["made", "plain", "undoable"]
 
     class BrokenNow(Plain):
@@ -188,44 +190,10 @@ def test_a_resumed_flow_that_fails_early_still_undoes_what_ran_before_the_crash(
     failing_now = linear_flow.Flow("mixed").add(Step("made", provides="a"),
                                                 BrokenNow("plain"), Undoable("undoable"),
                                                 Plain("last"))
-    resumed = persistence.backend(settings, db, OPERATION, 1)
-    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
+    again, saved = resumed(db, settings)
     RUNS.clear()
     with pytest.raises(RuntimeError, match="broken after the crash"):
-        flow_engine.load(failing_now, saved, resumed, settings).run()
-    assert RUNS == ["revert undoable"]
-
-
-def test_a_resumed_revert_undoes_a_task_whose_success_was_not_written(
-        db: Database) -> None:
-    class Broken(task.Task):
-        def execute(self) -> None:
-            raise RuntimeError("broken")
-
-    def failing() -> Any:
-        return linear_flow.Flow("failing").add(Step("made", provides="a"),
-                                               Undoable("undoable"), Broken("broken"))
-
-    settings = WorkerSettings()
-    backend, _conn, detail, writes = new_logbook(db, "failing", settings)
-    RUNS.clear()
-    states = flow_engine.load(failing(), detail, backend, settings).run_iter()
-    for _ in states:  # stop (as a crash would) once the failure is written
-        if "broken:FAILURE" in writes:
-            break
-    states.close()
-    assert RUNS == ["made", "undoable"]
-    # Marking the undoable task to be reverted wrote it with its state.
-    assert saved_states(db) == {"made": "SUCCESS", "undoable": "SUCCESS",
-                                "broken": "FAILURE"}
-
-    # Resumed from the row: the revert undoes the task whose success was not written.
-    resumed = persistence.backend(settings, db, OPERATION, 1)
-    saved = resumed.get_connection().get_logbook(OPERATION).find(OPERATION)
-    RUNS.clear()
-    # The failure comes back from the logbook (TaskFlow wraps it: no traceback is kept).
-    with pytest.raises(WrappedFailure, match="broken"):
-        flow_engine.load(failing(), saved, resumed, settings).run()
+        flow_engine.load(failing_now, saved, again, settings).run()
     assert RUNS == ["revert undoable"]
 
 
