@@ -13,7 +13,7 @@ taken at BEGIN IMMEDIATE does the same).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -78,21 +78,17 @@ class FencedDatabase(Database):
         if not holds(db, self.operation_id, self.token, lock=True):
             raise Fenced(self.operation_id, self.token)
 
-    @contextlib.contextmanager
-    def closing(self, state: OperationState = OperationState.DONE,
-                error: str | None = None) -> Iterator[Connection | None]:
-        """A write transaction that ends the claim: the operation is recorded `state` (with
-        `error`; its lease and progress cleared) in the same commit as what the block
-        writes, and that compare-and-set is the fence. None instead of a connection when an
-        earlier try already committed it and only its answer was lost (a connection cut at
-        COMMIT): nothing is left to write."""
+    def finish(self, work: Callable[[Connection], object],
+               state: OperationState = OperationState.DONE, error: str | None = None) -> None:
+        """End the claim: `work(connection)` and the operation recorded `state` (with
+        `error`; its lease and progress cleared) in one commit, whose compare-and-set of the
+        operation is the fence. A try after one whose commit landed but whose answer was
+        lost (a connection cut at COMMIT) finds the outcome recorded and does nothing."""
         with super().writing() as conn:
             if end_claim(conn, self.operation_id, self.token, state, error):
-                yield conn
-                return
-            if not ended(conn, self.operation_id, self.token, state):
+                work(conn)
+            elif not ended(conn, self.operation_id, self.token, state):
                 raise Fenced(self.operation_id, self.token)
-        yield None
 
     def still_held(self) -> bool:
         return self.read(holds, self.operation_id, self.token)

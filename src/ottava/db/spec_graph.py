@@ -66,8 +66,8 @@ def load(db: Executor, lb_id: str, amphora_ids: Sequence[str] = ()
                       .order_by(*_as_created(m.Listener)))
     policies: dict[str, list[Node]] = {}
     if listeners:
-        of_policy, on_lb = m.Listener.id == m.L7Policy.listener_id, \
-            m.Listener.load_balancer_id == lb_id
+        of_policy = m.Listener.id == m.L7Policy.listener_id
+        on_lb = m.Listener.load_balancer_id == lb_id
         rules = _by(_rows(db, select(m.L7Rule.__table__)
                           .join(m.L7Policy, m.L7Policy.id == m.L7Rule.l7policy_id)
                           .join(m.Listener, of_policy).where(on_lb)
@@ -85,8 +85,8 @@ def load(db: Executor, lb_id: str, amphora_ids: Sequence[str] = ()
                             .join(m.Pool, m.Pool.id == m.Member.pool_id)
                             .where(m.Pool.load_balancer_id == lb_id)
                             .order_by(*_as_created(m.Member))), "pool_id")
-        monitors = {row.pool_id: _node(row) for row in db.execute(
-            select(m.HealthMonitor.__table__)
+        monitors = {row.pool_id: _node(row) for row in _rows(
+            db, select(m.HealthMonitor.__table__)
             .join(m.Pool, m.Pool.id == m.HealthMonitor.pool_id)
             .where(m.Pool.load_balancer_id == lb_id))}
     amphora_nodes = {row.id: _node(row) for row in amphorae}

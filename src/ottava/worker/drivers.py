@@ -4,8 +4,8 @@ time and retries by the composition root), the worker's settings; and, per opera
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+from collections.abc import Callable
 
 from sqlalchemy import Connection
 
@@ -44,11 +44,15 @@ class Job:
     plan: Plan
     operation_id: str
 
-    def closing(self) -> contextlib.AbstractContextManager[Connection | None]:
-        """The transaction of the flow's last writes, which records the operation DONE in
-        the same commit (`FencedDatabase.closing`); outside a claim, a plain one."""
+    def finish(self, work: Callable[[Connection], object]) -> None:
+        """The flow's last writes, `work(connection)`, in the commit that records the
+        operation DONE (`FencedDatabase.finish`); outside a claim, in a plain one."""
         db = self.deps.db
-        return db.closing() if isinstance(db, FencedDatabase) else db.writing()
+        if isinstance(db, FencedDatabase):
+            db.finish(work)
+            return
+        with db.writing() as conn:
+            work(conn)
 
     def still_held(self) -> bool:
         db = self.deps.db

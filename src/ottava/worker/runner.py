@@ -120,11 +120,13 @@ class OperationRunner:
                             .where(m.Operation.id == operation_id)).one_or_none()
             if row is None:
                 return None
-            claim = Claim(operation_id, row.kind, row.payload, row.attempts + 1, row.progress)
-            if (written and row.state == OperationState.RUNNING
-                    and row.attempts == written[-1] and row.worker == self.name):
-                return dataclasses.replace(claim, token=row.attempts)
-            written.append(claim.token)
+            mine = bool(written and row.state == OperationState.RUNNING
+                        and row.attempts == written[-1] and row.worker == self.name)
+            token = row.attempts if mine else row.attempts + 1
+            claim = Claim(operation_id, row.kind, row.payload, token, row.progress)
+            if mine:
+                return claim
+            written.append(token)
             changed = compare_and_set(
                 c, OPERATION, m.Operation, operation_id, OperationState.RUNNING, states,
                 where=[m.Operation.attempts == row.attempts], attempts=claim.token,
@@ -191,7 +193,9 @@ class OperationRunner:
                 # Every task's own revert has run: now its targets go to ERROR and its
                 # locked parents back to ACTIVE, so nothing is left PENDING_*, in the
                 # commit that records the operation FAILED.
-                self.retried(self._fail)(fenced, plan, f"{type(exc).__name__}: {exc}")
+                self.retried(fenced.finish)(lambda conn: fail_plan(conn, plan),
+                                            OperationState.FAILED,
+                                            f"{type(exc).__name__}: {exc}")
             except Fenced:
                 LOG.warning("Operation %s was taken over by another worker before it finished "
                             "here: its outcome is the other worker's to record", op.id)
@@ -214,12 +218,6 @@ class OperationRunner:
         if kind in FAILOVERS:
             self.metrics.failovers.labels(kind.value, outcome).inc()
             self.metrics.failover_seconds.labels(kind.value).observe(seconds)
-
-    @staticmethod
-    def _fail(db: FencedDatabase, plan: Plan, error: str) -> None:
-        with db.closing(OperationState.FAILED, error) as s:
-            if s is not None:  # None: an earlier try committed it; its answer was lost
-                fail_plan(s, plan)
 
     def _run_flow(self, job: Job, token: int, progress: str | None) -> None:
         operation_id, plan = job.operation_id, job.plan
@@ -256,7 +254,7 @@ class OperationRunner:
             conn.destroy_logbook(book.uuid)
             raise
         # A finished operation keeps no progress: recording its outcome cleared the row's
-        # (`FencedDatabase.closing`); the memory store forgets it here.
+        # (`FencedDatabase.finish`); the memory store forgets it here.
         if self.memory is not None:
             conn.destroy_logbook(book.uuid)
 

@@ -84,9 +84,7 @@ class FinishPlan(WorkerTask):
     and the operation recorded DONE, in one commit."""
 
     def execute(self) -> None:
-        with self.job.closing() as s:
-            if s is not None:  # None: an earlier try committed it; its answer was lost
-                carry_out(s, self.plan)
+        self.job.finish(lambda conn: carry_out(conn, self.plan))
 
 
 def remove_rows(session: Executor, model: Any, ids: list[str]) -> None:
